@@ -1,0 +1,36 @@
+import type { FailureCode } from './errors.js'
+
+/** Audit events, delivered to the host's onEvent hook. None carries a key, a token or a secret. */
+export type KeywardEvent =
+  | { readonly type: 'key.issued'; readonly at: Date; readonly userId: string; readonly keyId: string }
+  | { readonly type: 'key.deleted'; readonly at: Date; readonly userId: string; readonly keyId: string }
+  | { readonly type: 'key.used'; readonly at: Date; readonly userId: string; readonly keyId: string }
+  | {
+      readonly type: 'auth.failed'
+      readonly at: Date
+      readonly code: FailureCode | 'INVALID_REFRESH_TOKEN' | 'REFRESH_TOKEN_REUSED' | 'INVALID_TOTP_CODE'
+      readonly ip: string | undefined
+      readonly userId?: string
+      readonly keyId?: string
+    }
+  | {
+      readonly type: 'token.refreshed'
+      readonly at: Date
+      readonly userId: string
+      readonly keyId: string | null
+    }
+  | { readonly type: 'totp.enabled'; readonly at: Date; readonly userId: string }
+
+export type EventHook = (event: KeywardEvent) => void
+
+/** A hook that throws must not break a request: its error is swallowed. */
+export function safeEmitter(hook: EventHook | undefined): EventHook | undefined {
+  if (!hook) return undefined
+  return (event) => {
+    try {
+      hook(event)
+    } catch {
+      // The host's hook is not ours to crash on.
+    }
+  }
+}

@@ -1,0 +1,65 @@
+import { KeywardError } from '../errors.js'
+import type { HeaderBag } from './types.js'
+
+const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+
+/**
+ * The JSON object a route needs, from a raw body (Buffer or string) or from what the host's
+ * own body parser produced. Empty bodies read as `{}` so that the missing field is named.
+ */
+export function readJsonObject(body: unknown, headers: HeaderBag, limit: number): Record<string, unknown> {
+  let value = body
+  if (typeof body === 'string' || body instanceof Uint8Array) {
+    const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength
+    if (size > limit) throw payloadTooLarge(limit)
+    if (size === 0) return {}
+    const contentType = headers['content-type']
+    if (typeof contentType !== 'string' || !JSON_TYPE.test(contentType)) {
+      throw new KeywardError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json')
+    }
+    try {
+      value = JSON.parse(
+        typeof body === 'string'
+          ? body
+          : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'),
+      )
+    } catch {
+      throw new KeywardError('MALFORMED_JSON', 'The request body is not valid JSON')
+    }
+  }
+  if (value === undefined || value === null) return {}
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw new KeywardError('INVALID_INPUT', 'The request body must be a JSON object', { field: 'body' })
+  }
+  return value as Record<string, unknown>
+}
+
+/** A field the client sent, read as an own property only (never through the prototype). */
+export function field(object: Record<string, unknown>, name: string): unknown {
+  return Object.hasOwn(object, name) ? object[name] : undefined
+}
+
+export function requiredString(object: Record<string, unknown>, name: string, maxLength = 4096): string {
+  const value = field(object, name)
+  if (value === undefined) throw new KeywardError('INVALID_INPUT', `${name} is required`, { field: name })
+  if (typeof value !== 'string')
+    throw new KeywardError('INVALID_INPUT', `${name} must be a string`, { field: name })
+  if (value.length > maxLength) {
+    throw new KeywardError('INVALID_INPUT', `${name} must be at most ${maxLength} characters`, {
+      field: name,
+    })
+  }
+  return value
+}
+
+/** A query parameter given at most once; repeated or nested values are refused. */
+export function queryString(query: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const value = Object.hasOwn(query, name) ? query[name] : undefined
+  if (value === undefined) return undefined
+  if (typeof value !== 'string')
+    throw new KeywardError('INVALID_INPUT', `${name} must be given once`, { field: name })
+  return value
+}
+
+export const payloadTooLarge = (limit: number) =>
+  new KeywardError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes`)

@@ -1,0 +1,41 @@
+import type { IncomingMessage } from 'node:http'
+import { payloadTooLarge } from './body.js'
+
+/**
+ * Reads a Node request body up to `limit` bytes, for adapters whose framework has not read it.
+ * Larger bodies are refused as soon as the declared length or the bytes read pass the limit.
+ */
+export function readRawBody(request: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(request.headers['content-length'])
+  if (declared > limit) return Promise.reject(payloadTooLarge(limit))
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    const onData = (chunk: Buffer) => {
+      size += chunk.length
+      if (size > limit) {
+        cleanup()
+        request.resume()
+        reject(payloadTooLarge(limit))
+        return
+      }
+      chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resolve(Buffer.concat(chunks, size))
+    }
+    const onError = (error: Error) => {
+      cleanup()
+      reject(error)
+    }
+    const cleanup = () => {
+      request.off('data', onData)
+      request.off('end', onEnd)
+      request.off('error', onError)
+    }
+    request.on('data', onData)
+    request.on('end', onEnd)
+    request.on('error', onError)
+  })
+}

@@ -1,0 +1,28 @@
+/** Header values as Node's http module gives them (lower-case names). */
+export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>
+
+/** What the guard needs of a request. */
+export interface GuardRequest {
+  readonly headers: HeaderBag
+  /** The client address, as the framework's trusted-proxy setting resolved it. */
+  readonly ip?: string | undefined
+}
+
+/** A request as a framework adapter describes it to the core. */
+export interface HttpRequest extends GuardRequest {
+  readonly method: string
+  /** The path without the query string. */
+  readonly path: string
+  readonly query: Readonly<Record<string, unknown>>
+  /** The raw body (Buffer or string) or a value the host's own body parser already produced. */
+  readonly body: unknown
+  /** `http` or `https`, as the framework resolved it; used for the credentials document's base URL. */
+  readonly protocol?: string | undefined
+}
+
+/** The core's answer; adapters copy it onto the framework's response as is. */
+export interface HttpResponse {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: unknown
+}

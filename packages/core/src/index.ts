@@ -1,0 +1,37 @@
+export type { ErrorCode, FailureCode } from './errors.js'
+export { KeywardConfigError, KeywardError, StoreUnavailableError } from './errors.js'
+export type { KeywardEvent } from './events.js'
+export type { AuthenticateOptions, AuthResult, Failure } from './guard/authenticator.js'
+export { failureResponse } from './http/failures.js'
+export { ROUTES } from './http/handler.js'
+export { readRawBody } from './http/read-body.js'
+export type { GuardRequest, HeaderBag, HttpRequest, HttpResponse } from './http/types.js'
+export type { KeySelector } from './keys/key-service.js'
+export type {
+  ApiKeyAuthentication,
+  GuardOutcome,
+  IssuedKey,
+  KeyInfo,
+  Keyward,
+  RequestContext,
+  VerifyKeyResult,
+} from './keyward.js'
+export { createKeyward } from './keyward.js'
+export type { Clock } from './lib/clock.js'
+export type { Duration, DurationInput } from './lib/duration.js'
+export { parseDuration } from './lib/duration.js'
+export type { KeywardOptions, RateLimitOptions } from './options.js'
+export { memoryStore } from './store/memory-store.js'
+export type {
+  ApiKeyRecord,
+  CounterHit,
+  KeyStore,
+  NextRefreshToken,
+  RefreshTokenRecord,
+  RotateRefreshResult,
+  StoreEvent,
+  TotpRecord,
+} from './store/types.js'
+export type { TokenPair } from './tokens/token-service.js'
+export type { TotpEnrollment } from './totp/totp-service.js'
+export type { KeywardUser, Principal, UserDirectory } from './users.js'

@@ -1,0 +1,142 @@
+import { randomUUID } from 'node:crypto'
+import { KeywardError } from '../errors.js'
+import type { EventHook } from '../events.js'
+import type { Clock } from '../lib/clock.js'
+import { addDuration, type Duration } from '../lib/duration.js'
+import { storeCall } from '../store/store-call.js'
+import type { ApiKeyRecord, KeyStore } from '../store/types.js'
+import type { UsageRecorder } from '../usage/usage-recorder.js'
+import type { KeyCache } from './key-cache.js'
+import type { KeyFormat } from './key-format.js'
+
+export const MAX_KEY_NAME_LENGTH = 128
+
+export interface IssuedKey {
+  readonly record: ApiKeyRecord
+  /** The full key: returned once, never stored. */
+  readonly key: string
+}
+
+export type KeyCheck =
+  | { readonly ok: true; readonly record: ApiKeyRecord }
+  | { readonly ok: false; readonly code: 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' }
+
+export type KeySelector = { readonly id: string } | { readonly key: string }
+
+/** Issue, list, delete and check API keys. Users and permissions are the caller's concern. */
+export class KeyService {
+  constructor(
+    private readonly store: KeyStore,
+    private readonly format: KeyFormat,
+    private readonly cache: KeyCache,
+    private readonly usage: UsageRecorder,
+    private readonly clock: Clock,
+    private readonly lifetime: Duration,
+    private readonly emit: EventHook | undefined,
+  ) {}
+
+  async issue(userId: string, name: unknown): Promise<IssuedKey> {
+    const trimmed = validKeyName(name)
+    const key = this.format.generate()
+    const now = this.clock()
+    const record: ApiKeyRecord = {
+      id: randomUUID(),
+      userId,
+      name: trimmed,
+      digest: this.format.digest(key),
+      preview: this.format.preview(key),
+      createdOn: new Date(now),
+      expiresOn: new Date(addDuration(now, this.lifetime)),
+      lastUsedOn: null,
+    }
+    await storeCall(() => this.store.insertKey(record))
+    this.emit?.({ type: 'key.issued', at: record.createdOn, userId, keyId: record.id })
+    return { record, key }
+  }
+
+  /** The user's keys that have not expired, oldest first. */
+  async list(userId: string): Promise<ApiKeyRecord[]> {
+    const now = this.clock()
+    const records = await storeCall(() => this.store.listKeys(userId))
+    return records.filter((record) => record.expiresOn.getTime() > now)
+  }
+
+  /** Deletes one of the user's own keys; null when the user has no such key. Takes effect at once. */
+  async delete(userId: string, selector: KeySelector): Promise<ApiKeyRecord | null> {
+    let storeSelector: { id: string } | { digest: string }
+    if ('key' in selector) {
+      if (!this.format.isWellFormed(selector.key)) return null
+      storeSelector = { digest: this.format.digest(selector.key) }
+    } else {
+      storeSelector = { id: selector.id }
+    }
+    const record = await storeCall(() => this.store.deleteKey(userId, storeSelector))
+    if (record === null) return null
+    this.cache.evict(record.id, record.digest)
+    this.emit?.({ type: 'key.deleted', at: new Date(this.clock()), userId, keyId: record.id })
+    return record
+  }
+
+  /**
+   * Hot path. Malformed input is rejected before hashing; a warm key costs one SHA-256 and one
+   * cache lookup. Unknown and expired keys take the same path (a store read) and the same answer.
+   */
+  async check(raw: string, now: number): Promise<KeyCheck> {
+    if (!this.format.isWellFormed(raw)) return { ok: false, code: 'MALFORMED' }
+    const digest = this.format.digest(raw)
+    let record = this.cache.get(digest, now)
+    if (record === undefined) {
+      const stored = await storeCall(() => this.store.findKeyByDigest(digest))
+      if (stored === null || stored.digest !== digest || !this.cache.set(stored, now))
+        return { ok: false, code: 'NOT_FOUND' }
+      record = stored
+    }
+    if (record.expiresOn.getTime() <= now) {
+      this.cache.forget(digest)
+      return { ok: false, code: 'EXPIRED' }
+    }
+    return { ok: true, record }
+  }
+
+  /** Liveness of the key behind an auth token: cached, and gone as soon as the key is deleted. */
+  async checkById(id: string, now: number): Promise<ApiKeyRecord | undefined> {
+    if (this.cache.isDeleted(id)) return undefined
+    let record = this.cache.getById(id, now)
+    if (record === undefined) {
+      const stored = await storeCall(() => this.store.findKeyById(id))
+      if (stored === null || !this.cache.set(stored, now)) return undefined
+      record = stored
+    }
+    return record.expiresOn.getTime() > now ? record : undefined
+  }
+
+  /** Records a use: in memory now, in the store at the next batch. */
+  used(record: ApiKeyRecord, now: number): void {
+    this.usage.record(record.id, now)
+    this.emit?.({ type: 'key.used', at: new Date(now), userId: record.userId, keyId: record.id })
+  }
+}
+
+export function validKeyName(name: unknown): string {
+  if (typeof name !== 'string') {
+    throw new KeywardError('INVALID_INPUT', 'key_name is required and must be a string', {
+      field: 'key_name',
+    })
+  }
+  const trimmed = name.trim()
+  if (trimmed.length < 1 || trimmed.length > MAX_KEY_NAME_LENGTH) {
+    throw new KeywardError(
+      'INVALID_INPUT',
+      `key_name must be 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming`,
+      {
+        field: 'key_name',
+      },
+    )
+  }
+  if (/\p{Cc}/u.test(trimmed)) {
+    throw new KeywardError('INVALID_INPUT', 'key_name must not contain control characters', {
+      field: 'key_name',
+    })
+  }
+  return trimmed
+}

@@ -1,0 +1,255 @@
+import { type FailureCode, KeywardError, StoreUnavailableError } from './errors.js'
+import { type AuthenticateOptions, Authenticator, type AuthResult } from './guard/authenticator.js'
+import { PRESENTATION } from './http/failures.js'
+import { authFailureResponse, HttpHandler, thrownResponse } from './http/handler.js'
+import type { GuardRequest, HttpRequest, HttpResponse } from './http/types.js'
+import { KeyCache } from './keys/key-cache.js'
+import { keyFormat } from './keys/key-format.js'
+import { type KeySelector, KeyService } from './keys/key-service.js'
+import { RateLimiter } from './limits/rate-limiter.js'
+import { type KeywardOptions, resolveOptions } from './options.js'
+import type { ApiKeyRecord } from './store/types.js'
+import { AuthTokens } from './tokens/auth-token.js'
+import { type TokenPair, TokenService } from './tokens/token-service.js'
+import { SecretBox } from './totp/secret-box.js'
+import { type TotpEnrollment, TotpService } from './totp/totp-service.js'
+import { UsageRecorder } from './usage/usage-recorder.js'
+import type { KeywardUser, Principal } from './users.js'
+
+/** A key as the library API shows it: everything but the digest. */
+export type KeyInfo = Omit<ApiKeyRecord, 'digest'>
+
+export interface IssuedKey extends KeyInfo {
+  /** The full key. Shown once: keyward keeps only its digest. */
+  readonly key: string
+}
+
+export interface ApiKeyAuthentication extends TokenPair {
+  readonly passkey_enabled: boolean
+  readonly totp_enabled: boolean
+}
+
+export type VerifyKeyResult =
+  | { readonly ok: true; readonly principal: Principal }
+  | { readonly ok: false; readonly code: 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' | 'USER_GONE' }
+
+export type GuardOutcome =
+  | { readonly ok: true; readonly auth: Principal }
+  | { readonly ok: false; readonly response: HttpResponse }
+
+export interface RequestContext {
+  /** The client address, for failed-attempt limits. */
+  readonly ip?: string | undefined
+}
+
+export interface Keyward {
+  /** Issues a key for a user; the returned `key` is the only time it is ever seen. */
+  issueKey(userId: string, options: { readonly name: unknown }): Promise<IssuedKey>
+  /** The user's keys that have not expired, oldest first. */
+  listKeys(userId: string): Promise<KeyInfo[]>
+  /** Deletes one of the user's keys by id or full key; null if the user has no such key. Immediate. */
+  deleteKey(userId: string, selector: KeySelector): Promise<KeyInfo | null>
+  /** Checks a raw key; never throws for a bad key, only for a store outage. */
+  verifyKey(raw: string): Promise<VerifyKeyResult>
+  /** Exchanges an API key for an auth token and a refresh token. Throws a KeywardError on a bad key. */
+  authenticateWithApiKey(raw: string, context?: RequestContext): Promise<ApiKeyAuthentication>
+  /** The host's own login: the same token pair as the API-key exchange, with no key behind it. */
+  issueTokens(userId: string): Promise<TokenPair>
+  /** Rotates a refresh token. A token presented twice revokes its whole chain. */
+  refreshTokens(refreshToken: string, context?: RequestContext): Promise<TokenPair>
+  /** Starts TOTP enrolment: a pending secret, confirmed by verifyTotp. */
+  generateTotpKey(userId: string): Promise<TotpEnrollment>
+  /** Checks a TOTP code; the first valid one enables TOTP. A code is accepted at most once. */
+  verifyTotp(userId: string, code: unknown): Promise<void>
+  /** Removes a user's TOTP enrolment (for the host's account recovery). */
+  resetTotp(userId: string): Promise<void>
+  /** The guard: X-Api-Key or Authorization: Bearer (API key or auth token). */
+  authenticate(request: GuardRequest, options?: AuthenticateOptions): Promise<AuthResult>
+  /** The guard for adapters: the principal, or the complete error response to send. */
+  guard(request: GuardRequest, options?: AuthenticateOptions): Promise<GuardOutcome>
+  /** Serves keyward's routes; undefined when the path is not one of them. */
+  handle(request: HttpRequest): Promise<HttpResponse | undefined>
+  /** Whether a path is one of keyward's routes (any method). */
+  owns(path: string): boolean
+  /** Writes pending last-used times now. */
+  flushUsage(): Promise<void>
+  /** Flushes usage, stops timers and subscriptions. The store's client stays the host's to close. */
+  close(): Promise<void>
+  /** Mount prefix and body limit, for adapters. */
+  readonly basePath: string
+  readonly bodyLimit: number
+}
+
+/** What the HTTP handler needs beyond the public API. */
+export interface KeywardInternals extends Keyward {
+  generateTotpKeyFor(user: KeywardUser): Promise<TotpEnrollment>
+}
+
+const withoutDigest = ({ digest: _digest, ...info }: ApiKeyRecord): KeyInfo => info
+
+const failureError = (code: FailureCode) =>
+  new KeywardError(code, PRESENTATION[code].message ?? PRESENTATION[code].error)
+
+/** Creates the engine. Options are checked here: bad configuration throws now, not at request time. */
+export function createKeyward(options: KeywardOptions): Keyward {
+  const config = resolveOptions(options)
+  const { store, clock, emit } = config
+  const format = keyFormat(config.keyPrefix)
+  const cache = new KeyCache(config.cacheMax, config.cacheTtlMs)
+  const usage = new UsageRecorder(store, clock, config.lastUsedResolutionMs)
+  const keys = new KeyService(store, format, cache, usage, clock, config.keyLifetime, emit)
+  const authTokens = new AuthTokens({
+    secret: config.jwtSecret,
+    issuer: config.issuer,
+    audience: config.audience,
+    lifetimeMs: config.authTokenLifetimeMs,
+    cacheMax: config.cacheMax,
+  })
+  const tokens = new TokenService(store, authTokens, clock, config.refreshTokenLifetime, emit)
+  const limiter = config.rateLimit === false ? undefined : new RateLimiter(store, clock, config.rateLimit)
+  const box = config.totpEncryptionKey
+    ? SecretBox.fromKey(config.totpEncryptionKey)
+    : SecretBox.derivedFrom(config.jwtSecret)
+  const totp = new TotpService(store, box, limiter, clock, config.totpIssuer, emit)
+
+  const loadUser = async (userId: string): Promise<KeywardUser | null> => {
+    try {
+      return (await config.users.get(userId)) ?? null
+    } catch (error) {
+      throw new StoreUnavailableError(error)
+    }
+  }
+  const requireUser = async (userId: string): Promise<KeywardUser> => {
+    const user = await loadUser(userId)
+    if (user === null) throw failureError('USER_GONE')
+    return user
+  }
+  const authenticator = new Authenticator(keys, authTokens, loadUser, limiter, clock, config.keyPrefix, emit)
+
+  // Deletions on other instances reach this one through the store's channel.
+  // If subscribing fails, the cache TTL still bounds how long a deleted key can live here.
+  const subscription = store
+    .subscribe?.((event) => {
+      if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
+    })
+    .catch(() => undefined)
+
+  const throwIfAddressBlocked = (ip: string | undefined) => {
+    const limited = limiter?.addressBlocked(ip, clock())
+    if (limited) {
+      throw new KeywardError('RATE_LIMITED', PRESENTATION.RATE_LIMITED.message as string, {
+        retryAfter: limited.retryAfter,
+        rateLimit: limited,
+      })
+    }
+  }
+
+  const engine: KeywardInternals = {
+    basePath: config.basePath,
+    bodyLimit: config.bodyLimit,
+
+    async issueKey(userId, { name }) {
+      const { key, record } = await keys.issue(userId, name)
+      return { ...withoutDigest(record), key }
+    },
+
+    async listKeys(userId) {
+      return (await keys.list(userId)).map(withoutDigest)
+    },
+
+    async deleteKey(userId, selector) {
+      const record = await keys.delete(userId, selector)
+      return record === null ? null : withoutDigest(record)
+    },
+
+    async verifyKey(raw) {
+      const now = clock()
+      const check = await keys.check(raw, now)
+      if (!check.ok) return check
+      const user = await loadUser(check.record.userId)
+      if (user === null) return { ok: false, code: 'USER_GONE' }
+      keys.used(check.record, now)
+      return {
+        ok: true,
+        principal: {
+          userId: user.id,
+          keyId: check.record.id,
+          permissions: user.permissions,
+          credential: 'api_key',
+          user,
+        },
+      }
+    },
+
+    async authenticateWithApiKey(raw, context) {
+      throwIfAddressBlocked(context?.ip)
+      const result = await engine.verifyKey(raw)
+      if (!result.ok) {
+        await authenticator.failed(result.code, context?.ip)
+        throw failureError(result.code)
+      }
+      const { principal } = result
+      const [pair, totpEnabled] = await Promise.all([
+        tokens.issuePair(principal.userId, principal.keyId),
+        totp.enabled(principal.userId),
+      ])
+      return { ...pair, passkey_enabled: principal.user.passkeyEnabled === true, totp_enabled: totpEnabled }
+    },
+
+    async issueTokens(userId) {
+      await requireUser(userId)
+      return tokens.issuePair(userId, null)
+    },
+
+    async refreshTokens(refreshToken, context) {
+      throwIfAddressBlocked(context?.ip)
+      try {
+        return await tokens.refresh(
+          refreshToken,
+          async (keyId) => (await keys.checkById(keyId, clock())) !== undefined,
+          async (userId) => (await loadUser(userId)) !== null,
+        )
+      } catch (error) {
+        if (error instanceof KeywardError && error.code !== 'STORE_UNAVAILABLE')
+          await limiter?.addressFailed(context?.ip)
+        throw error
+      }
+    },
+
+    async generateTotpKey(userId) {
+      return totp.generate(await requireUser(userId))
+    },
+
+    generateTotpKeyFor: (user) => totp.generate(user),
+
+    verifyTotp: (userId, code) => totp.verify(userId, code),
+
+    resetTotp: (userId) => totp.reset(userId),
+
+    authenticate: (request, guardOptions) => authenticator.authenticate(request, guardOptions),
+
+    async guard(request, guardOptions) {
+      try {
+        const result = await authenticator.authenticate(request, guardOptions)
+        return result.ok
+          ? { ok: true, auth: result.principal }
+          : { ok: false, response: authFailureResponse(result.failure) }
+      } catch (error) {
+        return { ok: false, response: thrownResponse(error) }
+      }
+    },
+
+    handle: (request) => http.handle(request),
+
+    owns: (path) => http.owns(path),
+
+    flushUsage: () => usage.flush(),
+
+    async close() {
+      usage.close()
+      await Promise.allSettled([usage.flush(), subscription?.then((unsubscribe) => unsubscribe?.())])
+    },
+  }
+  const http = new HttpHandler(engine, authenticator, config.basePath, config.bodyLimit, config.baseUrl)
+  return engine
+}

@@ -1,0 +1,229 @@
+import { KeywardConfigError } from './errors.js'
+import type { KeywardEvent } from './events.js'
+import { type EventHook, safeEmitter } from './events.js'
+import { KEY_PREFIX_PATTERN } from './keys/key-format.js'
+import { type Clock, systemClock } from './lib/clock.js'
+import { type Duration, type DurationInput, durationUpperBoundMs, parseDuration } from './lib/duration.js'
+import { memoryStore } from './store/memory-store.js'
+import type { KeyStore } from './store/types.js'
+import type { UserDirectory } from './users.js'
+
+export interface RateLimitOptions {
+  /** Failed attempts one client address may make per window. Default 60 per minute. */
+  readonly perAddress?: { readonly max?: number; readonly window?: DurationInput } | false
+  /** Consecutive failures on one account before it is locked for `lockout`. Default 100 (NIST SP 800-63B). */
+  readonly perAccount?: { readonly max?: number; readonly lockout?: DurationInput } | false
+  /** Wrong TOTP codes per account before a delay that doubles with each further failure. Default 5. */
+  readonly totp?: { readonly max?: number; readonly baseDelay?: DurationInput }
+}
+
+export interface KeywardOptions {
+  /** HMAC secret for auth tokens (HS256), at least 32 bytes. */
+  readonly jwtSecret: string | Uint8Array
+  /** The host's user directory. */
+  readonly users: UserDirectory
+  /** Where keys, refresh tokens and TOTP state live. Default: in memory. */
+  readonly store?: KeyStore
+  /** Default `ms-`. */
+  readonly keyPrefix?: string
+  /** Default `3mo` (calendar months). */
+  readonly keyLifetime?: DurationInput
+  /** Default `15m`. */
+  readonly authTokenLifetime?: DurationInput
+  /** Default `30d`. */
+  readonly refreshTokenLifetime?: DurationInput
+  /** JWT `iss` and `aud`. Default `keyward` for both. */
+  readonly issuer?: string
+  readonly audience?: string
+  readonly cache?: {
+    /** Entries in each verification cache. Default 10,000. */
+    readonly max?: number
+    /** How long a verified key may be served from cache without asking the store. Default `30s`. */
+    readonly ttl?: DurationInput
+  }
+  /** How often last_used_on is written, batched. Default `1m`. */
+  readonly lastUsedResolution?: DurationInput
+  readonly totp?: {
+    /** The issuer shown in authenticator apps. Default `keyward`. */
+    readonly issuer?: string
+    /** 32-byte key that seals TOTP secrets at rest (AES-256-GCM). Default: derived from jwtSecret. */
+    readonly encryptionKey?: string | Uint8Array
+  }
+  readonly rateLimit?: RateLimitOptions | false
+  /** Mount prefix of the routes, e.g. `/auth`. Default: none. */
+  readonly basePath?: string
+  /** Public base URL written into the credentials document. Default: from the request. */
+  readonly baseUrl?: string
+  /** Largest JSON body accepted, in bytes. Default 16 KiB. */
+  readonly bodyLimit?: number
+  readonly clock?: Clock
+  readonly onEvent?: (event: KeywardEvent) => void
+}
+
+export interface ResolvedOptions {
+  readonly jwtSecret: Uint8Array
+  readonly users: UserDirectory
+  readonly store: KeyStore
+  readonly keyPrefix: string
+  readonly keyLifetime: Duration
+  readonly authTokenLifetimeMs: number
+  readonly refreshTokenLifetime: Duration
+  readonly issuer: string
+  readonly audience: string
+  readonly cacheMax: number
+  readonly cacheTtlMs: number
+  readonly lastUsedResolutionMs: number
+  readonly totpIssuer: string
+  readonly totpEncryptionKey: Uint8Array | undefined
+  readonly rateLimit:
+    | {
+        readonly perAddress: { readonly max: number; readonly windowMs: number } | false
+        readonly perAccount: { readonly max: number; readonly lockoutMs: number } | false
+        readonly totp: { readonly max: number; readonly baseDelayMs: number }
+      }
+    | false
+  readonly basePath: string
+  readonly baseUrl: string | undefined
+  readonly bodyLimit: number
+  readonly clock: Clock
+  readonly emit: EventHook | undefined
+}
+
+const MIN_SECRET_BYTES = 32
+
+const toBytes = (value: string | Uint8Array): Uint8Array =>
+  typeof value === 'string' ? new TextEncoder().encode(value) : value
+
+function duration(option: string, input: DurationInput | undefined, fallback: string): Duration {
+  const parsed = parseDuration(input ?? fallback)
+  if (!parsed)
+    throw new KeywardConfigError(
+      option,
+      `must be a lifetime such as "3mo", "90d", "15m" or "30s" (got ${JSON.stringify(input)})`,
+    )
+  return parsed
+}
+
+function fixedMs(option: string, input: DurationInput | undefined, fallback: string): number {
+  const parsed = duration(option, input, fallback)
+  if (parsed.months > 0)
+    throw new KeywardConfigError(option, 'must be a fixed length (s, m, h, d or w), not months')
+  return parsed.milliseconds
+}
+
+function positiveInteger(option: string, value: number | undefined, fallback: number): number {
+  const resolved = value ?? fallback
+  if (!Number.isSafeInteger(resolved) || resolved < 1)
+    throw new KeywardConfigError(option, `must be a positive integer (got ${value})`)
+  return resolved
+}
+
+function nonEmpty(option: string, value: string | undefined, fallback: string): string {
+  const resolved = value ?? fallback
+  if (typeof resolved !== 'string' || resolved.trim() === '')
+    throw new KeywardConfigError(option, 'must be a non-empty string')
+  return resolved
+}
+
+/** Every default, in one place. The caller's object is read, never changed. */
+export function resolveOptions(options: KeywardOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null)
+    throw new KeywardConfigError('options', 'must be an object')
+  const secret = options.jwtSecret
+  if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
+    throw new KeywardConfigError('jwtSecret', 'is required: a string or Uint8Array of at least 32 bytes')
+  }
+  const jwtSecret = toBytes(secret)
+  if (jwtSecret.byteLength < MIN_SECRET_BYTES) {
+    throw new KeywardConfigError(
+      'jwtSecret',
+      `must be at least ${MIN_SECRET_BYTES} bytes (got ${jwtSecret.byteLength})`,
+    )
+  }
+  if (typeof options.users?.get !== 'function') {
+    throw new KeywardConfigError(
+      'users',
+      'is required: an object with get(userId) returning the user or null',
+    )
+  }
+  const keyPrefix = options.keyPrefix ?? 'ms-'
+  if (!KEY_PREFIX_PATTERN.test(keyPrefix)) {
+    throw new KeywardConfigError('keyPrefix', 'must be 1-16 letters, digits, "_" or "-"')
+  }
+  const basePath = (options.basePath ?? '').replace(/\/+$/, '')
+  if (basePath !== '' && !/^\/[A-Za-z0-9/_.-]*$/.test(basePath)) {
+    throw new KeywardConfigError('basePath', 'must be a path starting with "/"')
+  }
+  if (options.baseUrl !== undefined && !URL.canParse(options.baseUrl)) {
+    throw new KeywardConfigError('baseUrl', 'must be an absolute URL')
+  }
+  const encryptionKey = options.totp?.encryptionKey
+  const totpEncryptionKey = encryptionKey === undefined ? undefined : toBytes(encryptionKey)
+  if (totpEncryptionKey && totpEncryptionKey.byteLength !== 32) {
+    throw new KeywardConfigError(
+      'totp.encryptionKey',
+      `must be exactly 32 bytes (got ${totpEncryptionKey.byteLength})`,
+    )
+  }
+  if (options.store !== undefined && typeof options.store?.findKeyByDigest !== 'function') {
+    throw new KeywardConfigError('store', 'must implement the KeyStore interface')
+  }
+  if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
+    throw new KeywardConfigError('onEvent', 'must be a function')
+  }
+  const keyLifetime = duration('keyLifetime', options.keyLifetime, '3mo')
+  const authTokenLifetimeMs = fixedMs('authTokenLifetime', options.authTokenLifetime, '15m')
+  const refreshTokenLifetime = duration('refreshTokenLifetime', options.refreshTokenLifetime, '30d')
+  if (durationUpperBoundMs(refreshTokenLifetime) < authTokenLifetimeMs) {
+    throw new KeywardConfigError('refreshTokenLifetime', 'must not be shorter than authTokenLifetime')
+  }
+
+  return {
+    jwtSecret,
+    users: options.users,
+    store: options.store ?? memoryStore(),
+    keyPrefix,
+    keyLifetime,
+    authTokenLifetimeMs,
+    refreshTokenLifetime,
+    issuer: nonEmpty('issuer', options.issuer, 'keyward'),
+    audience: nonEmpty('audience', options.audience, 'keyward'),
+    cacheMax: positiveInteger('cache.max', options.cache?.max, 10_000),
+    cacheTtlMs: fixedMs('cache.ttl', options.cache?.ttl, '30s'),
+    lastUsedResolutionMs: fixedMs('lastUsedResolution', options.lastUsedResolution, '1m'),
+    totpIssuer: nonEmpty('totp.issuer', options.totp?.issuer, 'keyward'),
+    totpEncryptionKey,
+    rateLimit: resolveRateLimit(options.rateLimit),
+    basePath,
+    baseUrl: options.baseUrl?.replace(/\/+$/, ''),
+    bodyLimit: positiveInteger('bodyLimit', options.bodyLimit, 16 * 1024),
+    clock: options.clock ?? systemClock,
+    emit: safeEmitter(options.onEvent),
+  }
+}
+
+function resolveRateLimit(options: RateLimitOptions | false | undefined): ResolvedOptions['rateLimit'] {
+  if (options === false) return false
+  const perAddress = options?.perAddress
+  const perAccount = options?.perAccount
+  return {
+    perAddress:
+      perAddress === false
+        ? false
+        : {
+            max: positiveInteger('rateLimit.perAddress.max', perAddress?.max, 60),
+            windowMs: fixedMs('rateLimit.perAddress.window', perAddress?.window, '1m'),
+          },
+    perAccount:
+      perAccount === false
+        ? false
+        : {
+            max: positiveInteger('rateLimit.perAccount.max', perAccount?.max, 100),
+            lockoutMs: fixedMs('rateLimit.perAccount.lockout', perAccount?.lockout, '15m'),
+          },
+    totp: {
+      max: positiveInteger('rateLimit.totp.max', options?.totp?.max, 5),
+      baseDelayMs: fixedMs('rateLimit.totp.baseDelay', options?.totp?.baseDelay, '30s'),
+    },
+  }
+}

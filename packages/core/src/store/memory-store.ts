@@ -1,0 +1,143 @@
+import type {
+  ApiKeyRecord,
+  CounterHit,
+  KeyStore,
+  RefreshTokenRecord,
+  RotateRefreshResult,
+  StoreEvent,
+  TotpRecord,
+} from './types.js'
+
+interface RefreshEntry {
+  record: RefreshTokenRecord
+  spent: boolean
+}
+
+/**
+ * The default store: everything in this process, gone on restart. Each method does its work
+ * synchronously inside one call, which makes it atomic with respect to other requests.
+ */
+export function memoryStore(): KeyStore {
+  const keysById = new Map<string, ApiKeyRecord>()
+  const idByDigest = new Map<string, string>()
+  const refreshTokens = new Map<string, RefreshEntry>()
+  const totp = new Map<string, TotpRecord>()
+  const counters = new Map<string, { count: number; resetAt: number }>()
+  const listeners = new Set<(event: StoreEvent) => void>()
+
+  const publish = (event: StoreEvent) => {
+    for (const listener of listeners) listener(event)
+  }
+
+  const revokeFamily = (familyId: string) => {
+    for (const [digest, entry] of refreshTokens) {
+      if (entry.record.familyId === familyId) refreshTokens.delete(digest)
+    }
+  }
+
+  return {
+    async insertKey(record) {
+      if (keysById.has(record.id) || idByDigest.has(record.digest)) throw new Error('duplicate key record')
+      keysById.set(record.id, record)
+      idByDigest.set(record.digest, record.id)
+    },
+
+    async findKeyByDigest(digest) {
+      const id = idByDigest.get(digest)
+      return id === undefined ? null : (keysById.get(id) ?? null)
+    },
+
+    async findKeyById(id) {
+      return keysById.get(id) ?? null
+    },
+
+    async listKeys(userId) {
+      return [...keysById.values()]
+        .filter((record) => record.userId === userId)
+        .sort((a, b) => a.createdOn.getTime() - b.createdOn.getTime())
+    },
+
+    async deleteKey(userId, selector) {
+      const id = 'id' in selector ? selector.id : idByDigest.get(selector.digest)
+      const record = id === undefined ? undefined : keysById.get(id)
+      if (!record || record.userId !== userId) return null
+      keysById.delete(record.id)
+      idByDigest.delete(record.digest)
+      publish({ type: 'key.deleted', keyId: record.id, digest: record.digest })
+      return record
+    },
+
+    async recordKeyUsage(usage) {
+      for (const { id, lastUsedOn } of usage) {
+        const record = keysById.get(id)
+        if (!record || (record.lastUsedOn && record.lastUsedOn >= lastUsedOn)) continue
+        keysById.set(id, { ...record, lastUsedOn })
+      }
+    },
+
+    async insertRefreshToken(record) {
+      refreshTokens.set(record.digest, { record, spent: false })
+    },
+
+    async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
+      const entry = refreshTokens.get(digest)
+      if (!entry || entry.record.expiresOn <= now) return { status: 'not_found' }
+      if (entry.spent) {
+        revokeFamily(entry.record.familyId)
+        return { status: 'reused', previous: entry.record }
+      }
+      entry.spent = true
+      refreshTokens.set(next.digest, { record: { ...entry.record, ...next }, spent: false })
+      return { status: 'rotated', previous: entry.record }
+    },
+
+    async getTotp(userId) {
+      return totp.get(userId) ?? null
+    },
+
+    async putPendingTotp(record) {
+      if (totp.get(record.userId)?.enabled) return false
+      totp.set(record.userId, record)
+      return true
+    },
+
+    async acceptTotpStep(userId, step) {
+      const record = totp.get(userId)
+      if (!record || (record.lastStep !== null && step <= record.lastStep)) return false
+      totp.set(userId, { ...record, enabled: true, lastStep: step })
+      return true
+    },
+
+    async deleteTotp(userId) {
+      totp.delete(userId)
+    },
+
+    async incrementCounter(bucket, windowMs, now): Promise<CounterHit> {
+      const at = now.getTime()
+      let counter = counters.get(bucket)
+      if (!counter || counter.resetAt <= at) {
+        counter = { count: 0, resetAt: at + windowMs }
+        counters.set(bucket, counter)
+      }
+      counter.count += 1
+      return { count: counter.count, resetAt: new Date(counter.resetAt) }
+    },
+
+    async peekCounter(bucket, now) {
+      const counter = counters.get(bucket)
+      if (!counter || counter.resetAt <= now.getTime()) return null
+      return { count: counter.count, resetAt: new Date(counter.resetAt) }
+    },
+
+    async resetCounter(bucket) {
+      counters.delete(bucket)
+    },
+
+    async subscribe(listener) {
+      listeners.add(listener)
+      return async () => {
+        listeners.delete(listener)
+      }
+    },
+  }
+}

@@ -1,0 +1,103 @@
+/**
+ * The storage contract. Every method either resolves or rejects; a rejection means the
+ * store is unreachable or broken and keyward fails closed (503). "Not found" is a null,
+ * never an error. Dates are Date objects; ids and digests are strings.
+ */
+
+export interface ApiKeyRecord {
+  /** Non-secret id, shown in listings and used for deletion. */
+  readonly id: string
+  readonly userId: string
+  readonly name: string
+  /** Hex SHA-256 of the full key. The key itself is never stored. */
+  readonly digest: string
+  /** Non-secret preview such as `ms-…1a2b`. */
+  readonly preview: string
+  readonly createdOn: Date
+  readonly expiresOn: Date
+  readonly lastUsedOn: Date | null
+}
+
+export interface RefreshTokenRecord {
+  /** Hex SHA-256 of the opaque refresh token. */
+  readonly digest: string
+  /** Every token of one rotation chain shares its family id; reuse revokes the family. */
+  readonly familyId: string
+  readonly userId: string
+  /** The API key the chain was started from, or null for a host login. */
+  readonly keyId: string | null
+  readonly createdOn: Date
+  readonly expiresOn: Date
+}
+
+/** The token that replaces a spent one; the store copies family, user and key from the spent token. */
+export type NextRefreshToken = Pick<RefreshTokenRecord, 'digest' | 'createdOn' | 'expiresOn'>
+
+export type RotateRefreshResult =
+  /** The presented token was live; it is now spent and `next` is stored. */
+  | { readonly status: 'rotated'; readonly previous: RefreshTokenRecord }
+  /** The presented token had already been spent: the whole family is now revoked. */
+  | { readonly status: 'reused'; readonly previous: RefreshTokenRecord }
+  /** Unknown, expired or revoked. */
+  | { readonly status: 'not_found' }
+
+export interface TotpRecord {
+  readonly userId: string
+  /** The secret, sealed by keyward (AES-256-GCM); opaque to the store. */
+  readonly sealedSecret: string
+  readonly enabled: boolean
+  /** The last accepted time step; a code of this step or an earlier one is never accepted again. */
+  readonly lastStep: number | null
+  readonly createdOn: Date
+}
+
+export interface CounterHit {
+  /** Hits in the current window, this one included. */
+  readonly count: number
+  /** When the current window ends. */
+  readonly resetAt: Date
+}
+
+/** Broadcast to every instance sharing the store, so each can evict its caches. */
+export type StoreEvent = { readonly type: 'key.deleted'; readonly keyId: string; readonly digest: string }
+
+export interface KeyStore {
+  insertKey(record: ApiKeyRecord): Promise<void>
+  findKeyByDigest(digest: string): Promise<ApiKeyRecord | null>
+  findKeyById(id: string): Promise<ApiKeyRecord | null>
+  /** The user's keys, expired ones included, oldest first. */
+  listKeys(userId: string): Promise<ApiKeyRecord[]>
+  /** Atomically deletes one of the user's keys and returns it; null when the user has no such key. Publishes key.deleted. */
+  deleteKey(
+    userId: string,
+    selector: { readonly id: string } | { readonly digest: string },
+  ): Promise<ApiKeyRecord | null>
+  /** Batched last-use times; a time never moves backwards. Unknown ids are ignored. */
+  recordKeyUsage(usage: ReadonlyArray<{ readonly id: string; readonly lastUsedOn: Date }>): Promise<void>
+
+  insertRefreshToken(record: RefreshTokenRecord): Promise<void>
+  /**
+   * Atomically spends the live token with this digest and stores `next` in its family (same
+   * family, user and key). A token
+   * that was already spent revokes its whole family, so that two redemptions of one token,
+   * even simultaneous ones on two instances, never both succeed.
+   */
+  rotateRefreshToken(digest: string, next: NextRefreshToken, now: Date): Promise<RotateRefreshResult>
+
+  getTotp(userId: string): Promise<TotpRecord | null>
+  /** Stores a pending (not yet enabled) secret, replacing a pending one; never replaces an enabled one. Returns false if one is enabled. */
+  putPendingTotp(record: TotpRecord): Promise<boolean>
+  /** Atomically accepts `step` if it is later than the last accepted step, and enables TOTP. */
+  acceptTotpStep(userId: string, step: number): Promise<boolean>
+  /** Deletes the user's TOTP enrolment (host-driven reset). */
+  deleteTotp(userId: string): Promise<void>
+
+  /** Fixed-window counter for rate limits: atomically increments and returns the window's count. */
+  incrementCounter(bucket: string, windowMs: number, now: Date): Promise<CounterHit>
+  /** The current window of a counter, or null when it has none (never counted, or its window ended). */
+  peekCounter(bucket: string, now: Date): Promise<CounterHit | null>
+  resetCounter(bucket: string): Promise<void>
+
+  /** Delivers events published by any instance (including this one). Optional for single-process stores. */
+  subscribe?(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>
+}

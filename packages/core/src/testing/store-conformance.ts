@@ -1,0 +1,358 @@
+import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createKeyward } from '../keyward.js'
+import { sha256Hex } from '../lib/secrets.js'
+import type { ApiKeyRecord, KeyStore, RefreshTokenRecord, StoreEvent } from '../store/types.js'
+
+export interface StoreUnderTest {
+  readonly store: KeyStore
+  /**
+   * Everything the backing store holds, as text (rows, values), so the suite can prove that
+   * no key, token or TOTP secret is stored in plaintext. Omit it only if the store has no
+   * way to be read directly.
+   */
+  dump?(): Promise<string>
+  /** A second handle on the same backing store, as another instance would have (for cross-instance events). */
+  peer?(): Promise<KeyStore>
+  teardown?(): Promise<void>
+}
+
+export interface StoreConformanceOptions {
+  /** Shown in the suite's title. */
+  readonly name: string
+  /** Builds a store over fresh, empty storage. Called once for the suite. */
+  setup(): Promise<StoreUnderTest>
+  /** Parallel operations in the concurrency tests. Default 200. */
+  readonly concurrency?: number
+}
+
+const DAY = 86_400_000
+let sequence = 0
+const uniqueUser = () => `user-${randomUUID()}`
+
+function keyRecord(userId: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  sequence += 1
+  const secret = `${randomUUID()}${sequence}`
+  return {
+    id: randomUUID(),
+    userId,
+    name: `key ${sequence}`,
+    digest: sha256Hex(secret),
+    preview: `ms-…${String(sequence).padStart(4, '0').slice(-4)}`,
+    createdOn: new Date(Date.UTC(2026, 10, 22, 12, 0, 0) + sequence),
+    expiresOn: new Date(Date.UTC(2027, 1, 22, 12, 0, 0)),
+    lastUsedOn: null,
+    ...overrides,
+  }
+}
+
+function refreshRecord(userId: string, overrides: Partial<RefreshTokenRecord> = {}): RefreshTokenRecord {
+  return {
+    digest: sha256Hex(randomUUID()),
+    familyId: randomUUID(),
+    userId,
+    keyId: null,
+    createdOn: new Date(),
+    expiresOn: new Date(Date.now() + 30 * DAY),
+    ...overrides,
+  }
+}
+
+const next = (at = Date.now()) => ({
+  digest: sha256Hex(randomUUID()),
+  createdOn: new Date(at),
+  expiresOn: new Date(at + 30 * DAY),
+})
+
+/**
+ * The KeyStore contract as a vitest suite. Any store, including a third party's, runs it with:
+ *
+ *   runStoreConformance({ name: 'my store', setup: async () => ({ store: myStore(), dump }) })
+ */
+export function runStoreConformance(options: StoreConformanceOptions): void {
+  const parallel = options.concurrency ?? 200
+
+  describe(`KeyStore conformance: ${options.name}`, () => {
+    let subject: StoreUnderTest
+    let store: KeyStore
+
+    beforeAll(async () => {
+      subject = await options.setup()
+      store = subject.store
+    })
+    afterAll(async () => {
+      await subject?.teardown?.()
+    })
+
+    describe('keys', () => {
+      it('stores a key and finds it by digest and by id, with every field intact', async () => {
+        const record = keyRecord(uniqueUser())
+        await store.insertKey(record)
+        expect(await store.findKeyByDigest(record.digest)).toEqual(record)
+        expect(await store.findKeyById(record.id)).toEqual(record)
+      })
+
+      it('answers null for an unknown digest or id', async () => {
+        expect(await store.findKeyByDigest(sha256Hex('nothing'))).toBeNull()
+        expect(await store.findKeyById(randomUUID())).toBeNull()
+      })
+
+      it('refuses a second record with the same digest', async () => {
+        const record = keyRecord(uniqueUser())
+        await store.insertKey(record)
+        await expect(store.insertKey({ ...record, id: randomUUID() })).rejects.toThrow()
+      })
+
+      it("lists only the user's keys, oldest first, expired ones included", async () => {
+        const userId = uniqueUser()
+        const older = keyRecord(userId, {
+          createdOn: new Date('2026-01-01T00:00:00Z'),
+          expiresOn: new Date('2026-04-01T00:00:00Z'),
+        })
+        const newer = keyRecord(userId, { createdOn: new Date('2026-02-01T00:00:00Z') })
+        await store.insertKey(newer)
+        await store.insertKey(older)
+        await store.insertKey(keyRecord(uniqueUser()))
+        expect((await store.listKeys(userId)).map((record) => record.id)).toEqual([older.id, newer.id])
+        expect(await store.listKeys(uniqueUser())).toEqual([])
+      })
+
+      it('deletes by id and by digest, only for the owner, and returns the deleted record', async () => {
+        const userId = uniqueUser()
+        const byId = keyRecord(userId)
+        const byDigest = keyRecord(userId)
+        await store.insertKey(byId)
+        await store.insertKey(byDigest)
+        expect(await store.deleteKey(uniqueUser(), { id: byId.id })).toBeNull()
+        expect(await store.deleteKey(uniqueUser(), { digest: byDigest.digest })).toBeNull()
+        expect(await store.deleteKey(userId, { id: byId.id })).toEqual(byId)
+        expect(await store.deleteKey(userId, { digest: byDigest.digest })).toEqual(byDigest)
+        expect(await store.findKeyById(byId.id)).toBeNull()
+        expect(await store.findKeyByDigest(byDigest.digest)).toBeNull()
+        expect(await store.deleteKey(userId, { id: byId.id })).toBeNull()
+      })
+
+      it('records last use in batches, never moving it backwards, ignoring unknown ids', async () => {
+        const record = keyRecord(uniqueUser())
+        await store.insertKey(record)
+        const later = new Date('2026-12-01T10:00:00.000Z')
+        const earlier = new Date('2026-11-30T10:00:00.000Z')
+        await store.recordKeyUsage([
+          { id: record.id, lastUsedOn: later },
+          { id: randomUUID(), lastUsedOn: later },
+        ])
+        await store.recordKeyUsage([{ id: record.id, lastUsedOn: earlier }])
+        expect((await store.findKeyById(record.id))?.lastUsedOn).toEqual(later)
+        await store.recordKeyUsage([])
+      })
+
+      it(`issues and deletes ${parallel} keys in parallel without losing or duplicating one`, async () => {
+        const userId = uniqueUser()
+        const records = Array.from({ length: parallel }, () => keyRecord(userId))
+        await Promise.all(records.map((record) => store.insertKey(record)))
+        expect(new Set((await store.listKeys(userId)).map((record) => record.id))).toEqual(
+          new Set(records.map((r) => r.id)),
+        )
+        const doomed = records.slice(0, parallel / 2)
+        // Each key is deleted twice at once: exactly one of the two deletions may win.
+        const results = await Promise.all(
+          doomed.flatMap((record) => [
+            store.deleteKey(userId, { id: record.id }),
+            store.deleteKey(userId, { digest: record.digest }),
+          ]),
+        )
+        expect(results.filter((result) => result !== null)).toHaveLength(doomed.length)
+        const left = await store.listKeys(userId)
+        expect(left.map((record) => record.id).sort()).toEqual(
+          records
+            .slice(parallel / 2)
+            .map((r) => r.id)
+            .sort(),
+        )
+      })
+    })
+
+    describe('refresh tokens', () => {
+      it('rotates a live token once; the successor inherits family, user and key', async () => {
+        const userId = uniqueUser()
+        const first = refreshRecord(userId, { keyId: randomUUID() })
+        await store.insertRefreshToken(first)
+        const successor = next()
+        const rotated = await store.rotateRefreshToken(first.digest, successor, new Date())
+        expect(rotated).toEqual({ status: 'rotated', previous: first })
+        const again = await store.rotateRefreshToken(successor.digest, next(), new Date())
+        expect(again.status).toBe('rotated')
+        if (again.status === 'rotated') {
+          expect(again.previous).toMatchObject({
+            familyId: first.familyId,
+            userId,
+            keyId: first.keyId,
+            digest: successor.digest,
+          })
+        }
+      })
+
+      it('treats a spent token as reuse and revokes its whole family', async () => {
+        const userId = uniqueUser()
+        const first = refreshRecord(userId)
+        await store.insertRefreshToken(first)
+        const second = next()
+        await store.rotateRefreshToken(first.digest, second, new Date())
+        const reuse = await store.rotateRefreshToken(first.digest, next(), new Date())
+        expect(reuse.status).toBe('reused')
+        expect((await store.rotateRefreshToken(second.digest, next(), new Date())).status).not.toBe('rotated')
+      })
+
+      it('does not rotate unknown or expired tokens', async () => {
+        const expired = refreshRecord(uniqueUser(), { expiresOn: new Date(Date.now() - 1000) })
+        await store.insertRefreshToken(expired)
+        expect(await store.rotateRefreshToken(expired.digest, next(), new Date())).toEqual({
+          status: 'not_found',
+        })
+        expect(await store.rotateRefreshToken(sha256Hex('unknown'), next(), new Date())).toEqual({
+          status: 'not_found',
+        })
+      })
+
+      it('lets exactly one of many simultaneous redemptions of one token succeed', async () => {
+        const token = refreshRecord(uniqueUser())
+        await store.insertRefreshToken(token)
+        const results = await Promise.all(
+          Array.from({ length: 20 }, () => store.rotateRefreshToken(token.digest, next(), new Date())),
+        )
+        expect(results.filter((result) => result.status === 'rotated')).toHaveLength(1)
+      })
+    })
+
+    describe('TOTP', () => {
+      const pending = (userId: string, sealedSecret = 'v1.sealed') => ({
+        userId,
+        sealedSecret,
+        enabled: false,
+        lastStep: null,
+        createdOn: new Date('2026-11-22T00:00:00.000Z'),
+      })
+
+      it('stores a pending secret, replaces a pending one, and never an enabled one', async () => {
+        const userId = uniqueUser()
+        expect(await store.getTotp(userId)).toBeNull()
+        expect(await store.putPendingTotp(pending(userId, 'v1.first'))).toBe(true)
+        expect(await store.putPendingTotp(pending(userId, 'v1.second'))).toBe(true)
+        expect(await store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
+        expect(await store.acceptTotpStep(userId, 100)).toBe(true)
+        expect(await store.putPendingTotp(pending(userId, 'v1.third'))).toBe(false)
+        expect(await store.getTotp(userId)).toMatchObject({
+          sealedSecret: 'v1.second',
+          enabled: true,
+          lastStep: 100,
+        })
+      })
+
+      it('accepts only steps later than the last accepted one', async () => {
+        const userId = uniqueUser()
+        expect(await store.acceptTotpStep(userId, 1)).toBe(false)
+        await store.putPendingTotp(pending(userId))
+        expect(await store.acceptTotpStep(userId, 10)).toBe(true)
+        expect(await store.acceptTotpStep(userId, 10)).toBe(false)
+        expect(await store.acceptTotpStep(userId, 9)).toBe(false)
+        expect(await store.acceptTotpStep(userId, 11)).toBe(true)
+      })
+
+      it('accepts one step once under simultaneous attempts', async () => {
+        const userId = uniqueUser()
+        await store.putPendingTotp(pending(userId))
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.acceptTotpStep(userId, 42)))
+        expect(results.filter(Boolean)).toHaveLength(1)
+      })
+
+      it('deletes an enrolment', async () => {
+        const userId = uniqueUser()
+        await store.putPendingTotp(pending(userId))
+        await store.deleteTotp(userId)
+        expect(await store.getTotp(userId)).toBeNull()
+      })
+    })
+
+    describe('counters', () => {
+      it('counts within a window and starts again after it', async () => {
+        const bucket = `test:${randomUUID()}`
+        const start = new Date()
+        expect(await store.peekCounter(bucket, start)).toBeNull()
+        const first = await store.incrementCounter(bucket, 60_000, start)
+        expect(first.count).toBe(1)
+        expect(first.resetAt.getTime()).toBeGreaterThanOrEqual(start.getTime() + 59_000)
+        expect((await store.incrementCounter(bucket, 60_000, start)).count).toBe(2)
+        expect((await store.peekCounter(bucket, start))?.count).toBe(2)
+        const afterWindow = new Date(first.resetAt.getTime() + 1)
+        expect(await store.peekCounter(bucket, afterWindow)).toBeNull()
+        expect((await store.incrementCounter(bucket, 60_000, afterWindow)).count).toBe(1)
+        await store.resetCounter(bucket)
+        expect(await store.peekCounter(bucket, afterWindow)).toBeNull()
+      })
+
+      it(`counts ${parallel} simultaneous increments exactly`, async () => {
+        const bucket = `test:${randomUUID()}`
+        const now = new Date()
+        const hits = await Promise.all(
+          Array.from({ length: parallel }, () => store.incrementCounter(bucket, 60_000, now)),
+        )
+        expect(hits.map((hit) => hit.count).sort((a, b) => a - b)).toEqual(
+          Array.from({ length: parallel }, (_, i) => i + 1),
+        )
+      })
+    })
+
+    describe('events', () => {
+      it('tells subscribers (another instance included) that a key was deleted', async () => {
+        if (!store.subscribe) return expect(store.subscribe).toBeUndefined()
+        const peer = subject.peer ? await subject.peer() : store
+        const received: StoreEvent[] = []
+        const unsubscribe = await peer.subscribe!((event) => received.push(event))
+        try {
+          const userId = uniqueUser()
+          const record = keyRecord(userId)
+          await store.insertKey(record)
+          await store.deleteKey(userId, { id: record.id })
+          await expect
+            .poll(() => received.find((event) => event.keyId === record.id), { timeout: 5_000 })
+            .toEqual({
+              type: 'key.deleted',
+              keyId: record.id,
+              digest: record.digest,
+            })
+        } finally {
+          await unsubscribe()
+        }
+      })
+    })
+
+    describe('secrets at rest', () => {
+      it('holds no key, refresh token or TOTP secret in plaintext after a full keyward session', async () => {
+        if (!subject.dump) return expect(subject.dump).toBeUndefined()
+        const userId = uniqueUser()
+        const keyward = createKeyward({
+          jwtSecret: 'conformance-secret-conformance-secret-0123456789',
+          store,
+          users: { get: (id) => ({ id, permissions: [] }) },
+          rateLimit: false,
+        })
+        const issued = await keyward.issueKey(userId, { name: 'plaintext probe' })
+        const pair = await keyward.authenticateWithApiKey(issued.key)
+        const rotated = await keyward.refreshTokens(pair.refresh_token)
+        const enrollment = await keyward.generateTotpKey(userId)
+        await keyward.close()
+        const dump = await subject.dump()
+        expect(dump).toContain(issued.id)
+        for (const secret of [
+          issued.key,
+          issued.key.slice(3),
+          pair.refresh_token,
+          rotated.refresh_token,
+          enrollment.secret,
+        ]) {
+          expect(dump).not.toContain(secret)
+        }
+      })
+    })
+  })
+}

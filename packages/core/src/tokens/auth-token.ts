@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto'
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import { LRUCache } from 'lru-cache'
+
+/** RFC 9068 media type for JWT access tokens; checked on verification so no other JWT passes. */
+export const AUTH_TOKEN_TYP = 'at+jwt'
+const ALGORITHMS = ['HS256']
+/** Longer strings are not our tokens; rejected before any parsing. */
+const MAX_TOKEN_LENGTH = 2048
+
+export interface AuthTokenClaims {
+  readonly sub: string
+  /** The API key this token came from, or null for a host login. */
+  readonly keyId: string | null
+  /** Expiry in epoch milliseconds. */
+  readonly expiresAt: number
+}
+
+export type AuthTokenCheck =
+  | { readonly ok: true; readonly claims: AuthTokenClaims }
+  | { readonly ok: false; readonly code: 'INVALID_TOKEN' | 'TOKEN_EXPIRED' }
+
+export interface AuthTokenConfig {
+  readonly secret: Uint8Array
+  readonly issuer: string
+  readonly audience: string
+  readonly lifetimeMs: number
+  readonly cacheMax: number
+}
+
+/**
+ * Signs and verifies auth tokens (HS256, pinned). jose's verify costs tens of microseconds,
+ * too much for every request, so verified tokens are cached by their exact string and never
+ * served past their own expiry; liveness of the key behind them is checked by the caller.
+ */
+export class AuthTokens {
+  readonly #verified: LRUCache<string, AuthTokenClaims>
+
+  constructor(private readonly config: AuthTokenConfig) {
+    this.#verified = new LRUCache({ max: config.cacheMax })
+  }
+
+  async sign(
+    userId: string,
+    keyId: string | null,
+    now: number,
+  ): Promise<{ token: string; expiresAt: number }> {
+    const issuedAt = Math.floor(now / 1000)
+    const expiresAt = issuedAt + Math.floor(this.config.lifetimeMs / 1000)
+    const token = await new SignJWT({ key_id: keyId })
+      .setProtectedHeader({ alg: 'HS256', typ: AUTH_TOKEN_TYP })
+      .setIssuer(this.config.issuer)
+      .setAudience(this.config.audience)
+      .setSubject(userId)
+      .setIssuedAt(issuedAt)
+      .setExpirationTime(expiresAt)
+      .setJti(randomUUID())
+      .sign(this.config.secret)
+    return { token, expiresAt: expiresAt * 1000 }
+  }
+
+  async verify(token: string, now: number): Promise<AuthTokenCheck> {
+    const cached = this.#verified.get(token)
+    if (cached !== undefined) {
+      if (cached.expiresAt > now) return { ok: true, claims: cached }
+      this.#verified.delete(token)
+      return { ok: false, code: 'TOKEN_EXPIRED' }
+    }
+    if (token.length > MAX_TOKEN_LENGTH) return { ok: false, code: 'INVALID_TOKEN' }
+    try {
+      const { payload } = await jwtVerify(token, this.config.secret, {
+        algorithms: ALGORITHMS,
+        issuer: this.config.issuer,
+        audience: this.config.audience,
+        typ: AUTH_TOKEN_TYP,
+        currentDate: new Date(now),
+        requiredClaims: ['sub', 'iat', 'exp', 'jti'],
+      })
+      const keyId = payload.key_id
+      if (typeof payload.sub !== 'string' || (keyId !== null && typeof keyId !== 'string')) {
+        return { ok: false, code: 'INVALID_TOKEN' }
+      }
+      const claims: AuthTokenClaims = { sub: payload.sub, keyId, expiresAt: (payload.exp as number) * 1000 }
+      this.#verified.set(token, claims)
+      return { ok: true, claims }
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) return { ok: false, code: 'TOKEN_EXPIRED' }
+      return { ok: false, code: 'INVALID_TOKEN' }
+    }
+  }
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto'
+import { KeywardError } from '../errors.js'
+import type { EventHook } from '../events.js'
+import type { Clock } from '../lib/clock.js'
+import { addDuration, type Duration } from '../lib/duration.js'
+import { storeCall } from '../store/store-call.js'
+import type { KeyStore, NextRefreshToken, RefreshTokenRecord } from '../store/types.js'
+import type { AuthTokens } from './auth-token.js'
+import { generateRefreshToken, isWellFormedRefreshToken, refreshTokenDigest } from './refresh-token.js'
+
+export interface TokenPair {
+  readonly auth_token: string
+  readonly refresh_token: string
+}
+
+/** Mints auth/refresh token pairs and rotates refresh tokens. */
+export class TokenService {
+  constructor(
+    private readonly store: KeyStore,
+    private readonly authTokens: AuthTokens,
+    private readonly clock: Clock,
+    private readonly refreshLifetime: Duration,
+    private readonly emit: EventHook | undefined,
+  ) {}
+
+  /** A new pair, starting a new refresh family. */
+  async issuePair(userId: string, keyId: string | null): Promise<TokenPair> {
+    return this.#mint(userId, keyId, randomUUID())
+  }
+
+  /**
+   * Spends a refresh token and returns the next pair of its family. Presenting a token that
+   * was already spent revokes the family: whoever holds the newer one must log in again.
+   * `keyAlive` tells whether the key the family came from still exists and has not expired.
+   */
+  async refresh(
+    raw: string,
+    keyAlive: (keyId: string) => Promise<boolean>,
+    userExists: (userId: string) => Promise<boolean>,
+  ): Promise<TokenPair> {
+    if (!isWellFormedRefreshToken(raw)) throw invalidRefreshToken()
+    const now = this.clock()
+    const next = generateRefreshToken()
+    const successor: NextRefreshToken = {
+      digest: refreshTokenDigest(next),
+      createdOn: new Date(now),
+      expiresOn: new Date(addDuration(now, this.refreshLifetime)),
+    }
+    const result = await storeCall(() =>
+      this.store.rotateRefreshToken(refreshTokenDigest(raw), successor, new Date(now)),
+    )
+    if (result.status === 'not_found') throw invalidRefreshToken()
+    const { userId, keyId } = result.previous
+    if (result.status === 'reused') {
+      this.emit?.({
+        type: 'auth.failed',
+        at: new Date(now),
+        code: 'REFRESH_TOKEN_REUSED',
+        ip: undefined,
+        userId,
+      })
+      throw new KeywardError(
+        'REFRESH_TOKEN_REUSED',
+        'This refresh token was already used; its session has been revoked. Sign in again',
+      )
+    }
+    if ((keyId !== null && !(await keyAlive(keyId))) || !(await userExists(userId)))
+      throw invalidRefreshToken()
+    const { token } = await this.authTokens.sign(userId, keyId, now)
+    this.emit?.({ type: 'token.refreshed', at: new Date(now), userId, keyId })
+    return { auth_token: token, refresh_token: next }
+  }
+
+  async #mint(userId: string, keyId: string | null, familyId: string): Promise<TokenPair> {
+    const now = this.clock()
+    const refresh = generateRefreshToken()
+    const record: RefreshTokenRecord = {
+      digest: refreshTokenDigest(refresh),
+      familyId,
+      userId,
+      keyId,
+      createdOn: new Date(now),
+      expiresOn: new Date(addDuration(now, this.refreshLifetime)),
+    }
+    await storeCall(() => this.store.insertRefreshToken(record))
+    const { token } = await this.authTokens.sign(userId, keyId, now)
+    return { auth_token: token, refresh_token: refresh }
+  }
+}
+
+const invalidRefreshToken = () =>
+  new KeywardError('INVALID_REFRESH_TOKEN', 'The refresh token is invalid or expired. Sign in again')

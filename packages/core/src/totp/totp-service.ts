@@ -1,0 +1,95 @@
+import { KeywardError } from '../errors.js'
+import type { EventHook } from '../events.js'
+import type { Clock } from '../lib/clock.js'
+import type { RateLimiter } from '../limits/rate-limiter.js'
+import { storeCall } from '../store/store-call.js'
+import type { KeyStore } from '../store/types.js'
+import type { KeywardUser } from '../users.js'
+import { matchTotpStep, newTotpSecret, TOTP_DIGITS, totpUri } from './otp.js'
+import type { SecretBox } from './secret-box.js'
+
+export interface TotpEnrollment {
+  readonly otpauth_url: string
+  /** Base32, for manual entry; shown once, stored only sealed. */
+  readonly secret: string
+}
+
+const CODE_PATTERN = new RegExp(`^\\d{${TOTP_DIGITS}}$`)
+
+/** TOTP enrolment: a pending secret, confirmed by the first valid code. */
+export class TotpService {
+  constructor(
+    private readonly store: KeyStore,
+    private readonly box: SecretBox,
+    private readonly limiter: RateLimiter | undefined,
+    private readonly clock: Clock,
+    private readonly issuer: string,
+    private readonly emit: EventHook | undefined,
+  ) {}
+
+  async enabled(userId: string): Promise<boolean> {
+    const record = await storeCall(() => this.store.getTotp(userId))
+    return record?.enabled === true
+  }
+
+  /** A new pending secret. Refused while TOTP is enabled: replacing a second factor takes the host's reset. */
+  async generate(user: KeywardUser): Promise<TotpEnrollment> {
+    const secret = newTotpSecret()
+    const stored = await storeCall(() =>
+      this.store.putPendingTotp({
+        userId: user.id,
+        sealedSecret: this.box.seal(secret, user.id),
+        enabled: false,
+        lastStep: null,
+        createdOn: new Date(this.clock()),
+      }),
+    )
+    if (!stored) throw new KeywardError('TOTP_ALREADY_ENABLED', 'TOTP is already enabled for this user')
+    const label = user.email ?? user.displayName ?? user.id
+    return { otpauth_url: totpUri(this.issuer, label, secret), secret }
+  }
+
+  /** Checks a code; the first valid one enables TOTP. A code is accepted at most once. */
+  async verify(userId: string, code: unknown): Promise<void> {
+    if (typeof code !== 'string' || !CODE_PATTERN.test(code)) {
+      throw new KeywardError('INVALID_INPUT', `code must be a string of ${TOTP_DIGITS} digits`, {
+        field: 'code',
+      })
+    }
+    const blocked = await this.limiter?.totpBlocked(userId)
+    if (blocked) {
+      throw new KeywardError('RATE_LIMITED', 'Too many wrong codes. Please try again later', {
+        retryAfter: blocked.retryAfter,
+      })
+    }
+    const record = await storeCall(() => this.store.getTotp(userId))
+    if (record === null)
+      throw new KeywardError('TOTP_NOT_PENDING', 'No TOTP key to verify: generate one first')
+    const secret = this.box.open(record.sealedSecret, userId)
+    if (secret === undefined)
+      throw new KeywardError(
+        'INTERNAL',
+        'The stored TOTP key cannot be opened with the configured encryption key',
+      )
+    const now = this.clock()
+    const step = await matchTotpStep(secret, code, Math.floor(now / 1000), record.lastStep)
+    const accepted = step !== undefined && (await storeCall(() => this.store.acceptTotpStep(userId, step)))
+    if (!accepted) {
+      await this.limiter?.totpFailed(userId)
+      this.emit?.({
+        type: 'auth.failed',
+        at: new Date(now),
+        code: 'INVALID_TOTP_CODE',
+        ip: undefined,
+        userId,
+      })
+      throw new KeywardError('INVALID_TOTP_CODE', 'The code is wrong, expired or already used')
+    }
+    await this.limiter?.totpSucceeded(userId)
+    if (!record.enabled) this.emit?.({ type: 'totp.enabled', at: new Date(now), userId })
+  }
+
+  async reset(userId: string): Promise<void> {
+    await storeCall(() => this.store.deleteTotp(userId))
+  }
+}

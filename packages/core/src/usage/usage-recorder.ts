@@ -1,0 +1,58 @@
+import type { Clock } from '../lib/clock.js'
+import type { KeyStore } from '../store/types.js'
+
+/**
+ * last_used_on without a store write per request: uses are collected in memory and written
+ * in one batch at most once per `resolutionMs` (so a listing may lag by that much).
+ * A failed write keeps the pending times for the next flush.
+ */
+export class UsageRecorder {
+  #pending = new Map<string, number>()
+  #lastFlush: number
+  #flushing: Promise<void> | undefined
+  readonly #timer: NodeJS.Timeout
+
+  constructor(
+    private readonly store: KeyStore,
+    private readonly clock: Clock,
+    private readonly resolutionMs: number,
+  ) {
+    this.#lastFlush = clock()
+    this.#timer = setInterval(() => void this.flush().catch(() => {}), resolutionMs)
+    this.#timer.unref()
+  }
+
+  record(keyId: string, now: number): void {
+    this.#pending.set(keyId, now)
+    if (now - this.#lastFlush >= this.resolutionMs && this.#flushing === undefined) {
+      void this.flush().catch(() => {})
+    }
+  }
+
+  get pendingCount(): number {
+    return this.#pending.size
+  }
+
+  /** Writes what is pending now. Rejects if the store fails (the times are kept). */
+  async flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing
+    this.#lastFlush = this.clock()
+    if (this.#pending.size === 0) return
+    const batch = this.#pending
+    this.#pending = new Map()
+    this.#flushing = this.store
+      .recordKeyUsage([...batch].map(([id, at]) => ({ id, lastUsedOn: new Date(at) })))
+      .catch((error: unknown) => {
+        for (const [id, at] of batch) if ((this.#pending.get(id) ?? 0) < at) this.#pending.set(id, at)
+        throw error
+      })
+      .finally(() => {
+        this.#flushing = undefined
+      })
+    return this.#flushing
+  }
+
+  close(): void {
+    clearInterval(this.#timer)
+  }
+}
