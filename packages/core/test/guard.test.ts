@@ -1,0 +1,229 @@
+import { memoryStore } from '@keyward/core'
+import { describe, expect, it } from 'vitest'
+import { readCredential } from '../src/guard/credentials.js'
+import { MINUTE, setup } from './support.js'
+
+const KEY = 'ms-0123456789abcdef0123456789abcdef'
+
+describe('reading the credential', () => {
+  it.each<[Record<string, string | string[]>, unknown]>([
+    [{ 'x-api-key': KEY }, { kind: 'api_key', value: KEY }],
+    [{ authorization: `Bearer ${KEY}` }, { kind: 'api_key', value: KEY }],
+    [{ authorization: `bearer ${KEY}` }, { kind: 'api_key', value: KEY }],
+    [{ authorization: `BEARER   ${KEY}  ` }, { kind: 'api_key', value: KEY }],
+    [{ authorization: 'Bearer aaa.bbb.ccc' }, { kind: 'auth_token', value: 'aaa.bbb.ccc' }],
+    [
+      { 'x-api-key': KEY, authorization: 'Bearer aaa.bbb.ccc' },
+      { kind: 'api_key', value: KEY },
+    ],
+    [{}, { kind: 'none' }],
+    [{ authorization: 'Basic dXNlcjpwYXNz' }, { kind: 'none' }],
+    [{ authorization: 'Bearerish x' }, { kind: 'none' }],
+    [{ authorization: 'Bearer' }, { kind: 'malformed', reason: 'Bearer needs a key or token' }],
+    [{ authorization: 'Bearer    ' }, { kind: 'malformed', reason: 'Bearer needs a key or token' }],
+    [{ 'x-api-key': '' }, { kind: 'malformed', reason: 'X-Api-Key is empty' }],
+    [{ 'x-api-key': [KEY, KEY] }, { kind: 'malformed', reason: 'X-Api-Key must be sent once' }],
+  ])('%j', (headers, expected) => {
+    expect(readCredential(headers, 'ms-')).toEqual(expected)
+  })
+})
+
+describe('the guard', () => {
+  it('accepts X-Api-Key, Bearer with an API key, and Bearer with an auth token', async () => {
+    const { keyward } = setup()
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    const { auth_token } = await keyward.authenticateWithApiKey(key)
+    for (const headers of [
+      { 'x-api-key': key },
+      { authorization: `Bearer ${key}` },
+      { authorization: `Bearer ${auth_token}` },
+    ]) {
+      expect(await keyward.authenticate({ headers })).toMatchObject({
+        ok: true,
+        principal: { userId: 'alice', keyId: id },
+      })
+    }
+  })
+
+  it('requires every listed permission (403-class FORBIDDEN otherwise)', async () => {
+    const { keyward } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const headers = { 'x-api-key': key }
+    expect((await keyward.authenticate({ headers }, { permissions: ['agents:read'] })).ok).toBe(true)
+    expect(await keyward.authenticate({ headers }, { permissions: ['agents:read', 'agents:write'] })).toEqual(
+      {
+        ok: false,
+        failure: { code: 'FORBIDDEN' },
+      },
+    )
+  })
+
+  it('gives adapters the full error response: 401 with WWW-Authenticate, 400 for a malformed header, 403', async () => {
+    const { keyward } = setup()
+    const { key } = await keyward.issueKey('bob', { name: 'ci' })
+    const missing = await keyward.guard({ headers: {} })
+    expect(missing).toMatchObject({
+      ok: false,
+      response: { status: 401, headers: { 'www-authenticate': 'Bearer realm="keyward"' } },
+    })
+    const bad = await keyward.guard({ headers: { 'x-api-key': KEY } })
+    expect(bad).toMatchObject({
+      ok: false,
+      response: {
+        status: 401,
+        body: { error: 'Invalid API key', message: 'The provided API key is invalid or expired' },
+        headers: { 'www-authenticate': 'Bearer realm="keyward", error="invalid_token"' },
+      },
+    })
+    const malformed = await keyward.guard({ headers: { authorization: 'Bearer' } })
+    expect(malformed).toMatchObject({ ok: false, response: { status: 400 } })
+    const forbidden = await keyward.guard({ headers: { 'x-api-key': key } }, { permissions: ['agents:read'] })
+    expect(forbidden).toMatchObject({
+      ok: false,
+      response: {
+        status: 403,
+        body: {
+          error: 'Insufficient permissions',
+          message: "Your API key doesn't have access to this resource",
+        },
+      },
+    })
+  })
+
+  it('answers 503 when the store is down: never an accept', async () => {
+    const { keyward } = setup({
+      store: { ...memoryStore(), findKeyByDigest: () => Promise.reject(new Error('ECONNREFUSED')) },
+    })
+    const outcome = await keyward.guard({ headers: { 'x-api-key': KEY } })
+    expect(outcome).toMatchObject({
+      ok: false,
+      response: { status: 503, body: { error: 'Service unavailable' } },
+    })
+    expect(JSON.stringify(outcome)).not.toContain('ECONNREFUSED')
+  })
+
+  it('makes no store write on the hot path', async () => {
+    const base = memoryStore()
+    const writes: string[] = []
+    const store = Object.fromEntries(
+      Object.entries(base).map(([name, method]) => [
+        name,
+        (...args: unknown[]) => {
+          if (!/^(find|get|list|peek|subscribe)/.test(name)) writes.push(name)
+          return (method as (...a: unknown[]) => unknown)(...args)
+        },
+      ]),
+    ) as typeof base
+    const { keyward, clock } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { auth_token } = await keyward.authenticateWithApiKey(key)
+    writes.length = 0
+    for (let i = 0; i < 500; i++) {
+      clock.advance(10)
+      expect((await keyward.guard({ headers: { 'x-api-key': key } })).ok).toBe(true)
+      expect((await keyward.guard({ headers: { authorization: `Bearer ${auth_token}` } })).ok).toBe(true)
+    }
+    expect(writes).toEqual([])
+  })
+})
+
+describe('failed-attempt limits per client address', () => {
+  it('blocks an address after 60 failures in a minute with 429, Retry-After and RateLimit headers', async () => {
+    const { keyward, clock } = setup()
+    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.9' }
+    for (let i = 0; i < 60; i++) expect((await keyward.guard(attacker)).ok).toBe(false)
+    const limited = await keyward.guard(attacker)
+    expect(limited).toMatchObject({
+      ok: false,
+      response: {
+        status: 429,
+        body: {
+          error: 'Rate limit exceeded',
+          message: 'Too many requests. Please try again later',
+          retry_after: 60,
+        },
+        headers: {
+          'retry-after': '60',
+          'ratelimit-policy': '"failures";q=60;w=60',
+          ratelimit: '"failures";r=0;t=60',
+        },
+      },
+    })
+    clock.advance(MINUTE)
+    expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
+  })
+
+  it('does not lock out a key holder on another address', async () => {
+    const { keyward } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    for (let i = 0; i < 70; i++) await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.9' })
+    expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '198.51.100.1' })).ok).toBe(true)
+  })
+
+  it('counts failures of the key exchange and of refresh too', async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const ip = '203.0.113.10'
+    for (let i = 0; i < 2; i++)
+      await expect(keyward.authenticateWithApiKey(KEY, { ip })).rejects.toMatchObject({ code: 'NOT_FOUND' })
+    await expect(keyward.refreshTokens('rt_bogus', { ip })).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+    await expect(keyward.authenticateWithApiKey(KEY, { ip })).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+  })
+
+  it('holds across instances sharing a store', async () => {
+    const store = memoryStore()
+    const one = setup({ store, rateLimit: { perAddress: { max: 4, window: '1m' } } }).keyward
+    const two = setup({ store, rateLimit: { perAddress: { max: 4, window: '1m' } } }).keyward
+    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.11' }
+    await one.guard(attacker)
+    await one.guard(attacker)
+    await one.guard(attacker)
+    await two.guard(attacker)
+    expect(await two.guard(attacker)).toMatchObject({ response: { status: 429 } })
+  })
+
+  it('can be switched off', async () => {
+    const { keyward } = setup({ rateLimit: false })
+    for (let i = 0; i < 100; i++) await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.12' })
+    expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.12' })).toMatchObject({
+      response: { status: 401 },
+    })
+  })
+})
+
+describe('events', () => {
+  it('reports issue, use, failure, refresh and deletion, never with a secret', async () => {
+    const { keyward, events, clock } = setup()
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    const pair = await keyward.authenticateWithApiKey(key)
+    await keyward.refreshTokens(pair.refresh_token)
+    await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '192.0.2.1' })
+    await keyward.deleteKey('alice', { id })
+    clock.advance(1)
+    expect(events.map((event) => event.type)).toEqual([
+      'key.issued',
+      'key.used',
+      'token.refreshed',
+      'auth.failed',
+      'key.deleted',
+    ])
+    expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({
+      code: 'NOT_FOUND',
+      ip: '192.0.2.1',
+    })
+    const text = JSON.stringify(events)
+    for (const secret of [key, key.slice(3), pair.auth_token, pair.refresh_token])
+      expect(text).not.toContain(secret)
+  })
+
+  it('survives a hook that throws', async () => {
+    const { keyward } = setup({
+      onEvent: () => {
+        throw new Error('host bug')
+      },
+    })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+  })
+})

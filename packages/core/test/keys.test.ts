@@ -1,0 +1,310 @@
+import { createHash } from 'node:crypto'
+import { KeywardError, memoryStore } from '@keyward/core'
+import { describe, expect, it } from 'vitest'
+import { DAY, MINUTE, setup } from './support.js'
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
+
+describe('issuing keys', () => {
+  it('returns the key once: prefix and 32 lowercase hex characters', async () => {
+    const { keyward } = setup()
+    const issued = await keyward.issueKey('alice', { name: 'CI pipeline' })
+    expect(issued.key).toMatch(/^ms-[0-9a-f]{32}$/)
+    expect(issued.preview).toBe(`ms-…${issued.key.slice(-4)}`)
+    expect(issued.name).toBe('CI pipeline')
+    expect(issued.userId).toBe('alice')
+    expect(issued.lastUsedOn).toBeNull()
+    const again = await keyward.issueKey('alice', { name: 'CI pipeline' })
+    expect(again.key).not.toBe(issued.key)
+    expect(again.id).not.toBe(issued.id)
+  })
+
+  it('stores only the SHA-256 digest, a preview and a non-secret id', async () => {
+    const store = memoryStore()
+    const { keyward } = setup({ store })
+    const issued = await keyward.issueKey('alice', { name: 'ci' })
+    const record = await store.findKeyByDigest(sha256(issued.key))
+    expect(record).toMatchObject({ id: issued.id, digest: sha256(issued.key), preview: issued.preview })
+    expect(JSON.stringify(record)).not.toContain(issued.key.slice(3))
+    expect(Object.keys(issued)).not.toContain('digest')
+  })
+
+  it('uses a configured prefix', async () => {
+    const { keyward } = setup({ keyPrefix: 'acme_' })
+    const issued = await keyward.issueKey('alice', { name: 'ci' })
+    expect(issued.key).toMatch(/^acme_[0-9a-f]{32}$/)
+    expect((await keyward.verifyKey(issued.key)).ok).toBe(true)
+  })
+
+  it('expires after 3 calendar months by default: issued 2026-11-22, expires 2027-02-22', async () => {
+    const { keyward } = setup()
+    const issued = await keyward.issueKey('alice', { name: 'ci' })
+    expect(issued.createdOn.toISOString()).toBe('2026-11-22T10:00:00.000Z')
+    expect(issued.expiresOn.toISOString()).toBe('2027-02-22T10:00:00.000Z')
+  })
+
+  it('honours a configured lifetime', async () => {
+    const { keyward } = setup({ keyLifetime: '90d' })
+    const issued = await keyward.issueKey('alice', { name: 'ci' })
+    expect(issued.expiresOn.getTime() - issued.createdOn.getTime()).toBe(90 * DAY)
+  })
+
+  it('trims the name and accepts 1 to 128 characters', async () => {
+    const { keyward } = setup()
+    expect((await keyward.issueKey('alice', { name: '  padded  ' })).name).toBe('padded')
+    expect((await keyward.issueKey('alice', { name: 'x'.repeat(128) })).name).toHaveLength(128)
+  })
+
+  it.each([
+    ['empty', ''],
+    ['blank', '   '],
+    ['too long', 'x'.repeat(129)],
+    ['not a string', 42],
+    ['missing', undefined],
+    ['a control character', 'bad\u0000name'],
+  ])('refuses a name that is %s with INVALID_INPUT naming key_name', async (_, name) => {
+    const { keyward } = setup()
+    const attempt = keyward.issueKey('alice', { name })
+    await expect(attempt).rejects.toBeInstanceOf(KeywardError)
+    await expect(attempt).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'key_name' })
+  })
+})
+
+describe('verifying keys', () => {
+  it("returns the principal with the user's current permissions", async () => {
+    const { keyward, users } = setup()
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    const first = await keyward.verifyKey(key)
+    expect(first).toMatchObject({
+      ok: true,
+      principal: { userId: 'alice', keyId: id, permissions: ['agents:read'] },
+    })
+    users.set('alice', { id: 'alice', permissions: ['agents:read', 'agents:write'] })
+    const second = await keyward.verifyKey(key)
+    expect(second.ok && second.principal.permissions).toEqual(['agents:read', 'agents:write'])
+  })
+
+  it.each([
+    ['', 'MALFORMED'],
+    ['ms-', 'MALFORMED'],
+    ['ms-ABCDEF0123456789abcdef0123456789', 'MALFORMED'],
+    ['ms-0123456789abcdef0123456789abcde', 'MALFORMED'],
+    ['xx-0123456789abcdef0123456789abcdef', 'MALFORMED'],
+    ['ms-0123456789abcdef0123456789abcdef', 'NOT_FOUND'],
+  ])('rejects %j as %s', async (raw, code) => {
+    const { keyward } = setup()
+    expect(await keyward.verifyKey(raw)).toEqual({ ok: false, code })
+  })
+
+  it('rejects malformed input before any hashing or store access', async () => {
+    const base = memoryStore()
+    let reads = 0
+    const store = { ...base, findKeyByDigest: (digest: string) => (reads++, base.findKeyByDigest(digest)) }
+    const { keyward } = setup({ store })
+    await keyward.verifyKey('not-a-key')
+    await keyward.verifyKey('ms-zz')
+    expect(reads).toBe(0)
+    await keyward.verifyKey('ms-0123456789abcdef0123456789abcdef')
+    expect(reads).toBe(1)
+  })
+
+  it('serves a warm key from the cache: one store read for many verifications', async () => {
+    const base = memoryStore()
+    let reads = 0
+    const store = { ...base, findKeyByDigest: (digest: string) => (reads++, base.findKeyByDigest(digest)) }
+    const { keyward } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    for (let i = 0; i < 100; i++) expect((await keyward.verifyKey(key)).ok).toBe(true)
+    expect(reads).toBe(1)
+  })
+
+  it('asks the store again after the cache TTL', async () => {
+    const base = memoryStore()
+    let reads = 0
+    const store = { ...base, findKeyByDigest: (digest: string) => (reads++, base.findKeyByDigest(digest)) }
+    const { keyward, clock } = setup({ store, cache: { ttl: '30s' } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    await keyward.verifyKey(key)
+    clock.advance(29_999)
+    await keyward.verifyKey(key)
+    expect(reads).toBe(1)
+    clock.advance(1)
+    await keyward.verifyKey(key)
+    expect(reads).toBe(2)
+  })
+
+  it('accepts a key until the last millisecond and rejects it at its expiry, cache or not', async () => {
+    const { keyward, clock } = setup()
+    const { key, expiresOn } = await keyward.issueKey('alice', { name: 'ci' })
+    clock.set(expiresOn.getTime() - 1)
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    clock.set(expiresOn.getTime())
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'EXPIRED' })
+  })
+
+  it('never lets a cached entry outlive the key, even with a long cache TTL', async () => {
+    const { keyward, clock } = setup({ keyLifetime: '10s', cache: { ttl: '1h' } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    clock.advance(10_000)
+    expect((await keyward.verifyKey(key)).ok).toBe(false)
+  })
+
+  it('rejects the key of a user who no longer exists', async () => {
+    const { keyward, users } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    users.delete('alice')
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'USER_GONE' })
+  })
+
+  it('fails closed when the store fails: an error, never "not found"', async () => {
+    const store = {
+      ...memoryStore(),
+      findKeyByDigest: async () => Promise.reject(new Error('connection refused')),
+    }
+    const { keyward } = setup({ store })
+    await expect(keyward.verifyKey('ms-0123456789abcdef0123456789abcdef')).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+      name: 'StoreUnavailableError',
+    })
+  })
+
+  it('fails closed when the user directory throws', async () => {
+    const { keyward: issuer, store } = setup()
+    const { key } = await issuer.issueKey('alice', { name: 'ci' })
+    const { keyward } = setup({
+      store,
+      users: {
+        get: () => {
+          throw new Error('users db down')
+        },
+      },
+    })
+    await expect(keyward.verifyKey(key)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+  })
+})
+
+describe('deleting keys', () => {
+  it('takes effect at once under a warm cache', async () => {
+    const { keyward } = setup({ cache: { ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    const deleted = await keyward.deleteKey('alice', { id })
+    expect(deleted).toMatchObject({ id, name: 'ci' })
+    expect(deleted).not.toHaveProperty('key')
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'NOT_FOUND' })
+  })
+
+  it('deletes by the full key too', async () => {
+    const { keyward } = setup()
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.deleteKey('alice', { key }))?.id).toBe(id)
+    expect((await keyward.verifyKey(key)).ok).toBe(false)
+  })
+
+  it("never deletes another user's key, and says so with null", async () => {
+    const { keyward } = setup()
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    expect(await keyward.deleteKey('bob', { id })).toBeNull()
+    expect(await keyward.deleteKey('bob', { key })).toBeNull()
+    expect(await keyward.deleteKey('alice', { key: 'garbage' })).toBeNull()
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+  })
+
+  it('evicts on another instance when the store announces the deletion', async () => {
+    const store = memoryStore()
+    const one = setup({ store, cache: { ttl: '1h' } }).keyward
+    const two = setup({ store, cache: { ttl: '1h' } }).keyward
+    const { key, id } = await one.issueKey('alice', { name: 'ci' })
+    expect((await two.verifyKey(key)).ok).toBe(true)
+    await one.deleteKey('alice', { id })
+    expect((await two.verifyKey(key)).ok).toBe(false)
+  })
+
+  it('does not let a store read that raced a deletion put the key back in the cache', async () => {
+    const base = memoryStore()
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let slow = false
+    const store = {
+      ...base,
+      async findKeyByDigest(digest: string) {
+        const record = await base.findKeyByDigest(digest)
+        if (slow) await gate
+        return record
+      },
+    }
+    const { keyward } = setup({ store, cache: { ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    slow = true
+    const racing = keyward.verifyKey(key)
+    await keyward.deleteKey('alice', { id })
+    release()
+    expect((await racing).ok).toBe(false)
+    slow = false
+    expect((await keyward.verifyKey(key)).ok).toBe(false)
+  })
+})
+
+describe('listing keys', () => {
+  it("lists the user's live keys without the key or its digest", async () => {
+    const { keyward, clock } = setup()
+    const first = await keyward.issueKey('alice', { name: 'first' })
+    clock.advance(MINUTE)
+    await keyward.issueKey('alice', { name: 'second' })
+    await keyward.issueKey('bob', { name: 'bobs' })
+    const list = await keyward.listKeys('alice')
+    expect(list.map((key) => key.name)).toEqual(['first', 'second'])
+    expect(JSON.stringify(list)).not.toContain(first.key)
+    expect(list[0]).not.toHaveProperty('digest')
+    clock.set(first.expiresOn.getTime())
+    expect((await keyward.listKeys('alice')).map((key) => key.name)).toEqual(['second'])
+  })
+})
+
+describe('last use', () => {
+  it('is batched: no store write per verification, one batch per resolution', async () => {
+    const base = memoryStore()
+    const writes: number[] = []
+    const store = {
+      ...base,
+      recordKeyUsage: (usage: Parameters<typeof base.recordKeyUsage>[0]) => {
+        writes.push(usage.length)
+        return base.recordKeyUsage(usage)
+      },
+    }
+    const { keyward, clock } = setup({ store, lastUsedResolution: '1m' })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    for (let i = 0; i < 1000; i++) {
+      clock.advance(10)
+      await keyward.verifyKey(key)
+    }
+    expect(writes).toEqual([])
+    clock.advance(MINUTE)
+    await keyward.verifyKey(key)
+    await keyward.flushUsage()
+    expect(writes).toEqual([1])
+    const [listed] = await keyward.listKeys('alice')
+    expect(listed?.id).toBe(id)
+    expect(listed?.lastUsedOn?.getTime()).toBe(clock())
+  })
+
+  it('keeps pending times when a batch write fails, and writes them next time', async () => {
+    const base = memoryStore()
+    let failing = true
+    const store = {
+      ...base,
+      recordKeyUsage: (usage: Parameters<typeof base.recordKeyUsage>[0]) =>
+        failing ? Promise.reject(new Error('down')) : base.recordKeyUsage(usage),
+    }
+    const { keyward, clock } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    await keyward.verifyKey(key)
+    await expect(keyward.flushUsage()).rejects.toThrow('down')
+    failing = false
+    await keyward.flushUsage()
+    expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())
+  })
+})

@@ -1,0 +1,285 @@
+import { generateKeyPairSync } from 'node:crypto'
+import { memoryStore } from '@keyward/core'
+import { decodeJwt, decodeProtectedHeader, exportJWK, SignJWT, UnsecuredJWT } from 'jose'
+import { describe, expect, it } from 'vitest'
+import { MINUTE, SECRET, setup } from './support.js'
+
+const secretBytes = new TextEncoder().encode(SECRET)
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
+
+async function exchange() {
+  const fixture = setup()
+  const issued = await fixture.keyward.issueKey('alice', { name: 'ci' })
+  const pair = await fixture.keyward.authenticateWithApiKey(issued.key)
+  return { ...fixture, issued, pair }
+}
+
+/** A token like keyward's, with some part changed. */
+function forge(
+  overrides: {
+    alg?: string
+    typ?: string
+    iss?: string
+    aud?: string
+    exp?: number
+    iat?: number
+    nbf?: number
+  } = {},
+) {
+  const now = Math.floor(Date.parse('2026-11-22T10:00:00.000Z') / 1000)
+  const jwt = new SignJWT({ key_id: null })
+    .setProtectedHeader({ alg: overrides.alg ?? 'HS256', typ: overrides.typ ?? 'at+jwt' })
+    .setIssuer(overrides.iss ?? 'keyward')
+    .setAudience(overrides.aud ?? 'keyward')
+    .setSubject('alice')
+    .setJti('forged')
+    .setIssuedAt(overrides.iat ?? now)
+    .setExpirationTime(overrides.exp ?? now + 900)
+  if (overrides.nbf !== undefined) jwt.setNotBefore(overrides.nbf)
+  return jwt
+}
+
+describe('exchanging an API key', () => {
+  it('returns the spec shape: auth_token, refresh_token, passkey_enabled, totp_enabled', async () => {
+    const { pair } = await exchange()
+    expect(Object.keys(pair).sort()).toEqual([
+      'auth_token',
+      'passkey_enabled',
+      'refresh_token',
+      'totp_enabled',
+    ])
+    expect(pair.passkey_enabled).toBe(false)
+    expect(pair.totp_enabled).toBe(false)
+    expect(pair.refresh_token).toMatch(/^rt_[A-Za-z0-9_-]{43}$/)
+  })
+
+  it('mints a 15-minute HS256 JWT with iss, aud, sub, iat, exp, jti, typ and the key id', async () => {
+    const { pair, issued } = await exchange()
+    expect(decodeProtectedHeader(pair.auth_token)).toEqual({ alg: 'HS256', typ: 'at+jwt' })
+    const claims = decodeJwt(pair.auth_token)
+    expect(claims).toMatchObject({ iss: 'keyward', aud: 'keyward', sub: 'alice', key_id: issued.id })
+    expect(claims.exp! - claims.iat!).toBe(15 * 60)
+    expect(claims.jti).toEqual(expect.any(String))
+  })
+
+  it('reports passkey_enabled from the user', async () => {
+    const { keyward, users } = setup()
+    users.set('carol', { id: 'carol', permissions: [], passkeyEnabled: true })
+    const { key } = await keyward.issueKey('carol', { name: 'ci' })
+    expect((await keyward.authenticateWithApiKey(key)).passkey_enabled).toBe(true)
+  })
+
+  it('throws a coded error for a bad key', async () => {
+    const { keyward } = setup()
+    await expect(keyward.authenticateWithApiKey('ms-0123456789abcdef0123456789abcdef')).rejects.toMatchObject(
+      {
+        code: 'NOT_FOUND',
+        message: 'The provided API key is invalid or expired',
+      },
+    )
+  })
+
+  it("the host's login gets the same pair, with no key behind it", async () => {
+    const { keyward } = setup()
+    const pair = await keyward.issueTokens('bob')
+    expect(decodeJwt(pair.auth_token)).toMatchObject({ sub: 'bob', key_id: null })
+    expect(await keyward.authenticate(bearer(pair.auth_token))).toMatchObject({
+      ok: true,
+      principal: { userId: 'bob', keyId: null },
+    })
+    await expect(keyward.issueTokens('nobody')).rejects.toMatchObject({ code: 'USER_GONE' })
+  })
+})
+
+describe('auth tokens', () => {
+  it('authenticate until expiry, then stop', async () => {
+    const { keyward, pair, clock } = await exchange()
+    expect(await keyward.authenticate(bearer(pair.auth_token))).toMatchObject({
+      ok: true,
+      principal: { credential: 'auth_token' },
+    })
+    clock.advance(15 * MINUTE - 1000)
+    expect((await keyward.authenticate(bearer(pair.auth_token))).ok).toBe(true)
+    clock.advance(1000)
+    expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
+      ok: false,
+      failure: { code: 'TOKEN_EXPIRED' },
+    })
+  })
+
+  it('stop working as soon as their key is deleted, even when cached', async () => {
+    const { keyward, pair, issued } = await exchange()
+    expect((await keyward.authenticate(bearer(pair.auth_token))).ok).toBe(true)
+    await keyward.deleteKey('alice', { id: issued.id })
+    expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
+      ok: false,
+      failure: { code: 'INVALID_TOKEN' },
+    })
+  })
+
+  it('stop working when their key expires, before their own expiry', async () => {
+    const { keyward, clock } = setup({ keyLifetime: '5m' })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const pair = await keyward.authenticateWithApiKey(key)
+    clock.advance(5 * MINUTE)
+    expect((await keyward.authenticate(bearer(pair.auth_token))).ok).toBe(false)
+  })
+
+  it("stop working when their user is deleted, and carry the user's current permissions", async () => {
+    const { keyward, pair, users } = await exchange()
+    users.set('alice', { id: 'alice', permissions: ['new'] })
+    expect(await keyward.authenticate(bearer(pair.auth_token), { permissions: ['new'] })).toMatchObject({
+      ok: true,
+    })
+    users.delete('alice')
+    expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
+      ok: false,
+      failure: { code: 'USER_GONE' },
+    })
+  })
+
+  describe('attacks', () => {
+    it('rejects alg none', async () => {
+      const { keyward } = setup()
+      const token = new UnsecuredJWT({ key_id: null })
+        .setIssuer('keyward')
+        .setAudience('keyward')
+        .setSubject('alice')
+        .setIssuedAt()
+        .setExpirationTime('10m')
+        .encode()
+      expect((await keyward.authenticate(bearer(token))).ok).toBe(false)
+    })
+
+    it('rejects a token signed with another secret', async () => {
+      const { keyward } = setup()
+      const token = await forge().sign(new TextEncoder().encode('another-secret-another-secret-0123456789'))
+      expect(await keyward.authenticate(bearer(token))).toEqual({
+        ok: false,
+        failure: { code: 'INVALID_TOKEN' },
+      })
+    })
+
+    it('rejects HS384/HS512 tokens even with the right secret (algorithms are pinned)', async () => {
+      const { keyward } = setup()
+      for (const alg of ['HS384', 'HS512']) {
+        const token = await forge({ alg }).sign(secretBytes)
+        expect((await keyward.authenticate(bearer(token))).ok).toBe(false)
+      }
+    })
+
+    it('rejects RS256 tokens, including one whose public key is presented as the HMAC secret (key confusion)', async () => {
+      const { keyward } = setup()
+      const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+      const rs = await forge({ alg: 'RS256' }).sign(privateKey)
+      expect((await keyward.authenticate(bearer(rs))).ok).toBe(false)
+      const confused = await forge().sign(
+        new TextEncoder().encode(JSON.stringify(await exportJWK(publicKey))),
+      )
+      expect((await keyward.authenticate(bearer(confused))).ok).toBe(false)
+    })
+
+    it.each([
+      ['a wrong issuer', { iss: 'evil' }],
+      ['a wrong audience', { aud: 'other-service' }],
+      ['a wrong typ', { typ: 'JWT' }],
+      ['an id-token typ', { typ: 'id+jwt' }],
+      ['an expired token', { exp: Math.floor(Date.parse('2026-11-22T09:00:00Z') / 1000) }],
+      ['a not-yet-valid token', { nbf: Math.floor(Date.parse('2026-11-22T11:00:00Z') / 1000) }],
+    ])('rejects %s', async (_, overrides) => {
+      const { keyward } = setup()
+      const token = await forge(overrides).sign(secretBytes)
+      expect((await keyward.authenticate(bearer(token))).ok).toBe(false)
+    })
+
+    it('accepts the forge helper unchanged, so the cases above fail for the reason they name', async () => {
+      const { keyward } = setup()
+      const token = await forge().sign(secretBytes)
+      expect((await keyward.authenticate(bearer(token))).ok).toBe(true)
+    })
+
+    it('rejects a tampered payload', async () => {
+      const { keyward, pair } = await exchange()
+      const [header, payload, signature] = pair.auth_token.split('.')
+      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString())
+      const tampered = Buffer.from(JSON.stringify({ ...claims, sub: 'bob' })).toString('base64url')
+      expect((await keyward.authenticate(bearer(`${header}.${tampered}.${signature}`))).ok).toBe(false)
+    })
+
+    it('rejects a refresh token used as an auth token, and an auth token used as a refresh token', async () => {
+      const { keyward, pair } = await exchange()
+      expect((await keyward.authenticate(bearer(pair.refresh_token))).ok).toBe(false)
+      await expect(keyward.refreshTokens(pair.auth_token)).rejects.toMatchObject({
+        code: 'INVALID_REFRESH_TOKEN',
+      })
+    })
+  })
+})
+
+describe('refresh tokens', () => {
+  it('rotate on every use: the new pair works, the old refresh token does not', async () => {
+    const { keyward, pair } = await exchange()
+    const next = await keyward.refreshTokens(pair.refresh_token)
+    expect(next.refresh_token).not.toBe(pair.refresh_token)
+    expect((await keyward.authenticate(bearer(next.auth_token))).ok).toBe(true)
+    const third = await keyward.refreshTokens(next.refresh_token)
+    expect(decodeJwt(third.auth_token).sub).toBe('alice')
+  })
+
+  it('revoke the whole chain when a spent token is presented again', async () => {
+    const { keyward, pair } = await exchange()
+    const next = await keyward.refreshTokens(pair.refresh_token)
+    await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+      code: 'REFRESH_TOKEN_REUSED',
+    })
+    await expect(keyward.refreshTokens(next.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+  })
+
+  it('stop when the key they came from is deleted or the user is gone', async () => {
+    const { keyward, pair, issued, users } = await exchange()
+    await keyward.deleteKey('alice', { id: issued.id })
+    await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+    const login = await keyward.issueTokens('bob')
+    users.delete('bob')
+    await expect(keyward.refreshTokens(login.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+  })
+
+  it('expire after 30 days by default', async () => {
+    const { keyward, pair, clock } = await exchange()
+    clock.advance(30 * 86_400_000)
+    await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+  })
+
+  it('are stored only as digests', async () => {
+    const store = memoryStore()
+    const rotations: string[] = []
+    const spy = {
+      ...store,
+      insertRefreshToken: (record: Parameters<typeof store.insertRefreshToken>[0]) => (
+        rotations.push(JSON.stringify(record)), store.insertRefreshToken(record)
+      ),
+    }
+    const { keyward } = setup({ store: spy })
+    const pair = await keyward.issueTokens('alice')
+    expect(rotations).toHaveLength(1)
+    expect(rotations[0]).not.toContain(pair.refresh_token)
+    expect(rotations[0]).not.toContain(pair.refresh_token.slice(3))
+  })
+
+  it('let only one of two simultaneous redemptions succeed', async () => {
+    const { keyward, pair } = await exchange()
+    const results = await Promise.allSettled([
+      keyward.refreshTokens(pair.refresh_token),
+      keyward.refreshTokens(pair.refresh_token),
+    ])
+    expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1)
+  })
+})

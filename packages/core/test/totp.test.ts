@@ -1,0 +1,204 @@
+import { memoryStore } from '@keyward/core'
+import { generate } from 'otplib'
+import { describe, expect, it } from 'vitest'
+import { otpCode } from '../src/totp/otp.js'
+import { SecretBox } from '../src/totp/secret-box.js'
+import { setup } from './support.js'
+
+const ascii = (text: string) => new TextEncoder().encode(text)
+
+describe('RFC 4226 HOTP test vectors (Appendix D)', () => {
+  const expected = [
+    '755224',
+    '287082',
+    '359152',
+    '969429',
+    '338314',
+    '254676',
+    '287922',
+    '162583',
+    '399871',
+    '520489',
+  ]
+  it.each(expected.map((code, counter) => [counter, code]))('counter %i gives %s', async (counter, code) => {
+    expect(await otpCode({ secret: ascii('12345678901234567890'), counter })).toBe(code)
+  })
+})
+
+describe('RFC 6238 TOTP test vectors (Appendix B, 8 digits, 30 s)', () => {
+  // The SHA-256 and SHA-512 seeds are 32 and 64 bytes long (the RFC's appendix code, not its table text).
+  const seeds = {
+    sha1: ascii('12345678901234567890'),
+    sha256: ascii('12345678901234567890123456789012'),
+    sha512: ascii('1234567890123456789012345678901234567890123456789012345678901234'),
+  } as const
+  const vectors: Array<[number, string, string, string]> = [
+    [59, '94287082', '46119246', '90693936'],
+    [1111111109, '07081804', '68084774', '25091201'],
+    [1111111111, '14050471', '67062674', '99943326'],
+    [1234567890, '89005924', '91819424', '93441116'],
+    [2000000000, '69279037', '90698825', '38618901'],
+    [20000000000, '65353130', '77737706', '47863826'],
+  ]
+  it.each(vectors)('T=%i', async (time, sha1, sha256, sha512) => {
+    const at = (algorithm: keyof typeof seeds) =>
+      otpCode({ secret: seeds[algorithm], epochSeconds: time, algorithm, digits: 8 })
+    expect(await at('sha1')).toBe(sha1)
+    expect(await at('sha256')).toBe(sha256)
+    expect(await at('sha512')).toBe(sha512)
+  })
+})
+
+const codeAt = (secret: string, ms: number) => generate({ secret, epoch: Math.floor(ms / 1000) })
+
+describe('TOTP enrolment', () => {
+  it('returns a base32 secret of at least 160 bits and an otpauth URL with issuer and label', async () => {
+    const { keyward } = setup({ totp: { issuer: 'Acme API' } })
+    const { secret, otpauth_url } = await keyward.generateTotpKey('alice')
+    expect(secret).toMatch(/^[A-Z2-7]{32,}$/)
+    expect(secret.length * 5).toBeGreaterThanOrEqual(160)
+    const url = new URL(otpauth_url)
+    expect(url.protocol).toBe('otpauth:')
+    expect(url.host).toBe('totp')
+    expect(decodeURIComponent(url.pathname)).toBe('/Acme API:alice@example.com')
+    expect(url.searchParams.get('secret')).toBe(secret)
+    expect(url.searchParams.get('issuer')).toBe('Acme API')
+  })
+
+  it('stays pending until a code confirms it; then totp_enabled is true', async () => {
+    const { keyward, clock, events } = setup()
+    const { secret } = await keyward.generateTotpKey('alice')
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.authenticateWithApiKey(key)).totp_enabled).toBe(false)
+    await keyward.verifyTotp('alice', await codeAt(secret, clock()))
+    expect((await keyward.authenticateWithApiKey(key)).totp_enabled).toBe(true)
+    expect(events.filter((event) => event.type === 'totp.enabled')).toHaveLength(1)
+  })
+
+  it('never accepts a code twice, even within its step', async () => {
+    const { keyward, clock } = setup()
+    const { secret } = await keyward.generateTotpKey('alice')
+    const code = await codeAt(secret, clock())
+    await keyward.verifyTotp('alice', code)
+    await expect(keyward.verifyTotp('alice', code)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    clock.advance(30_000)
+    await keyward.verifyTotp('alice', await codeAt(secret, clock()))
+  })
+
+  it('accepts the current step and one step of drift either way, no more', async () => {
+    const { keyward, clock } = setup()
+    const { secret } = await keyward.generateTotpKey('alice')
+    const now = clock()
+    await expect(keyward.verifyTotp('alice', await codeAt(secret, now - 60_000))).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    await expect(keyward.verifyTotp('alice', await codeAt(secret, now + 60_000))).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    await keyward.verifyTotp('alice', await codeAt(secret, now - 30_000))
+    await keyward.verifyTotp('alice', await codeAt(secret, now))
+    await keyward.verifyTotp('alice', await codeAt(secret, now + 30_000))
+  })
+
+  it('does not accept an older step after a newer one was used', async () => {
+    const { keyward, clock } = setup()
+    const { secret } = await keyward.generateTotpKey('alice')
+    await keyward.verifyTotp('alice', await codeAt(secret, clock() + 30_000))
+    await expect(keyward.verifyTotp('alice', await codeAt(secret, clock()))).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+  })
+
+  it('refuses a new secret while TOTP is enabled, and allows one after a reset', async () => {
+    const { keyward, clock } = setup()
+    const { secret } = await keyward.generateTotpKey('alice')
+    await keyward.verifyTotp('alice', await codeAt(secret, clock()))
+    await expect(keyward.generateTotpKey('alice')).rejects.toMatchObject({ code: 'TOTP_ALREADY_ENABLED' })
+    await keyward.resetTotp('alice')
+    await keyward.generateTotpKey('alice')
+  })
+
+  it.each([['12345'], ['1234567'], ['abcdef'], [123456], [undefined]])(
+    'refuses a malformed code %j naming the field',
+    async (code) => {
+      const { keyward } = setup()
+      await keyward.generateTotpKey('alice')
+      await expect(keyward.verifyTotp('alice', code)).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        field: 'code',
+      })
+    },
+  )
+
+  it('answers TOTP_NOT_PENDING before any enrolment', async () => {
+    const { keyward } = setup()
+    await expect(keyward.verifyTotp('alice', '123456')).rejects.toMatchObject({ code: 'TOTP_NOT_PENDING' })
+  })
+
+  it('limits wrong codes per account with a delay that grows', async () => {
+    const { keyward, clock } = setup({ rateLimit: { totp: { max: 3, baseDelay: '30s' } } })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const wrong = async () => {
+      const right = await codeAt(secret, clock())
+      return right === '000000' ? '111111' : '000000'
+    }
+    for (let i = 0; i < 2; i++)
+      await expect(keyward.verifyTotp('alice', await wrong())).rejects.toMatchObject({
+        code: 'INVALID_TOTP_CODE',
+      })
+    await expect(keyward.verifyTotp('alice', await wrong())).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    // Third failure reached the limit: locked for 30 s, even for the right code.
+    await expect(keyward.verifyTotp('alice', await codeAt(secret, clock()))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      retryAfter: 30,
+    })
+    clock.advance(30_000)
+    await expect(keyward.verifyTotp('alice', await wrong())).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    await expect(keyward.verifyTotp('alice', await wrong())).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      retryAfter: 60,
+    })
+    clock.advance(60_000)
+    await keyward.verifyTotp('alice', await codeAt(secret, clock()))
+    // Success resets the count.
+    for (let i = 0; i < 2; i++)
+      await expect(keyward.verifyTotp('alice', await wrong())).rejects.toMatchObject({
+        code: 'INVALID_TOTP_CODE',
+      })
+  })
+
+  it('stores the secret sealed, bound to the user', async () => {
+    const store = memoryStore()
+    const { keyward } = setup({ store })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const record = await store.getTotp('alice')
+    expect(record?.sealedSecret).toMatch(/^v1\./)
+    expect(JSON.stringify(record)).not.toContain(secret)
+  })
+})
+
+describe('secret box (AES-256-GCM)', () => {
+  const box = SecretBox.fromKey(new Uint8Array(32).fill(1))
+
+  it('opens what it sealed, for the same user only', () => {
+    const sealed = box.seal('JBSWY3DPEHPK3PXP', 'alice')
+    expect(box.open(sealed, 'alice')).toBe('JBSWY3DPEHPK3PXP')
+    expect(box.open(sealed, 'bob')).toBeUndefined()
+  })
+
+  it('refuses a tampered box or another key', () => {
+    const sealed = box.seal('JBSWY3DPEHPK3PXP', 'alice')
+    const flipped = `${sealed.slice(0, -2)}${sealed.endsWith('A') ? 'B' : 'A'}${sealed.slice(-1)}`
+    expect(box.open(flipped, 'alice')).toBeUndefined()
+    expect(SecretBox.fromKey(new Uint8Array(32).fill(2)).open(sealed, 'alice')).toBeUndefined()
+    expect(box.open('v2.garbage', 'alice')).toBeUndefined()
+  })
+
+  it('seals with a fresh nonce each time', () => {
+    expect(box.seal('same', 'alice')).not.toBe(box.seal('same', 'alice'))
+  })
+})
