@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { KeywardError, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { DAY, MINUTE, setup } from './support.js'
+import { DAY, instrumentedStore, MINUTE, setup } from './support.js'
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
 
@@ -97,40 +97,34 @@ describe('verifying keys', () => {
   })
 
   it('rejects malformed input before any hashing or store access', async () => {
-    const base = memoryStore()
-    let reads = 0
-    const store = { ...base, findKeyByDigest: (digest: string) => (reads++, base.findKeyByDigest(digest)) }
+    const { store, count } = instrumentedStore()
     const { keyward } = setup({ store })
     await keyward.verifyKey('not-a-key')
     await keyward.verifyKey('ms-zz')
-    expect(reads).toBe(0)
+    expect(count('findKeyByDigest')).toBe(0)
     await keyward.verifyKey('ms-0123456789abcdef0123456789abcdef')
-    expect(reads).toBe(1)
+    expect(count('findKeyByDigest')).toBe(1)
   })
 
   it('serves a warm key from the cache: one store read for many verifications', async () => {
-    const base = memoryStore()
-    let reads = 0
-    const store = { ...base, findKeyByDigest: (digest: string) => (reads++, base.findKeyByDigest(digest)) }
+    const { store, count } = instrumentedStore()
     const { keyward } = setup({ store })
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     for (let i = 0; i < 100; i++) expect((await keyward.verifyKey(key)).ok).toBe(true)
-    expect(reads).toBe(1)
+    expect(count('findKeyByDigest')).toBe(1)
   })
 
   it('asks the store again after the cache TTL', async () => {
-    const base = memoryStore()
-    let reads = 0
-    const store = { ...base, findKeyByDigest: (digest: string) => (reads++, base.findKeyByDigest(digest)) }
+    const { store, count } = instrumentedStore()
     const { keyward, clock } = setup({ store, cache: { ttl: '30s' } })
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     await keyward.verifyKey(key)
     clock.advance(29_999)
     await keyward.verifyKey(key)
-    expect(reads).toBe(1)
+    expect(count('findKeyByDigest')).toBe(1)
     clock.advance(1)
     await keyward.verifyKey(key)
-    expect(reads).toBe(2)
+    expect(count('findKeyByDigest')).toBe(2)
   })
 
   it('accepts a key until the last millisecond and rejects it at its expiry, cache or not', async () => {

@@ -44,3 +44,19 @@ export function setup(overrides: Partial<KeywardOptions> = {}) {
 
 export const MINUTE = 60_000
 export const DAY = 86_400_000
+
+/** A memory store that records every method called on it, for "how many reads/writes" tests. */
+export function instrumentedStore(base: KeyStore = memoryStore()) {
+  const calls: string[] = []
+  const store = Object.fromEntries(
+    Object.entries(base).map(([name, method]) => [
+      name,
+      (...args: unknown[]) => {
+        calls.push(name)
+        return (method as (...a: unknown[]) => unknown).apply(base, args)
+      },
+    ]),
+  ) as unknown as KeyStore
+  const count = (name: keyof KeyStore) => calls.filter((call) => call === name).length
+  return { store, calls, count }
+}
