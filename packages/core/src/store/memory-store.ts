@@ -25,6 +25,16 @@ export function memoryStore(): KeyStore {
   const counters = new Map<string, { count: number; resetAt: number }>()
   const listeners = new Set<(event: StoreEvent) => void>()
 
+  // Expired counters and refresh tokens are swept now and then, so memory stays bounded.
+  let writesSinceSweep = 0
+  const sweepNowAndThen = (now: number) => {
+    if (++writesSinceSweep < 1024) return
+    writesSinceSweep = 0
+    for (const [bucket, counter] of counters) if (counter.resetAt <= now) counters.delete(bucket)
+    for (const [digest, entry] of refreshTokens)
+      if (entry.record.expiresOn.getTime() <= now) refreshTokens.delete(digest)
+  }
+
   const publish = (event: StoreEvent) => {
     for (const listener of listeners) listener(event)
   }
@@ -80,6 +90,7 @@ export function memoryStore(): KeyStore {
     },
 
     async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
+      sweepNowAndThen(now.getTime())
       const entry = refreshTokens.get(digest)
       if (!entry || entry.record.expiresOn <= now) return { status: 'not_found' }
       if (entry.spent) {
@@ -114,6 +125,7 @@ export function memoryStore(): KeyStore {
 
     async incrementCounter(bucket, windowMs, now): Promise<CounterHit> {
       const at = now.getTime()
+      sweepNowAndThen(at)
       let counter = counters.get(bucket)
       if (!counter || counter.resetAt <= at) {
         counter = { count: 0, resetAt: at + windowMs }
