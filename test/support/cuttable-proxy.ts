@@ -1,0 +1,57 @@
+import { createServer, type Server, type Socket, connect } from 'node:net'
+
+/**
+ * A TCP proxy in front of a real PostgreSQL or Redis server that a test can cut and restore:
+ * the store's client talks to the real server through it, and a cut drops every open
+ * connection and refuses new ones, as a network failure or a server crash would.
+ */
+export interface CuttableProxy {
+  readonly port: number
+  cut(): void
+  restore(): void
+  close(): Promise<void>
+}
+
+export async function cuttableProxy(targetHost: string, targetPort: number): Promise<CuttableProxy> {
+  const sockets = new Set<Socket>()
+  let open = true
+  const server: Server = createServer((client) => {
+    if (!open) {
+      client.destroy()
+      return
+    }
+    const upstream = connect(targetPort, targetHost)
+    sockets.add(client)
+    sockets.add(upstream)
+    const drop = () => {
+      client.destroy()
+      upstream.destroy()
+      sockets.delete(client)
+      sockets.delete(upstream)
+    }
+    client.on('error', drop).on('close', drop)
+    upstream.on('error', drop).on('close', drop)
+    client.pipe(upstream)
+    upstream.pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  if (address === null || typeof address === 'string') throw new Error('proxy did not bind')
+  return {
+    port: address.port,
+    cut() {
+      open = false
+      for (const socket of sockets) socket.destroy()
+      sockets.clear()
+    },
+    restore() {
+      open = true
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        open = false
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+  }
+}
