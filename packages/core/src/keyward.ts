@@ -6,6 +6,7 @@ import type { GuardRequest, HttpRequest, HttpResponse } from './http/types.js'
 import { KeyCache } from './keys/key-cache.js'
 import { keyFormat } from './keys/key-format.js'
 import { type KeySelector, KeyService } from './keys/key-service.js'
+import { isPromiseLike, type MaybePromise } from './lib/maybe-promise.js'
 import { RateLimiter } from './limits/rate-limiter.js'
 import { type KeywardOptions, resolveOptions } from './options.js'
 import type { ApiKeyRecord } from './store/types.js'
@@ -14,7 +15,7 @@ import { type TokenPair, TokenService } from './tokens/token-service.js'
 import { SecretBox } from './totp/secret-box.js'
 import { type TotpEnrollment, TotpService } from './totp/totp-service.js'
 import { UsageRecorder } from './usage/usage-recorder.js'
-import type { KeywardUser, Principal } from './users.js'
+import type { KeywardUser, Principal, UserDirectory } from './users.js'
 
 /** A key as the library API shows it: everything but the digest. */
 export type KeyInfo = Omit<ApiKeyRecord, 'digest'>
@@ -112,12 +113,22 @@ export function createKeyward(options: KeywardOptions): Keyward {
     : SecretBox.derivedFrom(config.jwtSecret)
   const totp = new TotpService(store, box, limiter, clock, config.totpIssuer, emit)
 
-  const loadUser = async (userId: string): Promise<KeywardUser | null> => {
+  // The host's directory may answer synchronously (no promise on the hot path) or not; if it
+  // fails, keyward fails closed exactly as for a store outage.
+  const loadUser = (userId: string): MaybePromise<KeywardUser | null> => {
+    let found: ReturnType<UserDirectory['get']>
     try {
-      return (await config.users.get(userId)) ?? null
+      found = config.users.get(userId)
     } catch (error) {
       throw new StoreUnavailableError(error)
     }
+    if (!isPromiseLike(found)) return found ?? null
+    return Promise.resolve(found).then(
+      (user) => user ?? null,
+      (error: unknown) => {
+        throw new StoreUnavailableError(error)
+      },
+    )
   }
   const requireUser = async (userId: string): Promise<KeywardUser> => {
     const user = await loadUser(userId)

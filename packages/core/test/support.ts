@@ -1,5 +1,6 @@
 import {
   createKeyward,
+  type KeyStore,
   type KeywardEvent,
   type KeywardOptions,
   type KeywardUser,

@@ -3,6 +3,7 @@ import type { EventHook } from '../events.js'
 import type { GuardRequest } from '../http/types.js'
 import type { KeyService } from '../keys/key-service.js'
 import type { Clock } from '../lib/clock.js'
+import { chain, isPromiseLike, type MaybePromise } from '../lib/maybe-promise.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
 import type { AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal } from '../users.js'
@@ -26,6 +27,8 @@ export interface AuthenticateOptions {
 }
 
 const fail = (code: FailureCode): AuthResult => ({ ok: false, failure: { code } })
+const MISSING = fail('MISSING_CREDENTIALS')
+const FORBIDDEN = fail('FORBIDDEN')
 
 /**
  * The guard's hot path: the cheap rejections first (header shape, blocked address, key
@@ -36,33 +39,20 @@ export class Authenticator {
   constructor(
     private readonly keys: KeyService,
     private readonly tokens: AuthTokens,
-    private readonly loadUser: (userId: string) => Promise<KeywardUser | null>,
+    private readonly loadUser: (userId: string) => MaybePromise<KeywardUser | null>,
     private readonly limiter: RateLimiter | undefined,
     private readonly clock: Clock,
     private readonly keyPrefix: string,
     private readonly emit: EventHook | undefined,
   ) {}
 
-  async authenticate(request: GuardRequest, options?: AuthenticateOptions): Promise<AuthResult> {
-    const credential = readCredential(request.headers, this.keyPrefix)
-    if (credential.kind === 'none') return fail('MISSING_CREDENTIALS')
-    if (credential.kind === 'malformed')
-      return { ok: false, failure: { code: 'MALFORMED_HEADER', reason: credential.reason } }
-    const now = this.clock()
-    const limited = this.limiter?.addressBlocked(request.ip, now)
-    if (limited) return { ok: false, failure: { code: 'RATE_LIMITED', limited } }
-
-    const result =
-      credential.kind === 'api_key'
-        ? await this.#byApiKey(credential.value, now)
-        : await this.#byAuthToken(credential.value, now)
-    if (!result.ok) {
-      await this.failed(result.failure.code, request.ip)
-      return result
+  authenticate(request: GuardRequest, options?: AuthenticateOptions): Promise<AuthResult> {
+    try {
+      const result = this.#authenticate(request, options)
+      return isPromiseLike(result) ? result : Promise.resolve(result)
+    } catch (error) {
+      return Promise.reject(error)
     }
-    const required = options?.permissions
-    if (required !== undefined && !hasAll(result.principal.permissions, required)) return fail('FORBIDDEN')
-    return result
   }
 
   /** Counts a failed credential towards the address limit and reports it. */
@@ -71,35 +61,73 @@ export class Authenticator {
     await this.limiter?.addressFailed(ip)
   }
 
-  async #byApiKey(raw: string, now: number): Promise<AuthResult> {
-    const check = await this.keys.check(raw, now)
-    if (!check.ok) return fail(check.code)
-    const user = await this.loadUser(check.record.userId)
-    if (user === null) return fail('USER_GONE')
-    this.keys.used(check.record, now)
-    return {
-      ok: true,
-      principal: {
-        userId: user.id,
-        keyId: check.record.id,
-        permissions: user.permissions,
-        credential: 'api_key',
-        user,
-      },
-    }
+  #authenticate(request: GuardRequest, options: AuthenticateOptions | undefined): MaybePromise<AuthResult> {
+    const credential = readCredential(request.headers, this.keyPrefix)
+    if (credential.kind === 'none') return MISSING
+    if (credential.kind === 'malformed')
+      return { ok: false, failure: { code: 'MALFORMED_HEADER', reason: credential.reason } }
+    const now = this.clock()
+    const limited = this.limiter?.addressBlocked(request.ip, now)
+    if (limited) return { ok: false, failure: { code: 'RATE_LIMITED', limited } }
+    const result =
+      credential.kind === 'api_key'
+        ? this.#byApiKey(credential.value, now)
+        : this.#byAuthToken(credential.value, now)
+    return chain(result, (outcome) => this.#settle(outcome, request.ip, options?.permissions))
   }
 
-  async #byAuthToken(raw: string, now: number): Promise<AuthResult> {
-    const check = await this.tokens.verify(raw, now)
-    if (!check.ok) return fail(check.code)
-    const { sub, keyId } = check.claims
-    if (keyId !== null && (await this.keys.checkById(keyId, now)) === undefined) return fail('INVALID_TOKEN')
-    const user = await this.loadUser(sub)
-    if (user === null) return fail('USER_GONE')
-    return {
-      ok: true,
-      principal: { userId: user.id, keyId, permissions: user.permissions, credential: 'auth_token', user },
-    }
+  #settle(
+    result: AuthResult,
+    ip: string | undefined,
+    required: readonly string[] | undefined,
+  ): MaybePromise<AuthResult> {
+    if (!result.ok) return this.failed(result.failure.code, ip).then(() => result)
+    if (required !== undefined && !hasAll(result.principal.permissions, required)) return FORBIDDEN
+    return result
+  }
+
+  #byApiKey(raw: string, now: number): MaybePromise<AuthResult> {
+    return chain(this.keys.check(raw, now), (check) => {
+      if (!check.ok) return fail(check.code)
+      const { record } = check
+      return chain(this.loadUser(record.userId), (user) => {
+        if (user === null) return fail('USER_GONE')
+        this.keys.used(record, now)
+        const principal: Principal = {
+          userId: user.id,
+          keyId: record.id,
+          permissions: user.permissions,
+          credential: 'api_key',
+          user,
+        }
+        return { ok: true, principal }
+      })
+    })
+  }
+
+  #byAuthToken(raw: string, now: number): MaybePromise<AuthResult> {
+    return chain(this.tokens.verify(raw, now), (check) => {
+      if (!check.ok) return fail(check.code)
+      const { sub, keyId } = check.claims
+      const keyAlive =
+        keyId === null ? true : chain(this.keys.checkById(keyId, now), (record) => record !== undefined)
+      return chain(keyAlive, (alive) => {
+        if (!alive) return fail('INVALID_TOKEN')
+        return chain(this.loadUser(sub), (user): AuthResult => {
+          if (user === null) return fail('USER_GONE')
+          return {
+            ok: true,
+            principal: {
+              userId: user.id,
+              keyId,
+              permissions: user.permissions,
+              credential: 'auth_token',
+              user,
+            },
+          }
+        })
+      })
+    })
   }
 }
 

@@ -3,6 +3,7 @@ import { KeywardError } from '../errors.js'
 import type { EventHook } from '../events.js'
 import type { Clock } from '../lib/clock.js'
 import { addDuration, type Duration } from '../lib/duration.js'
+import type { MaybePromise } from '../lib/maybe-promise.js'
 import { constantTimeEqual } from '../lib/secrets.js'
 import { storeCall } from '../store/store-call.js'
 import type { ApiKeyRecord, KeyStore } from '../store/types.js'
@@ -21,6 +22,10 @@ export interface IssuedKey {
 export type KeyCheck =
   | { readonly ok: true; readonly record: ApiKeyRecord }
   | { readonly ok: false; readonly code: 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' }
+
+const MALFORMED: KeyCheck = Object.freeze({ ok: false, code: 'MALFORMED' })
+const NOT_FOUND: KeyCheck = Object.freeze({ ok: false, code: 'NOT_FOUND' })
+const EXPIRED: KeyCheck = Object.freeze({ ok: false, code: 'EXPIRED' })
 
 export type KeySelector = { readonly id: string } | { readonly key: string }
 
@@ -80,35 +85,36 @@ export class KeyService {
 
   /**
    * Hot path. Malformed input is rejected before hashing; a warm key costs one SHA-256 and one
-   * cache lookup. Unknown and expired keys take the same path (a store read) and the same answer.
+   * cache lookup, answered without a promise. Unknown and expired keys take the same path (a
+   * store read) and get the same answer.
    */
-  async check(raw: string, now: number): Promise<KeyCheck> {
-    if (!this.format.isWellFormed(raw)) return { ok: false, code: 'MALFORMED' }
+  check(raw: string, now: number): MaybePromise<KeyCheck> {
+    if (!this.format.isWellFormed(raw)) return MALFORMED
     const digest = this.format.digest(raw)
-    let record = this.cache.get(digest, now)
-    if (record === undefined) {
-      const stored = await storeCall(() => this.store.findKeyByDigest(digest))
-      if (stored === null || stored.digest !== digest || !this.cache.set(stored, now))
-        return { ok: false, code: 'NOT_FOUND' }
-      record = stored
-    }
-    if (record.expiresOn.getTime() <= now) {
-      this.cache.forget(digest)
-      return { ok: false, code: 'EXPIRED' }
-    }
-    return { ok: true, record }
+    const cached = this.cache.get(digest, now)
+    if (cached !== undefined) return this.#unexpired(cached, now)
+    return storeCall(() => this.store.findKeyByDigest(digest)).then((stored) => {
+      if (stored === null || !constantTimeEqual(stored.digest, digest) || !this.cache.set(stored, now))
+        return NOT_FOUND
+      return this.#unexpired(stored, now)
+    })
   }
 
   /** Liveness of the key behind an auth token: cached, and gone as soon as the key is deleted. */
-  async checkById(id: string, now: number): Promise<ApiKeyRecord | undefined> {
+  checkById(id: string, now: number): MaybePromise<ApiKeyRecord | undefined> {
     if (this.cache.isDeleted(id)) return undefined
-    let record = this.cache.getById(id, now)
-    if (record === undefined) {
-      const stored = await storeCall(() => this.store.findKeyById(id))
+    const cached = this.cache.getById(id, now)
+    if (cached !== undefined) return cached.expiresOn.getTime() > now ? cached : undefined
+    return storeCall(() => this.store.findKeyById(id)).then((stored) => {
       if (stored === null || !this.cache.set(stored, now)) return undefined
-      record = stored
-    }
-    return record.expiresOn.getTime() > now ? record : undefined
+      return stored.expiresOn.getTime() > now ? stored : undefined
+    })
+  }
+
+  #unexpired(record: ApiKeyRecord, now: number): KeyCheck {
+    if (record.expiresOn.getTime() > now) return { ok: true, record }
+    this.cache.forget(record.digest)
+    return EXPIRED
   }
 
   /** Records a use: in memory now, in the store at the next batch. */

@@ -1,7 +1,10 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 
-/** Hex SHA-256. Keys carry 128 random bits, so a fast unsalted digest is the right tool here. */
-export const sha256Hex = (value: string): string => createHash('sha256').update(value).digest('hex')
+/**
+ * Hex SHA-256. Keys carry 128 random bits, so a fast unsalted digest is the right tool here.
+ * The one-shot `crypto.hash` allocates no Hash object: it is on the guard's hot path.
+ */
+export const sha256Hex = (value: string): string => hash('sha256', value, 'hex')
 
 export const randomHex = (bytes: number): string => randomBytes(bytes).toString('hex')
 
