@@ -24,6 +24,12 @@ export interface StoreConformanceOptions {
   setup(): Promise<StoreUnderTest>
   /** Parallel operations in the concurrency tests. Default 200. */
   readonly concurrency?: number
+  /**
+   * The store deletes a key record once its `expiresOn` has passed (Redis does, with
+   * PEXPIREAT), so `listKeys` cannot include expired keys. keyward filters expired keys
+   * itself, so this is allowed; the suite then checks that an expired key is really gone.
+   */
+  readonly dropsExpiredKeys?: boolean
 }
 
 const DAY = 86_400_000
@@ -75,6 +81,12 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
   describe(`KeyStore conformance: ${options.name}`, () => {
     let subject: StoreUnderTest
     let store: KeyStore
+    let peerStore: Promise<KeyStore> | undefined
+    /** The second instance, made once; the store itself when the setup gives none. */
+    const peer = () => {
+      peerStore ??= subject.peer ? subject.peer() : Promise.resolve(store)
+      return peerStore
+    }
 
     beforeAll(async () => {
       subject = await options.setup()
@@ -97,23 +109,37 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(await store.findKeyById(randomUUID())).toBeNull()
       })
 
-      it('refuses a second record with the same digest', async () => {
-        const record = keyRecord(uniqueUser())
+      it('refuses a second record with the same digest or the same id', async () => {
+        const userId = uniqueUser()
+        const record = keyRecord(userId)
         await store.insertKey(record)
         await expect(store.insertKey({ ...record, id: randomUUID() })).rejects.toThrow()
+        await expect(store.insertKey({ ...keyRecord(userId), id: record.id })).rejects.toThrow()
+        expect(await store.listKeys(userId)).toEqual([record])
       })
 
-      it("lists only the user's keys, oldest first, expired ones included", async () => {
+      it(`lists only the user's keys, oldest first, expired ones ${
+        options.dropsExpiredKeys ? 'gone' : 'included'
+      }`, async () => {
         const userId = uniqueUser()
-        const older = keyRecord(userId, {
-          createdOn: new Date('2026-01-01T00:00:00Z'),
-          expiresOn: new Date('2026-04-01T00:00:00Z'),
+        const oldest = keyRecord(userId, { createdOn: new Date('2026-01-01T00:00:00Z') })
+        const expired = keyRecord(userId, {
+          createdOn: new Date('2026-01-15T00:00:00Z'),
+          expiresOn: new Date(Date.now() - DAY),
         })
-        const newer = keyRecord(userId, { createdOn: new Date('2026-02-01T00:00:00Z') })
-        await store.insertKey(newer)
-        await store.insertKey(older)
+        const newest = keyRecord(userId, { createdOn: new Date('2026-02-01T00:00:00Z') })
+        await store.insertKey(newest)
+        await store.insertKey(oldest)
+        await store.insertKey(expired)
         await store.insertKey(keyRecord(uniqueUser()))
-        expect((await store.listKeys(userId)).map((record) => record.id)).toEqual([older.id, newer.id])
+        const listed = (await store.listKeys(userId)).map((record) => record.id)
+        if (options.dropsExpiredKeys) {
+          expect(listed).toEqual([oldest.id, newest.id])
+          expect(await store.findKeyByDigest(expired.digest)).toBeNull()
+          expect(await store.findKeyById(expired.id)).toBeNull()
+        } else {
+          expect(listed).toEqual([oldest.id, expired.id, newest.id])
+        }
         expect(await store.listKeys(uniqueUser())).toEqual([])
       })
 
@@ -214,11 +240,14 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         })
       })
 
-      it('lets exactly one of many simultaneous redemptions of one token succeed', async () => {
+      it('lets exactly one of many simultaneous redemptions of one token succeed, across instances', async () => {
         const token = refreshRecord(uniqueUser())
         await store.insertRefreshToken(token)
+        const other = await peer()
         const results = await Promise.all(
-          Array.from({ length: 20 }, () => store.rotateRefreshToken(token.digest, next(), new Date())),
+          Array.from({ length: 20 }, (_, i) =>
+            (i % 2 === 0 ? store : other).rotateRefreshToken(token.digest, next(), new Date()),
+          ),
         )
         expect(results.filter((result) => result.status === 'rotated')).toHaveLength(1)
       })
@@ -290,6 +319,25 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(await store.peekCounter(bucket, afterWindow)).toBeNull()
       })
 
+      it("computes the window from the given time, not the store's clock", async () => {
+        // Far from the real time both ways, as a test clock or a skewed host would be.
+        for (const at of [Date.UTC(2031, 0, 1), Date.UTC(2020, 0, 1)]) {
+          const bucket = `test:${randomUUID()}`
+          const first = await store.incrementCounter(bucket, 60_000, new Date(at))
+          expect(first).toEqual({ count: 1, resetAt: new Date(at + 60_000) })
+          expect(await store.incrementCounter(bucket, 60_000, new Date(at + 59_999))).toEqual({
+            count: 2,
+            resetAt: new Date(at + 60_000),
+          })
+          expect((await store.peekCounter(bucket, new Date(at + 59_999)))?.count).toBe(2)
+          expect(await store.peekCounter(bucket, new Date(at + 60_000))).toBeNull()
+          expect(await store.incrementCounter(bucket, 60_000, new Date(at + 60_000))).toEqual({
+            count: 1,
+            resetAt: new Date(at + 120_000),
+          })
+        }
+      })
+
       it(`counts ${parallel} simultaneous increments exactly`, async () => {
         const bucket = `test:${randomUUID()}`
         const now = new Date()
@@ -305,9 +353,8 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
     describe('events', () => {
       it('tells subscribers (another instance included) that a key was deleted', async () => {
         if (!store.subscribe) return expect(store.subscribe).toBeUndefined()
-        const peer = subject.peer ? await subject.peer() : store
         const received: StoreEvent[] = []
-        const unsubscribe = await peer.subscribe!((event) => received.push(event))
+        const unsubscribe = await (await peer()).subscribe!((event) => received.push(event))
         try {
           const userId = uniqueUser()
           const record = keyRecord(userId)

@@ -1,0 +1,308 @@
+import type {
+  ApiKeyRecord,
+  KeyStore,
+  RefreshTokenRecord,
+  RotateRefreshResult,
+  StoreEvent,
+  TotpRecord,
+} from '@keyward/core'
+import { names } from './names.js'
+import { type PostgresClient, queryRunner } from './runner.js'
+
+export interface PostgresStoreOptions {
+  /** A `pg.Pool` or a `PGlite` instance. The host owns it: the store never ends or closes it. */
+  readonly client: PostgresClient
+  /** The schema `migrate` created the tables in. Default `public`. */
+  readonly schema?: string
+}
+
+/**
+ * Times are read back as epoch milliseconds rather than through the driver's timestamptz
+ * parser, which a host may have replaced globally (pg.types.setTypeParser); the columns stay
+ * timestamptz.
+ */
+const ms = (column: string, table = '') =>
+  `(extract(epoch from ${table}${column}) * 1000)::float8 AS ${column}`
+const toDate = (epochMs: number | string) => new Date(Math.round(Number(epochMs)))
+const iso = (date: Date) => date.toISOString()
+
+interface KeyRow {
+  id: string
+  user_id: string
+  name: string
+  digest: string
+  preview: string
+  created_on: number
+  expires_on: number
+  last_used_on: number | null
+}
+
+interface RefreshRow {
+  digest: string
+  family_id: string
+  user_id: string
+  key_id: string | null
+  created_on: number
+  expires_on: number
+}
+
+interface TotpRow {
+  user_id: string
+  sealed_secret: string
+  enabled: boolean
+  last_step: number | string | null
+  created_on: number
+}
+
+interface CounterRow {
+  count: number
+  reset_at: number
+}
+
+const keyRecord = (row: KeyRow): ApiKeyRecord => ({
+  id: row.id,
+  userId: row.user_id,
+  name: row.name,
+  digest: row.digest,
+  preview: row.preview,
+  createdOn: toDate(row.created_on),
+  expiresOn: toDate(row.expires_on),
+  lastUsedOn: row.last_used_on === null ? null : toDate(row.last_used_on),
+})
+
+const refreshRecord = (row: RefreshRow): RefreshTokenRecord => ({
+  digest: row.digest,
+  familyId: row.family_id,
+  userId: row.user_id,
+  keyId: row.key_id,
+  createdOn: toDate(row.created_on),
+  expiresOn: toDate(row.expires_on),
+})
+
+const totpRecord = (row: TotpRow): TotpRecord => ({
+  userId: row.user_id,
+  sealedSecret: row.sealed_secret,
+  enabled: row.enabled,
+  lastStep: row.last_step === null ? null : Number(row.last_step),
+  createdOn: toDate(row.created_on),
+})
+
+const counterHit = (row: CounterRow) => ({ count: Number(row.count), resetAt: toDate(row.reset_at) })
+
+function parseEvent(payload: string): StoreEvent | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(payload)
+  } catch {
+    return undefined
+  }
+  const event = value as Partial<Record<keyof StoreEvent, unknown>> | null
+  if (event?.type !== 'key.deleted' || typeof event.keyId !== 'string' || typeof event.digest !== 'string')
+    return undefined
+  return { type: 'key.deleted', keyId: event.keyId, digest: event.digest }
+}
+
+/**
+ * A KeyStore in PostgreSQL (node-postgres) or PGlite, over tables created by `migrate`.
+ * Every operation that must be atomic is a single statement; key deletions are announced to
+ * every instance with NOTIFY on a channel named after the schema.
+ */
+export function postgresStore(options: PostgresStoreOptions): KeyStore {
+  const t = names(options.schema)
+  const db = queryRunner(options.client)
+  const keyColumns = `id, user_id, name, digest, preview, ${ms('created_on')}, ${ms('expires_on')}, ${ms('last_used_on')}`
+  const refreshColumns = `digest, family_id, user_id, key_id, ${ms('created_on')}, ${ms('expires_on')}`
+  const totpColumns = `user_id, sealed_secret, enabled, last_step, ${ms('created_on')}`
+
+  return {
+    async insertKey(record) {
+      await db.query(
+        `INSERT INTO ${t.keys} (id, user_id, name, digest, preview, created_on, expires_on, last_used_on)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+        [
+          record.id,
+          record.userId,
+          record.name,
+          record.digest,
+          record.preview,
+          iso(record.createdOn),
+          iso(record.expiresOn),
+          record.lastUsedOn === null ? null : iso(record.lastUsedOn),
+        ],
+      )
+    },
+
+    async findKeyByDigest(digest) {
+      const [row] = await db.query<KeyRow>(`SELECT ${keyColumns} FROM ${t.keys} WHERE digest = $1`, [digest])
+      return row === undefined ? null : keyRecord(row)
+    },
+
+    async findKeyById(id) {
+      const [row] = await db.query<KeyRow>(`SELECT ${keyColumns} FROM ${t.keys} WHERE id = $1`, [id])
+      return row === undefined ? null : keyRecord(row)
+    },
+
+    async listKeys(userId) {
+      const rows = await db.query<KeyRow>(
+        `SELECT ${keyColumns} FROM ${t.keys} WHERE user_id = $1 ORDER BY created_on, id`,
+        [userId],
+      )
+      return rows.map(keyRecord)
+    },
+
+    async deleteKey(userId, selector) {
+      const [column, value] = 'id' in selector ? ['id', selector.id] : ['digest', selector.digest]
+      // One statement: the row goes and the notification is queued in the same transaction,
+      // so it is sent exactly when the deletion commits. Of two simultaneous deletions, the
+      // second finds no row.
+      const [row] = await db.query<KeyRow>(
+        `WITH deleted AS (DELETE FROM ${t.keys} WHERE user_id = $1 AND ${column} = $2 RETURNING *)
+         SELECT deleted.id, user_id, name, digest, preview,
+           ${ms('created_on', 'deleted.')}, ${ms('expires_on', 'deleted.')}, ${ms('last_used_on', 'deleted.')},
+           pg_notify($3, json_build_object('type', 'key.deleted', 'keyId', deleted.id, 'digest', deleted.digest)::text) AS notified
+         FROM deleted`,
+        [userId, value, t.channel],
+      )
+      return row === undefined ? null : keyRecord(row)
+    },
+
+    async recordKeyUsage(usage) {
+      if (usage.length === 0) return
+      // Rows are locked in id order first, so two instances flushing overlapping batches queue
+      // behind each other instead of deadlocking.
+      await db.query(
+        `WITH used AS (
+           SELECT id, max(used_on) AS used_on
+           FROM unnest($1::text[], $2::timestamptz[]) AS batch(id, used_on) GROUP BY id
+         ), locked AS MATERIALIZED (
+           SELECT k.id FROM ${t.keys} k JOIN used ON used.id = k.id ORDER BY k.id FOR UPDATE OF k
+         )
+         UPDATE ${t.keys} AS k SET last_used_on = GREATEST(k.last_used_on, used.used_on)
+         FROM used JOIN locked ON locked.id = used.id
+         WHERE k.id = used.id AND (k.last_used_on IS NULL OR k.last_used_on < used.used_on)`,
+        [usage.map((entry) => entry.id), usage.map((entry) => iso(entry.lastUsedOn))],
+      )
+    },
+
+    async insertRefreshToken(record) {
+      await db.query(
+        `INSERT INTO ${t.refreshTokens} (digest, family_id, user_id, key_id, created_on, expires_on)
+         VALUES ($1, $2, $3, $4, $5, $6)`,
+        [
+          record.digest,
+          record.familyId,
+          record.userId,
+          record.keyId,
+          iso(record.createdOn),
+          iso(record.expiresOn),
+        ],
+      )
+    },
+
+    async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
+      // Spending and storing the successor is one statement: of two simultaneous redemptions,
+      // the second waits on the row lock, then sees spent_at set and matches nothing.
+      const [spent] = await db.query<RefreshRow>(
+        `WITH spent AS (
+           UPDATE ${t.refreshTokens} SET spent_at = $2::timestamptz
+           WHERE digest = $1 AND spent_at IS NULL AND expires_on > $2::timestamptz
+           RETURNING *
+         ), successor AS (
+           INSERT INTO ${t.refreshTokens} (digest, family_id, user_id, key_id, created_on, expires_on)
+           SELECT $3, family_id, user_id, key_id, $4::timestamptz, $5::timestamptz FROM spent
+         )
+         SELECT ${refreshColumns} FROM spent`,
+        [digest, iso(now), next.digest, iso(next.createdOn), iso(next.expiresOn)],
+      )
+      if (spent !== undefined) return { status: 'rotated', previous: refreshRecord(spent) }
+      // Not live: unknown, expired, or already spent. Only the last is reuse, and it revokes
+      // the family (successors included). Between the two statements a token can only go
+      // from live to spent or from spent to revoked, and both answers stay right.
+      const [reused] = await db.query<RefreshRow>(
+        `WITH reused AS (
+           SELECT * FROM ${t.refreshTokens}
+           WHERE digest = $1 AND spent_at IS NOT NULL AND expires_on > $2::timestamptz
+         ), revoked AS (
+           DELETE FROM ${t.refreshTokens} WHERE family_id IN (SELECT family_id FROM reused)
+         )
+         SELECT ${refreshColumns} FROM reused`,
+        [digest, iso(now)],
+      )
+      return reused === undefined
+        ? { status: 'not_found' }
+        : { status: 'reused', previous: refreshRecord(reused) }
+    },
+
+    async getTotp(userId) {
+      const [row] = await db.query<TotpRow>(`SELECT ${totpColumns} FROM ${t.totp} WHERE user_id = $1`, [
+        userId,
+      ])
+      return row === undefined ? null : totpRecord(row)
+    },
+
+    async putPendingTotp(record) {
+      const rows = await db.query(
+        `INSERT INTO ${t.totp} AS totp (user_id, sealed_secret, enabled, last_step, created_on)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (user_id) DO UPDATE SET
+           sealed_secret = EXCLUDED.sealed_secret, enabled = EXCLUDED.enabled,
+           last_step = EXCLUDED.last_step, created_on = EXCLUDED.created_on
+         WHERE NOT totp.enabled
+         RETURNING user_id`,
+        [record.userId, record.sealedSecret, record.enabled, record.lastStep, iso(record.createdOn)],
+      )
+      return rows.length > 0
+    },
+
+    async acceptTotpStep(userId, step) {
+      const rows = await db.query(
+        `UPDATE ${t.totp} SET enabled = true, last_step = $2
+         WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)
+         RETURNING user_id`,
+        [userId, step],
+      )
+      return rows.length > 0
+    },
+
+    async deleteTotp(userId) {
+      await db.query(`DELETE FROM ${t.totp} WHERE user_id = $1`, [userId])
+    },
+
+    async incrementCounter(bucket, windowMs, now) {
+      // The window comes from the caller's clock, not the database's, like every other time.
+      const [row] = await db.query<CounterRow>(
+        `INSERT INTO ${t.counters} AS counter (bucket, count, reset_at) VALUES ($1, 1, $3::timestamptz)
+         ON CONFLICT (bucket) DO UPDATE SET
+           count = CASE WHEN counter.reset_at <= $2::timestamptz THEN 1 ELSE counter.count + 1 END,
+           reset_at = CASE WHEN counter.reset_at <= $2::timestamptz THEN EXCLUDED.reset_at ELSE counter.reset_at END
+         RETURNING count, ${ms('reset_at')}`,
+        [bucket, iso(now), iso(new Date(now.getTime() + windowMs))],
+      )
+      if (row === undefined) throw new Error('keyward: counter upsert returned no row')
+      return counterHit(row)
+    },
+
+    async peekCounter(bucket, now) {
+      const [row] = await db.query<CounterRow>(
+        `SELECT count, ${ms('reset_at')} FROM ${t.counters} WHERE bucket = $1 AND reset_at > $2::timestamptz`,
+        [bucket, iso(now)],
+      )
+      return row === undefined ? null : counterHit(row)
+    },
+
+    async resetCounter(bucket) {
+      await db.query(`DELETE FROM ${t.counters} WHERE bucket = $1`, [bucket])
+    },
+
+    async subscribe(listener) {
+      return db.listen(t.channel, (payload) => {
+        const event = parseEvent(payload)
+        if (event === undefined) return
+        // The listener runs inside the driver's notification handler: a throw must not reach it.
+        try {
+          listener(event)
+        } catch {}
+      })
+    },
+  }
+}

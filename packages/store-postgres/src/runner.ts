@@ -1,0 +1,90 @@
+import type { PGliteInterface } from '@electric-sql/pglite'
+import type { Pool, PoolClient } from 'pg'
+import { listenOnPool } from './pool-listener.js'
+
+/** A node-postgres pool or a PGlite instance, owned by the host. */
+export type PostgresClient = Pool | PGliteInterface
+
+export interface Queryable {
+  query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]>
+}
+
+/** The little the store needs from a driver; one implementation per driver, the SQL is shared. */
+export interface QueryRunner extends Queryable {
+  transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>
+  /** Resolves once listening; the returned function stops listening and releases the connection. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
+}
+
+const isPGlite = (client: object): client is PGliteInterface =>
+  typeof (client as PGliteInterface).transaction === 'function' &&
+  typeof (client as PGliteInterface).listen === 'function'
+
+const isPool = (client: object): client is Pool =>
+  typeof (client as Pool).connect === 'function' && typeof (client as Pool).totalCount === 'number'
+
+export function queryRunner(client: PostgresClient): QueryRunner {
+  if (typeof client === 'object' && client !== null) {
+    if (isPGlite(client)) return pgliteRunner(client)
+    if (isPool(client)) return poolRunner(client)
+  }
+  throw new TypeError('keyward: client must be a pg.Pool or a PGlite instance')
+}
+
+function pgliteRunner(db: PGliteInterface): QueryRunner {
+  return {
+    async query<Row>(text: string, params: readonly unknown[] = []) {
+      return (await db.query<Row>(text, [...params])).rows
+    },
+    transaction: (work) =>
+      db.transaction((tx) =>
+        work({
+          query: async <Row>(text: string, params: readonly unknown[] = []) =>
+            (await tx.query<Row>(text, [...params])).rows,
+        }),
+      ),
+    async listen(channel, onPayload) {
+      const unlisten = await db.listen(channel, onPayload)
+      return async () => {
+        await unlisten()
+      }
+    },
+  }
+}
+
+function poolRunner(pool: Pool): QueryRunner {
+  const on = (connection: PoolClient): Queryable => ({
+    query: async <Row>(text: string, params: readonly unknown[] = []) =>
+      (await connection.query(text, [...params])).rows as Row[],
+  })
+  return {
+    async query<Row>(text: string, params: readonly unknown[] = []) {
+      return (await pool.query(text, [...params])).rows as Row[]
+    },
+    async transaction(work) {
+      const connection = await pool.connect()
+      // A checked-out client that loses its connection between two statements emits 'error';
+      // without a listener that would be an uncaught exception. Keep it to destroy the client.
+      let broken: Error | undefined
+      const onError = (error: Error) => {
+        broken = error
+      }
+      connection.on('error', onError)
+      try {
+        await connection.query('BEGIN')
+        const result = await work(on(connection))
+        await connection.query('COMMIT')
+        return result
+      } catch (error) {
+        await connection.query('ROLLBACK').catch((rollbackError: Error) => {
+          broken ??= rollbackError
+        })
+        throw error
+      } finally {
+        connection.removeListener('error', onError)
+        connection.release(broken)
+      }
+    },
+    listen: (channel, onPayload) => listenOnPool(pool, channel, onPayload),
+  }
+}

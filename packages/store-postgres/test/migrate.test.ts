@@ -1,0 +1,75 @@
+import { PGlite } from '@electric-sql/pglite'
+import { migrate, postgresStore } from '@keyward/store-postgres'
+import { Pool } from 'pg'
+import { afterAll, describe, expect, it } from 'vitest'
+import { describeWith } from '../../../test/support/services.js'
+import { randomSchema } from './support.js'
+
+const TABLES = [
+  'keyward_api_keys',
+  'keyward_counters',
+  'keyward_migrations',
+  'keyward_refresh_tokens',
+  'keyward_totp',
+]
+
+describe('migrate on PGlite', () => {
+  // One database for these tests (PGlite takes seconds to start); each test has its own schema.
+  const db = new PGlite()
+  afterAll(() => db.close())
+
+  it('creates the tables once, records the version, and does nothing the second time', async () => {
+    expect(await migrate(db, { schema: 'auth' })).toEqual({ applied: [1], version: 1 })
+    expect(await migrate(db, { schema: 'auth' })).toEqual({ applied: [], version: 1 })
+    const { rows: versions } = await db.query('SELECT version, name FROM auth.keyward_migrations')
+    expect(versions).toEqual([{ version: 1, name: expect.any(String) }])
+    const { rows: tables } = await db.query<{ tablename: string }>(
+      "SELECT tablename FROM pg_tables WHERE schemaname = 'auth' ORDER BY tablename",
+    )
+    expect(tables.map((row) => row.tablename)).toEqual(TABLES)
+  })
+
+  it('never migrates by itself: a store over an empty schema rejects, it does not answer null', async () => {
+    const store = postgresStore({ client: db, schema: 'empty' })
+    await expect(store.findKeyByDigest('0'.repeat(64))).rejects.toThrow(/does not exist/)
+    await expect(store.incrementCounter('bucket', 1000, new Date())).rejects.toThrow(/does not exist/)
+    const { rows } = await db.query("SELECT 1 FROM pg_namespace WHERE nspname = 'empty'")
+    expect(rows).toEqual([])
+  })
+
+  it('refuses a schema newer than the package knows', async () => {
+    await migrate(db, { schema: 'future' })
+    await db.query("INSERT INTO future.keyward_migrations (version, name) VALUES (99, 'from the future')")
+    await expect(migrate(db, { schema: 'future' })).rejects.toThrow(/version 99/)
+  })
+
+  it('checks the schema name and the client at once', async () => {
+    expect(() => postgresStore({ client: db, schema: 'Bad-Name"; DROP' })).toThrow(TypeError)
+    await expect(migrate(db, { schema: '1st' })).rejects.toThrow(TypeError)
+    // @ts-expect-error not a client
+    expect(() => postgresStore({ client: {} })).toThrow(TypeError)
+  })
+})
+
+describeWith('DATABASE_URL', 'migrate on PostgreSQL', (url) => {
+  const schema = randomSchema()
+  const pools = [new Pool({ connectionString: url }), new Pool({ connectionString: url })]
+  afterAll(async () => {
+    await pools[0]?.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    await Promise.all(pools.map((pool) => pool.end()))
+  })
+
+  it('is safe when several processes migrate the same schema at once', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => migrate(pools[i % 2] as Pool, { schema })),
+    )
+    expect(results.filter((result) => result.applied.length > 0)).toEqual([{ applied: [1], version: 1 }])
+    const { rows } = await (pools[0] as Pool).query(`SELECT version FROM "${schema}".keyward_migrations`)
+    expect(rows).toEqual([{ version: 1 }])
+    const { rows: tables } = await (pools[1] as Pool).query(
+      'SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename',
+      [schema],
+    )
+    expect(tables.map((row) => row.tablename)).toEqual(TABLES)
+  })
+})

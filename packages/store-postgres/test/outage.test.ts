@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto'
+import { StoreUnavailableError } from '@keyward/core'
+import { migrate, postgresStore } from '@keyward/store-postgres'
+import { Pool } from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CuttableProxy, cuttableProxy } from '../../../test/support/cuttable-proxy.js'
+import { describeWith } from '../../../test/support/services.js'
+import { closedPort, keywardOver, randomSchema, wellFormedKey } from './support.js'
+
+// Idle clients of a pool whose server vanished emit 'error' on the pool; a host listens for it.
+const quietPool = (connectionString: string) => new Pool({ connectionString }).on('error', () => {})
+
+describe('postgres store with the database unreachable', () => {
+  it('rejects (never answers null) and keyward fails closed with StoreUnavailableError', async () => {
+    const pool = quietPool(`postgres://postgres@127.0.0.1:${await closedPort()}/test`)
+    const store = postgresStore({ client: pool })
+    const keyward = keywardOver(store)
+    try {
+      await expect(store.findKeyByDigest('0'.repeat(64))).rejects.toThrow(/ECONNREFUSED/)
+      await expect(store.findKeyById(randomUUID())).rejects.toThrow()
+      await expect(store.deleteKey('alice', { id: randomUUID() })).rejects.toThrow()
+      await expect(store.subscribe!(() => {})).rejects.toThrow()
+      await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
+    } finally {
+      await keyward.close()
+      await pool.end()
+    }
+  })
+})
+
+describeWith('DATABASE_URL', 'postgres store through a connection that is cut and restored', (url) => {
+  const schema = randomSchema()
+  const direct = new Pool({ connectionString: url })
+  let proxy: CuttableProxy
+  let proxied: Pool
+
+  beforeAll(async () => {
+    await migrate(direct, { schema })
+    const target = new URL(url)
+    proxy = await cuttableProxy(target.hostname, Number(target.port || 5432))
+    target.host = `127.0.0.1:${proxy.port}`
+    proxied = quietPool(target.toString())
+  })
+  afterAll(async () => {
+    await proxied?.end()
+    await proxy?.close()
+    await direct.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+    await direct.end()
+  })
+
+  it('fails closed while cut and answers again once restored', async () => {
+    const store = postgresStore({ client: proxied, schema })
+    const keyward = keywardOver(store)
+    try {
+      const issued = await keyward.issueKey('alice', { name: 'cut test' })
+      proxy.cut()
+      await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
+      await expect(store.findKeyById(issued.id)).rejects.toThrow()
+      proxy.restore()
+      expect((await store.findKeyById(issued.id))?.name).toBe('cut test')
+      expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
+    } finally {
+      proxy.restore()
+      await keyward.close()
+    }
+  })
+
+  it('keeps delivering key.deleted events after its listening connection is cut', async () => {
+    const listening = postgresStore({ client: proxied, schema })
+    const deleting = postgresStore({ client: direct, schema })
+    const received: string[] = []
+    const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+    const listenerPids = async () =>
+      (
+        await direct.query<{ pid: number }>(
+          "SELECT pid FROM pg_stat_activity WHERE query = $1 AND state = 'idle' ORDER BY pid",
+          [`LISTEN keyward_events_${schema}`],
+        )
+      ).rows.map((row) => row.pid)
+    try {
+      const [before] = await listenerPids()
+      expect(before).toBeTypeOf('number')
+      proxy.cut()
+      proxy.restore()
+      // The drop is noticed, a new connection checked out and LISTEN issued again, by itself.
+      await expect
+        .poll(
+          async () => {
+            const pids = await listenerPids()
+            return pids.length === 1 && pids[0] !== before
+          },
+          { timeout: 10_000 },
+        )
+        .toBe(true)
+
+      const record = {
+        id: randomUUID(),
+        userId: 'alice',
+        name: 'after the cut',
+        digest: randomUUID().replaceAll('-', '').padEnd(64, '0'),
+        preview: 'ms-…0000',
+        createdOn: new Date(),
+        expiresOn: new Date(Date.now() + 60_000),
+        lastUsedOn: null,
+      }
+      await deleting.insertKey(record)
+      await deleting.deleteKey('alice', { id: record.id })
+      await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
+    } finally {
+      await unsubscribe()
+    }
+    // Unsubscribing releases the connection: no backend is listening any more.
+    await expect.poll(listenerPids, { timeout: 5_000 }).toEqual([])
+  })
+})
