@@ -1,0 +1,30 @@
+import type { Keyward } from '@keyward/core'
+import { keywardExpress } from '@keyward/express'
+import express, { type NextFunction, type Request, type Response } from 'express'
+import { AGENTS_PERMISSION, GUARDED, type RunningServer } from '../../../test/contract/support/host.js'
+import { listenOnLoopback } from '../../../test/contract/support/listen.js'
+
+/** The contract suite's host application on Express. */
+export function startExpressHost(keyward: Keyward): Promise<RunningServer> {
+  const hostErrors: unknown[] = []
+  const auth = keywardExpress(keyward)
+  const app = express()
+  app.use(auth.routes)
+  app.get(GUARDED.agents, auth.requireAuth({ permissions: [AGENTS_PERMISSION] }), (req, res) => {
+    res.json({ user: req.auth.userId })
+  })
+  app.get(GUARDED.me, auth.requireAuth(), (req, res) => {
+    res.json({ user: req.auth.userId, credential: req.auth.credential })
+  })
+  app.get('/public', (_req, res) => {
+    res.json({ public: true })
+  })
+  app.post('/echo', express.text(), (req, res) => {
+    res.json({ echo: req.body })
+  })
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    hostErrors.push(error)
+    res.status(500).json({ error: 'host error handler' })
+  })
+  return listenOnLoopback(app.listen(0, '127.0.0.1'), hostErrors)
+}

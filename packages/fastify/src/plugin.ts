@@ -1,0 +1,57 @@
+import { type AuthenticateOptions, type Keyward, KeywardConfigError, type Principal } from '@keyward/core'
+import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import { send } from './reply.js'
+import { keywardRoutes } from './routes.js'
+
+export interface KeywardPluginOptions {
+  /** The engine from createKeyward(). */
+  readonly keyward: Keyward
+}
+
+/** A route's `config.keyward`: `true` for any authenticated caller, or the permissions required. */
+export type KeywardRouteGuard = true | AuthenticateOptions
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who made the request; set on the routes the guard protects. */
+    auth: Principal
+  }
+  interface FastifyInstance {
+    /** The guard as an onRequest hook: sets `request.auth`, or answers 400/401/403/429/503 itself. */
+    keywardAuth(options?: AuthenticateOptions): onRequestAsyncHookHandler
+  }
+  interface FastifyContextConfig {
+    /** Guards the route: `true` for any authenticated caller, or `{ permissions }`. */
+    keyward?: KeywardRouteGuard
+  }
+}
+
+const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options) => {
+  const engine = options?.keyward
+  if (typeof engine?.handle !== 'function' || typeof engine.guard !== 'function') {
+    throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
+  }
+
+  /** The guard runs in onRequest: the cheapest place, before any body is read. */
+  const guard = (guardOptions?: AuthenticateOptions): onRequestAsyncHookHandler => {
+    return async (request, reply) => {
+      const outcome = await engine.guard({ headers: request.headers, ip: request.ip }, guardOptions)
+      if (!outcome.ok) return send(reply, outcome.response)
+      request.auth = outcome.auth
+    }
+  }
+
+  fastify.decorateRequest('auth', null as unknown as Principal)
+  fastify.decorate('keywardAuth', guard)
+  fastify.addHook('onRoute', (route) => {
+    const rule = route.config?.keyward
+    if (rule === undefined) return
+    const own = route.onRequest === undefined ? [] : [route.onRequest].flat()
+    route.onRequest = [guard(rule === true ? undefined : rule), ...own]
+  })
+  await fastify.register(keywardRoutes(engine))
+}
+
+/** The Fastify plugin: `await app.register(keyward, { keyward: engine })`. */
+export const keyward = fp(plugin, { fastify: '5.x', name: '@keyward/fastify' })

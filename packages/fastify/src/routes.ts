@@ -1,0 +1,47 @@
+import type { IncomingMessage } from 'node:http'
+import { failureResponse, type Keyward, KeywardError, ROUTES, readRawBody } from '@keyward/core'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { send, serve } from './reply.js'
+
+/** Fastify refuses these before any body parser runs; Express and Koa leave them to the core. */
+const REFUSED_BEFORE_PARSING = new Set([
+  'FST_ERR_CTP_INVALID_MEDIA_TYPE',
+  'FST_ERR_ROUTE_MISSING_CONTENT_TYPE',
+])
+
+/** A body the core refused to read (413) is answered; anything else is the host's to handle. */
+function answerBodyError(reply: FastifyReply, error: unknown): FastifyReply {
+  if (!(error instanceof KeywardError)) throw error
+  return send(reply, failureResponse(error.code, { message: error.message }))
+}
+
+/**
+ * keyward's routes, in an encapsulated child context so that its body handling never reaches
+ * the host's routes. Every method is registered on every path: the core answers 405 itself.
+ * Bodies are read by the core's readRawBody, as on Express and Koa, so the limit and the 413
+ * are the same on all three.
+ */
+export function keywardRoutes(keyward: Keyward) {
+  return async function routes(child: FastifyInstance): Promise<void> {
+    child.removeAllContentTypeParsers()
+    child.addContentTypeParser('*', (_request: FastifyRequest, payload: IncomingMessage) =>
+      readRawBody(payload, keyward.bodyLimit),
+    )
+
+    child.setErrorHandler<FastifyError>(async (error, request, reply) => {
+      if (typeof error.code === 'string' && REFUSED_BEFORE_PARSING.has(error.code)) {
+        try {
+          return await serve(keyward, request, reply, await readRawBody(request.raw, keyward.bodyLimit))
+        } catch (readError) {
+          return answerBodyError(reply, readError)
+        }
+      }
+      return answerBodyError(reply, error)
+    })
+
+    const paths = new Set(ROUTES.map((route) => keyward.basePath + route.path))
+    for (const path of paths) {
+      child.all(path, (request, reply) => serve(keyward, request, reply, request.body))
+    }
+  }
+}

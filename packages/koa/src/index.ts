@@ -1,0 +1,87 @@
+import {
+  type AuthenticateOptions,
+  failureResponse,
+  type HttpResponse,
+  type Keyward,
+  KeywardConfigError,
+  KeywardError,
+  type Principal,
+  readRawBody,
+} from '@keyward/core'
+import type { Context, DefaultState, Middleware } from 'koa'
+
+/** What `requireAuth` adds to `ctx.state`. */
+export interface KeywardState {
+  /** Who made the request; set by `requireAuth` on the routes it guards. */
+  auth: Principal
+}
+
+declare module 'koa' {
+  interface DefaultState extends KeywardState {}
+}
+
+export interface KeywardKoa {
+  /** Serves keyward's routes and passes every other request on to `next()`. */
+  readonly routes: Middleware
+  /** Guards a route: sets `ctx.state.auth`, or answers 400/401/403/429/503 itself. */
+  requireAuth(options?: AuthenticateOptions): Middleware<DefaultState & KeywardState>
+}
+
+/** Methods whose requests carry no body to read (as Fastify treats them too). */
+const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
+
+/** Copies the core's answer onto the response as is, JSON serialised once. */
+function send(ctx: Context, { status, headers, body }: HttpResponse): void {
+  ctx.status = status
+  ctx.set(headers)
+  ctx.body = JSON.stringify(body)
+}
+
+/** The body for the core: what a host parser already produced, else the raw bytes. */
+async function bodyOf(ctx: Context, limit: number): Promise<unknown> {
+  const parsed = (ctx.request as { body?: unknown }).body
+  if (parsed !== undefined || BODYLESS.has(ctx.method) || ctx.req.readableEnded) return parsed
+  return readRawBody(ctx.req, limit)
+}
+
+/** Koa adapter: mounts keyward's routes and guards the host's, with or without @koa/router. */
+export function keywardKoa(keyward: Keyward): KeywardKoa {
+  if (typeof keyward?.handle !== 'function' || typeof keyward.guard !== 'function') {
+    throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
+  }
+
+  const routes: Middleware = async (ctx, next) => {
+    if (!keyward.owns(ctx.path)) return next()
+    let body: unknown
+    try {
+      body = await bodyOf(ctx, keyward.bodyLimit)
+    } catch (error) {
+      // The body is too large (a KeywardError from the core) or the client went away mid-body.
+      if (error instanceof KeywardError)
+        return send(ctx, failureResponse(error.code, { message: error.message }))
+      return void ctx.req.destroy()
+    }
+    const response = await keyward.handle({
+      method: ctx.method,
+      path: ctx.path,
+      query: ctx.query,
+      headers: ctx.headers,
+      body,
+      ip: ctx.ip,
+      protocol: ctx.protocol,
+    })
+    if (response === undefined) return next()
+    send(ctx, response)
+  }
+
+  const requireAuth = (options?: AuthenticateOptions): Middleware<DefaultState & KeywardState> => {
+    return async (ctx, next) => {
+      const outcome = await keyward.guard({ headers: ctx.headers, ip: ctx.ip }, options)
+      if (!outcome.ok) return send(ctx, outcome.response)
+      ctx.state.auth = outcome.auth
+      await next()
+    }
+  }
+
+  return { routes, requireAuth }
+}

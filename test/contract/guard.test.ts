@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest'
+import { withBearer, withKey } from './support/client.js'
+import { useContract } from './support/contract.js'
+import { DAY, MINUTE } from './support/fixture.js'
+import { FRAMEWORKS } from './support/servers.js'
+
+const REALM = 'Bearer realm="keyward"'
+
+describe.each(FRAMEWORKS)('the guard over %s', (framework) => {
+  const t = useContract(framework)
+  const agents = (headers?: Record<string, string>) => t.api('GET', '/v1/agents', { headers })
+
+  describe('credentials', () => {
+    it('accepts X-Api-Key, Bearer <api key> and Bearer <auth token>', async () => {
+      const alice = await t.keyFor('alice')
+      const { auth_token } = await t.tokensFor(alice)
+      for (const headers of [withKey(alice), withBearer(alice), withBearer(auth_token)]) {
+        const reply = await agents(headers)
+        expect(reply.status).toBe(200)
+        expect(reply.body).toEqual({ user: 'alice' })
+      }
+    })
+
+    it('prefers X-Api-Key when both headers are sent', async () => {
+      const alice = await t.keyFor('alice')
+      const reply = await agents({ ...withKey(alice), ...withBearer('not-a-token') })
+      expect(reply.status).toBe(200)
+    })
+
+    it.each([
+      ['no header', {}],
+      ['another Authorization scheme', { authorization: 'Basic YWxpY2U6c2VjcmV0' }],
+    ])('answers 401 with a bare challenge for %s', async (_case, headers) => {
+      const reply = await agents(headers)
+      expect(reply.status).toBe(401)
+      expect(reply.headers.get('www-authenticate')).toBe(REALM)
+      expect(reply.body).toMatchObject({ error: 'Unauthorized' })
+    })
+
+    it.each([
+      ['an empty Bearer', { authorization: 'Bearer' }, 'Bearer needs a key or token'],
+      ['an empty X-Api-Key', { 'x-api-key': '' }, 'X-Api-Key is empty'],
+    ])('answers 400 for %s', async (_case, headers, reason) => {
+      const reply = await agents(headers)
+      expect(reply.status).toBe(400)
+      expect(reply.body).toEqual({ error: 'Bad request', message: reason })
+      expect(reply.headers.get('www-authenticate')).toBe(
+        `${REALM}, error="invalid_request", error_description="${reason}"`,
+      )
+    })
+
+    it.each([
+      ['an unknown key', { 'x-api-key': `ms-${'b'.repeat(32)}` }, 'Invalid API key'],
+      ['a forged auth token', withBearer('eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.'), 'Invalid auth token'],
+    ])('answers 401 invalid_token for %s', async (_case, headers, error) => {
+      const reply = await agents(headers)
+      expect(reply.status).toBe(401)
+      expect(reply.body).toMatchObject({ error })
+      expect(reply.headers.get('www-authenticate')).toBe(`${REALM}, error="invalid_token"`)
+    })
+  })
+
+  describe('permissions', () => {
+    it('answers 403 insufficient_scope to a caller without the required permission', async () => {
+      const reply = await agents(withKey(await t.keyFor('bob')))
+      expect(reply.status).toBe(403)
+      expect(reply.body).toEqual({
+        error: 'Insufficient permissions',
+        message: "Your API key doesn't have access to this resource",
+      })
+      expect(reply.headers.get('www-authenticate')).toBe(`${REALM}, error="insufficient_scope"`)
+    })
+
+    it('lets any authenticated caller through a route that requires no permission', async () => {
+      const reply = await t.api('GET', '/v1/me', { headers: withKey(await t.keyFor('bob')) })
+      expect(reply.body).toEqual({ user: 'bob', credential: 'api_key' })
+    })
+
+    it('reads permissions at every request: a revoked permission is a 403 at once', async () => {
+      const alice = await t.keyFor('alice')
+      expect((await agents(withKey(alice))).status).toBe(200)
+      t.users.set('alice', { id: 'alice', permissions: [] })
+      expect((await agents(withKey(alice))).status).toBe(403)
+    })
+  })
+
+  describe('keys that stopped working', () => {
+    it('answers 401 for a deleted key, on host routes and on keyward routes', async () => {
+      const issued = await t.keyward.issueKey('alice', { name: 'deleted' })
+      expect((await agents(withKey(issued.key))).status).toBe(200)
+      await t.keyward.deleteKey('alice', { id: issued.id })
+      expect((await agents(withKey(issued.key))).status).toBe(401)
+      expect((await t.api('GET', '/accounts/api-key', { headers: withKey(issued.key) })).status).toBe(401)
+    })
+
+    it('answers 401 once the key has expired', async () => {
+      const alice = await t.keyFor('alice')
+      t.clock.advance(90 * DAY)
+      expect((await agents(withKey(alice))).status).toBe(200)
+      t.clock.advance(2 * DAY)
+      const reply = await agents(withKey(alice))
+      expect(reply.status).toBe(401)
+      expect(reply.body).toEqual({
+        error: 'Invalid API key',
+        message: 'The provided API key is invalid or expired',
+      })
+      expect((await t.api('GET', '/accounts/api-key', { headers: withBearer(alice) })).status).toBe(401)
+    })
+
+    it('answers 401 when the key owner no longer exists', async () => {
+      const alice = await t.keyFor('alice')
+      t.users.delete('alice')
+      expect((await agents(withKey(alice))).status).toBe(401)
+    })
+  })
+
+  it('answers 503 with Retry-After and no detail when the store is down', async () => {
+    const alice = await t.keyFor('alice')
+    t.outage.down = true
+    const reply = await agents(withKey(alice))
+    expect(reply.status).toBe(503)
+    expect(reply.headers.get('retry-after')).toBe('5')
+    expect(reply.body).toEqual({
+      error: 'Service unavailable',
+      message: expect.not.stringMatching(/ECONNREFUSED|5432/),
+    })
+    expect((await t.api('GET', '/accounts/api-key', { headers: withKey(alice) })).status).toBe(503)
+  })
+})
+
+describe.each(FRAMEWORKS)('the failed-attempt limit over %s', (framework) => {
+  const t = useContract(framework, { rateLimit: { perAddress: { max: 3, window: '1m' } } })
+
+  it('answers 429 with retry_after once an address has failed too often, until the window passes', async () => {
+    const alice = await t.keyFor('alice')
+    const unknown = withKey(`ms-${'c'.repeat(32)}`)
+    for (let attempt = 0; attempt < 3; attempt++)
+      expect((await t.api('GET', '/v1/agents', { headers: unknown })).status).toBe(401)
+    const limited = await t.api('GET', '/v1/agents', { headers: withKey(alice) })
+    expect(limited.status).toBe(429)
+    expect(limited.body).toEqual({
+      error: 'Rate limit exceeded',
+      message: 'Too many requests. Please try again later',
+      retry_after: expect.any(Number),
+    })
+    expect(limited.headers.get('retry-after')).toBe(
+      String((limited.body as { retry_after: number }).retry_after),
+    )
+    const exchange = await t.api('POST', '/accounts/auth-with-api-key', { json: { api_key: alice } })
+    expect(exchange.status).toBe(429)
+    t.clock.advance(MINUTE)
+    expect((await t.api('GET', '/v1/agents', { headers: withKey(alice) })).status).toBe(200)
+  })
+})

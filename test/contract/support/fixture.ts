@@ -1,0 +1,69 @@
+import {
+  createKeyward,
+  type KeyStore,
+  type Keyward,
+  type KeywardEvent,
+  type KeywardOptions,
+  type KeywardUser,
+  memoryStore,
+} from '@keyward/core'
+
+export const JWT_SECRET = 'contract-secret-contract-secret-012345'
+export const START = Date.parse('2026-11-22T10:00:00.000Z')
+export const SECOND = 1_000
+export const MINUTE = 60 * SECOND
+export const DAY = 24 * 60 * MINUTE
+
+/** A clock the tests move by hand: no test waits for real time. */
+export function manualClock(start = START) {
+  let now = start
+  const clock = () => now
+  clock.advance = (ms: number) => {
+    now += ms
+  }
+  return clock
+}
+
+/** The memory store, with a switch that makes every call fail as an outage would. */
+export function switchableStore(base: KeyStore = memoryStore()) {
+  const state = { down: false }
+  const store = new Proxy(base, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        if (state.down) throw new Error('connect ECONNREFUSED 127.0.0.1:5432')
+        return value.apply(target, args)
+      }
+    },
+  })
+  return { store, state }
+}
+
+export interface Fixture {
+  readonly keyward: Keyward
+  readonly clock: ReturnType<typeof manualClock>
+  readonly users: Map<string, KeywardUser>
+  readonly events: KeywardEvent[]
+  readonly outage: { down: boolean }
+}
+
+/** alice may read agents; bob has no permissions. */
+export function createFixture(options: Partial<KeywardOptions> = {}): Fixture {
+  const clock = manualClock()
+  const users = new Map<string, KeywardUser>([
+    ['alice', { id: 'alice', email: 'alice@example.com', permissions: ['agents:read'] }],
+    ['bob', { id: 'bob', email: 'bob@example.com', permissions: [] }],
+  ])
+  const events: KeywardEvent[] = []
+  const { store, state } = switchableStore()
+  const keyward = createKeyward({
+    jwtSecret: JWT_SECRET,
+    users: { get: (id) => users.get(id) ?? null },
+    store,
+    clock,
+    onEvent: (event) => events.push(event),
+    ...options,
+  })
+  return { keyward, clock, users, events, outage: state }
+}
