@@ -1,0 +1,2 @@
+export type { RedisStoreOptions } from './redis-store.js'
+export { redisStore } from './redis-store.js'

@@ -1,0 +1,176 @@
+import { PART } from './keys.js'
+import { Script } from './script.js'
+
+/**
+ * Every write that must be atomic is one Lua script. Times are epoch milliseconds as strings;
+ * expiry (PEXPIREAT) is on the Redis server's clock, while every comparison the contract
+ * defines uses the `now` keyward passes in.
+ */
+const HELPERS = `
+local function now_ms()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
+-- An index lives as long as its longest-lived member: its expiry only ever moves later.
+local function keep_until(key, at, now)
+  if at <= now then return end
+  local ttl = redis.call('PTTL', key)
+  if ttl == -1 or now + ttl < at then redis.call('PEXPIREAT', key, at) end
+end
+local function as_map(flat)
+  local map = {}
+  for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
+  return map
+end
+`
+
+const script = (body: string) => new Script(HELPERS + body)
+
+/** KEYS: key hash, digest index, user's sorted set. ARGV: the record's fields. */
+export const insertKey = script(`
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+  return redis.error_reply('ERR keyward: duplicate key record')
+end
+local expires_on = tonumber(ARGV[7])
+local now = now_ms()
+-- Already expired: Redis would drop it at once, so there is nothing to write.
+if expires_on <= now then return 0 end
+redis.call('HSET', KEYS[1], 'id', ARGV[1], 'userId', ARGV[2], 'name', ARGV[3], 'digest', ARGV[4],
+  'preview', ARGV[5], 'createdOn', ARGV[6], 'expiresOn', ARGV[7])
+if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'lastUsedOn', ARGV[8]) end
+redis.call('PEXPIREAT', KEYS[1], expires_on)
+redis.call('SET', KEYS[2], ARGV[1], 'PXAT', expires_on)
+redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
+keep_until(KEYS[3], expires_on, now)
+return 1
+`)
+
+/** KEYS: digest index. ARGV: prefix. The record's fields, or nil. */
+export const findKeyByDigest = script(`
+local id = redis.call('GET', KEYS[1])
+if not id then return nil end
+return redis.call('HGETALL', ARGV[1] .. '${PART.key}' .. id)
+`)
+
+/** KEYS: user's sorted set. ARGV: prefix. Records oldest first; ids whose record expired are pruned. */
+export const listKeys = script(`
+local records = {}
+for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local fields = redis.call('HGETALL', ARGV[1] .. '${PART.key}' .. id)
+  if #fields > 0 then records[#records + 1] = fields else redis.call('ZREM', KEYS[1], id) end
+end
+return records
+`)
+
+/** ARGV: prefix, user id, 'id' or 'digest', the id or digest. The deleted record's fields, or nil. */
+export const deleteKey = script(`
+local prefix, user_id, by, value = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local id = value
+if by == 'digest' then
+  id = redis.call('GET', prefix .. '${PART.digest}' .. value)
+  if not id then return nil end
+end
+local key = prefix .. '${PART.key}' .. id
+local fields = redis.call('HGETALL', key)
+if #fields == 0 then return nil end
+local record = as_map(fields)
+if record.userId ~= user_id or (by == 'digest' and record.digest ~= value) then return nil end
+redis.call('DEL', key, prefix .. '${PART.digest}' .. record.digest)
+redis.call('ZREM', prefix .. '${PART.userKeys}' .. user_id, id)
+redis.call('PUBLISH', prefix .. '${PART.events}',
+  cjson.encode({ type = 'key.deleted', keyId = id, digest = record.digest }))
+return fields
+`)
+
+/** ARGV: prefix, then id and time pairs. A last-use time never moves backwards. */
+export const recordKeyUsage = script(`
+for i = 2, #ARGV, 2 do
+  local key = ARGV[1] .. '${PART.key}' .. ARGV[i]
+  if redis.call('EXISTS', key) == 1 then
+    local last = tonumber(redis.call('HGET', key, 'lastUsedOn'))
+    if not last or last < tonumber(ARGV[i + 1]) then redis.call('HSET', key, 'lastUsedOn', ARGV[i + 1]) end
+  end
+end
+return 0
+`)
+
+/** KEYS: token hash, family set. ARGV: the record's fields. */
+export const insertRefreshToken = script(`
+local expires_on = tonumber(ARGV[6])
+local now = now_ms()
+if expires_on <= now then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'familyId', ARGV[2], 'userId', ARGV[3],
+  'createdOn', ARGV[5], 'expiresOn', ARGV[6])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'keyId', ARGV[4]) end
+redis.call('PEXPIREAT', KEYS[1], expires_on)
+redis.call('SADD', KEYS[2], ARGV[1])
+keep_until(KEYS[2], expires_on, now)
+return 1
+`)
+
+/**
+ * KEYS: presented token's hash. ARGV: prefix, now, next digest, next created, next expires.
+ * { status, fields of the presented token }. A spent token stays, marked, until it expires,
+ * so that presenting it again is recognised as reuse and revokes the family.
+ */
+export const rotateRefreshToken = script(`
+local prefix, now = ARGV[1], tonumber(ARGV[2])
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return { 'not_found' } end
+local token = as_map(fields)
+if tonumber(token.expiresOn) <= now then return { 'not_found' } end
+local family = prefix .. '${PART.family}' .. token.familyId
+if token.spentAt then
+  for _, digest in ipairs(redis.call('SMEMBERS', family)) do
+    redis.call('DEL', prefix .. '${PART.refresh}' .. digest)
+  end
+  redis.call('DEL', family, KEYS[1])
+  return { 'reused', fields }
+end
+redis.call('HSET', KEYS[1], 'spentAt', ARGV[2])
+local successor = prefix .. '${PART.refresh}' .. ARGV[3]
+redis.call('DEL', successor)
+redis.call('HSET', successor, 'digest', ARGV[3], 'familyId', token.familyId, 'userId', token.userId,
+  'createdOn', ARGV[4], 'expiresOn', ARGV[5])
+if token.keyId then redis.call('HSET', successor, 'keyId', token.keyId) end
+redis.call('PEXPIREAT', successor, ARGV[5])
+redis.call('SADD', family, ARGV[3])
+keep_until(family, tonumber(ARGV[5]), now_ms())
+return { 'rotated', fields }
+`)
+
+/** KEYS: TOTP hash. ARGV: the record's fields. 1 if stored, 0 if an enabled one is there. */
+export const putPendingTotp = script(`
+if redis.call('HGET', KEYS[1], 'enabled') == '1' then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'sealedSecret', ARGV[2], 'enabled', ARGV[3],
+  'createdOn', ARGV[5])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lastStep', ARGV[4]) end
+return 1
+`)
+
+/** KEYS: TOTP hash. ARGV: step. 1 if accepted (and TOTP now enabled). */
+export const acceptTotpStep = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local last = tonumber(redis.call('HGET', KEYS[1], 'lastStep'))
+if last and tonumber(ARGV[1]) <= last then return 0 end
+redis.call('HSET', KEYS[1], 'lastStep', ARGV[1], 'enabled', '1')
+return 1
+`)
+
+/**
+ * KEYS: counter hash. ARGV: now, window. { count, resetAt }. The window is decided by the
+ * given now; the hash's own TTL (one window, from the first hit) only cleans up.
+ */
+export const incrementCounter = script(`
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local reset_at = tonumber(redis.call('HGET', KEYS[1], 'resetAt'))
+if not reset_at or reset_at <= now then
+  reset_at = now + window
+  redis.call('HSET', KEYS[1], 'count', 1, 'resetAt', string.format('%.0f', reset_at))
+  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.max(1, math.ceil(window))))
+  return { 1, reset_at }
+end
+return { redis.call('HINCRBY', KEYS[1], 'count', 1), reset_at }
+`)

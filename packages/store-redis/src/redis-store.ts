@@ -1,0 +1,265 @@
+import type {
+  ApiKeyRecord,
+  KeyStore,
+  RefreshTokenRecord,
+  RotateRefreshResult,
+  StoreEvent,
+  TotpRecord,
+} from '@keyward/core'
+import type { Redis } from 'ioredis'
+import { keys } from './keys.js'
+import * as lua from './lua.js'
+
+export interface RedisStoreOptions {
+  /** An ioredis client. The host owns it: the store never quits it. */
+  readonly client: Redis
+  /** Prepended to every key and to the events channel, so apps can share one Redis. Default `keyward:`. */
+  readonly prefix?: string
+}
+
+/** Ids per script call when recording last use, so one flush never blocks Redis for long. */
+const USAGE_BATCH = 500
+
+type Fields = Record<string, string>
+
+/** A Lua reply of field, value, field, value... (nil for no record) as an object. */
+const asMap = (flat: unknown): Fields => {
+  const list = Array.isArray(flat) ? (flat as string[]) : []
+  const map: Fields = {}
+  for (let i = 0; i + 1 < list.length; i += 2) map[list[i] as string] = list[i + 1] as string
+  return map
+}
+
+/** A field every record has: its absence means the data is corrupt, which is a store failure. */
+function required(fields: Fields, name: string): string {
+  const value = fields[name]
+  if (value === undefined) throw new Error(`keyward: stored record lacks "${name}"`)
+  return value
+}
+
+const date = (fields: Fields, name: string) => new Date(Number(required(fields, name)))
+const optionalDate = (value: string | undefined) => (value === undefined ? null : new Date(Number(value)))
+
+const keyRecord = (fields: Fields): ApiKeyRecord => ({
+  id: required(fields, 'id'),
+  userId: required(fields, 'userId'),
+  name: required(fields, 'name'),
+  digest: required(fields, 'digest'),
+  preview: required(fields, 'preview'),
+  createdOn: date(fields, 'createdOn'),
+  expiresOn: date(fields, 'expiresOn'),
+  lastUsedOn: optionalDate(fields.lastUsedOn),
+})
+
+const refreshRecord = (fields: Fields): RefreshTokenRecord => ({
+  digest: required(fields, 'digest'),
+  familyId: required(fields, 'familyId'),
+  userId: required(fields, 'userId'),
+  keyId: fields.keyId ?? null,
+  createdOn: date(fields, 'createdOn'),
+  expiresOn: date(fields, 'expiresOn'),
+})
+
+const totpRecord = (fields: Fields): TotpRecord => ({
+  userId: required(fields, 'userId'),
+  sealedSecret: required(fields, 'sealedSecret'),
+  enabled: required(fields, 'enabled') === '1',
+  lastStep: fields.lastStep === undefined ? null : Number(fields.lastStep),
+  createdOn: date(fields, 'createdOn'),
+})
+
+function parseEvent(message: string): StoreEvent | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(message)
+  } catch {
+    return undefined
+  }
+  const event = value as Partial<Record<keyof StoreEvent, unknown>> | null
+  if (event?.type !== 'key.deleted' || typeof event.keyId !== 'string' || typeof event.digest !== 'string')
+    return undefined
+  return { type: 'key.deleted', keyId: event.keyId, digest: event.digest }
+}
+
+function checkOptions(options: RedisStoreOptions): string {
+  const { client } = options
+  if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function') {
+    throw new TypeError('keyward: client must be an ioredis client')
+  }
+  if (client.isCluster) {
+    throw new TypeError(
+      'keyward: redisStore needs a standalone Redis (its scripts derive keys), not a Cluster',
+    )
+  }
+  if (client.options.keyPrefix) {
+    throw new TypeError("keyward: set redisStore({ prefix }) instead of the client's keyPrefix")
+  }
+  const prefix = options.prefix ?? 'keyward:'
+  if (typeof prefix !== 'string' || prefix.length === 0) {
+    throw new TypeError('keyward: prefix must be a non-empty string')
+  }
+  return prefix
+}
+
+/**
+ * A KeyStore in Redis. Keys, refresh tokens and their indexes expire in Redis when they expire
+ * in keyward; every multi-key or conditional update is one Lua script; key deletions are
+ * published on `<prefix>events`.
+ */
+export function redisStore(options: RedisStoreOptions): KeyStore {
+  const prefix = checkOptions(options)
+  const { client } = options
+  const k = keys(prefix)
+  const ms = (value: Date) => value.getTime()
+
+  return {
+    async insertKey(record) {
+      await lua.insertKey.run(
+        client,
+        [k.key(record.id), k.digest(record.digest), k.userKeys(record.userId)],
+        [
+          record.id,
+          record.userId,
+          record.name,
+          record.digest,
+          record.preview,
+          ms(record.createdOn),
+          ms(record.expiresOn),
+          record.lastUsedOn === null ? '' : ms(record.lastUsedOn),
+        ],
+      )
+    },
+
+    async findKeyByDigest(digest) {
+      const fields = asMap(await lua.findKeyByDigest.run(client, [k.digest(digest)], [prefix]))
+      return fields.id === undefined || fields.digest !== digest ? null : keyRecord(fields)
+    },
+
+    async findKeyById(id) {
+      const fields = await client.hgetall(k.key(id))
+      return fields.id === undefined ? null : keyRecord(fields)
+    },
+
+    async listKeys(userId) {
+      const records = (await lua.listKeys.run(client, [k.userKeys(userId)], [prefix])) as unknown[]
+      return records.map((flat) => keyRecord(asMap(flat)))
+    },
+
+    async deleteKey(userId, selector) {
+      const [by, value] = 'id' in selector ? ['id', selector.id] : ['digest', selector.digest]
+      const fields = asMap(await lua.deleteKey.run(client, [], [prefix, userId, by, value]))
+      return fields.id === undefined ? null : keyRecord(fields)
+    },
+
+    async recordKeyUsage(usage) {
+      for (let start = 0; start < usage.length; start += USAGE_BATCH) {
+        const args = usage
+          .slice(start, start + USAGE_BATCH)
+          .flatMap((entry) => [entry.id, ms(entry.lastUsedOn)])
+        await lua.recordKeyUsage.run(client, [], [prefix, ...args])
+      }
+    },
+
+    async insertRefreshToken(record) {
+      await lua.insertRefreshToken.run(
+        client,
+        [k.refresh(record.digest), k.family(record.familyId)],
+        [
+          record.digest,
+          record.familyId,
+          record.userId,
+          record.keyId ?? '',
+          ms(record.createdOn),
+          ms(record.expiresOn),
+        ],
+      )
+    },
+
+    async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
+      const [status, fields] = (await lua.rotateRefreshToken.run(
+        client,
+        [k.refresh(digest)],
+        [prefix, ms(now), next.digest, ms(next.createdOn), ms(next.expiresOn)],
+      )) as [string, unknown]
+      if (status === 'rotated' || status === 'reused') {
+        return { status, previous: refreshRecord(asMap(fields)) }
+      }
+      return { status: 'not_found' }
+    },
+
+    async getTotp(userId) {
+      const fields = await client.hgetall(k.totp(userId))
+      return fields.userId === undefined ? null : totpRecord(fields)
+    },
+
+    async putPendingTotp(record) {
+      const stored = await lua.putPendingTotp.run(
+        client,
+        [k.totp(record.userId)],
+        [
+          record.userId,
+          record.sealedSecret,
+          record.enabled ? '1' : '0',
+          record.lastStep ?? '',
+          ms(record.createdOn),
+        ],
+      )
+      return stored === 1
+    },
+
+    async acceptTotpStep(userId, step) {
+      return (await lua.acceptTotpStep.run(client, [k.totp(userId)], [step])) === 1
+    },
+
+    async deleteTotp(userId) {
+      await client.del(k.totp(userId))
+    },
+
+    async incrementCounter(bucket, windowMs, now) {
+      const [count, resetAt] = (await lua.incrementCounter.run(
+        client,
+        [k.counter(bucket)],
+        [ms(now), windowMs],
+      )) as [number, number]
+      return { count, resetAt: new Date(resetAt) }
+    },
+
+    async peekCounter(bucket, now) {
+      const [count, resetAt] = await client.hmget(k.counter(bucket), 'count', 'resetAt')
+      if (count == null || resetAt == null || Number(resetAt) <= ms(now)) return null
+      return { count: Number(count), resetAt: new Date(Number(resetAt)) }
+    },
+
+    async resetCounter(bucket) {
+      await client.del(k.counter(bucket))
+    },
+
+    async subscribe(listener) {
+      // A connection of its own (a subscribed connection can do nothing else); ioredis
+      // reconnects it and subscribes again by itself. Messages sent while it is down are lost,
+      // and the key cache's TTL bounds what that costs.
+      const subscriber = client.duplicate({ lazyConnect: true, autoResubscribe: true })
+      // Connection errors are retried by ioredis; without a listener they would only be logged.
+      subscriber.on('error', () => {})
+      subscriber.on('message', (channel: string, message: string) => {
+        if (channel !== k.events) return
+        const event = parseEvent(message)
+        if (event === undefined) return
+        // The listener runs inside the driver's message handler: a throw must not reach it.
+        try {
+          listener(event)
+        } catch {}
+      })
+      try {
+        await subscriber.connect()
+        await subscriber.subscribe(k.events)
+      } catch (error) {
+        subscriber.disconnect()
+        throw error
+      }
+      return async () => {
+        await subscriber.quit().catch(() => subscriber.disconnect())
+      }
+    },
+  }
+}

@@ -1,0 +1,28 @@
+import { runStoreConformance } from '@keyward/core/testing'
+import { redisStore } from '@keyward/store-redis'
+import { Redis } from 'ioredis'
+import { describeWith } from '../../../test/support/services.js'
+import { deleteUnder, dumpPrefix, randomPrefix } from './support.js'
+
+describeWith('REDIS_URL', 'redis store on Redis', (url) => {
+  runStoreConformance({
+    name: 'redis store',
+    // Keys expire in Redis at their expiry, so an expired key is gone rather than listed.
+    dropsExpiredKeys: true,
+    setup: async () => {
+      const prefix = randomPrefix()
+      const client = new Redis(url)
+      // Another instance: its own client (and so its own subscriber connection).
+      const peerClient = new Redis(url)
+      return {
+        store: redisStore({ client, prefix }),
+        dump: () => dumpPrefix(client, prefix),
+        peer: async () => redisStore({ client: peerClient, prefix }),
+        async teardown() {
+          await deleteUnder(client, prefix)
+          await Promise.all([client.quit(), peerClient.quit()])
+        },
+      }
+    },
+  })
+})

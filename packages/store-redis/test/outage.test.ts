@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto'
+import { StoreUnavailableError } from '@keyward/core'
+import { redisStore } from '@keyward/store-redis'
+import { Redis } from 'ioredis'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type CuttableProxy, cuttableProxy } from '../../../test/support/cuttable-proxy.js'
+import { describeWith } from '../../../test/support/services.js'
+import {
+  closedPort,
+  deleteUnder,
+  failFastClient,
+  keywardOver,
+  randomPrefix,
+  wellFormedKey,
+} from './support.js'
+
+describe('redis store with Redis unreachable', () => {
+  it('rejects (never answers null) and keyward fails closed with StoreUnavailableError', async () => {
+    const client = failFastClient(`redis://127.0.0.1:${await closedPort()}`)
+    const store = redisStore({ client })
+    const keyward = keywardOver(store)
+    try {
+      await expect(store.findKeyByDigest('0'.repeat(64))).rejects.toThrow()
+      await expect(store.findKeyById(randomUUID())).rejects.toThrow()
+      await expect(store.listKeys('alice')).rejects.toThrow()
+      await expect(store.peekCounter('bucket', new Date())).rejects.toThrow()
+      await expect(store.subscribe!(() => {})).rejects.toThrow()
+      await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
+    } finally {
+      await keyward.close()
+      client.disconnect()
+    }
+  })
+})
+
+describeWith('REDIS_URL', 'redis store through a connection that is cut and restored', (url) => {
+  const prefix = randomPrefix()
+  const direct = new Redis(url)
+  let proxy: CuttableProxy
+  let proxied: Redis
+
+  beforeAll(async () => {
+    const target = new URL(url)
+    proxy = await cuttableProxy(target.hostname, Number(target.port || 6379))
+    target.host = `127.0.0.1:${proxy.port}`
+    // Reconnect quickly, so the test waits on the reconnection and not on a backoff.
+    proxied = new Redis(target.toString(), {
+      maxRetriesPerRequest: 0,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+      retryStrategy: () => 50,
+    })
+    proxied.on('error', () => {})
+    await proxied.connect()
+  })
+  afterAll(async () => {
+    proxied?.disconnect()
+    await proxy?.close()
+    await deleteUnder(direct, prefix)
+    await direct.quit()
+  })
+
+  it('fails closed while cut and answers again once restored', async () => {
+    const store = redisStore({ client: proxied, prefix })
+    const keyward = keywardOver(store)
+    try {
+      const issued = await keyward.issueKey('alice', { name: 'cut test' })
+      proxy.cut()
+      await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
+      await expect(store.findKeyById(issued.id)).rejects.toThrow()
+      proxy.restore()
+      await expect
+        .poll(() => store.findKeyById(issued.id).catch(() => undefined), { timeout: 10_000 })
+        .toMatchObject({ name: 'cut test' })
+      expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
+    } finally {
+      proxy.restore()
+      await keyward.close()
+    }
+  })
+
+  it('keeps delivering key.deleted events after its subscriber connection is cut', async () => {
+    const listening = redisStore({ client: proxied, prefix })
+    const deleting = redisStore({ client: direct, prefix })
+    const received: string[] = []
+    const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+    const subscribers = async () => {
+      const [, count] = (await direct.pubsub('NUMSUB', `${prefix}events`)) as [string, number]
+      return count
+    }
+    try {
+      expect(await subscribers()).toBe(1)
+      proxy.cut()
+      await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+      proxy.restore()
+      // ioredis reconnects and subscribes again by itself.
+      await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+      const record = {
+        id: randomUUID(),
+        userId: 'alice',
+        name: 'after the cut',
+        digest: randomUUID().replaceAll('-', '').padEnd(64, '0'),
+        preview: 'ms-…0000',
+        createdOn: new Date(),
+        expiresOn: new Date(Date.now() + 60_000),
+        lastUsedOn: null,
+      }
+      await deleting.insertKey(record)
+      await deleting.deleteKey('alice', { id: record.id })
+      await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
+    } finally {
+      await unsubscribe()
+    }
+    // Unsubscribing closes the subscriber connection.
+    await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+  })
+})

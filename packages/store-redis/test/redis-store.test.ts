@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto'
+import type { ApiKeyRecord } from '@keyward/core'
+import { redisStore } from '@keyward/store-redis'
+import { Redis } from 'ioredis'
+import { afterAll, expect, it } from 'vitest'
+import { describeWith } from '../../../test/support/services.js'
+import { deleteUnder, failFastClient, randomPrefix } from './support.js'
+
+const keyRecord = (userId: string): ApiKeyRecord => ({
+  id: randomUUID(),
+  userId,
+  name: 'redis specifics',
+  digest: randomUUID().replaceAll('-', '').padEnd(64, 'a'),
+  preview: 'ms-…aaaa',
+  createdOn: new Date(),
+  expiresOn: new Date(Date.now() + 86_400_000),
+  lastUsedOn: null,
+})
+
+describeWith('REDIS_URL', 'redis store specifics', (url) => {
+  const client = new Redis(url)
+  const prefix = randomPrefix()
+  const store = redisStore({ client, prefix })
+  afterAll(async () => {
+    await deleteUnder(client, prefix)
+    await client.quit()
+  })
+
+  it('loads its scripts again after Redis forgets them (restart, SCRIPT FLUSH)', async () => {
+    const key = keyRecord('alice')
+    await store.insertKey(key)
+    await client.script('FLUSH')
+    expect(await store.findKeyByDigest(key.digest)).toEqual(key)
+    expect(await store.deleteKey('alice', { digest: key.digest })).toEqual(key)
+  })
+
+  it('records last use for batches larger than one script call takes', async () => {
+    const records = Array.from({ length: 1_201 }, () => keyRecord('bob'))
+    await Promise.all(records.map((record) => store.insertKey(record)))
+    const at = new Date('2026-11-23T08:00:00.001Z')
+    await store.recordKeyUsage(records.map((record) => ({ id: record.id, lastUsedOn: at })))
+    const listed = await store.listKeys('bob')
+    expect(listed).toHaveLength(records.length)
+    expect(listed.every((record) => record.lastUsedOn?.getTime() === at.getTime())).toBe(true)
+  })
+
+  it('subscribes through a lazy, fail-fast client, and survives a listener that throws', async () => {
+    const lazy = failFastClient(url)
+    await lazy.connect()
+    const heard: string[] = []
+    const unsubscribe = await redisStore({ client: lazy, prefix }).subscribe!((event) => {
+      heard.push(event.keyId)
+      throw new Error('a listener bug')
+    })
+    try {
+      const first = keyRecord('carol')
+      const second = keyRecord('carol')
+      for (const record of [first, second]) {
+        await store.insertKey(record)
+        await store.deleteKey('carol', { id: record.id })
+      }
+      await expect.poll(() => heard, { timeout: 5_000 }).toEqual([first.id, second.id])
+    } finally {
+      await unsubscribe()
+      lazy.disconnect()
+    }
+  })
+})

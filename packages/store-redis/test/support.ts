@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto'
+import { createServer } from 'node:net'
+import { createKeyward, type KeyStore } from '@keyward/core'
+import { Redis } from 'ioredis'
+
+/** A prefix of its own for each run, so parallel runs and leftovers never meet. */
+export const randomPrefix = () => `kw_test_${randomBytes(6).toString('hex')}:`
+
+/** Every Redis key under the prefix. */
+export async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
+  const found: string[] = []
+  let cursor = '0'
+  do {
+    const [nextCursor, batch] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    found.push(...batch)
+    cursor = nextCursor
+  } while (cursor !== '0')
+  return found.sort()
+}
+
+/** Every key under the prefix with its value, as text: what a stolen dump would show. */
+export async function dumpPrefix(client: Redis, prefix: string): Promise<string> {
+  const lines: string[] = []
+  for (const key of await keysUnder(client, prefix)) {
+    const type = await client.type(key)
+    let value: unknown
+    if (type === 'string') value = await client.get(key)
+    else if (type === 'hash') value = await client.hgetall(key)
+    else if (type === 'set') value = await client.smembers(key)
+    else if (type === 'zset') value = await client.zrange(key, 0, -1, 'WITHSCORES')
+    else value = `<${type}>`
+    lines.push(`${key} ${JSON.stringify(value)}`)
+  }
+  return lines.join('\n')
+}
+
+/** Deletes every key under the prefix. */
+export async function deleteUnder(client: Redis, prefix: string): Promise<void> {
+  const found = await keysUnder(client, prefix)
+  if (found.length > 0) await client.del(...found)
+}
+
+/** A local port nothing listens on (bound, then released). */
+export async function closedPort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  if (address === null || typeof address === 'string') throw new Error('no port')
+  return address.port
+}
+
+/** A client that fails fast while Redis is away, as a host wanting 503s rather than waits would set it. */
+export function failFastClient(url: string): Redis {
+  const client = new Redis(url, { maxRetriesPerRequest: 0, enableOfflineQueue: false, lazyConnect: true })
+  client.on('error', () => {})
+  return client
+}
+
+/** A keyward over the store, with every user known. */
+export const keywardOver = (store: KeyStore) =>
+  createKeyward({
+    jwtSecret: 'store-redis-test-secret-0123456789abcdef0',
+    store,
+    users: { get: (id) => ({ id, permissions: [] }) },
+    rateLimit: false,
+  })
+
+/** Well-formed for the default key format, but never issued. */
+export const wellFormedKey = () => `ms-${randomBytes(16).toString('hex')}`
