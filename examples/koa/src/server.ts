@@ -1,0 +1,36 @@
+import type { AddressInfo } from 'node:net'
+import { startExample } from '@keyward/example-shared'
+import { keywardKoa } from '@keyward/koa'
+import { bodyParser } from '@koa/bodyparser'
+import Router from '@koa/router'
+import Koa from 'koa'
+
+const example = await startExample()
+const auth = keywardKoa(example.keyward)
+const app = new Koa()
+const router = new Router()
+
+// keyward's routes: /accounts/auth-with-api-key, /accounts/api-key, /accounts/generate-totp-key, ...
+app.use(auth.routes)
+
+// The host's own login, as a real application has one.
+router.post('/login', bodyParser(), async (ctx) => {
+  const { status, body } = await example.login(ctx.request.body)
+  ctx.status = status
+  ctx.body = body
+})
+
+// A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.
+router.get('/v1/agents', auth.requireAuth({ permissions: ['agents:read'] }), (ctx) => {
+  ctx.body = example.agents(ctx.state.auth)
+})
+
+app.use(router.routes()).use(router.allowedMethods())
+
+const server = app.listen(example.config.port, example.config.host, () => {
+  example.listening(
+    'koa',
+    (server.address() as AddressInfo).port,
+    () => new Promise((done) => server.close(() => done())),
+  )
+})

@@ -1,0 +1,77 @@
+import { createKeyward, type Keyward, type Principal } from '@keyward/core'
+import { type ExampleConfig, loadConfig } from './config.js'
+import { type OpenedStore, openStore } from './store.js'
+import { checkPassword, demoUsers } from './users.js'
+
+export interface ExampleResponse {
+  readonly status: number
+  readonly body: unknown
+}
+
+export interface Example {
+  readonly config: ExampleConfig
+  readonly keyward: Keyward
+  /** The host's own login: JSON { username, password } to { data: { auth_token, refresh_token } }. */
+  login(body: unknown): Promise<ExampleResponse>
+  /** The guarded endpoint's payload. */
+  agents(auth: Principal): { data: Array<{ id: string; name: string }>; user: string }
+  /** Prints the ready line (with the port really bound) and closes everything on SIGINT/SIGTERM. */
+  listening(framework: string, port: number, close: () => Promise<void>): void
+}
+
+const AGENTS = [
+  { id: 'agt_1', name: 'Invoice reader' },
+  { id: 'agt_2', name: 'Support triage' },
+]
+
+export async function startExample(): Promise<Example> {
+  const config = loadConfig()
+  const opened: OpenedStore = await openStore(config)
+  const keyward = createKeyward({
+    jwtSecret: config.jwtSecret,
+    users: demoUsers,
+    store: opened.store,
+    keyLifetime: config.keyLifetime,
+    totp: { issuer: 'keyward example' },
+  })
+
+  return {
+    config,
+    keyward,
+
+    async login(body) {
+      const { username, password } = (typeof body === 'object' && body !== null ? body : {}) as Record<
+        string,
+        unknown
+      >
+      if (typeof username !== 'string' || typeof password !== 'string') {
+        return {
+          status: 400,
+          body: { error: 'Invalid request', message: 'Send JSON { "username": "...", "password": "..." }' },
+        }
+      }
+      const userId = checkPassword(username, password)
+      if (userId === undefined)
+        return { status: 401, body: { error: 'Invalid credentials', message: 'Wrong username or password' } }
+      return { status: 200, body: { data: await keyward.issueTokens(userId) } }
+    },
+
+    agents: (auth) => ({ data: AGENTS, user: auth.userId }),
+
+    listening(framework, port, close) {
+      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+      console.log(`keyward example (${framework}) listening on ${url} (keys in ${opened.description})`)
+      let closing = false
+      const shutdown = async () => {
+        if (closing) return
+        closing = true
+        await close()
+        await keyward.close()
+        await opened.close()
+        process.exit(0)
+      }
+      process.once('SIGINT', shutdown)
+      process.once('SIGTERM', shutdown)
+    },
+  }
+}

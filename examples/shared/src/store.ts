@@ -1,0 +1,51 @@
+import type { KeyStore } from '@keyward/core'
+import { migrate, postgresStore } from '@keyward/store-postgres'
+import { redisStore } from '@keyward/store-redis'
+import type { ExampleConfig } from './config.js'
+
+export interface OpenedStore {
+  readonly store: KeyStore
+  /** Where keys live, for the start-up line. */
+  readonly description: string
+  close(): Promise<void>
+}
+
+/**
+ * REDIS_URL or DATABASE_URL switch the example to that server; otherwise PGlite (PostgreSQL
+ * compiled to WebAssembly) keeps keys in a data folder, so they survive restarts with nothing
+ * to install. The example owns these clients, as a host application would.
+ */
+export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
+  if (config.redisUrl) {
+    const { Redis } = await import('ioredis')
+    // Fail fast while Redis is away (keyward answers 503) and reconnect in the background.
+    const client = new Redis(config.redisUrl, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      lazyConnect: true,
+    })
+    client.on('error', () => {})
+    await client.connect()
+    return {
+      store: redisStore({ client }),
+      description: 'Redis',
+      close: async () => void (await client.quit()),
+    }
+  }
+  if (config.databaseUrl) {
+    const { default: pg } = await import('pg')
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, connectionTimeoutMillis: 2_000 })
+    // An idle connection that drops must not crash the server: the next query reconnects.
+    pool.on('error', () => {})
+    await migrate(pool)
+    return { store: postgresStore({ client: pool }), description: 'PostgreSQL', close: () => pool.end() }
+  }
+  const { PGlite } = await import('@electric-sql/pglite')
+  const db = await PGlite.create(config.dataDir)
+  await migrate(db)
+  return {
+    store: postgresStore({ client: db }),
+    description: `PGlite in ${config.dataDir}`,
+    close: () => db.close(),
+  }
+}
