@@ -115,6 +115,16 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
       }
       expect(await t.keyward.listKeys('alice')).toHaveLength(1)
     })
+
+    it('ignores the body of a GET, however large, as HTTP gives it no meaning', async () => {
+      const alice = await t.keyFor('alice')
+      const reply = await t.api('GET', '/accounts/api-key', {
+        raw: 'x'.repeat(LIMIT * 2),
+        headers: { ...withKey(alice), ...JSON_TYPE },
+        nodeHttp: true,
+      })
+      expect(reply.status).toBe(200)
+    })
   })
 
   describe('methods', () => {

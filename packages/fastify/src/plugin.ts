@@ -10,7 +10,14 @@ export interface KeywardPluginOptions {
 }
 
 /** A route's `config.keyward`: `true` for any authenticated caller, or the permissions required. */
-export type KeywardRouteGuard = true | AuthenticateOptions
+export type KeywardRouteGuard = true | { readonly permissions: readonly string[] }
+
+const isRouteGuard = (rule: unknown): rule is KeywardRouteGuard =>
+  rule === true ||
+  (typeof rule === 'object' &&
+    rule !== null &&
+    Array.isArray((rule as { permissions?: unknown }).permissions) &&
+    (rule as { permissions: unknown[] }).permissions.every((permission) => typeof permission === 'string'))
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -45,8 +52,12 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
   fastify.decorateRequest('auth', null as unknown as Principal)
   fastify.decorate('keywardAuth', guard)
   fastify.addHook('onRoute', (route) => {
-    const rule = route.config?.keyward
+    const rule: unknown = route.config?.keyward
     if (rule === undefined) return
+    if (!isRouteGuard(rule)) {
+      const where = `${route.method} ${route.url}`
+      throw new KeywardConfigError('config.keyward', `of ${where} must be true or { permissions: [...] }`)
+    }
     const own = route.onRequest === undefined ? [] : [route.onRequest].flat()
     route.onRequest = [guard(rule === true ? undefined : rule), ...own]
   })

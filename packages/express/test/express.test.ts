@@ -1,0 +1,113 @@
+import { type Keyward, KeywardConfigError } from '@keyward/core'
+import { keywardExpress } from '@keyward/express'
+import express, { type Express } from 'express'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createFixture } from '../../../test/contract/support/fixture.js'
+import { listenOnLoopback } from '../../../test/contract/support/listen.js'
+
+const running: Array<() => Promise<void>> = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((close) => close()))
+})
+
+async function serve(app: Express): Promise<string> {
+  const server = await listenOnLoopback(app.listen(0, '127.0.0.1'), [])
+  running.push(server.close)
+  return server.url
+}
+
+const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+
+describe('keywardExpress', () => {
+  it('refuses at construction anything but a keyward engine', () => {
+    expect(() => keywardExpress({} as Keyward)).toThrow(KeywardConfigError)
+    expect(() => keywardExpress(undefined as unknown as Keyward)).toThrow(/createKeyward/)
+  })
+
+  it('serves the routes under basePath, whether mounted at the root or at that path', async () => {
+    const { keyward } = createFixture({ basePath: '/auth' })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const atRoot = express().use(keywardExpress(keyward).routes)
+    const atPath = express().use('/auth', keywardExpress(keyward).routes)
+    for (const url of [await serve(atRoot), await serve(atPath)]) {
+      expect(
+        (await post(`${url}/auth/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))).status,
+      ).toBe(200)
+      expect((await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))).status).toBe(
+        404,
+      )
+    }
+  })
+
+  it('uses the body a host parser already produced, and reads it itself when the parser passed', async () => {
+    const { keyward } = createFixture()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const app = express()
+    // The host parses its own media type: keyward must take the parsed value, not re-read the stream.
+    app.use(express.json({ type: 'application/x-host-json' }))
+    app.use(keywardExpress(keyward).routes)
+    const url = await serve(app)
+    const exchange = `${url}/accounts/auth-with-api-key`
+    const hostParsed = await post(exchange, JSON.stringify({ api_key: key }), {
+      'content-type': 'application/x-host-json',
+    })
+    expect(hostParsed.status).toBe(200)
+    expect((await post(exchange, JSON.stringify({ api_key: key }))).status).toBe(200)
+    expect((await post(exchange, 'api_key', { 'content-type': 'text/plain' })).status).toBe(415)
+  })
+
+  it('guards with requireAuth: req.auth for the handler, the core answer otherwise, next() never called', async () => {
+    const { keyward } = createFixture()
+    const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
+    const bob = (await keyward.issueKey('bob', { name: 'ci' })).key
+    const auth = keywardExpress(keyward)
+    let reached = 0
+    const router = express.Router()
+    router.use(auth.requireAuth({ permissions: ['agents:read'] }))
+    router.get('/agents', (req, res) => {
+      reached++
+      res.json({ user: req.auth.userId, keyId: req.auth.keyId })
+    })
+    const url = await serve(express().use('/v1', router))
+    const ok = await fetch(`${url}/v1/agents`, { headers: { 'x-api-key': alice } })
+    expect(await ok.json()).toEqual({ user: 'alice', keyId: expect.any(String) })
+    const forbidden = await fetch(`${url}/v1/agents`, { headers: { 'x-api-key': bob } })
+    expect(forbidden.status).toBe(403)
+    expect(forbidden.headers.get('x-powered-by')).toBe('Express')
+    expect(reached).toBe(1)
+  })
+
+  describe("Express's trust proxy setting", () => {
+    async function failedAttemptFrom(trustProxy: boolean) {
+      const { keyward, events } = createFixture()
+      const app = express()
+      app.set('trust proxy', trustProxy ? 'loopback' : false)
+      const auth = keywardExpress(keyward)
+      app.use(auth.routes)
+      app.get('/v1/me', auth.requireAuth(), (_req, res) => res.end())
+      const url = await serve(app)
+      const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }
+      await fetch(`${url}/v1/me`, { headers: { ...forwarded, 'x-api-key': `ms-${'0'.repeat(32)}` } })
+      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      const issued = await post(`${url}/accounts/api-key`, JSON.stringify({ key_name: 'x' }), {
+        ...forwarded,
+        'x-api-key': key,
+      })
+      const { data } = (await issued.json()) as { data: { creds: string } }
+      return { events, baseUrl: JSON.parse(data.creds).base_url as string, port: new URL(url).port }
+    }
+
+    it('gives the core the forwarded address and protocol when the proxy is trusted', async () => {
+      const { events, baseUrl, port } = await failedAttemptFrom(true)
+      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({ ip: '203.0.113.7' })
+      expect(baseUrl).toBe(`https://127.0.0.1:${port}`)
+    })
+
+    it('ignores X-Forwarded-* when it is not', async () => {
+      const { events, baseUrl, port } = await failedAttemptFrom(false)
+      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({ ip: '127.0.0.1' })
+      expect(baseUrl).toBe(`http://127.0.0.1:${port}`)
+    })
+  })
+})

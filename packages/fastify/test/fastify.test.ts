@@ -1,0 +1,183 @@
+import { type Keyward, KeywardConfigError } from '@keyward/core'
+import keywardDefault, { keyward } from '@keyward/fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createFixture } from '../../../test/contract/support/fixture.js'
+
+const running: FastifyInstance[] = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((app) => app.close()))
+})
+
+/** A host app with keyward registered; `routes` adds the host's own before it listens. */
+async function host(
+  engine: Keyward,
+  routes: (app: FastifyInstance) => void = () => {},
+  options?: FastifyServerOptions,
+) {
+  const app = Fastify(options)
+  running.push(app)
+  const hostErrors: unknown[] = []
+  app.setErrorHandler<FastifyError>((error, _request, reply) => {
+    hostErrors.push(error)
+    return reply.code(error.statusCode ?? 500).send({ handledBy: 'host', code: error.code })
+  })
+  await app.register(keyward, { keyward: engine })
+  routes(app)
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  return { app, url, hostErrors }
+}
+
+const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+
+describe('the @keyward/fastify plugin', () => {
+  it('is one plugin under a default and a named export, named for dependency checks', async () => {
+    expect(keywardDefault).toBe(keyward)
+    const { app } = await host(createFixture().keyward)
+    expect(app.hasPlugin('@keyward/fastify')).toBe(true)
+    expect(app.hasRequestDecorator('auth')).toBe(true)
+    expect(app.hasDecorator('keywardAuth')).toBe(true)
+  })
+
+  it('refuses to start without a keyward engine', async () => {
+    const app = Fastify()
+    await expect(app.register(keyward, { keyward: {} as Keyward })).rejects.toThrow(KeywardConfigError)
+  })
+
+  it('serves the routes under basePath only', async () => {
+    const { keyward: engine } = createFixture({ basePath: '/auth' })
+    const { key } = await engine.issueKey('alice', { name: 'ci' })
+    const { url } = await host(engine)
+    expect(
+      (await post(`${url}/auth/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))).status,
+    ).toBe(200)
+    expect((await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))).status).toBe(
+      404,
+    )
+  })
+
+  describe('encapsulation', () => {
+    it("keeps keyward's body handling and error handler away from the host's routes", async () => {
+      const { url, hostErrors } = await host(createFixture().keyward, (app) => {
+        app.post('/host/json', async (request) => ({ received: request.body }))
+        app.get('/host/throws', async () => {
+          throw new Error('host failure')
+        })
+      })
+      // The host's JSON parser still parses; keyward's catch-all parser does not reach here.
+      expect(await (await post(`${url}/host/json`, '{"a":1}')).json()).toEqual({ received: { a: 1 } })
+      const csv = await post(`${url}/host/json`, 'a,b', { 'content-type': 'text/csv' })
+      expect(await csv.json()).toEqual({ handledBy: 'host', code: 'FST_ERR_CTP_INVALID_MEDIA_TYPE' })
+      // The host's error handler still handles what its own routes throw.
+      expect(await (await fetch(`${url}/host/throws`)).json()).toEqual({ handledBy: 'host' })
+      expect(hostErrors.map((error) => (error as Error).message)).toContain('host failure')
+    })
+
+    it("never hands keyward's failures to the host's error handler", async () => {
+      const { url, hostErrors } = await host(createFixture().keyward)
+      const exchange = `${url}/accounts/auth-with-api-key`
+      expect((await post(exchange, '{')).status).toBe(400)
+      expect((await post(exchange, 'x'.repeat(20_000))).status).toBe(413)
+      expect((await post(exchange, '{}', { 'content-type': 'nonsense' })).status).toBe(415)
+      expect((await fetch(exchange, { method: 'PUT' })).status).toBe(405)
+      expect(hostErrors).toEqual([])
+    })
+  })
+
+  describe('the guard', () => {
+    it('guards by route config: true for any caller, { permissions } for some', async () => {
+      const { keyward: engine } = createFixture()
+      const bob = (await engine.issueKey('bob', { name: 'ci' })).key
+      const { url } = await host(engine, (app) => {
+        app.get('/any', { config: { keyward: true } }, async (request) => ({ user: request.auth.userId }))
+        app.get('/agents', { config: { keyward: { permissions: ['agents:read'] } } }, async () => ({}))
+        app.get('/open', async (request) => ({ auth: request.auth }))
+      })
+      expect(await (await fetch(`${url}/any`, { headers: { 'x-api-key': bob } })).json()).toEqual({
+        user: 'bob',
+      })
+      expect((await fetch(`${url}/any`)).status).toBe(401)
+      expect((await fetch(`${url}/agents`, { headers: { 'x-api-key': bob } })).status).toBe(403)
+      expect(await (await fetch(`${url}/open`)).json()).toEqual({ auth: null })
+    })
+
+    it.each([false, 'agents:read', { permissions: 'agents:read' }, {}])(
+      'refuses config.keyward = %j when the route is declared',
+      async (rule) => {
+        const app = Fastify()
+        await app.register(keyward, { keyward: createFixture().keyward })
+        const declare = () => app.get('/x', { config: { keyward: rule as never } }, async () => 'ok')
+        expect(declare).toThrow(KeywardConfigError)
+        expect(declare).toThrow(/config\.keyward" of GET \/x must be true or \{ permissions/)
+      },
+    )
+
+    it('runs in onRequest: before the body is parsed, and before the route’s own hooks', async () => {
+      const { keyward: engine } = createFixture()
+      const alice = (await engine.issueKey('alice', { name: 'ci' })).key
+      const seenByOwnHook: unknown[] = []
+      const { url } = await host(engine, (app) => {
+        app.post(
+          '/agents',
+          {
+            config: { keyward: { permissions: ['agents:read'] } },
+            onRequest: async (request) => {
+              seenByOwnHook.push(request.auth.userId)
+            },
+          },
+          async (request) => ({ body: request.body }),
+        )
+      })
+      const anonymous = await post(`${url}/agents`, '{ not json')
+      expect(anonymous.status).toBe(401)
+      expect(seenByOwnHook).toEqual([])
+      const ok = await post(`${url}/agents`, '{"a":1}', { 'x-api-key': alice })
+      expect(await ok.json()).toEqual({ body: { a: 1 } })
+      expect(seenByOwnHook).toEqual(['alice'])
+    })
+
+    it('offers app.keywardAuth() as an onRequest hook, also for a whole plugin scope', async () => {
+      const { keyward: engine } = createFixture()
+      const alice = (await engine.issueKey('alice', { name: 'ci' })).key
+      const { url } = await host(engine, (app) => {
+        app.register(async (scope) => {
+          scope.addHook('onRequest', scope.keywardAuth({ permissions: ['agents:read'] }))
+          scope.get('/v1/agents', async (request) => ({ user: request.auth.userId }))
+        })
+      })
+      expect((await fetch(`${url}/v1/agents`)).status).toBe(401)
+      expect(
+        await (await fetch(`${url}/v1/agents`, { headers: { authorization: `Bearer ${alice}` } })).json(),
+      ).toEqual({
+        user: 'alice',
+      })
+    })
+  })
+
+  it("gives the core the address and protocol Fastify's trustProxy resolved", async () => {
+    for (const trustProxy of [true, false]) {
+      const { keyward: engine, events } = createFixture()
+      const { key } = await engine.issueKey('alice', { name: 'ci' })
+      const { url } = await host(
+        engine,
+        (app) => app.get('/me', { config: { keyward: true } }, async () => ({})),
+        {
+          trustProxy,
+        },
+      )
+      const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }
+      await fetch(`${url}/me`, { headers: { ...forwarded, 'x-api-key': `ms-${'0'.repeat(32)}` } })
+      const issued = await post(`${url}/accounts/api-key`, '{"key_name":"x"}', {
+        ...forwarded,
+        'x-api-key': key,
+      })
+      const { data } = (await issued.json()) as { data: { creds: string } }
+      const port = new URL(url).port
+      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({
+        ip: trustProxy ? '203.0.113.7' : '127.0.0.1',
+      })
+      expect(JSON.parse(data.creds).base_url).toBe(`${trustProxy ? 'https' : 'http'}://127.0.0.1:${port}`)
+    }
+  })
+})

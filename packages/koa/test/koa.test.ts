@@ -1,0 +1,128 @@
+import { type Keyward, KeywardConfigError } from '@keyward/core'
+import { keywardKoa } from '@keyward/koa'
+import Router from '@koa/router'
+import Koa from 'koa'
+import { afterEach, describe, expect, it } from 'vitest'
+import { createFixture } from '../../../test/contract/support/fixture.js'
+import { listenOnLoopback } from '../../../test/contract/support/listen.js'
+
+const running: Array<() => Promise<void>> = []
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((close) => close()))
+})
+
+async function serve(app: Koa): Promise<string> {
+  const server = await listenOnLoopback(app.listen(0, '127.0.0.1'), [])
+  running.push(server.close)
+  return server.url
+}
+
+const post = (url: string, body: string, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
+
+describe('keywardKoa', () => {
+  it('refuses at construction anything but a keyward engine', () => {
+    expect(() => keywardKoa({} as Keyward)).toThrow(KeywardConfigError)
+  })
+
+  it('works as plain middleware, without a router', async () => {
+    const { keyward } = createFixture()
+    const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
+    const auth = keywardKoa(keyward)
+    const app = new Koa()
+    app.use(auth.routes)
+    app.use(auth.requireAuth({ permissions: ['agents:read'] }))
+    app.use((ctx) => {
+      ctx.body = { user: ctx.state.auth.userId }
+    })
+    const url = await serve(app)
+    expect(await (await fetch(`${url}/anything`, { headers: { 'x-api-key': alice } })).json()).toEqual({
+      user: 'alice',
+    })
+    expect((await fetch(`${url}/anything`)).status).toBe(401)
+    const exchange = await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: alice }))
+    expect(exchange.status).toBe(200)
+  })
+
+  it('works with @koa/router, under a router prefix, and serves basePath', async () => {
+    const { keyward } = createFixture({ basePath: '/auth' })
+    const bob = (await keyward.issueKey('bob', { name: 'ci' })).key
+    const auth = keywardKoa(keyward)
+    const router = new Router({ prefix: '/v1' })
+    router.get('/agents', auth.requireAuth({ permissions: ['agents:read'] }), (ctx) => {
+      ctx.body = { user: ctx.state.auth.userId }
+    })
+    const app = new Koa()
+    app.use(auth.routes)
+    app.use(router.routes())
+    const url = await serve(app)
+    expect((await fetch(`${url}/v1/agents`, { headers: { 'x-api-key': bob } })).status).toBe(403)
+    expect(
+      (await post(`${url}/auth/accounts/auth-with-api-key`, JSON.stringify({ api_key: bob }))).status,
+    ).toBe(200)
+    expect((await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: bob }))).status).toBe(
+      404,
+    )
+  })
+
+  it('uses ctx.request.body when a host body parser already set it', async () => {
+    const { keyward } = createFixture()
+    const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
+    const app = new Koa()
+    // A host parser for its own media type, as @koa/bodyparser would set ctx.request.body.
+    app.use(async (ctx, next) => {
+      if (ctx.is('application/x-host-json')) {
+        let text = ''
+        for await (const chunk of ctx.req) text += chunk
+        ;(ctx.request as { body?: unknown }).body = JSON.parse(text)
+      }
+      await next()
+    })
+    app.use(keywardKoa(keyward).routes)
+    const url = await serve(app)
+    const exchange = `${url}/accounts/auth-with-api-key`
+    const hostParsed = await post(exchange, JSON.stringify({ api_key: alice }), {
+      'content-type': 'application/x-host-json',
+    })
+    expect(hostParsed.status).toBe(200)
+    expect((await post(exchange, 'api_key', { 'content-type': 'text/plain' })).status).toBe(415)
+  })
+
+  it("never emits keyward's failures as Koa errors", async () => {
+    const { keyward } = createFixture()
+    const app = new Koa()
+    const emitted: unknown[] = []
+    app.on('error', (error) => emitted.push(error))
+    app.use(keywardKoa(keyward).routes)
+    const url = await serve(app)
+    const exchange = `${url}/accounts/auth-with-api-key`
+    expect((await post(exchange, '{')).status).toBe(400)
+    expect((await post(exchange, 'x'.repeat(20_000))).status).toBe(413)
+    expect((await post(exchange, JSON.stringify({ api_key: 'nope' }))).status).toBe(401)
+    expect(emitted).toEqual([])
+  })
+
+  it('gives the core the address and protocol that app.proxy resolved', async () => {
+    for (const proxy of [true, false]) {
+      const { keyward, events } = createFixture()
+      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      const auth = keywardKoa(keyward)
+      const app = new Koa({ proxy })
+      app.use(auth.routes).use(auth.requireAuth())
+      const url = await serve(app)
+      const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }
+      await fetch(`${url}/me`, { headers: { ...forwarded, 'x-api-key': `ms-${'0'.repeat(32)}` } })
+      const issued = await post(`${url}/accounts/api-key`, '{"key_name":"x"}', {
+        ...forwarded,
+        'x-api-key': key,
+      })
+      const { data } = (await issued.json()) as { data: { creds: string } }
+      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({
+        ip: proxy ? '203.0.113.7' : '127.0.0.1',
+      })
+      expect(JSON.parse(data.creds).base_url).toBe(
+        `${proxy ? 'https' : 'http'}://127.0.0.1:${new URL(url).port}`,
+      )
+    }
+  })
+})
