@@ -9,6 +9,10 @@ export interface ExampleConfig {
   readonly dataDir: string
   readonly databaseUrl: string | undefined
   readonly redisUrl: string | undefined
+  /** PostgreSQL schema for keyward's tables (default public), so apps can share a database. */
+  readonly schema: string | undefined
+  /** Redis key prefix (default `keyward:`), so apps can share a Redis. */
+  readonly redisPrefix: string | undefined
 }
 
 /** Configuration from the environment, checked before anything starts. */
@@ -34,5 +38,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     dataDir: env.KEYWARD_DATA_DIR ?? '.keyward-data',
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
+    schema: env.KEYWARD_PG_SCHEMA || undefined,
+    redisPrefix: env.KEYWARD_REDIS_PREFIX || undefined,
   }
 }

@@ -37,8 +37,12 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
     const pool = new pg.Pool({ connectionString: config.databaseUrl, connectionTimeoutMillis: 2_000 })
     // An idle connection that drops must not crash the server: the next query reconnects.
     pool.on('error', () => {})
-    await migrate(pool)
-    return { store: postgresStore({ client: pool }), description: 'PostgreSQL', close: () => pool.end() }
+    await migrate(pool, { schema: config.schema })
+    return {
+      store: postgresStore({ client: pool, schema: config.schema }),
+      description: 'PostgreSQL',
+      close: () => pool.end(),
+    }
   }
   const { PGlite } = await import('@electric-sql/pglite')
   const db = await PGlite.create(config.dataDir)
