@@ -37,7 +37,8 @@ export async function listenOnPool(
   }
 
   const scheduleRetry = () => {
-    if (closed || retryTimer !== undefined) return
+    // A pool the host has ended will never hand out a connection again.
+    if (closed || pool.ending || retryTimer !== undefined) return
     const delay = retryMs / 2 + Math.random() * (retryMs / 2)
     retryMs = Math.min(retryMs * 2, MAX_RETRY_MS)
     retryTimer = setTimeout(() => {
