@@ -9,6 +9,7 @@ import { type KeySelector, KeyService } from './keys/key-service.js'
 import { isPromiseLike, type MaybePromise } from './lib/maybe-promise.js'
 import { RateLimiter } from './limits/rate-limiter.js'
 import { type KeywardOptions, resolveOptions } from './options.js'
+import { subscribeWithRetry } from './store/event-subscription.js'
 import type { ApiKeyRecord } from './store/types.js'
 import { AuthTokens } from './tokens/auth-token.js'
 import { type TokenPair, TokenService } from './tokens/token-service.js'
@@ -138,12 +139,9 @@ export function createKeyward(options: KeywardOptions): Keyward {
   const authenticator = new Authenticator(keys, authTokens, loadUser, limiter, clock, config.keyPrefix, emit)
 
   // Deletions on other instances reach this one through the store's channel.
-  // If subscribing fails, the cache TTL still bounds how long a deleted key can live here.
-  const subscription = store
-    .subscribe?.((event) => {
-      if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
-    })
-    .catch(() => undefined)
+  const unsubscribe = subscribeWithRetry(store, (event) => {
+    if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
+  })
 
   const throwIfAddressBlocked = (ip: string | undefined) => {
     const limited = limiter?.addressBlocked(ip, clock())
@@ -258,7 +256,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
 
     async close() {
       usage.close()
-      await Promise.allSettled([usage.flush(), subscription?.then((unsubscribe) => unsubscribe?.())])
+      await Promise.allSettled([usage.flush(), unsubscribe()])
     },
   }
   const http = new HttpHandler(engine, authenticator, config.basePath, config.bodyLimit, config.baseUrl)

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { KeywardError, memoryStore } from '@keyward/core'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { DAY, instrumentedStore, MINUTE, setup } from './support.js'
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
@@ -300,5 +300,32 @@ describe('last use', () => {
     failing = false
     await keyward.flushUsage()
     expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())
+  })
+})
+
+describe('cross-instance events', () => {
+  it('keeps trying to subscribe while the store is down, then evicts on events', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] })
+    try {
+      const base = memoryStore()
+      let attempts = 0
+      const store = {
+        ...base,
+        subscribe: (listener: Parameters<NonNullable<typeof base.subscribe>>[0]) =>
+          ++attempts < 3 ? Promise.reject(new Error('down')) : base.subscribe!(listener),
+      }
+      const other = setup({ store: base, cache: { ttl: '1h' } }).keyward
+      const { keyward } = setup({ store, cache: { ttl: '1h' } })
+      const { key, id } = await other.issueKey('alice', { name: 'ci' })
+      expect((await keyward.verifyKey(key)).ok).toBe(true)
+      await vi.advanceTimersByTimeAsync(500)
+      await vi.advanceTimersByTimeAsync(1000)
+      expect(attempts).toBe(3)
+      await other.deleteKey('alice', { id })
+      expect((await keyward.verifyKey(key)).ok).toBe(false)
+      await keyward.close()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

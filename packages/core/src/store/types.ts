@@ -65,7 +65,7 @@ export interface KeyStore {
   insertKey(record: ApiKeyRecord): Promise<void>
   findKeyByDigest(digest: string): Promise<ApiKeyRecord | null>
   findKeyById(id: string): Promise<ApiKeyRecord | null>
-  /** The user's keys, expired ones included, oldest first. */
+  /** The user's keys, oldest first. Expired keys may be included or already dropped (Redis drops them at expiry). */
   listKeys(userId: string): Promise<ApiKeyRecord[]>
   /** Atomically deletes one of the user's keys and returns it; null when the user has no such key. Publishes key.deleted. */
   deleteKey(

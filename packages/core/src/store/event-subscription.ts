@@ -1,0 +1,38 @@
+import type { KeyStore, StoreEvent } from './types.js'
+
+const FIRST_RETRY_MS = 500
+const MAX_RETRY_MS = 30_000
+
+/**
+ * Subscribes to the store's cross-instance events, retrying with backoff while the store is
+ * unreachable (an instance may start during an outage). Until it succeeds, the cache TTL is
+ * what bounds how long a key deleted elsewhere keeps working here.
+ */
+export function subscribeWithRetry(store: KeyStore, listener: (event: StoreEvent) => void): () => Promise<void> {
+  if (!store.subscribe) return async () => {}
+  const subscribe = store.subscribe.bind(store)
+  let closed = false
+  let timer: NodeJS.Timeout | undefined
+  let unsubscribe: (() => Promise<void>) | undefined
+
+  const attempt = (delay: number) => {
+    subscribe(listener).then(
+      (stop) => {
+        if (closed) void stop().catch(() => {})
+        else unsubscribe = stop
+      },
+      () => {
+        if (closed) return
+        timer = setTimeout(() => attempt(Math.min(delay * 2, MAX_RETRY_MS)), delay)
+        timer.unref()
+      },
+    )
+  }
+  attempt(FIRST_RETRY_MS)
+
+  return async () => {
+    closed = true
+    clearTimeout(timer)
+    await unsubscribe?.()
+  }
+}
