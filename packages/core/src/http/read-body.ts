@@ -1,12 +1,18 @@
-import type { IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
 import { payloadTooLarge } from './body.js'
 
 /**
  * Reads a Node request body up to `limit` bytes, for adapters whose framework has not read it.
  * Larger bodies are refused as soon as the declared length or the bytes read pass the limit.
+ * Also takes a stream a framework put in front of the request (Fastify's preParsing hooks,
+ * e.g. decompression), which has no headers: then only the bytes read count.
  */
-export function readRawBody(request: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(request.headers['content-length'])
+export function readRawBody(
+  request: Readable & { readonly headers?: IncomingHttpHeaders },
+  limit: number,
+): Promise<Buffer> {
+  const declared = Number(request.headers?.['content-length'])
   if (declared > limit) return Promise.reject(payloadTooLarge(limit))
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
