@@ -24,6 +24,7 @@ function answerBodyError(reply: FastifyReply, error: unknown): FastifyReply {
 export function keywardRoutes(keyward: Keyward) {
   return async function routes(child: FastifyInstance): Promise<void> {
     child.removeAllContentTypeParsers()
+    // `payload` is the request, or the stream a host's preParsing hook (e.g. decompression) returned.
     child.addContentTypeParser('*', (_request: FastifyRequest, payload: IncomingMessage) =>
       readRawBody(payload, keyward.bodyLimit),
     )

@@ -1,3 +1,4 @@
+import { PassThrough } from 'node:stream'
 import { type Keyward, KeywardConfigError } from '@keyward/core'
 import keywardDefault, { keyward } from '@keyward/fastify'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -72,6 +73,29 @@ describe('the @keyward/fastify plugin', () => {
       // The host's error handler still handles what its own routes throw.
       expect(await (await fetch(`${url}/host/throws`)).json()).toEqual({ handledBy: 'host' })
       expect(hostErrors.map((error) => (error as Error).message)).toContain('host failure')
+    })
+
+    it("reads bodies through a host's preParsing stream (as request decompression installs)", async () => {
+      const { keyward: engine } = createFixture()
+      const { key } = await engine.issueKey('alice', { name: 'ci' })
+      const app = Fastify()
+      running.push(app)
+      const transformed: string[] = []
+      app.addHook('preParsing', async (request, _reply, payload) => {
+        transformed.push(request.url)
+        return payload.pipe(new PassThrough())
+      })
+      await app.register(keyward, { keyward: engine })
+      const url = await app.listen({ host: '127.0.0.1', port: 0 })
+      const exchange = `${url}/accounts/auth-with-api-key`
+      expect((await post(exchange, JSON.stringify({ api_key: key }))).status).toBe(200)
+      const tooLarge = await post(exchange, 'x'.repeat(40_000))
+      expect(tooLarge.status).toBe(413)
+      expect(await tooLarge.json()).toEqual({
+        error: 'Payload too large',
+        message: 'The request body is larger than 16384 bytes',
+      })
+      expect(transformed).toEqual(['/accounts/auth-with-api-key', '/accounts/auth-with-api-key'])
     })
 
     it("never hands keyward's failures to the host's error handler", async () => {
