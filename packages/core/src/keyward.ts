@@ -143,6 +143,10 @@ export function createKeyward(options: KeywardOptions): Keyward {
     if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
   })
 
+  // Expired refresh tokens and ended counter windows are deleted once an hour (if the store can).
+  const pruning = setInterval(() => void store.pruneExpired?.(new Date(clock())).catch(() => {}), 3_600_000)
+  pruning.unref()
+
   const throwIfAddressBlocked = (ip: string | undefined) => {
     const limited = limiter?.addressBlocked(ip, clock())
     if (limited) {
@@ -256,6 +260,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
 
     async close() {
       usage.close()
+      clearInterval(pruning)
       await Promise.allSettled([usage.flush(), unsubscribe()])
     },
   }

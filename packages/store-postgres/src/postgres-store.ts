@@ -184,6 +184,11 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       )
     },
 
+    async pruneExpired(now) {
+      await db.query(`DELETE FROM ${t.refreshTokens} WHERE expires_on <= $1`, [iso(now)])
+      await db.query(`DELETE FROM ${t.counters} WHERE reset_at <= $1`, [iso(now)])
+    },
+
     async insertRefreshToken(record) {
       await db.query(
         `INSERT INTO ${t.refreshTokens} (digest, family_id, user_id, key_id, created_on, expires_on)

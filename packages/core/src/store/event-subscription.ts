@@ -8,7 +8,10 @@ const MAX_RETRY_MS = 30_000
  * unreachable (an instance may start during an outage). Until it succeeds, the cache TTL is
  * what bounds how long a key deleted elsewhere keeps working here.
  */
-export function subscribeWithRetry(store: KeyStore, listener: (event: StoreEvent) => void): () => Promise<void> {
+export function subscribeWithRetry(
+  store: KeyStore,
+  listener: (event: StoreEvent) => void,
+): () => Promise<void> {
   if (!store.subscribe) return async () => {}
   const subscribe = store.subscribe.bind(store)
   let closed = false

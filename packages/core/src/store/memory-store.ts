@@ -26,13 +26,17 @@ export function memoryStore(): KeyStore {
   const listeners = new Set<(event: StoreEvent) => void>()
 
   // Expired counters and refresh tokens are swept now and then, so memory stays bounded.
+  const sweep = (now: number) => {
+    for (const [bucket, counter] of counters) if (counter.resetAt <= now) counters.delete(bucket)
+    for (const [digest, entry] of refreshTokens) {
+      if (entry.record.expiresOn.getTime() <= now) refreshTokens.delete(digest)
+    }
+  }
   let writesSinceSweep = 0
   const sweepNowAndThen = (now: number) => {
     if (++writesSinceSweep < 1024) return
     writesSinceSweep = 0
-    for (const [bucket, counter] of counters) if (counter.resetAt <= now) counters.delete(bucket)
-    for (const [digest, entry] of refreshTokens)
-      if (entry.record.expiresOn.getTime() <= now) refreshTokens.delete(digest)
+    sweep(now)
   }
 
   const publish = (event: StoreEvent) => {
@@ -143,6 +147,10 @@ export function memoryStore(): KeyStore {
 
     async resetCounter(bucket) {
       counters.delete(bucket)
+    },
+
+    async pruneExpired(now) {
+      sweep(now.getTime())
     },
 
     async subscribe(listener) {

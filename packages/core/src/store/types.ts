@@ -98,6 +98,12 @@ export interface KeyStore {
   peekCounter(bucket: string, now: Date): Promise<CounterHit | null>
   resetCounter(bucket: string): Promise<void>
 
+  /**
+   * Deletes expired refresh tokens and ended counter windows. Optional: stores whose records
+   * expire by themselves (Redis) leave it out. keyward calls it once an hour.
+   */
+  pruneExpired?(now: Date): Promise<void>
+
   /** Delivers events published by any instance (including this one). Optional for single-process stores. */
   subscribe?(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>
 }

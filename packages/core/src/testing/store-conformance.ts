@@ -302,6 +302,31 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       })
     })
 
+    describe('pruning', () => {
+      it('deletes expired refresh tokens and ended counters, and nothing live (stores that prune)', async () => {
+        if (!store.pruneExpired) return expect(store.pruneExpired).toBeUndefined()
+        const now = new Date()
+        const userId = uniqueUser()
+        const live = refreshRecord(userId)
+        const dead = refreshRecord(userId, { expiresOn: new Date(now.getTime() - 1000) })
+        await store.insertRefreshToken(live)
+        await store.insertRefreshToken(dead)
+        const ended = `test:ended:${randomUUID()}`
+        const running = `test:running:${randomUUID()}`
+        await store.incrementCounter(ended, 1000, new Date(now.getTime() - 5000))
+        await store.incrementCounter(running, 60_000, now)
+        await store.pruneExpired(now)
+        expect((await store.peekCounter(running, now))?.count).toBe(1)
+        expect((await store.rotateRefreshToken(live.digest, next(), now)).status).toBe('rotated')
+        if (subject.dump) {
+          const dump = await subject.dump()
+          expect(dump).not.toContain(dead.digest)
+          expect(dump).not.toContain(ended)
+          expect(dump).toContain(running)
+        }
+      })
+    })
+
     describe('counters', () => {
       it('counts within a window and starts again after it', async () => {
         const bucket = `test:${randomUUID()}`
