@@ -160,12 +160,16 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
       expect(echo.body).toEqual({ echo: 'hello, host' })
     })
 
-    it.each(['/accounts/unknown', '/accounts/api-key/', '/accounts', '/v2/accounts/api-key'])(
-      'leave %s to the host (its 404)',
-      async (path) => {
-        const reply = await t.api('POST', path, { json: {} })
-        expect(reply.status).toBe(404)
-      },
-    )
+    it.each([
+      '/accounts/unknown',
+      '/accounts/api-key/',
+      '/accounts',
+      '/v2/accounts/api-key',
+      '/ACCOUNTS/API-KEY',
+      '/accounts/api%2Dkey',
+    ])('leave %s to the host (its 404)', async (path) => {
+      const reply = await t.api('POST', path, { json: {} })
+      expect(reply.status).toBe(404)
+    })
   })
 })
