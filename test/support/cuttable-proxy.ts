@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket, connect } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 
 /**
  * A TCP proxy in front of a real PostgreSQL or Redis server that a test can cut and restore:

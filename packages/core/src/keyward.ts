@@ -67,8 +67,12 @@ export interface Keyward {
   resetTotp(userId: string): Promise<void>
   /** The guard: X-Api-Key or Authorization: Bearer (API key or auth token). */
   authenticate(request: GuardRequest, options?: AuthenticateOptions): Promise<AuthResult>
-  /** The guard for adapters: the principal, or the complete error response to send. */
-  guard(request: GuardRequest, options?: AuthenticateOptions): Promise<GuardOutcome>
+  /**
+   * The guard for adapters: the principal, or the complete error response to send. It answers
+   * synchronously when everything it needs is in memory (a warm key or token) and with a
+   * promise otherwise; `await` works either way. Never rejects: failures are responses.
+   */
+  guard(request: GuardRequest, options?: AuthenticateOptions): MaybePromise<GuardOutcome>
   /** Serves keyward's routes; undefined when the path is not one of them. */
   handle(request: HttpRequest): Promise<HttpResponse | undefined>
   /** Whether a path is one of keyward's routes (any method). */
@@ -86,6 +90,13 @@ export interface Keyward {
 export interface KeywardInternals extends Keyward {
   generateTotpKeyFor(user: KeywardUser): Promise<TotpEnrollment>
 }
+
+const toOutcome = (result: AuthResult): GuardOutcome =>
+  result.ok
+    ? { ok: true, auth: result.principal }
+    : { ok: false, response: authFailureResponse(result.failure) }
+
+const failedOutcome = (error: unknown): GuardOutcome => ({ ok: false, response: thrownResponse(error) })
 
 const withoutDigest = ({ digest: _digest, ...info }: ApiKeyRecord): KeyInfo => info
 
@@ -241,15 +252,16 @@ export function createKeyward(options: KeywardOptions): Keyward {
 
     authenticate: (request, guardOptions) => authenticator.authenticate(request, guardOptions),
 
-    async guard(request, guardOptions) {
+    guard(request, guardOptions) {
+      let result: MaybePromise<AuthResult>
       try {
-        const result = await authenticator.authenticate(request, guardOptions)
-        return result.ok
-          ? { ok: true, auth: result.principal }
-          : { ok: false, response: authFailureResponse(result.failure) }
+        result = authenticator.check(request, guardOptions)
       } catch (error) {
-        return { ok: false, response: thrownResponse(error) }
+        return failedOutcome(error)
       }
+      return isPromiseLike(result)
+        ? Promise.resolve(result).then(toOutcome, failedOutcome)
+        : toOutcome(result)
     },
 
     handle: (request) => http.handle(request),

@@ -1,6 +1,7 @@
 import {
   type AuthenticateOptions,
   failureResponse,
+  type GuardOutcome,
   type HttpResponse,
   type Keyward,
   KeywardConfigError,
@@ -73,12 +74,17 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     send(res, response)
   }
 
+  // Not an async function: the core answers a warm key without a promise, and so does this.
   const requireAuth = (options?: AuthenticateOptions): RequestHandler => {
-    return async (req, res, next) => {
-      const outcome = await keyward.guard({ headers: req.headers, ip: req.ip }, options)
-      if (!outcome.ok) return send(res, outcome.response)
-      req.auth = outcome.auth
-      next()
+    return (req, res, next) => {
+      const admit = (outcome: GuardOutcome) => {
+        if (!outcome.ok) return send(res, outcome.response)
+        req.auth = outcome.auth
+        next()
+      }
+      const outcome = keyward.guard({ headers: req.headers, ip: req.ip }, options)
+      if (outcome instanceof Promise) outcome.then(admit, next)
+      else admit(outcome)
     }
   }
 

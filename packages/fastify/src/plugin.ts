@@ -1,5 +1,11 @@
-import { type AuthenticateOptions, type Keyward, KeywardConfigError, type Principal } from '@keyward/core'
-import type { FastifyPluginAsync, onRequestAsyncHookHandler } from 'fastify'
+import {
+  type AuthenticateOptions,
+  type GuardOutcome,
+  type Keyward,
+  KeywardConfigError,
+  type Principal,
+} from '@keyward/core'
+import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { send } from './reply.js'
 import { keywardRoutes } from './routes.js'
@@ -26,7 +32,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     /** The guard as an onRequest hook: sets `request.auth`, or answers 400/401/403/429/503 itself. */
-    keywardAuth(options?: AuthenticateOptions): onRequestAsyncHookHandler
+    keywardAuth(options?: AuthenticateOptions): onRequestHookHandler
   }
   interface FastifyContextConfig {
     /** Guards the route: `true` for any authenticated caller, or `{ permissions }`. */
@@ -40,12 +46,20 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
   }
 
-  /** The guard runs in onRequest: the cheapest place, before any body is read. */
-  const guard = (guardOptions?: AuthenticateOptions): onRequestAsyncHookHandler => {
-    return async (request, reply) => {
-      const outcome = await engine.guard({ headers: request.headers, ip: request.ip }, guardOptions)
-      if (!outcome.ok) return send(reply, outcome.response)
-      request.auth = outcome.auth
+  /**
+   * The guard runs in onRequest: the cheapest place, before any body is read. It is a callback
+   * hook, not an async one, because the core answers a warm key without a promise.
+   */
+  const guard = (guardOptions?: AuthenticateOptions): onRequestHookHandler => {
+    return (request, reply, done) => {
+      const admit = (outcome: GuardOutcome) => {
+        if (!outcome.ok) return void send(reply, outcome.response)
+        request.auth = outcome.auth
+        done()
+      }
+      const outcome = engine.guard({ headers: request.headers, ip: request.ip }, guardOptions)
+      if (outcome instanceof Promise) outcome.then(admit, done)
+      else admit(outcome)
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Keyward, Principal } from '@keyward/core'
 import { type KeywardPluginOptions, type KeywardRouteGuard, keyward } from '@keyward/fastify'
-import Fastify, { type FastifyRequest, type onRequestAsyncHookHandler } from 'fastify'
+import Fastify, { type FastifyRequest, type onRequestHookHandler } from 'fastify'
 import { describe, expectTypeOf, it } from 'vitest'
 
 declare const engine: Keyward
@@ -26,7 +26,7 @@ describe('@keyward/fastify types', () => {
   })
 
   it('decorates the instance with keywardAuth, an onRequest hook', () => {
-    expectTypeOf(app.keywardAuth).returns.toEqualTypeOf<onRequestAsyncHookHandler>()
+    expectTypeOf(app.keywardAuth).returns.toEqualTypeOf<onRequestHookHandler>()
     app.get('/me', { onRequest: app.keywardAuth() }, async (request) => request.auth.userId)
   })
 

@@ -1,6 +1,7 @@
 import {
   type AuthenticateOptions,
   failureResponse,
+  type GuardOutcome,
   type HttpResponse,
   type Keyward,
   KeywardConfigError,
@@ -75,11 +76,15 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
   }
 
   const requireAuth = (options?: AuthenticateOptions): Middleware<DefaultState & KeywardState> => {
-    return async (ctx, next) => {
-      const outcome = await keyward.guard({ headers: ctx.headers, ip: ctx.ip }, options)
-      if (!outcome.ok) return send(ctx, outcome.response)
-      ctx.state.auth = outcome.auth
-      await next()
+    return (ctx, next) => {
+      const admit = (outcome: GuardOutcome) => {
+        if (!outcome.ok) return send(ctx, outcome.response)
+        ctx.state.auth = outcome.auth
+        return next()
+      }
+      // The core answers a warm key without a promise; only a store read needs one.
+      const outcome = keyward.guard({ headers: ctx.headers, ip: ctx.ip }, options)
+      return outcome instanceof Promise ? outcome.then(admit) : admit(outcome)
     }
   }
 

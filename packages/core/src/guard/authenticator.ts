@@ -48,20 +48,15 @@ export class Authenticator {
 
   authenticate(request: GuardRequest, options?: AuthenticateOptions): Promise<AuthResult> {
     try {
-      const result = this.#authenticate(request, options)
+      const result = this.check(request, options)
       return isPromiseLike(result) ? result : Promise.resolve(result)
     } catch (error) {
       return Promise.reject(error)
     }
   }
 
-  /** Counts a failed credential towards the address limit and reports it. */
-  async failed(code: FailureCode, ip: string | undefined): Promise<void> {
-    this.emit?.({ type: 'auth.failed', at: new Date(this.clock()), code, ip })
-    await this.limiter?.addressFailed(ip)
-  }
-
-  #authenticate(request: GuardRequest, options: AuthenticateOptions | undefined): MaybePromise<AuthResult> {
+  /** The same, without a promise when the answer is in memory; may throw StoreUnavailableError. */
+  check(request: GuardRequest, options?: AuthenticateOptions): MaybePromise<AuthResult> {
     const credential = readCredential(request.headers, this.keyPrefix)
     if (credential.kind === 'none') return MISSING
     if (credential.kind === 'malformed')
@@ -74,6 +69,12 @@ export class Authenticator {
         ? this.#byApiKey(credential.value, now)
         : this.#byAuthToken(credential.value, now)
     return chain(result, (outcome) => this.#settle(outcome, request.ip, options?.permissions))
+  }
+
+  /** Counts a failed credential towards the address limit and reports it. */
+  async failed(code: FailureCode, ip: string | undefined): Promise<void> {
+    this.emit?.({ type: 'auth.failed', at: new Date(this.clock()), code, ip })
+    await this.limiter?.addressFailed(ip)
   }
 
   #settle(
