@@ -1,0 +1,107 @@
+/**
+ * Figures measured inside one process: verification latency on a cache hit and on a miss for
+ * each store, at 1,000 and at many keys; store writes under 100,000 guarded requests; the
+ * verification cache's memory bound.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { createKeyward, memoryStore } from '@keyward/core'
+import { percentile, round } from './stats.mjs'
+
+const users = { get: (id) => ({ id, permissions: [] }) }
+const SECRET = 'bench-secret-bench-secret-bench-secret-00'
+const sha256 = (value) => createHash('sha256').update(value).digest('hex')
+
+/** Inserts `count` key records (random digests, nobody holds their keys) in parallel batches. */
+export async function fillStore(store, count, onProgress = () => {}) {
+  const batch = 500
+  for (let done = 0; done < count; done += batch) {
+    const now = Date.now()
+    await Promise.all(
+      Array.from({ length: Math.min(batch, count - done) }, (_, i) =>
+        store.insertKey({
+          id: randomUUID(),
+          userId: `filler-${(done + i) % 10_000}`,
+          name: 'filler',
+          digest: sha256(randomBytes(16).toString('hex')),
+          preview: 'ms-…0000',
+          createdOn: new Date(now),
+          expiresOn: new Date(now + 90 * 86_400_000),
+          lastUsedOn: null,
+        }),
+      ),
+    )
+    onProgress(done + batch)
+  }
+}
+
+async function timeEach(count, fn) {
+  const samples = []
+  for (let i = 0; i < count; i++) {
+    const start = process.hrtime.bigint()
+    await fn(i)
+    samples.push(Number(process.hrtime.bigint() - start) / 1000)
+  }
+  return { p50_us: round(percentile(samples, 50), 1), p99_us: round(percentile(samples, 99), 1) }
+}
+
+/** Latency of verifyKey on a warm cache, and on a miss (cache of one entry, keys in rotation). */
+export async function verificationLatency(store, { samples = 5000, keys = 200 } = {}) {
+  const warm = createKeyward({ jwtSecret: SECRET, users, store, rateLimit: false })
+  const cold = createKeyward({ jwtSecret: SECRET, users, store, rateLimit: false, cache: { max: 1 } })
+  const issued = []
+  for (let i = 0; i < keys; i++) issued.push((await warm.issueKey(`bench-${i}`, { name: 'bench' })).key)
+  for (const key of issued) await warm.verifyKey(key)
+  const hit = await timeEach(samples, (i) => warm.verifyKey(issued[i % keys]))
+  const miss = await timeEach(Math.min(samples, 2000), (i) => cold.verifyKey(issued[i % keys]))
+  await warm.close()
+  await cold.close()
+  return { hit, miss }
+}
+
+/** Store writes while 100,000 guarded requests use one key: last use is batched. */
+export async function hotPathWrites(requests = 100_000) {
+  const base = memoryStore()
+  const writes = {}
+  const store = Object.fromEntries(
+    Object.entries(base).map(([name, method]) => [
+      name,
+      (...args) => {
+        if (!/^(find|get|list|peek|subscribe)/.test(name)) writes[name] = (writes[name] ?? 0) + 1
+        return method.apply(base, args)
+      },
+    ]),
+  )
+  const keyward = createKeyward({ jwtSecret: SECRET, users, store, rateLimit: false })
+  const { key } = await keyward.issueKey('bench', { name: 'bench' })
+  for (const name of Object.keys(writes)) delete writes[name]
+  const started = Date.now()
+  const request = { headers: { 'x-api-key': key }, ip: '127.0.0.1' }
+  for (let i = 0; i < requests; i++) {
+    const outcome = await keyward.guard(request)
+    if (!outcome.ok) throw new Error('guard refused the bench key')
+  }
+  await keyward.close()
+  const total = Object.values(writes).reduce((sum, count) => sum + count, 0)
+  return { requests, seconds: round((Date.now() - started) / 1000, 1), writes: total, byMethod: writes }
+}
+
+/** Heap growth while verifying many distinct keys through a cache bounded at `max` entries. */
+export async function cacheMemory({ max = 10_000, distinct = 50_000 } = {}) {
+  const keyward = createKeyward({ jwtSecret: SECRET, users, rateLimit: false, cache: { max } })
+  const keys = []
+  for (let i = 0; i < distinct; i++) keys.push((await keyward.issueKey(`u${i % 100}`, { name: 'm' })).key)
+  const heapAfter = async (count) => {
+    for (let i = 0; i < count; i++) await keyward.verifyKey(keys[i])
+    global.gc?.()
+    return process.memoryUsage().heapUsed
+  }
+  const atMax = await heapAfter(max)
+  const atAll = await heapAfter(distinct)
+  await keyward.close()
+  return {
+    max,
+    distinct,
+    heap_mb_after_max: round(atMax / 2 ** 20, 1),
+    heap_mb_after_all: round(atAll / 2 ** 20, 1),
+  }
+}

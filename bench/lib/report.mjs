@@ -1,0 +1,80 @@
+/** The Markdown report: one table per section, figures and ratios side by side. */
+const table = (headers, rows) =>
+  [
+    `| ${headers.join(' | ')} |`,
+    `| ${headers.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.join(' | ')} |`),
+  ].join('\n')
+
+export function renderMarkdown(results) {
+  const { machine, settings } = results
+  const parts = [
+    '# keyward benchmarks',
+    '',
+    `Measured ${machine.date.slice(0, 10)} on ${machine.cores} × ${machine.cpu}, ${machine.memory_gib} GiB, Node ${machine.node}.`,
+    `autocannon, ${settings.connections} connections, from a separate process; each server in its own process on 127.0.0.1.`,
+    `Each comparison interleaved over ${settings.rounds} round(s) of ${settings.duration} s after ${settings.warmup} s warm-up; figures are medians, ratios the median of per-round ratios against the unguarded route.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
+    '',
+  ]
+  if (results.throughput.length) {
+    parts.push(
+      '## Guarded route throughput',
+      '',
+      table(
+        ['framework', 'variant', 'req/s (median)', 'ratio to unguarded', 'rounds'],
+        results.throughput.map((r) => [r.comparison, r.variant, r.rps, r.ratio, r.rounds.join(', ')]),
+      ),
+      '',
+    )
+  }
+  if (results.issuance.length) {
+    parts.push(
+      '## Issuance and exchange (Fastify, memory store)',
+      '',
+      table(
+        ['operation', 'req/s', 'p99 ms'],
+        results.issuance.map((r) => [r.operation, r.rps, r.p99_ms]),
+      ),
+      '',
+    )
+  }
+  if (results.stores.length) {
+    parts.push(
+      '## verifyKey latency per store (in process)',
+      '',
+      'Hit: warm cache. Miss: a cache of one entry and 200 keys in rotation, so every verification reads the store (one indexed read).',
+      '',
+      table(
+        ['store', 'keys in store', 'hit p50 µs', 'hit p99 µs', 'miss p50 µs', 'miss p99 µs'],
+        results.stores.map((r) => [
+          r.store,
+          r.keys.toLocaleString('en'),
+          r.hit.p50_us,
+          r.hit.p99_us,
+          r.miss.p50_us,
+          r.miss.p99_us,
+        ]),
+      ),
+      '',
+    )
+  }
+  if (results.writes) {
+    const w = results.writes
+    parts.push(
+      '## Store writes on the hot path',
+      '',
+      `${w.requests.toLocaleString('en')} guarded requests on one key in ${w.seconds} s made **${w.writes}** store write(s): ${JSON.stringify(w.byMethod)}.`,
+      '',
+    )
+  }
+  if (results.memory) {
+    const m = results.memory
+    parts.push(
+      '## Cache memory bound',
+      '',
+      `Cache bounded at ${m.max.toLocaleString('en')} entries: heap ${m.heap_mb_after_max} MB after verifying ${m.max.toLocaleString('en')} distinct keys, ${m.heap_mb_after_all} MB after ${m.distinct.toLocaleString('en')} (the store itself holds all of them in both cases).`,
+      '',
+    )
+  }
+  return `${parts.join('\n')}\n`
+}

@@ -1,0 +1,76 @@
+/**
+ * The stores under benchmark, each over fresh storage: memory, PGlite (in memory), PostgreSQL
+ * and Redis (when DATABASE_URL / REDIS_URL are set). `fill` adds filler keys quickly.
+ */
+import { memoryStore } from '@keyward/core'
+import { fillStore } from './in-process.mjs'
+
+export async function openStores() {
+  const stores = [
+    {
+      name: 'memory',
+      store: memoryStore(),
+      fill: (n) => fillStore(stores[0].store, n),
+      close: async () => {},
+    },
+  ]
+  const { migrate, postgresStore } = await import('@keyward/store-postgres')
+  const { PGlite } = await import('@electric-sql/pglite')
+  const lite = await PGlite.create()
+  await migrate(lite)
+  const liteStore = postgresStore({ client: lite })
+  stores.push({
+    name: 'PGlite',
+    store: liteStore,
+    fill: (n) => fillStore(liteStore, n),
+    close: () => lite.close(),
+  })
+
+  if (process.env.DATABASE_URL) {
+    const { default: pg } = await import('pg')
+    const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 20 })
+    const schema = `kw_bench_${process.pid}`
+    await migrate(pool, { schema })
+    const store = postgresStore({ client: pool, schema })
+    stores.push({
+      name: 'PostgreSQL',
+      store,
+      // One statement instead of a million round trips; random digests nobody holds keys for.
+      fill: (n) =>
+        pool.query(
+          `INSERT INTO "${schema}".keyward_api_keys (id, user_id, name, digest, preview, created_on, expires_on)
+           SELECT gen_random_uuid()::text, 'filler-' || (i % 10000), 'filler', md5(random()::text) || md5(random()::text),
+                  'ms-…0000', now(), now() + interval '90 days'
+           FROM generate_series(1, $1) AS i`,
+          [n],
+        ),
+      close: async () => {
+        await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
+        await pool.end()
+      },
+    })
+  }
+
+  if (process.env.REDIS_URL) {
+    const { Redis } = await import('ioredis')
+    const { redisStore } = await import('@keyward/store-redis')
+    const client = new Redis(process.env.REDIS_URL)
+    const prefix = `kw-bench-${process.pid}:`
+    const store = redisStore({ client, prefix })
+    stores.push({
+      name: 'Redis',
+      store,
+      fill: (n) => fillStore(store, n),
+      close: async () => {
+        let cursor = '0'
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000)
+          cursor = next
+          if (keys.length > 0) await client.unlink(...keys)
+        } while (cursor !== '0')
+        client.disconnect()
+      },
+    })
+  }
+  return stores
+}

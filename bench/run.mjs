@@ -1,0 +1,96 @@
+/**
+ * `pnpm bench`: the whole benchmark suite on this machine. Writes docs/bench/results.md and
+ * results.json. `--smoke` runs a tiny version (CI proves the suite works; no figure is judged).
+ * Options: --rounds N, --duration S, --warmup S, --large N (keys for the scale figure).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { cpus, totalmem } from 'node:os'
+import { parseArgs } from 'node:util'
+import { compare, guardComparisons, issuanceThroughput } from './lib/http.mjs'
+import { cacheMemory, hotPathWrites, verificationLatency } from './lib/in-process.mjs'
+import { renderMarkdown } from './lib/report.mjs'
+import { openStores } from './lib/stores.mjs'
+
+const { values } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    rounds: { type: 'string' },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    large: { type: 'string' },
+    out: { type: 'string', default: 'docs/bench' },
+    only: { type: 'string' },
+  },
+})
+const smoke = values.smoke
+const settings = {
+  rounds: Number(values.rounds ?? (smoke ? 1 : 5)),
+  duration: Number(values.duration ?? (smoke ? 0.5 : 5)),
+  warmup: Number(values.warmup ?? (smoke ? 0.3 : 3)),
+  small: 1_000,
+  large: Number(values.large ?? (smoke ? 5_000 : 1_000_000)),
+  writesRequests: smoke ? 5_000 : 100_000,
+}
+const only = values.only?.split(',')
+const want = (section) => !only || only.includes(section)
+const log = (...args) => console.error('[bench]', ...args)
+
+const results = {
+  machine: {
+    cpu: cpus()[0]?.model,
+    cores: cpus().length,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    date: new Date().toISOString(),
+  },
+  settings: { ...settings, smoke, connections: 50 },
+  throughput: [],
+  issuance: [],
+  stores: [],
+  writes: undefined,
+  memory: undefined,
+}
+
+if (want('http')) {
+  for (const comparison of guardComparisons()) {
+    log(`throughput: ${comparison.label} (${settings.rounds} rounds of ${settings.duration}s)`)
+    results.throughput.push(...(await compare({ ...comparison, ...settings })))
+  }
+  log('issuance and exchange')
+  results.issuance = await issuanceThroughput({ duration: settings.duration })
+}
+
+if (want('stores')) {
+  const stores = await openStores()
+  try {
+    for (const entry of stores) {
+      log(`store ${entry.name}: ${settings.small} keys`)
+      const small = await verificationLatency(entry.store, { keys: 200, samples: smoke ? 500 : 5000 })
+      await entry.fill(settings.large - settings.small)
+      log(`store ${entry.name}: ${settings.large} keys`)
+      const large = await verificationLatency(entry.store, { keys: 200, samples: smoke ? 500 : 5000 })
+      results.stores.push(
+        { store: entry.name, keys: settings.small, ...small },
+        { store: entry.name, keys: settings.large, ...large },
+      )
+    }
+  } finally {
+    for (const entry of stores) await entry.close()
+  }
+}
+
+if (want('writes')) {
+  log(`store writes under ${settings.writesRequests} guarded requests`)
+  results.writes = await hotPathWrites(settings.writesRequests)
+  results.memory = await cacheMemory(
+    smoke ? { max: 1_000, distinct: 5_000 } : { max: 10_000, distinct: 50_000 },
+  )
+}
+
+mkdirSync(values.out, { recursive: true })
+const name = smoke ? 'smoke' : 'results'
+writeFileSync(`${values.out}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)
+writeFileSync(`${values.out}/${name}.md`, renderMarkdown(results))
+log(`wrote ${values.out}/${name}.md and ${name}.json`)
+console.log(renderMarkdown(results))
+process.exit(0)
