@@ -1,0 +1,44 @@
+/**
+ * The benchmark suite works: a tiny run of `bench/run.mjs --smoke` against real servers.
+ * No figure is judged here (timings on shared machines mean nothing in a test); the test only
+ * proves that every section of the report is produced.
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const out = mkdtempSync(join(tmpdir(), 'keyward-bench-'))
+afterAll(() => rmSync(out, { recursive: true, force: true }))
+
+it('runs the benchmark suite end to end (smoke)', async () => {
+  await promisify(execFile)(
+    process.execPath,
+    ['--expose-gc', 'bench/run.mjs', '--smoke', '--large', '2000', '--out', out],
+    {
+      cwd: root,
+      maxBuffer: 16 * 1024 * 1024,
+    },
+  )
+  const results = JSON.parse(readFileSync(join(out, 'smoke.json'), 'utf8'))
+  const variants = results.throughput.map((row: { variant: string }) => row.variant)
+  for (const framework of ['fastify', 'express', 'koa']) {
+    expect(variants).toContain(`${framework} unguarded`)
+    expect(variants).toContain(`${framework} + keyward (X-Api-Key)`)
+    expect(variants).toContain(`${framework} + keyward (Bearer auth_token)`)
+  }
+  expect(variants).toContain('fastify + @fastify/bearer-auth')
+  expect(variants).toContain('express + passport-headerapikey')
+  expect(results.issuance).toHaveLength(2)
+  const stores = new Set(results.stores.map((row: { store: string }) => row.store))
+  expect(stores).toContain('memory')
+  expect(stores).toContain('PGlite')
+  if (process.env.DATABASE_URL) expect(stores).toContain('PostgreSQL')
+  if (process.env.REDIS_URL) expect(stores).toContain('Redis')
+  expect(results.writes.requests).toBeGreaterThan(0)
+  expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guarded route throughput')
+}, 600_000)
