@@ -51,6 +51,8 @@ describe('@keyward/core public surface', () => {
         'ROUTES',
         'StoreUnavailableError',
         'createKeyward',
+        'decodeStoreEvent',
+        'encodeStoreEvent',
         'failureResponse',
         'memoryStore',
         'parseDuration',

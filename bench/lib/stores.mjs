@@ -5,6 +5,13 @@
 import { memoryStore } from '@keyward/core'
 import { fillStore } from './in-process.mjs'
 
+/** One statement instead of a million round trips; random digests nobody holds keys for. */
+const fillSql = (schema) =>
+  `INSERT INTO "${schema}".keyward_api_keys (id, user_id, name, digest, preview, created_on, expires_on)
+   SELECT gen_random_uuid()::text, 'filler-' || (i % 10000), 'filler', md5(random()::text) || md5(random()::text),
+          'ms-…0000', now(), now() + interval '90 days'
+   FROM generate_series(1, $1) AS i`
+
 export async function openStores() {
   const stores = [
     {
@@ -35,15 +42,7 @@ export async function openStores() {
     stores.push({
       name: 'PostgreSQL',
       store,
-      // One statement instead of a million round trips; random digests nobody holds keys for.
-      fill: (n) =>
-        pool.query(
-          `INSERT INTO "${schema}".keyward_api_keys (id, user_id, name, digest, preview, created_on, expires_on)
-           SELECT gen_random_uuid()::text, 'filler-' || (i % 10000), 'filler', md5(random()::text) || md5(random()::text),
-                  'ms-…0000', now(), now() + interval '90 days'
-           FROM generate_series(1, $1) AS i`,
-          [n],
-        ),
+      fill: (n) => pool.query(fillSql(schema), [n]),
       close: async () => {
         await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
         await pool.end()

@@ -1,10 +1,6 @@
-import { defineConfig } from 'tsup'
+import { packageBuild } from '../../tsup.config.base.js'
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
-  format: ['esm', 'cjs'],
-  dts: true,
-  clean: true,
-  target: 'node20',
-  external: ['vitest'],
-})
+export default packageBuild(
+  { index: 'src/index.ts', testing: 'src/testing/index.ts' },
+  { external: ['vitest'] },
+)

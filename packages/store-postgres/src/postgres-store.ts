@@ -3,9 +3,9 @@ import type {
   KeyStore,
   RefreshTokenRecord,
   RotateRefreshResult,
-  StoreEvent,
   TotpRecord,
 } from '@keyward/core'
+import { decodeStoreEvent } from '@keyward/core'
 import { names } from './names.js'
 import { type PostgresClient, queryRunner } from './runner.js'
 
@@ -88,19 +88,6 @@ const totpRecord = (row: TotpRow): TotpRecord => ({
 })
 
 const counterHit = (row: CounterRow) => ({ count: Number(row.count), resetAt: toDate(row.reset_at) })
-
-function parseEvent(payload: string): StoreEvent | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(payload)
-  } catch {
-    return undefined
-  }
-  const event = value as Partial<Record<keyof StoreEvent, unknown>> | null
-  if (event?.type !== 'key.deleted' || typeof event.keyId !== 'string' || typeof event.digest !== 'string')
-    return undefined
-  return { type: 'key.deleted', keyId: event.keyId, digest: event.digest }
-}
 
 /**
  * A KeyStore in PostgreSQL (node-postgres) or PGlite, over tables created by `migrate`.
@@ -301,7 +288,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
 
     async subscribe(listener) {
       return db.listen(t.channel, (payload) => {
-        const event = parseEvent(payload)
+        const event = decodeStoreEvent(payload)
         if (event === undefined) return
         // The listener runs inside the driver's notification handler: a throw must not reach it.
         try {

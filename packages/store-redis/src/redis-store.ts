@@ -3,9 +3,9 @@ import type {
   KeyStore,
   RefreshTokenRecord,
   RotateRefreshResult,
-  StoreEvent,
   TotpRecord,
 } from '@keyward/core'
+import { decodeStoreEvent } from '@keyward/core'
 import type { Redis } from 'ioredis'
 import { keys } from './keys.js'
 import * as lua from './lua.js'
@@ -67,19 +67,6 @@ const totpRecord = (fields: Fields): TotpRecord => ({
   lastStep: fields.lastStep === undefined ? null : Number(fields.lastStep),
   createdOn: date(fields, 'createdOn'),
 })
-
-function parseEvent(message: string): StoreEvent | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(message)
-  } catch {
-    return undefined
-  }
-  const event = value as Partial<Record<keyof StoreEvent, unknown>> | null
-  if (event?.type !== 'key.deleted' || typeof event.keyId !== 'string' || typeof event.digest !== 'string')
-    return undefined
-  return { type: 'key.deleted', keyId: event.keyId, digest: event.digest }
-}
 
 function checkOptions(options: RedisStoreOptions): string {
   const { client } = options
@@ -243,7 +230,7 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       subscriber.on('error', () => {})
       subscriber.on('message', (channel: string, message: string) => {
         if (channel !== k.events) return
-        const event = parseEvent(message)
+        const event = decodeStoreEvent(message)
         if (event === undefined) return
         // The listener runs inside the driver's message handler: a throw must not reach it.
         try {
