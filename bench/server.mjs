@@ -7,9 +7,11 @@
 import { createKeyward } from '@keyward/core'
 
 const [framework, guard] = process.argv.slice(2)
+const BENCH_USER = { id: 'bench', permissions: ['agents:read'] }
 const keyward = createKeyward({
   jwtSecret: 'bench-secret-bench-secret-bench-secret-00',
-  users: { get: (id) => ({ id, permissions: ['agents:read'] }) },
+  // A host's directory would hand out its cached user, not build one per request.
+  users: { get: (id) => (id === BENCH_USER.id ? BENCH_USER : null) },
   rateLimit: false,
 })
 const { key } = await keyward.issueKey('bench', { name: 'bench' })

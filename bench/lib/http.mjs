@@ -4,6 +4,7 @@
  * reports the median over rounds of the per-round ratio.
  */
 import { spawn } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { median, round } from './stats.mjs'
@@ -23,6 +24,7 @@ export async function startServer(framework, guard) {
   })
   const { port, key, token } = JSON.parse(line)
   return {
+    pid: child.pid,
     url: `http://127.0.0.1:${port}`,
     key,
     token,
@@ -34,14 +36,30 @@ export async function startServer(framework, guard) {
   }
 }
 
-export async function load(options) {
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid) {
+  const file = `/proc/${pid}/stat`
+  if (pid === undefined || !existsSync(file)) return undefined
+  const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
+
+export async function load({ pid, ...options }) {
+  const before = cpuMs(pid)
   const result = await autocannon({ connections: 50, pipelining: 1, ...options })
+  const after = cpuMs(pid)
   if (result.non2xx > 0 || result.errors > 0) {
     throw new Error(
       `${options.url}: ${result.non2xx} non-2xx and ${result.errors} errors: the benchmark would measure failures`,
     )
   }
-  return { rps: result.requests.average, p99: result.latency.p99, total: result.requests.total }
+  const cpuUsPerRequest = before === undefined ? undefined : ((after - before) * 1000) / result.requests.total
+  return {
+    rps: result.requests.average,
+    p99: result.latency.p99,
+    total: result.requests.total,
+    cpuUsPerRequest,
+  }
 }
 
 /**
@@ -51,15 +69,24 @@ export async function load(options) {
  */
 export async function compare({ label, variants, rounds, duration, warmup }) {
   const samples = variants.map(() => [])
+  const cpu = variants.map(() => [])
   for (let r = 0; r < rounds; r++) {
     const servers = []
     try {
       for (const variant of variants) servers.push(await startServer(variant.framework, variant.guard))
-      const target = (i) => ({ url: `${servers[i].url}/v1/agents`, headers: variants[i].headers(servers[i]) })
+      const target = (i) => ({
+        pid: servers[i].pid,
+        url: `${servers[i].url}/v1/agents`,
+        headers: variants[i].headers(servers[i]),
+      })
       for (let i = 0; i < servers.length; i++) await load({ ...target(i), duration: warmup })
       // Alternate the order each round so neither variant always runs first.
       const order = r % 2 === 0 ? variants.map((_, i) => i) : variants.map((_, i) => variants.length - 1 - i)
-      for (const i of order) samples[i].push((await load({ ...target(i), duration })).rps)
+      for (const i of order) {
+        const measured = await load({ ...target(i), duration })
+        samples[i].push(measured.rps)
+        if (measured.cpuUsPerRequest !== undefined) cpu[i].push(measured.cpuUsPerRequest)
+      }
     } finally {
       await Promise.all(servers.map((server) => server.stop()))
     }
@@ -71,6 +98,8 @@ export async function compare({ label, variants, rounds, duration, warmup }) {
     rps: round(median(samples[i]), 0),
     ratio: round(median(samples[i].map((rps, r) => rps / base[r])), 3),
     rounds: samples[i].map((rps) => round(rps, 0)),
+    // Server CPU (user + system) per request: steadier than req/s on a shared machine.
+    cpu_us_per_request: cpu[i].length ? round(median(cpu[i]), 2) : null,
   }))
 }
 

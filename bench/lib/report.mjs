@@ -21,8 +21,22 @@ export function renderMarkdown(results) {
       '## Guarded route throughput',
       '',
       table(
-        ['framework', 'variant', 'req/s (median)', 'ratio to unguarded', 'rounds'],
-        results.throughput.map((r) => [r.comparison, r.variant, r.rps, r.ratio, r.rounds.join(', ')]),
+        [
+          'framework',
+          'variant',
+          'req/s (median)',
+          'ratio to unguarded',
+          'server CPU µs/request',
+          'rounds (req/s)',
+        ],
+        results.throughput.map((r) => [
+          r.comparison,
+          r.variant,
+          r.rps,
+          r.ratio,
+          r.cpu_us_per_request ?? 'n/a',
+          r.rounds.join(', '),
+        ]),
       ),
       '',
     )
