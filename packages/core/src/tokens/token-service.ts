@@ -64,8 +64,13 @@ export class TokenService {
         'This refresh token was already used; its session has been revoked. Sign in again',
       )
     }
-    if ((keyId !== null && !(await keyAlive(keyId))) || !(await userExists(userId)))
+    if ((keyId !== null && !(await keyAlive(keyId))) || !(await userExists(userId))) {
+      // The token is spent and its successor was never handed out: end the family now (the store
+      // revokes a family when a spent token is presented), so that presenting this token again is
+      // "invalid" like the first time, not a reuse alarm with an auth.failed REFRESH_TOKEN_REUSED.
+      await storeCall(() => this.store.rotateRefreshToken(refreshTokenDigest(raw), successor, new Date(now)))
       throw invalidRefreshToken()
+    }
     const { token } = await this.authTokens.sign(userId, keyId, now)
     this.emit?.({ type: 'token.refreshed', at: new Date(now), userId, keyId })
     return { auth_token: token, refresh_token: next }
