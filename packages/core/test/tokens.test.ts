@@ -135,7 +135,7 @@ describe('auth tokens', () => {
     users.delete('alice')
     expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
       ok: false,
-      failure: { code: 'USER_GONE' },
+      failure: { code: 'USER_GONE', credential: 'auth_token' },
     })
   })
 
@@ -280,5 +280,17 @@ describe('refresh tokens', () => {
       keyward.refreshTokens(pair.refresh_token),
     ])
     expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1)
+  })
+})
+
+describe('the answer for a token whose user is gone', () => {
+  it('speaks of an invalid auth token, not of an API key', async () => {
+    const { keyward, pair, users } = await exchange()
+    users.delete('alice')
+    const outcome = await keyward.guard(bearer(pair.auth_token))
+    expect(outcome).toMatchObject({
+      ok: false,
+      response: { status: 401, body: { error: 'Invalid auth token' } },
+    })
   })
 })

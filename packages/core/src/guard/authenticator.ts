@@ -15,6 +15,8 @@ export interface Failure {
   readonly reason?: string
   /** For RATE_LIMITED. */
   readonly limited?: Limited
+  /** Which credential failed, where the code alone does not say (USER_GONE). */
+  readonly credential?: 'api_key' | 'auth_token'
 }
 
 export type AuthResult =
@@ -28,6 +30,8 @@ export interface AuthenticateOptions {
 
 const fail = (code: FailureCode): AuthResult => ({ ok: false, failure: { code } })
 const MISSING = fail('MISSING_CREDENTIALS')
+// The user behind a valid auth token is gone: the code says why, the answer speaks of the token.
+const TOKEN_USER_GONE: AuthResult = { ok: false, failure: { code: 'USER_GONE', credential: 'auth_token' } }
 const FORBIDDEN = fail('FORBIDDEN')
 
 /**
@@ -115,7 +119,7 @@ export class Authenticator {
       return chain(keyAlive, (alive) => {
         if (!alive) return fail('INVALID_TOKEN')
         return chain(this.loadUser(sub), (user): AuthResult => {
-          if (user === null) return fail('USER_GONE')
+          if (user === null) return TOKEN_USER_GONE
           return {
             ok: true,
             principal: {

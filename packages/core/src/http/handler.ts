@@ -37,7 +37,8 @@ export function authFailureResponse(failure: Failure): HttpResponse {
       rateLimit: failure.limited,
     })
   }
-  return failureResponse(failure.code)
+  // USER_GONE reads as an invalid token when it was a token that named the user.
+  return failureResponse(failure.credential === 'auth_token' ? 'INVALID_TOKEN' : failure.code)
 }
 
 /** Maps anything thrown while handling a request to a JSON response; never a stack trace. */
