@@ -13,11 +13,12 @@ const fillSql = (schema) =>
    FROM generate_series(1, $1) AS i`
 
 export async function openStores() {
+  const memory = memoryStore()
   const stores = [
     {
       name: 'memory',
-      store: memoryStore(),
-      fill: (n) => fillStore(stores[0].store, n),
+      store: memory,
+      fill: (n) => fillStore(memory, n),
       close: async () => {},
     },
   ]
@@ -42,7 +43,11 @@ export async function openStores() {
     stores.push({
       name: 'PostgreSQL',
       store,
-      fill: (n) => pool.query(fillSql(schema), [n]),
+      fill: async (n) => {
+        await pool.query(fillSql(schema), [n])
+        // Fresh statistics and a settled table, as a server that has run a while would have.
+        await pool.query(`VACUUM ANALYZE "${schema}".keyward_api_keys`)
+      },
       close: async () => {
         await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
         await pool.end()

@@ -1,11 +1,11 @@
-import type {
-  ApiKeyRecord,
-  KeyStore,
-  RefreshTokenRecord,
-  RotateRefreshResult,
-  TotpRecord,
+import {
+  type ApiKeyRecord,
+  decodeStoreEvent,
+  type KeyStore,
+  type RefreshTokenRecord,
+  type RotateRefreshResult,
+  type TotpRecord,
 } from '@keyward/core'
-import { decodeStoreEvent } from '@keyward/core'
 import type { Redis } from 'ioredis'
 import { keys } from './keys.js'
 import * as lua from './lua.js'
