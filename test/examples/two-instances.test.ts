@@ -93,6 +93,9 @@ async function crashMidLoad(env: Record<string, string>) {
       headers: { authorization: `Bearer ${check.body.data.auth_token}` },
     })
     const listedIds = new Set(listed.body.data.map((entry: { id: string }) => entry.id))
+    // Every stored key comes from this run's attempts: acknowledged ones, plus at most those in flight.
+    expect(listedIds.size).toBeGreaterThanOrEqual(issued.length)
+    expect(listedIds.size).toBeLessThanOrEqual(issued.length + failures)
     for (const { key, id } of issued) {
       expect(listedIds.has(id)).toBe(true)
       expect((await call(`${survivor.url}/v1/agents`, { headers: { 'x-api-key': key } })).status).toBe(200)

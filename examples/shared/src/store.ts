@@ -27,7 +27,7 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
     client.on('error', () => {})
     await client.connect()
     return {
-      store: redisStore({ client }),
+      store: redisStore({ client, prefix: config.redisPrefix }),
       description: 'Redis',
       close: async () => void (await client.quit()),
     }
