@@ -11,6 +11,7 @@ export type {
   ApiKeyAuthentication,
   GuardOutcome,
   IssuedKey,
+  KeyFailureCode,
   KeyInfo,
   Keyward,
   RequestContext,

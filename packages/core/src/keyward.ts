@@ -31,9 +31,12 @@ export interface ApiKeyAuthentication extends TokenPair {
   readonly totp_enabled: boolean
 }
 
+/** Why a key did not verify: unknown, expired and malformed keys get the same HTTP answer. */
+export type KeyFailureCode = 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' | 'USER_GONE'
+
 export type VerifyKeyResult =
   | { readonly ok: true; readonly principal: Principal }
-  | { readonly ok: false; readonly code: 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' | 'USER_GONE' }
+  | { readonly ok: false; readonly code: KeyFailureCode }
 
 export type GuardOutcome =
   | { readonly ok: true; readonly auth: Principal }
@@ -187,22 +190,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
     },
 
     async verifyKey(raw) {
-      const now = clock()
-      const check = await keys.check(raw, now)
-      if (!check.ok) return check
-      const user = await loadUser(check.record.userId)
-      if (user === null) return { ok: false, code: 'USER_GONE' }
-      keys.used(check.record, now)
-      return {
-        ok: true,
-        principal: {
-          userId: user.id,
-          keyId: check.record.id,
-          permissions: user.permissions,
-          credential: 'api_key',
-          user,
-        },
-      }
+      const result = await authenticator.byApiKey(raw, clock())
+      return result.ok ? result : { ok: false, code: result.failure.code as KeyFailureCode }
     },
 
     async authenticateWithApiKey(raw, context) {

@@ -70,7 +70,7 @@ export class Authenticator {
     if (limited) return { ok: false, failure: { code: 'RATE_LIMITED', limited } }
     const result =
       credential.kind === 'api_key'
-        ? this.#byApiKey(credential.value, now)
+        ? this.byApiKey(credential.value, now)
         : this.#byAuthToken(credential.value, now)
     return chain(result, (outcome) => this.#settle(outcome, request.ip, options?.permissions))
   }
@@ -91,7 +91,8 @@ export class Authenticator {
     return result
   }
 
-  #byApiKey(raw: string, now: number): MaybePromise<AuthResult> {
+  /** An API key alone (no request around it): also what `verifyKey` answers. */
+  byApiKey(raw: string, now: number): MaybePromise<AuthResult> {
     return chain(this.keys.check(raw, now), (check) => {
       if (!check.ok) return fail(check.code)
       const { record } = check
