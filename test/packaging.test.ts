@@ -49,6 +49,8 @@ describe('@keyward/core public surface', () => {
         'KeywardConfigError',
         'KeywardError',
         'ROUTES',
+        'bodyErrorResponse',
+        'readBody',
         'StoreUnavailableError',
         'createKeyward',
         'decodeStoreEvent',

@@ -4,7 +4,7 @@ export type { KeywardEvent } from './events.js'
 export type { AuthenticateOptions, AuthResult, Failure } from './guard/authenticator.js'
 export { failureResponse } from './http/failures.js'
 export { ROUTES } from './http/handler.js'
-export { readRawBody } from './http/read-body.js'
+export { bodyErrorResponse, readBody, readRawBody } from './http/read-body.js'
 export type { GuardRequest, HeaderBag, HttpRequest, HttpResponse } from './http/types.js'
 export type { KeySelector } from './keys/key-service.js'
 export type {

@@ -1,15 +1,14 @@
 import {
   type AuthenticateOptions,
-  failureResponse,
+  bodyErrorResponse,
   type GuardOutcome,
   type HttpResponse,
   type Keyward,
   KeywardConfigError,
-  KeywardError,
   type Principal,
-  readRawBody,
+  readBody,
 } from '@keyward/core'
-import type { Request, RequestHandler, Response } from 'express'
+import type { RequestHandler, Response } from 'express'
 
 declare global {
   namespace Express {
@@ -27,20 +26,11 @@ export interface KeywardExpress {
   requireAuth(options?: AuthenticateOptions): RequestHandler
 }
 
-/** Methods whose requests carry no body to read (as Fastify treats them too). */
-const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
-
 /** Copies the core's answer onto the response as is; JSON serialised once, no ETag. */
 function send(res: Response, { status, headers, body }: HttpResponse): void {
   res.status(status)
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
   res.end(JSON.stringify(body))
-}
-
-/** The body for the core: what a host parser already produced, else the raw bytes. */
-async function bodyOf(req: Request, limit: number): Promise<unknown> {
-  if (req.body !== undefined || BODYLESS.has(req.method) || req.readableEnded) return req.body
-  return readRawBody(req, limit)
 }
 
 /** Express adapter: mounts keyward's routes and guards the host's. */
@@ -54,12 +44,11 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     if (!keyward.owns(path)) return next()
     let body: unknown
     try {
-      body = await bodyOf(req, keyward.bodyLimit)
+      body = await readBody(req, req.body, keyward.bodyLimit)
     } catch (error) {
-      // The body is too large (a KeywardError from the core) or the client went away mid-body.
-      if (error instanceof KeywardError)
-        return send(res, failureResponse(error.code, { message: error.message }))
-      return void req.destroy()
+      // The body is too large (the core's 413) or the client went away mid-body (nobody to answer).
+      const refusal = bodyErrorResponse(error)
+      return refusal === undefined ? void req.destroy() : send(res, refusal)
     }
     const response = await keyward.handle({
       method: req.method,

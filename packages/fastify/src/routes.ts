@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http'
-import { failureResponse, type Keyward, KeywardError, ROUTES, readRawBody } from '@keyward/core'
+import { bodyErrorResponse, type Keyward, ROUTES, readRawBody } from '@keyward/core'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { send, serve } from './reply.js'
 
@@ -11,8 +11,9 @@ const REFUSED_BEFORE_PARSING = new Set([
 
 /** A body the core refused to read (413) is answered; anything else is the host's to handle. */
 function answerBodyError(reply: FastifyReply, error: unknown): FastifyReply {
-  if (!(error instanceof KeywardError)) throw error
-  return send(reply, failureResponse(error.code, { message: error.message }))
+  const refusal = bodyErrorResponse(error)
+  if (refusal === undefined) throw error
+  return send(reply, refusal)
 }
 
 /**

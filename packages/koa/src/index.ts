@@ -1,13 +1,12 @@
 import {
   type AuthenticateOptions,
-  failureResponse,
+  bodyErrorResponse,
   type GuardOutcome,
   type HttpResponse,
   type Keyward,
   KeywardConfigError,
-  KeywardError,
   type Principal,
-  readRawBody,
+  readBody,
 } from '@keyward/core'
 import type { Context, DefaultState, Middleware } from 'koa'
 
@@ -28,21 +27,11 @@ export interface KeywardKoa {
   requireAuth(options?: AuthenticateOptions): Middleware<DefaultState & KeywardState>
 }
 
-/** Methods whose requests carry no body to read (as Fastify treats them too). */
-const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
-
 /** Copies the core's answer onto the response as is, JSON serialised once. */
 function send(ctx: Context, { status, headers, body }: HttpResponse): void {
   ctx.status = status
   ctx.set(headers)
   ctx.body = JSON.stringify(body)
-}
-
-/** The body for the core: what a host parser already produced, else the raw bytes. */
-async function bodyOf(ctx: Context, limit: number): Promise<unknown> {
-  const parsed = (ctx.request as { body?: unknown }).body
-  if (parsed !== undefined || BODYLESS.has(ctx.method) || ctx.req.readableEnded) return parsed
-  return readRawBody(ctx.req, limit)
 }
 
 /** Koa adapter: mounts keyward's routes and guards the host's, with or without @koa/router. */
@@ -55,12 +44,11 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
     if (!keyward.owns(ctx.path)) return next()
     let body: unknown
     try {
-      body = await bodyOf(ctx, keyward.bodyLimit)
+      body = await readBody(ctx.req, (ctx.request as { body?: unknown }).body, keyward.bodyLimit)
     } catch (error) {
-      // The body is too large (a KeywardError from the core) or the client went away mid-body.
-      if (error instanceof KeywardError)
-        return send(ctx, failureResponse(error.code, { message: error.message }))
-      return void ctx.req.destroy()
+      // The body is too large (the core's 413) or the client went away mid-body (nobody to answer).
+      const refusal = bodyErrorResponse(error)
+      return refusal === undefined ? void ctx.req.destroy() : send(ctx, refusal)
     }
     const response = await keyward.handle({
       method: ctx.method,

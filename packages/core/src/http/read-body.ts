@@ -1,6 +1,9 @@
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
+import { KeywardError } from '../errors.js'
 import { payloadTooLarge } from './body.js'
+import { failureResponse } from './failures.js'
+import type { HttpResponse } from './types.js'
 
 /**
  * Reads a Node request body up to `limit` bytes, for adapters whose framework has not read it.
@@ -45,3 +48,22 @@ export function readRawBody(
     request.on('error', onError)
   })
 }
+
+/** Methods whose requests carry no body to read (Fastify treats them so too). */
+const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
+
+/**
+ * The body to hand to `handle` for a Node request: what the host's own parser already produced,
+ * nothing for bodyless methods, else the raw bytes up to `limit`. Rejects with a KeywardError
+ * (413) for a larger body, or with the stream's error when the client went away.
+ */
+export function readBody(request: IncomingMessage, parsed: unknown, limit: number): Promise<unknown> {
+  if (parsed !== undefined || BODYLESS.has(request.method ?? '') || request.readableEnded) {
+    return Promise.resolve(parsed)
+  }
+  return readRawBody(request, limit)
+}
+
+/** The response for a body that could not be read, or undefined when there is nobody to answer. */
+export const bodyErrorResponse = (error: unknown): HttpResponse | undefined =>
+  error instanceof KeywardError ? failureResponse(error.code, { message: error.message }) : undefined
