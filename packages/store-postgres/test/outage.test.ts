@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '@keyward/core'
+import { sampleKeyRecord } from '@keyward/core/testing'
 import { migrate, postgresStore } from '@keyward/store-postgres'
 import { Pool } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -93,16 +94,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
         )
         .toBe(true)
 
-      const record = {
-        id: randomUUID(),
-        userId: 'alice',
-        name: 'after the cut',
-        digest: randomUUID().replaceAll('-', '').padEnd(64, '0'),
-        preview: 'ms-…0000',
-        createdOn: new Date(),
-        expiresOn: new Date(Date.now() + 60_000),
-        lastUsedOn: null,
-      }
+      const record = sampleKeyRecord('alice', { name: 'after the cut' })
       await deleting.insertKey(record)
       await deleting.deleteKey('alice', { id: record.id })
       await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '@keyward/core'
+import { sampleKeyRecord } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -95,16 +96,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       proxy.restore()
       // ioredis reconnects and subscribes again by itself.
       await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
-      const record = {
-        id: randomUUID(),
-        userId: 'alice',
-        name: 'after the cut',
-        digest: randomUUID().replaceAll('-', '').padEnd(64, '0'),
-        preview: 'ms-…0000',
-        createdOn: new Date(),
-        expiresOn: new Date(Date.now() + 60_000),
-        lastUsedOn: null,
-      }
+      const record = sampleKeyRecord('alice', { name: 'after the cut' })
       await deleting.insertKey(record)
       await deleting.deleteKey('alice', { id: record.id })
       await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)

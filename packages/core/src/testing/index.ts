@@ -1,2 +1,2 @@
 export type { StoreConformanceOptions, StoreUnderTest } from './store-conformance.js'
-export { runStoreConformance } from './store-conformance.js'
+export { runStoreConformance, sampleKeyRecord } from './store-conformance.js'

@@ -36,7 +36,8 @@ const DAY = 86_400_000
 let sequence = 0
 const uniqueUser = () => `user-${randomUUID()}`
 
-function keyRecord(userId: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+/** A well-formed key record (random id and digest) for a store's own tests. */
+export function sampleKeyRecord(userId: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
   sequence += 1
   const secret = `${randomUUID()}${sequence}`
   return {
@@ -98,7 +99,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
     describe('keys', () => {
       it('stores a key and finds it by digest and by id, with every field intact', async () => {
-        const record = keyRecord(uniqueUser())
+        const record = sampleKeyRecord(uniqueUser())
         await store.insertKey(record)
         expect(await store.findKeyByDigest(record.digest)).toEqual(record)
         expect(await store.findKeyById(record.id)).toEqual(record)
@@ -111,10 +112,10 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
       it('refuses a second record with the same digest or the same id', async () => {
         const userId = uniqueUser()
-        const record = keyRecord(userId)
+        const record = sampleKeyRecord(userId)
         await store.insertKey(record)
         await expect(store.insertKey({ ...record, id: randomUUID() })).rejects.toThrow()
-        await expect(store.insertKey({ ...keyRecord(userId), id: record.id })).rejects.toThrow()
+        await expect(store.insertKey({ ...sampleKeyRecord(userId), id: record.id })).rejects.toThrow()
         expect(await store.listKeys(userId)).toEqual([record])
       })
 
@@ -122,16 +123,16 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         options.dropsExpiredKeys ? 'gone' : 'included'
       }`, async () => {
         const userId = uniqueUser()
-        const oldest = keyRecord(userId, { createdOn: new Date('2026-01-01T00:00:00Z') })
-        const expired = keyRecord(userId, {
+        const oldest = sampleKeyRecord(userId, { createdOn: new Date('2026-01-01T00:00:00Z') })
+        const expired = sampleKeyRecord(userId, {
           createdOn: new Date('2026-01-15T00:00:00Z'),
           expiresOn: new Date(Date.now() - DAY),
         })
-        const newest = keyRecord(userId, { createdOn: new Date('2026-02-01T00:00:00Z') })
+        const newest = sampleKeyRecord(userId, { createdOn: new Date('2026-02-01T00:00:00Z') })
         await store.insertKey(newest)
         await store.insertKey(oldest)
         await store.insertKey(expired)
-        await store.insertKey(keyRecord(uniqueUser()))
+        await store.insertKey(sampleKeyRecord(uniqueUser()))
         const listed = (await store.listKeys(userId)).map((record) => record.id)
         if (options.dropsExpiredKeys) {
           expect(listed).toEqual([oldest.id, newest.id])
@@ -145,8 +146,8 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
       it('deletes by id and by digest, only for the owner, and returns the deleted record', async () => {
         const userId = uniqueUser()
-        const byId = keyRecord(userId)
-        const byDigest = keyRecord(userId)
+        const byId = sampleKeyRecord(userId)
+        const byDigest = sampleKeyRecord(userId)
         await store.insertKey(byId)
         await store.insertKey(byDigest)
         expect(await store.deleteKey(uniqueUser(), { id: byId.id })).toBeNull()
@@ -159,7 +160,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       })
 
       it('records last use in batches, never moving it backwards, ignoring unknown ids', async () => {
-        const record = keyRecord(uniqueUser())
+        const record = sampleKeyRecord(uniqueUser())
         await store.insertKey(record)
         const later = new Date('2026-12-01T10:00:00.000Z')
         const earlier = new Date('2026-11-30T10:00:00.000Z')
@@ -174,7 +175,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
       it(`issues and deletes ${parallel} keys in parallel without losing or duplicating one`, async () => {
         const userId = uniqueUser()
-        const records = Array.from({ length: parallel }, () => keyRecord(userId))
+        const records = Array.from({ length: parallel }, () => sampleKeyRecord(userId))
         await Promise.all(records.map((record) => store.insertKey(record)))
         expect(new Set((await store.listKeys(userId)).map((record) => record.id))).toEqual(
           new Set(records.map((r) => r.id)),
@@ -382,7 +383,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         const unsubscribe = await (await peer()).subscribe!((event) => received.push(event))
         try {
           const userId = uniqueUser()
-          const record = keyRecord(userId)
+          const record = sampleKeyRecord(userId)
           await store.insertKey(record)
           await store.deleteKey(userId, { id: record.id })
           await expect
