@@ -119,6 +119,28 @@ describe('the guard', () => {
 })
 
 describe('failed-attempt limits per client address', () => {
+  it('reads the client address only when an address is blocked or a credential fails', async () => {
+    const { keyward } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    let reads = 0
+    const request = (apiKey: string) => ({
+      headers: { 'x-api-key': apiKey },
+      get ip() {
+        reads++
+        return '203.0.113.20'
+      },
+    })
+    expect((await keyward.guard(request(key))).ok).toBe(true)
+    expect(reads).toBe(0)
+    expect((await keyward.guard(request(KEY))).ok).toBe(false)
+    expect(reads).toBeGreaterThan(0)
+    for (let i = 0; i < 60; i++) await keyward.guard(request(KEY))
+    reads = 0
+    // Now an address is blocked: every request's address is checked, even with a good key.
+    expect((await keyward.guard(request(key))).ok).toBe(false)
+    expect(reads).toBe(1)
+  })
+
   it('blocks an address after 60 failures in a minute with 429, Retry-After and RateLimit headers', async () => {
     const { keyward, clock } = setup()
     const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.9' }

@@ -96,11 +96,16 @@ describe('verifying keys', () => {
     expect(await keyward.verifyKey(raw)).toEqual({ ok: false, code })
   })
 
-  it('rejects malformed input before any hashing or store access', async () => {
+  it('rejects malformed input before any store access', async () => {
     const { store, count } = instrumentedStore()
     const { keyward } = setup({ store })
     await keyward.verifyKey('not-a-key')
     await keyward.verifyKey('ms-zz')
+    // The right shape but not hex: hashed (the cheap test passed) yet never looked up.
+    expect(await keyward.verifyKey('ms-0123456789abcdef0123456789abcdeZ')).toEqual({
+      ok: false,
+      code: 'MALFORMED',
+    })
     expect(count('findKeyByDigest')).toBe(0)
     await keyward.verifyKey('ms-0123456789abcdef0123456789abcdef')
     expect(count('findKeyByDigest')).toBe(1)

@@ -207,6 +207,19 @@ describe('auth tokens', () => {
       expect((await keyward.authenticate(bearer(`${header}.${tampered}.${signature}`))).ok).toBe(false)
     })
 
+    it('rejects a tampered payload under the signature of a cached token (the cache compares whole tokens)', async () => {
+      const { keyward, pair } = await exchange()
+      expect((await keyward.authenticate(bearer(pair.auth_token))).ok).toBe(true)
+      const [header, payload, signature] = pair.auth_token.split('.')
+      const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString())
+      const tampered = Buffer.from(JSON.stringify({ ...claims, sub: 'bob' })).toString('base64url')
+      expect(await keyward.authenticate(bearer(`${header}.${tampered}.${signature}`))).toMatchObject({
+        ok: false,
+        failure: { code: 'INVALID_TOKEN' },
+      })
+      expect((await keyward.authenticate(bearer(pair.auth_token))).ok).toBe(true)
+    })
+
     it('rejects a refresh token used as an auth token, and an auth token used as a refresh token', async () => {
       const { keyward, pair } = await exchange()
       expect((await keyward.authenticate(bearer(pair.refresh_token))).ok).toBe(false)

@@ -8,7 +8,7 @@ import {
   type Principal,
   readBody,
 } from '@keyward/core'
-import type { RequestHandler, Response } from 'express'
+import type { NextFunction, Request, RequestHandler, Response } from 'express'
 
 declare global {
   namespace Express {
@@ -31,6 +31,15 @@ function send(res: Response, { status, headers, body }: HttpResponse): void {
   res.status(status)
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
   res.end(JSON.stringify(body))
+}
+
+function admit(outcome: GuardOutcome, req: Request, res: Response, next: NextFunction): void {
+  if (!outcome.ok) {
+    send(res, outcome.response)
+    return
+  }
+  req.auth = outcome.auth
+  next()
 }
 
 /** Express adapter: mounts keyward's routes and guards the host's. */
@@ -63,19 +72,14 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     send(res, response)
   }
 
-  // Not an async function: the core answers a warm key without a promise, and so does this.
-  const requireAuth = (options?: AuthenticateOptions): RequestHandler => {
-    return (req, res, next) => {
-      const admit = (outcome: GuardOutcome) => {
-        if (!outcome.ok) return send(res, outcome.response)
-        req.auth = outcome.auth
-        next()
-      }
-      const outcome = keyward.guard({ headers: req.headers, ip: req.ip }, options)
-      if (outcome instanceof Promise) outcome.then(admit, next)
-      else admit(outcome)
+  // Not an async function: the core answers a warm key without a promise, and so does this. The
+  // request itself is handed over: Express's `ip` getter is read only if the core needs it.
+  const requireAuth = (options?: AuthenticateOptions): RequestHandler =>
+    function keywardGuard(req, res, next) {
+      const outcome = keyward.guard(req, options)
+      if (outcome instanceof Promise) outcome.then((settled) => admit(settled, req, res, next), next)
+      else admit(outcome, req, res, next)
     }
-  }
 
   return { routes, requireAuth }
 }

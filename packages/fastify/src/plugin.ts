@@ -5,7 +5,7 @@ import {
   KeywardConfigError,
   type Principal,
 } from '@keyward/core'
-import type { FastifyPluginAsync, onRequestHookHandler } from 'fastify'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { send } from './reply.js'
 import { keywardRoutes } from './routes.js'
@@ -40,6 +40,15 @@ declare module 'fastify' {
   }
 }
 
+function admit(outcome: GuardOutcome, request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  if (!outcome.ok) {
+    send(reply, outcome.response)
+    return
+  }
+  request.auth = outcome.auth
+  done()
+}
+
 const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options) => {
   const engine = options?.keyward
   if (typeof engine?.handle !== 'function' || typeof engine.guard !== 'function') {
@@ -48,18 +57,14 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
 
   /**
    * The guard runs in onRequest: the cheapest place, before any body is read. It is a callback
-   * hook, not an async one, because the core answers a warm key without a promise.
+   * hook, not an async one, because the core answers a warm key without a promise. The request
+   * itself is handed over: its `ip` getter is read only if the core needs the address.
    */
   const guard = (guardOptions?: AuthenticateOptions): onRequestHookHandler => {
-    return (request, reply, done) => {
-      const admit = (outcome: GuardOutcome) => {
-        if (!outcome.ok) return void send(reply, outcome.response)
-        request.auth = outcome.auth
-        done()
-      }
-      const outcome = engine.guard({ headers: request.headers, ip: request.ip }, guardOptions)
-      if (outcome instanceof Promise) outcome.then(admit, done)
-      else admit(outcome)
+    return function keywardGuard(request, reply, done) {
+      const outcome = engine.guard(request, guardOptions)
+      if (outcome instanceof Promise) outcome.then((settled) => admit(settled, request, reply, done), done)
+      else admit(outcome, request, reply, done)
     }
   }
 

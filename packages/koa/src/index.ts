@@ -8,7 +8,7 @@ import {
   type Principal,
   readBody,
 } from '@keyward/core'
-import type { Context, DefaultState, Middleware } from 'koa'
+import type { Context, DefaultState, Middleware, Next } from 'koa'
 
 /** What `requireAuth` adds to `ctx.state`. */
 export interface KeywardState {
@@ -32,6 +32,12 @@ function send(ctx: Context, { status, headers, body }: HttpResponse): void {
   ctx.status = status
   ctx.set(headers)
   ctx.body = JSON.stringify(body)
+}
+
+function admit(outcome: GuardOutcome, ctx: Context, next: Next): unknown {
+  if (!outcome.ok) return send(ctx, outcome.response)
+  ctx.state.auth = outcome.auth
+  return next()
 }
 
 /** Koa adapter: mounts keyward's routes and guards the host's, with or without @koa/router. */
@@ -63,18 +69,15 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
     send(ctx, response)
   }
 
-  const requireAuth = (options?: AuthenticateOptions): Middleware<DefaultState & KeywardState> => {
-    return (ctx, next) => {
-      const admit = (outcome: GuardOutcome) => {
-        if (!outcome.ok) return send(ctx, outcome.response)
-        ctx.state.auth = outcome.auth
-        return next()
-      }
-      // The core answers a warm key without a promise; only a store read needs one.
-      const outcome = keyward.guard({ headers: ctx.headers, ip: ctx.ip }, options)
-      return outcome instanceof Promise ? outcome.then(admit) : admit(outcome)
+  // The core answers a warm key without a promise; only a store read needs one. The request
+  // itself is handed over: its `ip` getter is read only if the core needs the address.
+  const requireAuth = (options?: AuthenticateOptions): Middleware<DefaultState & KeywardState> =>
+    function keywardGuard(ctx, next) {
+      const outcome = keyward.guard(ctx.request, options)
+      return outcome instanceof Promise
+        ? outcome.then((settled) => admit(settled, ctx, next))
+        : admit(outcome, ctx, next)
     }
-  }
 
   return { routes, requireAuth }
 }

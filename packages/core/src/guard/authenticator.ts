@@ -1,11 +1,12 @@
 import type { FailureCode } from '../errors.js'
 import type { EventHook } from '../events.js'
 import type { GuardRequest } from '../http/types.js'
-import type { KeyService } from '../keys/key-service.js'
+import type { KeyCheck, KeyService } from '../keys/key-service.js'
 import type { Clock } from '../lib/clock.js'
-import { chain, isPromiseLike, type MaybePromise } from '../lib/maybe-promise.js'
+import { isPromiseLike, type MaybePromise } from '../lib/maybe-promise.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
-import type { AuthTokens } from '../tokens/auth-token.js'
+import type { ApiKeyRecord } from '../store/types.js'
+import type { AuthTokenCheck, AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal } from '../users.js'
 import { readCredential } from './credentials.js'
 
@@ -33,6 +34,7 @@ const MISSING = fail('MISSING_CREDENTIALS')
 // The user behind a valid auth token is gone: the code says why, the answer speaks of the token.
 const TOKEN_USER_GONE: AuthResult = { ok: false, failure: { code: 'USER_GONE', credential: 'auth_token' } }
 const FORBIDDEN = fail('FORBIDDEN')
+const INVALID_TOKEN = fail('INVALID_TOKEN')
 
 /**
  * The guard's hot path: the cheap rejections first (header shape, blocked address, key
@@ -66,13 +68,19 @@ export class Authenticator {
     if (credential.kind === 'malformed')
       return { ok: false, failure: { code: 'MALFORMED_HEADER', reason: credential.reason } }
     const now = this.clock()
-    const limited = this.limiter?.addressBlocked(request.ip, now)
-    if (limited) return { ok: false, failure: { code: 'RATE_LIMITED', limited } }
+    // request.ip may be a getter that costs something: read it only when an address is blocked.
+    if (this.limiter?.blocking) {
+      const limited = this.limiter.addressBlocked(request.ip, now)
+      if (limited) return { ok: false, failure: { code: 'RATE_LIMITED', limited } }
+    }
+    const required = options?.permissions
     const result =
       credential.kind === 'api_key'
         ? this.byApiKey(credential.value, now)
         : this.#byAuthToken(credential.value, now)
-    return chain(result, (outcome) => this.#settle(outcome, request.ip, options?.permissions))
+    return isPromiseLike(result)
+      ? result.then((outcome) => this.#settle(outcome, request, required))
+      : this.#settle(result, request, required)
   }
 
   /** Counts a failed credential towards the address limit and reports it. */
@@ -83,57 +91,76 @@ export class Authenticator {
 
   #settle(
     result: AuthResult,
-    ip: string | undefined,
+    request: GuardRequest,
     required: readonly string[] | undefined,
   ): MaybePromise<AuthResult> {
-    if (!result.ok) return this.failed(result.failure.code, ip).then(() => result)
+    if (!result.ok) return this.failed(result.failure.code, request.ip).then(() => result)
     if (required !== undefined && !hasAll(result.principal.permissions, required)) return FORBIDDEN
     return result
   }
 
   /** An API key alone (no request around it): also what `verifyKey` answers. */
   byApiKey(raw: string, now: number): MaybePromise<AuthResult> {
-    return chain(this.keys.check(raw, now), (check) => {
-      if (!check.ok) return fail(check.code)
-      const { record } = check
-      return chain(this.loadUser(record.userId), (user) => {
-        if (user === null) return fail('USER_GONE')
-        this.keys.used(record, now)
-        const principal: Principal = {
-          userId: user.id,
-          keyId: record.id,
-          permissions: user.permissions,
-          credential: 'api_key',
-          user,
-        }
-        return { ok: true, principal }
-      })
-    })
+    const check = this.keys.check(raw, now)
+    return isPromiseLike(check)
+      ? check.then((ready) => this.#keyHolder(ready, now))
+      : this.#keyHolder(check, now)
+  }
+
+  #keyHolder(check: KeyCheck, now: number): MaybePromise<AuthResult> {
+    if (!check.ok) return fail(check.code)
+    const { record } = check
+    const user = this.loadUser(record.userId)
+    return isPromiseLike(user)
+      ? user.then((loaded) => this.#keyPrincipal(record, loaded, now))
+      : this.#keyPrincipal(record, user, now)
+  }
+
+  #keyPrincipal(record: ApiKeyRecord, user: KeywardUser | null, now: number): AuthResult {
+    if (user === null) return fail('USER_GONE')
+    this.keys.used(record, now)
+    const principal: Principal = {
+      userId: user.id,
+      keyId: record.id,
+      permissions: user.permissions,
+      credential: 'api_key',
+      user,
+    }
+    return { ok: true, principal }
   }
 
   #byAuthToken(raw: string, now: number): MaybePromise<AuthResult> {
-    return chain(this.tokens.verify(raw, now), (check) => {
-      if (!check.ok) return fail(check.code)
-      const { sub, keyId } = check.claims
-      const keyAlive =
-        keyId === null ? true : chain(this.keys.checkById(keyId, now), (record) => record !== undefined)
-      return chain(keyAlive, (alive) => {
-        if (!alive) return fail('INVALID_TOKEN')
-        return chain(this.loadUser(sub), (user): AuthResult => {
-          if (user === null) return TOKEN_USER_GONE
-          return {
-            ok: true,
-            principal: {
-              userId: user.id,
-              keyId,
-              permissions: user.permissions,
-              credential: 'auth_token',
-              user,
-            },
-          }
-        })
-      })
-    })
+    const check = this.tokens.verify(raw, now)
+    return isPromiseLike(check)
+      ? check.then((ready) => this.#tokenHolder(ready, now))
+      : this.#tokenHolder(check, now)
+  }
+
+  #tokenHolder(check: AuthTokenCheck, now: number): MaybePromise<AuthResult> {
+    if (!check.ok) return fail(check.code)
+    const { sub, keyId } = check.claims
+    if (keyId === null) return this.#tokenUser(sub, null)
+    const key = this.keys.checkById(keyId, now)
+    return isPromiseLike(key)
+      ? key.then((record) => (record === undefined ? INVALID_TOKEN : this.#tokenUser(sub, keyId)))
+      : key === undefined
+        ? INVALID_TOKEN
+        : this.#tokenUser(sub, keyId)
+  }
+
+  #tokenUser(sub: string, keyId: string | null): MaybePromise<AuthResult> {
+    const user = this.loadUser(sub)
+    return isPromiseLike(user)
+      ? user.then((loaded) => tokenPrincipal(loaded, keyId))
+      : tokenPrincipal(user, keyId)
+  }
+}
+
+function tokenPrincipal(user: KeywardUser | null, keyId: string | null): AuthResult {
+  if (user === null) return TOKEN_USER_GONE
+  return {
+    ok: true,
+    principal: { userId: user.id, keyId, permissions: user.permissions, credential: 'auth_token', user },
   }
 }
 

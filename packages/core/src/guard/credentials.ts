@@ -24,10 +24,20 @@ export function readCredential(headers: HeaderBag, keyPrefix: string): Credentia
   if (authorization === undefined) return NONE
   if (typeof authorization !== 'string')
     return { kind: 'malformed', reason: 'Authorization must be sent once' }
-  if (authorization.length < 6 || authorization.slice(0, 6).toLowerCase() !== 'bearer') return NONE
+  if (authorization.length < 6 || !isBearer(authorization)) return NONE
   if (authorization.length === 6) return { kind: 'malformed', reason: 'Bearer needs a key or token' }
   if (authorization.charCodeAt(6) !== 32) return NONE
-  const value = authorization.slice(7).trim()
+  const value = trimmed(authorization.slice(7))
   if (value === '') return { kind: 'malformed', reason: 'Bearer needs a key or token' }
   return value.startsWith(keyPrefix) ? { kind: 'api_key', value } : { kind: 'auth_token', value }
+}
+
+/** The scheme is case-insensitive; the usual spelling is answered without allocating. */
+const isBearer = (authorization: string): boolean =>
+  authorization.startsWith('Bearer') || authorization.slice(0, 6).toLowerCase() === 'bearer'
+
+/** trim() only when there is something to trim: it always allocates. */
+function trimmed(value: string): string {
+  const last = value.length - 1
+  return last >= 0 && value.charCodeAt(0) > 32 && value.charCodeAt(last) > 32 ? value : value.trim()
 }

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache'
+import { hexToBytes } from '../lib/secrets.js'
 import type { ApiKeyRecord } from '../store/types.js'
 
 interface Entry {
@@ -11,6 +12,9 @@ interface Entry {
  * Freshness and expiry are checked against keyward's clock rather than lru-cache's TTL,
  * so tests can move time. Deleted key ids are remembered (tombstones) so that a store
  * read that raced a deletion cannot put the deleted key back.
+ *
+ * Lookups take the digest as bytes (`digestBytes`, 32 characters), the form the guard computes;
+ * records and deletions carry the stored hex digest, converted here off the hot path.
  */
 export class KeyCache {
   readonly #byDigest: LRUCache<string, Entry>
@@ -29,11 +33,11 @@ export class KeyCache {
     })
   }
 
-  get(digest: string, now: number): ApiKeyRecord | undefined {
-    const entry = this.#byDigest.get(digest)
+  get(digestBytes: string, now: number): ApiKeyRecord | undefined {
+    const entry = this.#byDigest.get(digestBytes)
     if (entry === undefined) return undefined
     if (now - entry.fetchedAt >= this.#ttlMs) {
-      this.#byDigest.delete(digest)
+      this.#byDigest.delete(digestBytes)
       return undefined
     }
     return entry.record
@@ -47,8 +51,9 @@ export class KeyCache {
   /** Caches a record read from the store; refuses one deleted meanwhile. Returns false then. */
   set(record: ApiKeyRecord, now: number): boolean {
     if (this.#tombstones.has(record.id)) return false
-    this.#byDigest.set(record.digest, { record, fetchedAt: now })
-    this.#digestById.set(record.id, record.digest)
+    const digestBytes = hexToBytes(record.digest)
+    this.#byDigest.set(digestBytes, { record, fetchedAt: now })
+    this.#digestById.set(record.id, digestBytes)
     return true
   }
 
@@ -56,17 +61,17 @@ export class KeyCache {
     return this.#tombstones.has(id)
   }
 
-  /** The key is gone: drop it and remember that it is gone. */
+  /** The key is gone: drop it and remember that it is gone. `digest` is the stored (hex) one. */
   evict(id: string, digest?: string): void {
     this.#tombstones.set(id, true)
-    const cachedDigest = digest ?? this.#digestById.get(id)
+    const cachedDigest = digest === undefined ? this.#digestById.get(id) : hexToBytes(digest)
     if (cachedDigest !== undefined) this.#byDigest.delete(cachedDigest)
     this.#digestById.delete(id)
   }
 
   /** Drops a record without marking it deleted (expired, or user gone). */
-  forget(digest: string): void {
-    this.#byDigest.delete(digest)
+  forget(record: ApiKeyRecord): void {
+    this.#byDigest.delete(hexToBytes(record.digest))
   }
 
   get size(): number {

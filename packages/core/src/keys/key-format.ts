@@ -1,4 +1,4 @@
-import { randomHex, sha256Hex } from '../lib/secrets.js'
+import { randomHex, sha256Bytes, sha256Hex } from '../lib/secrets.js'
 
 /** prefix + 32 lowercase hex characters: 128 bits from the CSPRNG. */
 const SECRET_HEX_LENGTH = 32
@@ -8,21 +8,28 @@ export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,16}$/
 export interface KeyFormat {
   readonly prefix: string
   generate(): string
-  /** Cheap structural check, done before any hashing or store access. */
+  /** The cheapest structural check (prefix and length), done before any hashing. */
+  hasShape(raw: string): boolean
+  /** The full structural check, done before any store access. */
   isWellFormed(raw: string): boolean
   /** Non-secret preview for display: the prefix, an ellipsis and the last 4 characters. */
   preview(raw: string): string
+  /** The stored digest: hex SHA-256. */
   digest(raw: string): string
+  /** The same digest as a one-byte string of its 32 bytes: the verification cache's key. */
+  digestBytes(raw: string): string
 }
 
 export function keyFormat(prefix: string): KeyFormat {
   const length = prefix.length + SECRET_HEX_LENGTH
+  const hasShape = (raw: string) => raw.length === length && raw.startsWith(prefix)
   return {
     prefix,
     generate: () => prefix + randomHex(SECRET_HEX_LENGTH / 2),
-    isWellFormed: (raw) =>
-      raw.length === length && raw.startsWith(prefix) && HEX.test(raw.slice(prefix.length)),
+    hasShape,
+    isWellFormed: (raw) => hasShape(raw) && HEX.test(raw.slice(prefix.length)),
     preview: (raw) => `${prefix}…${raw.slice(-4)}`,
     digest: sha256Hex,
+    digestBytes: sha256Bytes,
   }
 }

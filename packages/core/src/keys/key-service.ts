@@ -4,7 +4,7 @@ import type { EventHook } from '../events.js'
 import type { Clock } from '../lib/clock.js'
 import { addDuration, type Duration } from '../lib/duration.js'
 import type { MaybePromise } from '../lib/maybe-promise.js'
-import { constantTimeEqual } from '../lib/secrets.js'
+import { bytesToHex, constantTimeEqual } from '../lib/secrets.js'
 import { storeCall } from '../store/store-call.js'
 import type { ApiKeyRecord, KeyStore } from '../store/types.js'
 import type { UsageRecorder } from '../usage/usage-recorder.js'
@@ -84,15 +84,18 @@ export class KeyService {
   }
 
   /**
-   * Hot path. Malformed input is rejected before hashing; a warm key costs one SHA-256 and one
-   * cache lookup, answered without a promise. Unknown and expired keys take the same path (a
-   * store read) and get the same answer.
+   * Hot path. A key of the wrong shape is rejected before hashing; a warm key costs one SHA-256
+   * and one cache lookup, answered without a promise. Only a well-formed key reaches the store,
+   * and unknown and expired keys take the same path (one store read) and get the same answer.
    */
   check(raw: string, now: number): MaybePromise<KeyCheck> {
-    if (!this.format.isWellFormed(raw)) return MALFORMED
-    const digest = this.format.digest(raw)
-    const cached = this.cache.get(digest, now)
+    if (!this.format.hasShape(raw)) return MALFORMED
+    const digestBytes = this.format.digestBytes(raw)
+    const cached = this.cache.get(digestBytes, now)
     if (cached !== undefined) return this.#unexpired(cached, now)
+    // The full format test waits until here: a key that fails it cannot be in the cache.
+    if (!this.format.isWellFormed(raw)) return MALFORMED
+    const digest = bytesToHex(digestBytes)
     return storeCall(() => this.store.findKeyByDigest(digest)).then((stored) => {
       if (stored === null || !constantTimeEqual(stored.digest, digest) || !this.cache.set(stored, now))
         return NOT_FOUND
@@ -113,7 +116,7 @@ export class KeyService {
 
   #unexpired(record: ApiKeyRecord, now: number): KeyCheck {
     if (record.expiresOn.getTime() > now) return { ok: true, record }
-    this.cache.forget(record.digest)
+    this.cache.forget(record)
     return EXPIRED
   }
 

@@ -5,9 +5,6 @@
  */
 export type MaybePromise<T> = T | Promise<T>
 
-export const isPromiseLike = <T>(value: MaybePromise<T> | PromiseLike<T>): value is PromiseLike<T> =>
-  typeof (value as PromiseLike<T> | null)?.then === 'function'
-
-export function chain<T, U>(value: MaybePromise<T>, next: (value: T) => MaybePromise<U>): MaybePromise<U> {
-  return isPromiseLike(value) ? Promise.resolve(value).then(next) : next(value)
-}
+/** Written out at each step rather than wrapped in a helper: a helper's callback is a closure per call. */
+export const isPromiseLike = <T>(value: MaybePromise<T>): value is Promise<T> =>
+  typeof (value as Promise<T> | null)?.then === 'function'

@@ -29,6 +29,11 @@ export class RateLimiter {
     private readonly config: Exclude<ResolvedOptions['rateLimit'], false>,
   ) {}
 
+  /** Whether any address is blocked at all: the guard asks this before it reads the address. */
+  get blocking(): boolean {
+    return this.#blockedUntil.size > 0
+  }
+
   /** Hot path: is this address blocked right now? No store access. */
   addressBlocked(ip: string | undefined, now: number): Limited | undefined {
     const perAddress = this.config.perAddress
