@@ -6,7 +6,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
-import { compare, guardComparisons, issuanceThroughput } from './lib/http.mjs'
+import { compare, guardComparisons, issuanceThroughput, pinCores } from './lib/http.mjs'
 import { cacheMemory, hotPathWrites, verificationLatency } from './lib/in-process.mjs'
 import { renderMarkdown } from './lib/report.mjs'
 import { openStores } from './lib/stores.mjs'
@@ -52,9 +52,11 @@ const results = {
 }
 
 if (want('http')) {
+  const pin = pinCores()
+  results.settings.pinned = pin ?? null
   for (const comparison of guardComparisons()) {
     log(`throughput: ${comparison.label} (${settings.rounds} rounds of ${settings.duration}s)`)
-    results.throughput.push(...(await compare({ ...comparison, ...settings })))
+    results.throughput.push(...(await compare({ ...comparison, ...settings, pin })))
   }
   log('issuance and exchange')
   results.issuance = await issuanceThroughput({ duration: settings.duration })

@@ -1,6 +1,8 @@
 /**
  * One benchmark server, in its own process: `node bench/server.mjs <framework> <guard>`.
- * guard: none | key | token | peer (@fastify/bearer-auth on Fastify, passport-headerapikey on Express).
+ * guard: none | key | token (keyward, either credential) | noop (a guard slot that admits everyone:
+ * what the framework charges for one more hook or middleware) | peer (@fastify/bearer-auth on
+ * Fastify, passport-headerapikey on Express).
  * It issues one key (and a token from it) in a memory store, listens on 127.0.0.1:0 and prints
  * one JSON line { port, key, token } when ready.
  */
@@ -12,7 +14,6 @@ const keyward = createKeyward({
   jwtSecret: 'bench-secret-bench-secret-bench-secret-00',
   // A host's directory would hand out its cached user, not build one per request.
   users: { get: (id) => (id === BENCH_USER.id ? BENCH_USER : null) },
-  rateLimit: false,
 })
 const { key } = await keyward.issueKey('bench', { name: 'bench' })
 const { auth_token: token } = await keyward.authenticateWithApiKey(key)
@@ -26,8 +27,10 @@ async function fastify() {
     app.get('/v1/agents', async () => payload)
   } else {
     await app.register((await import('@keyward/fastify')).keyward, { keyward })
-    const config = guard === 'none' ? {} : { keyward: { permissions: ['agents:read'] } }
-    app.get('/v1/agents', { config }, async () => payload)
+    const keywardGuarded = guard === 'key' || guard === 'token'
+    const config = keywardGuarded ? { keyward: { permissions: ['agents:read'] } } : {}
+    const onRequest = guard === 'noop' ? (_request, _reply, done) => done() : undefined
+    app.get('/v1/agents', { config, onRequest }, async () => payload)
   }
   await app.listen({ port: 0, host: '127.0.0.1' })
   return app.server.address().port
@@ -52,7 +55,10 @@ async function express() {
   } else {
     const auth = (await import('@keyward/express')).keywardExpress(keyward)
     app.use(auth.routes)
-    const handlers = guard === 'none' ? [] : [auth.requireAuth({ permissions: ['agents:read'] })]
+    const handlers = {
+      none: [],
+      noop: [(_req, _res, next) => next()],
+    }[guard] ?? [auth.requireAuth({ permissions: ['agents:read'] })]
     app.get('/v1/agents', ...handlers, (_req, res) => res.json(payload))
   }
   return new Promise((resolve) => {
@@ -67,7 +73,10 @@ async function koa() {
   const app = new Koa()
   const router = new Router()
   app.use(auth.routes)
-  const handlers = guard === 'none' ? [] : [auth.requireAuth({ permissions: ['agents:read'] })]
+  const handlers = {
+    none: [],
+    noop: [(_ctx, next) => next()],
+  }[guard] ?? [auth.requireAuth({ permissions: ['agents:read'] })]
   router.get('/v1/agents', ...handlers, (ctx) => {
     ctx.body = payload
   })

@@ -3,16 +3,37 @@
  * this process. Each comparison runs interleaved (A, B, A, B, ...) so drift cancels out, and
  * reports the median over rounds of the per-round ratio.
  */
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readFileSync } from 'node:fs'
+import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { median, round } from './stats.mjs'
 
 const SERVER = fileURLToPath(new URL('../server.mjs', import.meta.url))
 
+/**
+ * Where the servers and the load generator run. On Linux with taskset and two or more cores,
+ * this process (autocannon) keeps the first core and the servers get the last one, so the
+ * scheduler does not move them about mid-round.
+ */
+export function pinCores() {
+  const last = cpus().length - 1
+  if (process.platform !== 'linux' || last < 1) return undefined
+  const pinned = spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
+  return pinned.status === 0 ? { loadCore: 0, serverCore: last } : undefined
+}
+
+let serverCore
+
 export async function startServer(framework, guard) {
-  const child = spawn(process.execPath, [SERVER, framework, guard], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const argv = [SERVER, framework, guard]
+  const child =
+    serverCore === undefined
+      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
+      : spawn('taskset', ['-c', String(serverCore), process.execPath, ...argv], {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        })
   const line = await new Promise((resolve, reject) => {
     let output = ''
     child.stdout.on('data', (chunk) => {
@@ -63,11 +84,13 @@ export async function load({ pid, ...options }) {
 }
 
 /**
- * Requests per second of each variant, interleaved, with per-round ratios against the first.
- * Every round starts fresh server processes (and warms them up), so that one process's luck
- * (JIT decisions, memory layout) does not decide a figure.
+ * Requests per second of each variant, interleaved, with per-round ratios against its baseline
+ * (the unguarded route receiving the very same request) and against the first variant (the
+ * unguarded route with no credential sent). Every round starts fresh server processes (and warms
+ * them up), so that one process's luck (JIT decisions, memory layout) does not decide a figure.
  */
-export async function compare({ label, variants, rounds, duration, warmup }) {
+export async function compare({ label, variants, rounds, duration, warmup, pin }) {
+  serverCore = pin?.serverCore
   const samples = variants.map(() => [])
   const cpu = variants.map(() => [])
   for (let r = 0; r < rounds; r++) {
@@ -91,45 +114,96 @@ export async function compare({ label, variants, rounds, duration, warmup }) {
       await Promise.all(servers.map((server) => server.stop()))
     }
   }
-  const base = samples[0]
-  return variants.map((variant, i) => ({
-    comparison: label,
-    variant: variant.name,
-    rps: round(median(samples[i]), 0),
-    ratio: round(median(samples[i].map((rps, r) => rps / base[r])), 3),
-    rounds: samples[i].map((rps) => round(rps, 0)),
-    // Server CPU (user + system) per request: steadier than req/s on a shared machine.
-    cpu_us_per_request: cpu[i].length ? round(median(cpu[i]), 2) : null,
-  }))
+  const ratioTo = (i, base) => round(median(samples[i].map((rps, r) => rps / samples[base][r])), 3)
+  return variants.map((variant, i) => {
+    const baseline =
+      variant.baseline === undefined ? 0 : variants.findIndex((v) => v.name === variant.baseline)
+    return {
+      comparison: label,
+      variant: variant.name,
+      sent: variant.sent,
+      rps: round(median(samples[i]), 0),
+      baseline: variants[baseline].name,
+      ratio: ratioTo(i, baseline),
+      ratio_to_bare: ratioTo(i, 0),
+      rounds: samples[i].map((rps) => round(rps, 0)),
+      // Server CPU (user + system) per request: steadier than req/s on a shared machine.
+      cpu_us_per_request: cpu[i].length ? round(median(cpu[i]), 2) : null,
+    }
+  })
 }
 
 const none = () => ({})
 const byKey = (server) => ({ 'x-api-key': server.key })
 const byToken = (server) => ({ authorization: `Bearer ${server.token}` })
+const byBearerKey = (server) => ({ authorization: `Bearer ${server.key}` })
 
+/**
+ * Per framework: the unguarded route with no credential and with each credential sent (the same
+ * bytes as the guarded requests, so a ratio measures the guard and not the header), keyward by
+ * key and by token, a no-op guard (the framework's own price of one more hook or middleware), and
+ * the peer library where there is one.
+ */
 export function guardComparisons() {
-  const frameworks = ['fastify', 'express', 'koa']
-  return frameworks.map((framework) => ({
-    label: framework,
-    variants: [
-      { name: `${framework} unguarded`, framework, guard: 'none', headers: none },
-      { name: `${framework} + keyward (X-Api-Key)`, framework, guard: 'key', headers: byKey },
-      { name: `${framework} + keyward (Bearer auth_token)`, framework, guard: 'token', headers: byToken },
-      ...(framework === 'fastify'
-        ? [
-            {
-              name: 'fastify + @fastify/bearer-auth',
-              framework,
-              guard: 'peer',
-              headers: (s) => ({ authorization: `Bearer ${s.key}` }),
-            },
-          ]
-        : []),
-      ...(framework === 'express'
-        ? [{ name: 'express + passport-headerapikey', framework, guard: 'peer', headers: byKey }]
-        : []),
-    ],
-  }))
+  return ['fastify', 'express', 'koa'].map((framework) => {
+    const unguarded = `${framework} unguarded`
+    const variant = (name, guard, sent, headers, baseline) => ({
+      name,
+      framework,
+      guard,
+      sent,
+      headers,
+      baseline,
+    })
+    const peers = {
+      fastify: [
+        variant(
+          'fastify + @fastify/bearer-auth',
+          'peer',
+          'Bearer key',
+          byBearerKey,
+          `${unguarded}, Bearer key sent`,
+        ),
+      ],
+      express: [
+        variant(
+          'express + passport-headerapikey',
+          'peer',
+          'X-Api-Key',
+          byKey,
+          `${unguarded}, X-Api-Key sent`,
+        ),
+      ],
+      koa: [],
+    }[framework]
+    return {
+      label: framework,
+      variants: [
+        variant(unguarded, 'none', 'nothing', none),
+        variant(`${unguarded}, X-Api-Key sent`, 'none', 'X-Api-Key', byKey),
+        variant(
+          `${framework} + keyward (X-Api-Key)`,
+          'key',
+          'X-Api-Key',
+          byKey,
+          `${unguarded}, X-Api-Key sent`,
+        ),
+        variant(`${unguarded}, Bearer token sent`, 'none', 'Bearer token', byToken),
+        variant(
+          `${framework} + keyward (Bearer auth_token)`,
+          'token',
+          'Bearer token',
+          byToken,
+          `${unguarded}, Bearer token sent`,
+        ),
+        variant(`${framework} + no-op guard`, 'noop', 'X-Api-Key', byKey, `${unguarded}, X-Api-Key sent`),
+        ...(framework === 'fastify'
+          ? [variant(`${unguarded}, Bearer key sent`, 'none', 'Bearer key', byBearerKey)]
+          : []),
+        ...peers,
+      ],
+    }
+  })
 }
 
 /** Issuance and key-to-token exchange over HTTP (not on the hot path, but users script them). */

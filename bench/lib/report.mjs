@@ -12,28 +12,34 @@ export function renderMarkdown(results) {
     '# keyward benchmarks',
     '',
     `Measured ${machine.date.slice(0, 10)} on ${machine.cores} × ${machine.cpu}, ${machine.memory_gib} GiB, Node ${machine.node}.`,
-    `autocannon, ${settings.connections} connections, from a separate process; each server in its own process on 127.0.0.1.`,
-    `Each comparison interleaved over ${settings.rounds} round(s) of ${settings.duration} s after ${settings.warmup} s warm-up; figures are medians, ratios the median of per-round ratios against the unguarded route.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
+    `autocannon, ${settings.connections} connections, from a separate process; each server in its own process on 127.0.0.1${settings.pinned ? ` (servers pinned to core ${settings.pinned.serverCore}, the load generator to core ${settings.pinned.loadCore})` : ''}.`,
+    `Each comparison interleaved over ${settings.rounds} round(s) of ${settings.duration} s after ${settings.warmup} s warm-up; figures are medians, ratios the median of per-round ratios.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
     '',
   ]
   if (results.throughput.length) {
     parts.push(
       '## Guarded route throughput',
       '',
+      'Each guarded variant is compared with the unguarded route receiving the very same request (its baseline), so the ratio is the price of the guard and not of the header; the ratio to the unguarded route with no credential sent is shown beside it. The no-op guard admits everyone: it is what the framework itself charges for one more hook or middleware.',
+      '',
       table(
         [
           'framework',
           'variant',
+          'sent',
           'req/s (median)',
-          'ratio to unguarded',
+          'ratio to baseline',
+          'ratio to unguarded, nothing sent',
           'server CPU µs/request',
           'rounds (req/s)',
         ],
         results.throughput.map((r) => [
           r.comparison,
           r.variant,
+          r.sent ?? 'n/a',
           r.rps,
-          r.ratio,
+          r.baseline === r.variant ? '(baseline)' : r.ratio,
+          r.ratio_to_bare ?? r.ratio,
           r.cpu_us_per_request ?? 'n/a',
           r.rounds.join(', '),
         ]),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import {
   type ApiKeyRecord,
   decodeStoreEvent,
@@ -7,7 +8,7 @@ import {
   type TotpRecord,
 } from '@keyward/core'
 import { names } from './names.js'
-import { type PostgresClient, queryRunner } from './runner.js'
+import { type PostgresClient, type PreparedStatement, queryRunner } from './runner.js'
 
 export interface PostgresStoreOptions {
   /** A `pg.Pool` or a `PGlite` instance. The host owns it: the store never ends or closes it. */
@@ -25,6 +26,12 @@ const ms = (column: string, table = '') =>
   `(extract(epoch from ${table}${column}) * 1000)::float8 AS ${column}`
 const toDate = (epochMs: number | string) => new Date(Math.round(Number(epochMs)))
 const iso = (date: Date) => date.toISOString()
+
+/** Named after its text, so stores on different schemas sharing a pool never clash. */
+const prepare = (text: string): PreparedStatement => ({
+  name: `keyward_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`,
+  text,
+})
 
 interface KeyRow {
   id: string
@@ -100,6 +107,8 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
   const keyColumns = `id, user_id, name, digest, preview, ${ms('created_on')}, ${ms('expires_on')}, ${ms('last_used_on')}`
   const refreshColumns = `digest, family_id, user_id, key_id, ${ms('created_on')}, ${ms('expires_on')}`
   const totpColumns = `user_id, sealed_secret, enabled, last_step, ${ms('created_on')}`
+  const keyByDigest = prepare(`SELECT ${keyColumns} FROM ${t.keys} WHERE digest = $1`)
+  const keyById = prepare(`SELECT ${keyColumns} FROM ${t.keys} WHERE id = $1`)
 
   return {
     async insertKey(record) {
@@ -120,12 +129,12 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
     },
 
     async findKeyByDigest(digest) {
-      const [row] = await db.query<KeyRow>(`SELECT ${keyColumns} FROM ${t.keys} WHERE digest = $1`, [digest])
+      const [row] = await db.prepared<KeyRow>(keyByDigest, [digest])
       return row === undefined ? null : keyRecord(row)
     },
 
     async findKeyById(id) {
-      const [row] = await db.query<KeyRow>(`SELECT ${keyColumns} FROM ${t.keys} WHERE id = $1`, [id])
+      const [row] = await db.prepared<KeyRow>(keyById, [id])
       return row === undefined ? null : keyRecord(row)
     },
 

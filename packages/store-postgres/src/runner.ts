@@ -9,8 +9,15 @@ export interface Queryable {
   query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]>
 }
 
+/** A statement the server parses and plans once per connection: for the reads on the guard's miss path. */
+export interface PreparedStatement {
+  readonly name: string
+  readonly text: string
+}
+
 /** The little the store needs from a driver; one implementation per driver, the SQL is shared. */
 export interface QueryRunner extends Queryable {
+  prepared<Row>(statement: PreparedStatement, params: readonly unknown[]): Promise<Row[]>
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>
   /** Resolves once listening; the returned function stops listening and releases the connection. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
@@ -32,10 +39,12 @@ export function queryRunner(client: PostgresClient): QueryRunner {
 }
 
 function pgliteRunner(db: PGliteInterface): QueryRunner {
+  const query = async <Row>(text: string, params: readonly unknown[] = []) =>
+    (await db.query<Row>(text, [...params])).rows
   return {
-    async query<Row>(text: string, params: readonly unknown[] = []) {
-      return (await db.query<Row>(text, [...params])).rows
-    },
+    query,
+    // In process there is no round trip to save: PGlite runs it as a plain query.
+    prepared: (statement, params) => query(statement.text, params),
     transaction: (work) =>
       db.transaction((tx) =>
         work({
@@ -60,6 +69,9 @@ function poolRunner(pool: Pool): QueryRunner {
   return {
     async query<Row>(text: string, params: readonly unknown[] = []) {
       return (await pool.query(text, [...params])).rows as Row[]
+    },
+    async prepared<Row>({ name, text }: PreparedStatement, params: readonly unknown[]) {
+      return (await pool.query({ name, text, values: [...params] })).rows as Row[]
     },
     async transaction(work) {
       const connection = await pool.connect()
