@@ -1,13 +1,15 @@
 /**
  * `pnpm bench`: the whole benchmark suite on this machine. Writes docs/bench/results.md and
  * results.json. `--smoke` runs a tiny version (CI proves the suite works; no figure is judged).
- * Options: --rounds N, --duration S, --warmup S, --large N (keys for the scale figure).
+ * Options: --rounds N, --duration S, --warmup S, --large N (keys for the scale figure),
+ * --only http,instructions,writes,stores (the other sections are kept from the last report).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
 import { compare, guardComparisons, issuanceThroughput, pinCores } from './lib/http.mjs'
 import { cacheMemory, hotPathWrites, verificationLatency } from './lib/in-process.mjs'
+import { guardInstructions, hasCallgrind } from './lib/instructions.mjs'
 import { renderMarkdown } from './lib/report.mjs'
 import { openStores } from './lib/stores.mjs'
 
@@ -47,6 +49,7 @@ const results = {
   throughput: [],
   issuance: [],
   stores: [],
+  instructions: [],
   writes: undefined,
   memory: undefined,
 }
@@ -60,6 +63,19 @@ if (want('http')) {
   }
   log('issuance and exchange')
   results.issuance = await issuanceThroughput({ duration: settings.duration })
+}
+
+if (want('instructions')) {
+  if (hasCallgrind()) {
+    log('instructions per request under callgrind')
+    results.instructions = await guardInstructions(
+      smoke
+        ? { frameworks: ['fastify'], guards: ['key'], warmup: 300, requests: 200 }
+        : { warmup: 20_000, requests: 5_000 },
+    )
+  } else {
+    log('instructions: skipped, valgrind (callgrind) is not installed')
+  }
 }
 
 if (want('writes')) {
@@ -101,6 +117,7 @@ if (only && existsSync(previous)) {
   if (!want('http')) Object.assign(results, { throughput: kept.throughput, issuance: kept.issuance })
   if (!want('stores')) results.stores = kept.stores
   if (!want('writes')) Object.assign(results, { writes: kept.writes, memory: kept.memory })
+  if (!want('instructions')) results.instructions = kept.instructions ?? []
 }
 writeFileSync(`${values.out}/${name}.json`, `${JSON.stringify(results, null, 2)}\n`)
 writeFileSync(`${values.out}/${name}.md`, renderMarkdown(results))

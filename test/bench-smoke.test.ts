@@ -3,7 +3,7 @@
  * No figure is judged here (timings on shared machines mean nothing in a test); the test only
  * proves that every section of the report is produced.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -52,5 +52,12 @@ it('runs the benchmark suite end to end (smoke)', async () => {
   if (process.env.DATABASE_URL) expect(stores).toContain('PostgreSQL')
   if (process.env.REDIS_URL) expect(stores).toContain('Redis')
   expect(results.writes.requests).toBeGreaterThan(0)
+  // Where valgrind is installed (it is on CI's machines), the callgrind section ran too.
+  if (spawnSync('valgrind', ['--version']).status === 0) {
+    expect(results.instructions).toEqual([
+      expect.objectContaining({ framework: 'fastify', variant: 'keyward (X-Api-Key)' }),
+    ])
+    expect(results.instructions[0].baseline_instructions).toBeGreaterThan(0)
+  }
   expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guarded route throughput')
 }, 600_000)

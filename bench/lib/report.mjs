@@ -1,3 +1,5 @@
+const round1 = (value) => Math.round(value * 10) / 10
+
 /** The Markdown report: one table per section, figures and ratios side by side. */
 const table = (headers, rows) =>
   [
@@ -42,6 +44,26 @@ export function renderMarkdown(results) {
           r.ratio_to_bare ?? r.ratio,
           r.cpu_us_per_request ?? 'n/a',
           r.rounds.join(', '),
+        ]),
+      ),
+      '',
+    )
+  }
+  if (results.instructions?.length) {
+    parts.push(
+      '## Instructions per request (callgrind)',
+      '',
+      "Counted by valgrind's callgrind in the server's main thread after warm-up, one connection, each guarded server beside its unguarded baseline receiving the same request. Repeatable where req/s is not; an instruction is not a nanosecond, and under valgrind SHA-256 runs without the CPU's SHA extensions, so the API-key figure is higher than on the real CPU.",
+      '',
+      table(
+        ['framework', 'variant', 'unguarded', 'guarded', 'guard costs', 'share of the unguarded request'],
+        results.instructions.map((r) => [
+          r.framework,
+          r.variant,
+          r.baseline_instructions,
+          r.instructions,
+          r.guard_instructions,
+          `${round1(r.guard_share * 100)}%`,
         ]),
       ),
       '',

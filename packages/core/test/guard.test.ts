@@ -1,6 +1,6 @@
 import { memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { readCredential } from '../src/guard/credentials.js'
+import { readCredential, readRawCredential } from '../src/guard/credentials.js'
 import { instrumentedStore, MINUTE, setup } from './support.js'
 
 const KEY = 'ms-0123456789abcdef0123456789abcdef'
@@ -25,6 +25,19 @@ describe('reading the credential', () => {
     [{ 'x-api-key': [KEY, KEY] }, { kind: 'malformed', reason: 'X-Api-Key must be sent once' }],
   ])('%j', (headers, expected) => {
     expect(readCredential(headers, 'ms-')).toEqual(expected)
+    // The same from Node's raw header lines, with names in any case.
+    const raw = Object.entries(headers).flatMap(([name, value]) =>
+      [value].flat().flatMap((one) => [name.replace(/^./, (first) => first.toUpperCase()), one]),
+    )
+    expect(readRawCredential(raw, 'ms-')).toEqual(expected)
+  })
+
+  it('refuses a repeated Authorization header in raw headers (req.headers keeps only the first)', () => {
+    const raw = ['Host', 'x', 'Authorization', `Bearer ${KEY}`, 'authorization', 'Bearer other']
+    expect(readRawCredential(raw, 'ms-')).toEqual({
+      kind: 'malformed',
+      reason: 'Authorization must be sent once',
+    })
   })
 })
 

@@ -9,6 +9,7 @@ import {
   readBody,
 } from '@keyward/core'
 import type { NextFunction, Request, RequestHandler, Response } from 'express'
+import { setAuth } from './auth-slot.js'
 
 declare global {
   namespace Express {
@@ -38,7 +39,7 @@ function admit(outcome: GuardOutcome, req: Request, res: Response, next: NextFun
     send(res, outcome.response)
     return
   }
-  req.auth = outcome.auth
+  setAuth(req, outcome.auth)
   next()
 }
 
@@ -64,6 +65,7 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
       path,
       query: req.query,
       headers: req.headers,
+      rawHeaders: req.rawHeaders,
       body,
       ip: req.ip,
       protocol: req.protocol,
@@ -73,7 +75,9 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
   }
 
   // Not an async function: the core answers a warm key without a promise, and so does this. The
-  // request itself is handed over: Express's `ip` getter is read only if the core needs it.
+  // request itself is handed over: the core reads its rawHeaders (Express never builds
+  // `req.headers` for a plain route, and building it costs more than the guard) and reads
+  // Express's `ip` getter only if it needs the address.
   const requireAuth = (options?: AuthenticateOptions): RequestHandler =>
     function keywardGuard(req, res, next) {
       const outcome = keyward.guard(req, options)

@@ -111,3 +111,67 @@ describe('keywardExpress', () => {
     })
   })
 })
+
+describe('req.auth', () => {
+  const get = (url: string, key?: string) =>
+    fetch(url, { headers: key === undefined ? {} : { 'x-api-key': key } })
+
+  it("is each request's own principal", async () => {
+    const { keyward } = createFixture()
+    const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
+    const bob = (await keyward.issueKey('bob', { name: 'ci' })).key
+    const { requireAuth } = keywardExpress(keyward)
+    const app = express()
+    app.get('/open', (req, res) => res.json({ auth: req.auth ?? null, own: Object.hasOwn(req, 'auth') }))
+    app.get('/mine', requireAuth(), (req, res) => res.json({ user: req.auth.userId }))
+    const url = await serve(app)
+    const answers = await Promise.all(
+      [alice, bob, alice, bob].map(
+        async (key) => ((await (await get(`${url}/mine`, key)).json()) as { user: string }).user,
+      ),
+    )
+    expect(answers).toEqual(['alice', 'bob', 'alice', 'bob'])
+    // An unguarded request has no principal, and the guard added no own property to anyone.
+    expect(await (await get(`${url}/open`, alice)).json()).toEqual({ auth: null, own: false })
+  })
+
+  it('is read in the parent app after a sub-app that guarded the request', async () => {
+    const { keyward } = createFixture()
+    const { key } = await keyward.issueKey('bob', { name: 'ci' })
+    const sub = express()
+    sub.get('/who', keywardExpress(keyward).requireAuth(), (_req, _res, next) => next())
+    const app = express()
+    app.use('/sub', sub)
+    app.get('/sub/who', (req, res) => res.json({ user: req.auth?.userId ?? null }))
+    const url = await serve(app)
+    expect(await (await get(`${url}/sub/who`, key)).json()).toEqual({ user: 'bob' })
+  })
+
+  it('replaces a value another middleware assigned before the guard, and can be assigned after it', async () => {
+    const { keyward } = createFixture()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { requireAuth } = keywardExpress(keyward)
+    const app = express()
+    app.get(
+      '/before',
+      (req, _res, next) => {
+        ;(req as { auth: unknown }).auth = 'placeholder'
+        next()
+      },
+      requireAuth(),
+      (req, res) => res.json({ user: req.auth.userId }),
+    )
+    app.get(
+      '/after',
+      requireAuth(),
+      (req, _res, next) => {
+        req.auth = { ...req.auth, userId: 'changed' }
+        next()
+      },
+      (req, res) => res.json({ user: req.auth.userId }),
+    )
+    const url = await serve(app)
+    expect(await (await get(`${url}/before`, key)).json()).toEqual({ user: 'alice' })
+    expect(await (await get(`${url}/after`, key)).json()).toEqual({ user: 'changed' })
+  })
+})

@@ -1,6 +1,7 @@
 import {
   type AuthenticateOptions,
   type GuardOutcome,
+  type GuardRequest,
   type Keyward,
   KeywardConfigError,
   type Principal,
@@ -40,6 +41,17 @@ declare module 'fastify' {
   }
 }
 
+/** What the core reads of a request: the raw header lines, and the address only if it must. */
+class GuardView implements GuardRequest {
+  constructor(private readonly request: FastifyRequest) {}
+  get rawHeaders(): readonly string[] {
+    return this.request.raw.rawHeaders
+  }
+  get ip(): string {
+    return this.request.ip
+  }
+}
+
 function admit(outcome: GuardOutcome, request: FastifyRequest, reply: FastifyReply, done: () => void): void {
   if (!outcome.ok) {
     send(reply, outcome.response)
@@ -57,12 +69,11 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
 
   /**
    * The guard runs in onRequest: the cheapest place, before any body is read. It is a callback
-   * hook, not an async one, because the core answers a warm key without a promise. The request
-   * itself is handed over: its `ip` getter is read only if the core needs the address.
+   * hook, not an async one, because the core answers a warm key without a promise.
    */
   const guard = (guardOptions?: AuthenticateOptions): onRequestHookHandler => {
     return function keywardGuard(request, reply, done) {
-      const outcome = engine.guard(request, guardOptions)
+      const outcome = engine.guard(new GuardView(request), guardOptions)
       if (outcome instanceof Promise) outcome.then((settled) => admit(settled, request, reply, done), done)
       else admit(outcome, request, reply, done)
     }

@@ -20,6 +20,7 @@ export async function serve(
     path,
     query: request.query as Record<string, unknown>,
     headers: request.headers,
+    rawHeaders: request.raw.rawHeaders,
     body,
     ip: request.ip,
     protocol: request.protocol,

@@ -2,6 +2,7 @@ import {
   type AuthenticateOptions,
   bodyErrorResponse,
   type GuardOutcome,
+  type GuardRequest,
   type HttpResponse,
   type Keyward,
   KeywardConfigError,
@@ -34,6 +35,17 @@ function send(ctx: Context, { status, headers, body }: HttpResponse): void {
   ctx.body = JSON.stringify(body)
 }
 
+/** What the core reads of a request: the raw header lines, and the address only if it must. */
+class GuardView implements GuardRequest {
+  constructor(private readonly ctx: Context) {}
+  get rawHeaders(): readonly string[] {
+    return this.ctx.req.rawHeaders
+  }
+  get ip(): string {
+    return this.ctx.ip
+  }
+}
+
 function admit(outcome: GuardOutcome, ctx: Context, next: Next): unknown {
   if (!outcome.ok) return send(ctx, outcome.response)
   ctx.state.auth = outcome.auth
@@ -61,6 +73,7 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
       path: ctx.path,
       query: ctx.query,
       headers: ctx.headers,
+      rawHeaders: ctx.req.rawHeaders,
       body,
       ip: ctx.ip,
       protocol: ctx.protocol,
@@ -69,11 +82,10 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
     send(ctx, response)
   }
 
-  // The core answers a warm key without a promise; only a store read needs one. The request
-  // itself is handed over: its `ip` getter is read only if the core needs the address.
+  // The core answers a warm key without a promise; only a store read needs one.
   const requireAuth = (options?: AuthenticateOptions): Middleware<DefaultState & KeywardState> =>
     function keywardGuard(ctx, next) {
-      const outcome = keyward.guard(ctx.request, options)
+      const outcome = keyward.guard(new GuardView(ctx), options)
       return outcome instanceof Promise
         ? outcome.then((settled) => admit(settled, ctx, next))
         : admit(outcome, ctx, next)

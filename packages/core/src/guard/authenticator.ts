@@ -8,7 +8,7 @@ import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
 import type { ApiKeyRecord } from '../store/types.js'
 import type { AuthTokenCheck, AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal } from '../users.js'
-import { readCredential } from './credentials.js'
+import { credentialOf } from './credentials.js'
 
 export interface Failure {
   readonly code: FailureCode
@@ -63,7 +63,7 @@ export class Authenticator {
 
   /** The same, without a promise when the answer is in memory; may throw StoreUnavailableError. */
   check(request: GuardRequest, options?: AuthenticateOptions): MaybePromise<AuthResult> {
-    const credential = readCredential(request.headers, this.keyPrefix)
+    const credential = credentialOf(request, this.keyPrefix)
     if (credential.kind === 'none') return MISSING
     if (credential.kind === 'malformed')
       return { ok: false, failure: { code: 'MALFORMED_HEADER', reason: credential.reason } }

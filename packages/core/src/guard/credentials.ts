@@ -1,4 +1,4 @@
-import type { HeaderBag } from '../http/types.js'
+import type { GuardRequest, HeaderBag } from '../http/types.js'
 
 export type Credential =
   | { readonly kind: 'api_key'; readonly value: string }
@@ -8,19 +8,50 @@ export type Credential =
 
 const NONE: Credential = { kind: 'none' }
 
+type HeaderValue = string | string[] | undefined
+
+/** The request's credential: from its raw header lines when the adapter gave them, else its headers. */
+export const credentialOf = (request: GuardRequest, keyPrefix: string): Credential =>
+  request.rawHeaders === undefined
+    ? readCredential(request.headers ?? {}, keyPrefix)
+    : readRawCredential(request.rawHeaders, keyPrefix)
+
+export function readCredential(headers: HeaderBag, keyPrefix: string): Credential {
+  return credentialFrom(headers['x-api-key'], headers.authorization, keyPrefix)
+}
+
+/**
+ * The same from Node's `rawHeaders` (name, value, name, value...). Cheaper where the host never
+ * builds `req.headers` (Express), and it sees a repeated Authorization header, which
+ * `req.headers` silently drops, so a repeat is refused like a repeated X-Api-Key.
+ */
+export function readRawCredential(rawHeaders: readonly string[], keyPrefix: string): Credential {
+  let apiKey: HeaderValue
+  let authorization: HeaderValue
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    const value = rawHeaders[i + 1] as string
+    if (name.length === 9 && name.toLowerCase() === 'x-api-key') apiKey = added(apiKey, value)
+    else if (name.length === 13 && name.toLowerCase() === 'authorization')
+      authorization = added(authorization, value)
+  }
+  return credentialFrom(apiKey, authorization, keyPrefix)
+}
+
+const added = (seen: HeaderValue, value: string): HeaderValue =>
+  seen === undefined ? value : [...(typeof seen === 'string' ? [seen] : seen), value]
+
 /**
  * Reads the credential from `X-Api-Key: <key>` or `Authorization: Bearer <key or token>`.
  * X-Api-Key wins when both are sent. A bearer value that starts with the key prefix is an API
  * key; anything else is taken for an auth token. Another Authorization scheme is no credential.
  */
-export function readCredential(headers: HeaderBag, keyPrefix: string): Credential {
-  const apiKey = headers['x-api-key']
+function credentialFrom(apiKey: HeaderValue, authorization: HeaderValue, keyPrefix: string): Credential {
   if (apiKey !== undefined) {
     if (typeof apiKey !== 'string') return { kind: 'malformed', reason: 'X-Api-Key must be sent once' }
     if (apiKey === '') return { kind: 'malformed', reason: 'X-Api-Key is empty' }
     return { kind: 'api_key', value: apiKey }
   }
-  const authorization = headers.authorization
   if (authorization === undefined) return NONE
   if (typeof authorization !== 'string')
     return { kind: 'malformed', reason: 'Authorization must be sent once' }

@@ -1,15 +1,18 @@
 /** Header values as Node's http module gives them (lower-case names). */
 export type HeaderBag = Readonly<Record<string, string | string[] | undefined>>
 
-/** What the guard needs of a request. */
+/** What the guard needs of a request: its headers, as Node's `rawHeaders` or as `headers`. */
 export interface GuardRequest {
-  readonly headers: HeaderBag
+  readonly headers?: HeaderBag
+  /** Node's `req.rawHeaders` (name, value, ...): preferred when given; it shows repeated headers. */
+  readonly rawHeaders?: readonly string[] | undefined
   /** The client address, as the framework's trusted-proxy setting resolved it. */
   readonly ip?: string | undefined
 }
 
 /** A request as a framework adapter describes it to the core. */
 export interface HttpRequest extends GuardRequest {
+  readonly headers: HeaderBag
   readonly method: string
   /** The path without the query string. */
   readonly path: string

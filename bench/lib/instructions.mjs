@@ -1,0 +1,122 @@
+/**
+ * What the guard costs in instructions per request, counted by callgrind in the server's main
+ * thread. req/s on a shared two-core machine swings by ±10% from round to round; an instruction
+ * count does not, so this is the figure to optimise against (and what a later session can compare).
+ * Caveats: valgrind has no SHA extensions, so OpenSSL's SHA-256 runs its AVX2 code here (more
+ * instructions than on the real CPU), and an instruction is not a nanosecond.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+import { round } from './stats.mjs'
+
+const SERVER = fileURLToPath(new URL('../server.mjs', import.meta.url))
+
+export const hasCallgrind = () =>
+  process.platform === 'linux' &&
+  spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status === 0 &&
+  spawnSync('callgrind_control', ['--version'], { stdio: 'ignore' }).status === 0
+
+const control = (option, pid) => {
+  const done = spawnSync('callgrind_control', [option, String(pid)], { stdio: 'ignore' })
+  if (done.status !== 0) throw new Error(`callgrind_control ${option} ${pid} failed`)
+}
+
+let runs = 0
+
+/** One server under callgrind: warm it up, zero the counters, count `requests` requests. */
+async function instructionsPerRequest({ framework, guard, headers, warmup, requests, dir }) {
+  const out = join(dir, `${framework}-${guard}-${++runs}`)
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      `--callgrind-out-file=${out}`,
+      '--separate-threads=yes',
+      '--dump-instr=no',
+      process.execPath,
+      SERVER,
+      framework,
+      guard,
+    ],
+    { stdio: ['ignore', 'pipe', 'ignore'] },
+  )
+  try {
+    const line = await new Promise((resolve, reject) => {
+      let output = ''
+      child.stdout.on('data', (chunk) => {
+        output += chunk
+        if (output.includes('\n')) resolve(output.slice(0, output.indexOf('\n')))
+      })
+      child.once('exit', (code) =>
+        reject(new Error(`${framework}/${guard} under callgrind exited with ${code}`)),
+      )
+    })
+    const server = JSON.parse(line)
+    // One connection: every request gets an event-loop turn of its own, so the count does not
+    // depend on how many requests happened to arrive together.
+    const options = {
+      url: `http://127.0.0.1:${server.port}/v1/agents`,
+      headers: headers(server),
+      connections: 1,
+    }
+    await autocannon({ ...options, amount: warmup })
+    control('-z', child.pid)
+    const result = await autocannon({ ...options, amount: requests })
+    control('-d', child.pid)
+    if (result.non2xx > 0 || result.errors > 0)
+      throw new Error(`${framework}/${guard}: failed requests under callgrind`)
+    // The dump of the main thread (thread 1) of the first dump.
+    const dump = `${out}.1-01`
+    if (!existsSync(dump)) throw new Error(`no callgrind dump at ${dump}`)
+    const total = Number(/^summary: (\d+)/m.exec(readFileSync(dump, 'utf8'))?.[1])
+    return total / result.requests.total
+  } finally {
+    child.kill('SIGKILL')
+  }
+}
+
+const byKey = (server) => ({ 'x-api-key': server.key })
+const byToken = (server) => ({ authorization: `Bearer ${server.token}` })
+
+/**
+ * Per framework: keyward by key and by token, and the no-op guard, each against the unguarded
+ * route receiving the same request. Pairs run side by side, one per core.
+ */
+export async function guardInstructions({
+  frameworks = ['fastify', 'express', 'koa'],
+  guards = ['key', 'token', 'noop'],
+  warmup,
+  requests,
+}) {
+  const dir = mkdtempSync(join(tmpdir(), 'keyward-callgrind-'))
+  const rows = []
+  try {
+    for (const framework of frameworks) {
+      const count = (guard, headers) =>
+        instructionsPerRequest({ framework, guard, headers, warmup, requests, dir })
+      const measured = [
+        ['keyward (X-Api-Key)', 'key', byKey],
+        ['keyward (Bearer auth_token)', 'token', byToken],
+        ['no-op guard', 'noop', byKey],
+      ].filter(([, guard]) => guards.includes(guard))
+      for (const [variant, guard, headers] of measured) {
+        const [baseline, guarded] = await Promise.all([count('none', headers), count(guard, headers)])
+        rows.push({
+          framework,
+          variant,
+          baseline_instructions: Math.round(baseline),
+          instructions: Math.round(guarded),
+          guard_instructions: Math.round(guarded - baseline),
+          guard_share: round((guarded - baseline) / baseline, 3),
+        })
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+  return rows
+}

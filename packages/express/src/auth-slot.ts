@@ -1,0 +1,50 @@
+import { IncomingMessage } from 'node:http'
+import type { Principal } from '@keyward/core'
+import type { Request } from 'express'
+
+/**
+ * Where `req.auth` lives. Express swaps each request's prototype (Object.setPrototypeOf), so every
+ * request object has a hidden class of its own, and adding a property to one builds yet another:
+ * about 22,000 instructions, 4% of a plain Express request (callgrind). So the principal goes into
+ * a WeakMap, read through an `auth` accessor defined once on Express's request prototypes (the
+ * app's `app.request` and those above it, up to Node's IncomingMessage, never Node's own), which
+ * also covers sub-apps. Assigning `req.auth` elsewhere still works: the setter stores it.
+ */
+const principals = new WeakMap<object, Principal>()
+/** Per prototype: whether `auth` on it is our accessor (false: someone else's property is there). */
+const prototypes = new WeakMap<object, boolean>()
+
+const accessor = {
+  configurable: true,
+  enumerable: false,
+  get(this: object): Principal | undefined {
+    return principals.get(this)
+  },
+  set(this: object, principal: Principal) {
+    principals.set(this, principal)
+  },
+}
+
+export function setAuth(req: Request, principal: Principal): void {
+  if (!Object.hasOwn(req, 'auth') && accessorServes(Object.getPrototypeOf(req)))
+    principals.set(req, principal)
+  else req.auth = principal
+}
+
+function accessorServes(prototype: object | null): boolean {
+  if (prototype === null) return false
+  let ours = prototypes.get(prototype)
+  if (ours === undefined) {
+    const levels: object[] = []
+    for (let level: object | null = prototype; level !== null && level !== IncomingMessage.prototype; ) {
+      levels.push(level)
+      level = Object.getPrototypeOf(level)
+    }
+    const descriptors = levels.map((level) => Object.getOwnPropertyDescriptor(level, 'auth'))
+    // Another library's `auth` on the chain is left alone, and `req.auth` is assigned plainly.
+    ours = descriptors.every((existing) => existing === undefined || existing.get === accessor.get)
+    if (ours) levels.forEach((level, i) => descriptors[i] ?? Object.defineProperty(level, 'auth', accessor))
+    prototypes.set(prototype, ours)
+  }
+  return ours
+}
