@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { rawRequest } from '../security/support/raw-http.js'
 import { withBearer, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
 import { DAY, MINUTE } from './support/fixture.js'
@@ -20,6 +21,26 @@ describe.each(FRAMEWORKS)('the guard over %s', (framework) => {
         expect(reply.body).toEqual({ user: 'alice' })
       }
     })
+
+    it.each([
+      ['Authorization', (key: string) => `Bearer ${key}`, 'Authorization must be sent once'],
+      ['X-Api-Key', (key: string) => key, 'X-Api-Key must be sent once'],
+    ])(
+      'answers 400 when %s is sent twice, even with a good credential first',
+      async (name, value, reason) => {
+        const alice = await t.keyFor('alice')
+        const reply = await rawRequest(t.server.url, {
+          method: 'GET',
+          target: '/v1/agents',
+          headers: [
+            [name, value(alice)],
+            [name.toLowerCase(), value('ms-0123456789abcdef0123456789abcdef')],
+          ],
+        })
+        expect(reply.status).toBe(400)
+        expect(JSON.parse(reply.body)).toMatchObject({ message: expect.stringContaining(reason) })
+      },
+    )
 
     it('prefers X-Api-Key when both headers are sent', async () => {
       const alice = await t.keyFor('alice')
