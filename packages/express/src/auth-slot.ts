@@ -43,7 +43,10 @@ function accessorServes(prototype: object | null): boolean {
     const descriptors = levels.map((level) => Object.getOwnPropertyDescriptor(level, 'auth'))
     // Another library's `auth` on the chain is left alone, and `req.auth` is assigned plainly.
     ours = descriptors.every((existing) => existing === undefined || existing.get === accessor.get)
-    if (ours) levels.forEach((level, i) => descriptors[i] ?? Object.defineProperty(level, 'auth', accessor))
+    if (ours) {
+      for (const [i, level] of levels.entries())
+        if (descriptors[i] === undefined) Object.defineProperty(level, 'auth', accessor)
+    }
     prototypes.set(prototype, ours)
   }
   return ours
