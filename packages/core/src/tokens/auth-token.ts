@@ -9,12 +9,10 @@ const ALGORITHMS = ['HS256']
 /** Longer strings are not our tokens; rejected before any parsing. */
 const MAX_TOKEN_LENGTH = 2048
 
-/** A verified token's claims, cached under the end of its signature; the whole token is kept to compare. */
+/** A verified token's answer, cached under the end of its signature; the whole token is kept to compare. */
 interface VerifiedToken {
   readonly token: string
-  readonly claims: AuthTokenClaims
-  /** The answer itself, built once. */
-  readonly check: AuthTokenCheck
+  readonly check: { readonly ok: true; readonly claims: AuthTokenClaims }
 }
 
 const cacheKey = (token: string): string => token.slice(-16)
@@ -78,7 +76,7 @@ export class AuthTokens {
     const lookup = cacheKey(token)
     const cached = this.#verified.get(lookup)
     if (cached !== undefined && cached.token === token) {
-      if (cached.claims.expiresAt > now) return cached.check
+      if (cached.check.claims.expiresAt > now) return cached.check
       this.#verified.delete(lookup)
       return { ok: false, code: 'TOKEN_EXPIRED' }
     }
@@ -102,7 +100,7 @@ export class AuthTokens {
       }
       const claims: AuthTokenClaims = { sub: payload.sub, keyId, expiresAt: (payload.exp as number) * 1000 }
       const check = { ok: true, claims } as const
-      this.#verified.set(cacheKey(token), { token, claims, check })
+      this.#verified.set(cacheKey(token), { token, check })
       return check
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return { ok: false, code: 'TOKEN_EXPIRED' }
