@@ -76,8 +76,8 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
 
   // Not an async function: the core answers a warm key without a promise, and so does this. The
   // request itself is handed over: the core reads its rawHeaders (Express never builds
-  // `req.headers` for a plain route, and building it costs more than the guard) and reads
-  // Express's `ip` getter only if it needs the address.
+  // `req.headers` for a plain route, and building it costs more than the guard) and its `socket`,
+  // and reads Express's `ip` getter only if it needs the address.
   const requireAuth = (options?: AuthenticateOptions): RequestHandler =>
     function keywardGuard(req, res, next) {
       const outcome = keyward.guard(req, options)

@@ -41,7 +41,7 @@ declare module 'fastify' {
   }
 }
 
-/** What the core reads of a request: the raw header lines, and the address only if it must. */
+/** What the core reads of a request: the raw header lines, its connection, and the address only if it must. */
 class GuardView implements GuardRequest {
   constructor(private readonly request: FastifyRequest) {}
   get rawHeaders(): readonly string[] {
@@ -49,6 +49,9 @@ class GuardView implements GuardRequest {
   }
   get ip(): string {
     return this.request.ip
+  }
+  get socket(): object {
+    return this.request.raw.socket
   }
 }
 

@@ -35,7 +35,7 @@ function send(ctx: Context, { status, headers, body }: HttpResponse): void {
   ctx.body = JSON.stringify(body)
 }
 
-/** What the core reads of a request: the raw header lines, and the address only if it must. */
+/** What the core reads of a request: the raw header lines, its connection, and the address only if it must. */
 class GuardView implements GuardRequest {
   constructor(private readonly ctx: Context) {}
   get rawHeaders(): readonly string[] {
@@ -43,6 +43,9 @@ class GuardView implements GuardRequest {
   }
   get ip(): string {
     return this.ctx.ip
+  }
+  get socket(): object {
+    return this.ctx.req.socket
   }
 }
 

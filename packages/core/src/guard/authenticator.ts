@@ -76,7 +76,7 @@ export class Authenticator {
     const required = options?.permissions
     const result =
       credential.kind === 'api_key'
-        ? this.byApiKey(credential.value, now)
+        ? this.byApiKey(credential.value, now, request.socket)
         : this.#byAuthToken(credential.value, now)
     return isPromiseLike(result)
       ? result.then((outcome) => this.#settle(outcome, request, required))
@@ -99,9 +99,9 @@ export class Authenticator {
     return result
   }
 
-  /** An API key alone (no request around it): also what `verifyKey` answers. */
-  byApiKey(raw: string, now: number): MaybePromise<AuthResult> {
-    const check = this.keys.check(raw, now)
+  /** An API key, from a request's connection or alone (what `verifyKey` answers). */
+  byApiKey(raw: string, now: number, connection?: object): MaybePromise<AuthResult> {
+    const check = this.keys.check(raw, now, connection)
     return isPromiseLike(check)
       ? check.then((ready) => this.#keyHolder(ready, now))
       : this.#keyHolder(check, now)

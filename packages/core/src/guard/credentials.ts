@@ -31,12 +31,16 @@ export function readRawCredential(rawHeaders: readonly string[], keyPrefix: stri
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
     const value = rawHeaders[i + 1] as string
-    if (name.length === 9 && name.toLowerCase() === 'x-api-key') apiKey = added(apiKey, value)
-    else if (name.length === 13 && name.toLowerCase() === 'authorization')
+    if (name.length === 9 && isName(name, 'x-api-key', 'X-Api-Key')) apiKey = added(apiKey, value)
+    else if (name.length === 13 && isName(name, 'authorization', 'Authorization'))
       authorization = added(authorization, value)
   }
   return credentialFrom(apiKey, authorization, keyPrefix)
 }
+
+/** Header names are case-insensitive; the two usual spellings are matched without allocating. */
+const isName = (name: string, lower: string, usual: string): boolean =>
+  name === lower || name === usual || name.toLowerCase() === lower
 
 const added = (seen: HeaderValue, value: string): HeaderValue =>
   seen === undefined ? value : [...(typeof seen === 'string' ? [seen] : seen), value]

@@ -8,6 +8,11 @@ export interface GuardRequest {
   readonly rawHeaders?: readonly string[] | undefined
   /** The client address, as the framework's trusted-proxy setting resolved it. */
   readonly ip?: string | undefined
+  /**
+   * The connection the request came on (Node's `req.socket`). The guard remembers the last API
+   * key verified on it, so that a keep-alive client's next requests skip the SHA-256.
+   */
+  readonly socket?: object | undefined
 }
 
 /** A request as a framework adapter describes it to the core. */

