@@ -1,8 +1,10 @@
 /**
  * `pnpm bench`: the whole benchmark suite on this machine. Writes docs/bench/results.md and
  * results.json. `--smoke` runs a tiny version (CI proves the suite works; no figure is judged).
- * Options: --rounds N, --duration S, --warmup S, --large N (keys for the scale figure),
- * --only http,instructions,writes,stores (the other sections are kept from the last report).
+ * Options: --rounds N (fresh server processes per framework), --cycles N (alternations per
+ * round), --slice S (seconds per variant per cycle), --warmup S, --duration S (issuance and
+ * exchange), --large N (keys for the scale figure), --only http,instructions,writes,stores (the
+ * other sections are kept from the last report, with the date they were measured).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
@@ -17,6 +19,8 @@ const { values } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
     rounds: { type: 'string' },
+    cycles: { type: 'string' },
+    slice: { type: 'string' },
     duration: { type: 'string' },
     warmup: { type: 'string' },
     large: { type: 'string' },
@@ -26,9 +30,11 @@ const { values } = parseArgs({
 })
 const smoke = values.smoke
 const settings = {
-  rounds: Number(values.rounds ?? (smoke ? 1 : 5)),
-  duration: Number(values.duration ?? (smoke ? 0.5 : 5)),
+  rounds: Number(values.rounds ?? (smoke ? 1 : 3)),
+  cycles: Number(values.cycles ?? (smoke ? 1 : 6)),
+  slice: Number(values.slice ?? (smoke ? 0.3 : 1.5)),
   warmup: Number(values.warmup ?? (smoke ? 0.3 : 3)),
+  duration: Number(values.duration ?? (smoke ? 0.5 : 5)),
   small: 1_000,
   large: Number(values.large ?? (smoke ? 5_000 : 1_000_000)),
   writesRequests: smoke ? 5_000 : 100_000,
@@ -52,13 +58,20 @@ const results = {
   instructions: [],
   writes: undefined,
   memory: undefined,
+  // The date each section was measured (sections kept with --only keep theirs).
+  measured: {},
 }
+const today = results.machine.date.slice(0, 10)
+for (const section of ['http', 'instructions', 'writes', 'stores'])
+  if (want(section)) results.measured[section] = today
 
 if (want('http')) {
   const pin = pinCores()
   results.settings.pinned = pin ?? null
   for (const comparison of guardComparisons()) {
-    log(`throughput: ${comparison.label} (${settings.rounds} rounds of ${settings.duration}s)`)
+    log(
+      `throughput: ${comparison.label} (${settings.rounds} rounds of ${settings.cycles} cycles of ${settings.slice}s slices)`,
+    )
     results.throughput.push(...(await compare({ ...comparison, ...settings, pin })))
   }
   log('issuance and exchange')
@@ -71,7 +84,7 @@ if (want('instructions')) {
     results.instructions = await guardInstructions(
       smoke
         ? { frameworks: ['fastify'], guards: ['key'], warmup: 300, requests: 200 }
-        : { warmup: 20_000, requests: 5_000 },
+        : { warmup: 10_000, requests: 3_000 },
     )
   } else {
     log('instructions: skipped, valgrind (callgrind) is not installed')
@@ -114,6 +127,8 @@ const name = smoke ? 'smoke' : 'results'
 const previous = `${values.out}/${name}.json`
 if (only && existsSync(previous)) {
   const kept = JSON.parse(readFileSync(previous, 'utf8'))
+  for (const section of ['http', 'instructions', 'writes', 'stores'])
+    if (!want(section)) results.measured[section] = kept.measured?.[section] ?? kept.machine.date.slice(0, 10)
   if (!want('http')) Object.assign(results, { throughput: kept.throughput, issuance: kept.issuance })
   if (!want('stores')) results.stores = kept.stores
   if (!want('writes')) Object.assign(results, { writes: kept.writes, memory: kept.memory })

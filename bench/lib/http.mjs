@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { median, round } from './stats.mjs'
+import { median, percentile, round } from './stats.mjs'
 
 const SERVER = fileURLToPath(new URL('../server.mjs', import.meta.url))
 
@@ -26,8 +26,9 @@ export function pinCores() {
 
 let serverCore
 
-export async function startServer(framework, guard) {
-  const argv = [SERVER, framework, guard]
+/** Starts `bench/server.mjs <framework>`: one process, one app per guard, each on its own port. */
+export async function startServer(framework) {
+  const argv = [SERVER, framework]
   const child =
     serverCore === undefined
       ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })
@@ -41,12 +42,12 @@ export async function startServer(framework, guard) {
       const newline = output.indexOf('\n')
       if (newline >= 0) resolve(output.slice(0, newline))
     })
-    child.once('exit', (code) => reject(new Error(`${framework}/${guard} server exited with ${code}`)))
+    child.once('exit', (code) => reject(new Error(`${framework} server exited with ${code}`)))
   })
-  const { port, key, token } = JSON.parse(line)
+  const { ports, key, token } = JSON.parse(line)
   return {
     pid: child.pid,
-    url: `http://127.0.0.1:${port}`,
+    url: (app) => `http://127.0.0.1:${ports[app]}`,
     key,
     token,
     stop: () =>
@@ -84,49 +85,55 @@ export async function load({ pid, ...options }) {
 }
 
 /**
- * Requests per second of each variant, interleaved, with per-round ratios against its baseline
- * (the unguarded route receiving the very same request) and against the first variant (the
- * unguarded route with no credential sent). Every round starts fresh server processes (and warms
- * them up), so that one process's luck (JIT decisions, memory layout) does not decide a figure.
+ * Requests per second of each variant, with the ratio of each guarded variant to its baseline
+ * (the unguarded app receiving the very same request) and to the unguarded app with nothing sent.
+ * Each round starts one fresh server process (every variant is an app in it, so all share the
+ * framework's code, JIT state and heap) and warms every app up; then `cycles` times, each variant
+ * is loaded for `slice` seconds, in alternating order, so slow drift on a shared machine cancels
+ * out. A ratio is taken between slices of the same cycle; the figure is the median over every
+ * cycle of every round, with its interquartile range beside it.
  */
-export async function compare({ label, variants, rounds, duration, warmup, pin }) {
+export async function compare({ label, variants, rounds, cycles, slice, warmup, pin }) {
   serverCore = pin?.serverCore
   const samples = variants.map(() => [])
   const cpu = variants.map(() => [])
   for (let r = 0; r < rounds; r++) {
-    const servers = []
+    const server = await startServer(label)
     try {
-      for (const variant of variants) servers.push(await startServer(variant.framework, variant.guard))
-      const target = (i) => ({
-        pid: servers[i].pid,
-        url: `${servers[i].url}/v1/agents`,
-        headers: variants[i].headers(servers[i]),
+      const target = (variant) => ({
+        pid: server.pid,
+        url: `${server.url(variant.app)}/v1/agents`,
+        headers: variant.headers(server),
       })
-      for (let i = 0; i < servers.length; i++) await load({ ...target(i), duration: warmup })
-      // Alternate the order each round so neither variant always runs first.
-      const order = r % 2 === 0 ? variants.map((_, i) => i) : variants.map((_, i) => variants.length - 1 - i)
-      for (const i of order) {
-        const measured = await load({ ...target(i), duration })
-        samples[i].push(measured.rps)
-        if (measured.cpuUsPerRequest !== undefined) cpu[i].push(measured.cpuUsPerRequest)
+      for (const variant of variants) await load({ ...target(variant), duration: warmup })
+      for (let c = 0; c < cycles; c++) {
+        // Alternate the order so that no variant always runs first or last in a cycle.
+        const order = (r * cycles + c) % 2 === 0 ? variants : [...variants].reverse()
+        for (const variant of order) {
+          const measured = await load({ ...target(variant), duration: slice })
+          const i = variants.indexOf(variant)
+          samples[i].push(measured.rps)
+          if (measured.cpuUsPerRequest !== undefined) cpu[i].push(measured.cpuUsPerRequest)
+        }
       }
     } finally {
-      await Promise.all(servers.map((server) => server.stop()))
+      await server.stop()
     }
   }
-  const ratioTo = (i, base) => round(median(samples[i].map((rps, r) => rps / samples[base][r])), 3)
+  const ratios = (i, base) => samples[i].map((rps, slot) => rps / samples[base][slot])
   return variants.map((variant, i) => {
-    const baseline =
-      variant.baseline === undefined ? 0 : variants.findIndex((v) => v.name === variant.baseline)
+    const base = variant.baseline === undefined ? 0 : variants.findIndex((v) => v.name === variant.baseline)
+    const toBaseline = ratios(i, base)
     return {
       comparison: label,
       variant: variant.name,
       sent: variant.sent,
       rps: round(median(samples[i]), 0),
-      baseline: variants[baseline].name,
-      ratio: ratioTo(i, baseline),
-      ratio_to_bare: ratioTo(i, 0),
-      rounds: samples[i].map((rps) => round(rps, 0)),
+      baseline: variants[base].name,
+      ratio: round(median(toBaseline), 3),
+      ratio_iqr: [round(percentile(toBaseline, 25), 3), round(percentile(toBaseline, 75), 3)],
+      ratio_to_bare: round(median(ratios(i, 0)), 3),
+      slices: samples[i].length,
       // Server CPU (user + system) per request: steadier than req/s on a shared machine.
       cpu_us_per_request: cpu[i].length ? round(median(cpu[i]), 2) : null,
     }
@@ -139,24 +146,20 @@ const byToken = (server) => ({ authorization: `Bearer ${server.token}` })
 const byBearerKey = (server) => ({ authorization: `Bearer ${server.key}` })
 
 /**
- * Per framework: the unguarded route with no credential and with each credential sent (the same
- * bytes as the guarded requests, so a ratio measures the guard and not the header), keyward by
- * key and by token, a no-op guard (the framework's own price of one more hook or middleware), and
- * the peer library where there is one.
+ * Per framework: the unguarded app with no credential and with each credential sent (the same
+ * bytes as the guarded requests, so a ratio measures the guard and not the header), a second
+ * unguarded app (the control: the comparison's noise floor), keyward by key and by token, a no-op
+ * guard (the framework's own price of one more hook or middleware), and the peer library where
+ * there is one.
  */
 export function guardComparisons() {
   return ['fastify', 'express', 'koa'].map((framework) => {
     const unguarded = `${framework} unguarded`
-    const variant = (name, guard, sent, headers, baseline) => ({
-      name,
-      framework,
-      guard,
-      sent,
-      headers,
-      baseline,
-    })
-    const peers = {
+    const keySent = `${unguarded}, X-Api-Key sent`
+    const variant = (name, app, sent, headers, baseline) => ({ name, app, sent, headers, baseline })
+    const peer = {
       fastify: [
+        variant(`${unguarded}, Bearer key sent`, 'none', 'Bearer key', byBearerKey),
         variant(
           'fastify + @fastify/bearer-auth',
           'peer',
@@ -165,42 +168,26 @@ export function guardComparisons() {
           `${unguarded}, Bearer key sent`,
         ),
       ],
-      express: [
-        variant(
-          'express + passport-headerapikey',
-          'peer',
-          'X-Api-Key',
-          byKey,
-          `${unguarded}, X-Api-Key sent`,
-        ),
-      ],
+      express: [variant('express + passport-headerapikey', 'peer', 'X-Api-Key', byKey, keySent)],
       koa: [],
     }[framework]
     return {
       label: framework,
       variants: [
         variant(unguarded, 'none', 'nothing', none),
-        variant(`${unguarded}, X-Api-Key sent`, 'none', 'X-Api-Key', byKey),
-        variant(
-          `${framework} + keyward (X-Api-Key)`,
-          'key',
-          'X-Api-Key',
-          byKey,
-          `${unguarded}, X-Api-Key sent`,
-        ),
+        variant(keySent, 'none', 'X-Api-Key', byKey),
+        variant(`${unguarded} (control app), X-Api-Key sent`, 'control', 'X-Api-Key', byKey, keySent),
+        variant(`${framework} + keyward (X-Api-Key)`, 'keyward', 'X-Api-Key', byKey, keySent),
         variant(`${unguarded}, Bearer token sent`, 'none', 'Bearer token', byToken),
         variant(
           `${framework} + keyward (Bearer auth_token)`,
-          'token',
+          'keyward',
           'Bearer token',
           byToken,
           `${unguarded}, Bearer token sent`,
         ),
-        variant(`${framework} + no-op guard`, 'noop', 'X-Api-Key', byKey, `${unguarded}, X-Api-Key sent`),
-        ...(framework === 'fastify'
-          ? [variant(`${unguarded}, Bearer key sent`, 'none', 'Bearer key', byBearerKey)]
-          : []),
-        ...peers,
+        variant(`${framework} + no-op guard`, 'noop', 'X-Api-Key', byKey, keySent),
+        ...peer,
       ],
     }
   })
@@ -208,17 +195,18 @@ export function guardComparisons() {
 
 /** Issuance and key-to-token exchange over HTTP (not on the hot path, but users script them). */
 export async function issuanceThroughput({ duration }) {
-  const server = await startServer('fastify', 'key')
+  const server = await startServer('fastify')
+  const url = server.url('keyward')
   try {
     const issue = await load({
-      url: `${server.url}/accounts/api-key`,
+      url: `${url}/accounts/api-key`,
       method: 'POST',
       headers: { 'x-api-key': server.key, 'content-type': 'application/json' },
       body: JSON.stringify({ key_name: 'bench' }),
       duration,
     })
     const exchange = await load({
-      url: `${server.url}/accounts/auth-with-api-key`,
+      url: `${url}/accounts/auth-with-api-key`,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ api_key: server.key }),

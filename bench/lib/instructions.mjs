@@ -27,9 +27,9 @@ const control = (option, pid) => {
 
 let runs = 0
 
-/** One server under callgrind: warm it up, zero the counters, count `requests` requests. */
-async function instructionsPerRequest({ framework, guard, headers, warmup, requests, dir }) {
-  const out = join(dir, `${framework}-${guard}-${++runs}`)
+/** One server process under callgrind, one of its apps measured: warm it up, zero the counters, count `requests` requests. */
+async function instructionsPerRequest({ framework, app, headers, warmup, requests, dir }) {
+  const out = join(dir, `${framework}-${app}-${++runs}`)
   const child = spawn(
     'valgrind',
     [
@@ -40,7 +40,6 @@ async function instructionsPerRequest({ framework, guard, headers, warmup, reque
       process.execPath,
       SERVER,
       framework,
-      guard,
     ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
   )
@@ -52,14 +51,14 @@ async function instructionsPerRequest({ framework, guard, headers, warmup, reque
         if (output.includes('\n')) resolve(output.slice(0, output.indexOf('\n')))
       })
       child.once('exit', (code) =>
-        reject(new Error(`${framework}/${guard} under callgrind exited with ${code}`)),
+        reject(new Error(`${framework}/${app} under callgrind exited with ${code}`)),
       )
     })
     const server = JSON.parse(line)
     // One connection: every request gets an event-loop turn of its own, so the count does not
     // depend on how many requests happened to arrive together.
     const options = {
-      url: `http://127.0.0.1:${server.port}/v1/agents`,
+      url: `http://127.0.0.1:${server.ports[app]}/v1/agents`,
       headers: headers(server),
       connections: 1,
     }
@@ -68,7 +67,7 @@ async function instructionsPerRequest({ framework, guard, headers, warmup, reque
     const result = await autocannon({ ...options, amount: requests })
     control('-d', child.pid)
     if (result.non2xx > 0 || result.errors > 0)
-      throw new Error(`${framework}/${guard}: failed requests under callgrind`)
+      throw new Error(`${framework}/${app}: failed requests under callgrind`)
     // The dump of the main thread (thread 1) of the first dump.
     const dump = `${out}.1-01`
     if (!existsSync(dump)) throw new Error(`no callgrind dump at ${dump}`)
@@ -96,15 +95,15 @@ export async function guardInstructions({
   const rows = []
   try {
     for (const framework of frameworks) {
-      const count = (guard, headers) =>
-        instructionsPerRequest({ framework, guard, headers, warmup, requests, dir })
+      const count = (app, headers) =>
+        instructionsPerRequest({ framework, app, headers, warmup, requests, dir })
       const measured = [
-        ['keyward (X-Api-Key)', 'key', byKey],
-        ['keyward (Bearer auth_token)', 'token', byToken],
-        ['no-op guard', 'noop', byKey],
+        ['keyward (X-Api-Key)', 'key', 'keyward', byKey],
+        ['keyward (Bearer auth_token)', 'token', 'keyward', byToken],
+        ['no-op guard', 'noop', 'noop', byKey],
       ].filter(([, guard]) => guards.includes(guard))
-      for (const [variant, guard, headers] of measured) {
-        const [baseline, guarded] = await Promise.all([count('none', headers), count(guard, headers)])
+      for (const [variant, , app, headers] of measured) {
+        const [baseline, guarded] = await Promise.all([count('none', headers), count(app, headers)])
         rows.push({
           framework,
           variant,

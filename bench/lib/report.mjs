@@ -10,19 +10,24 @@ const table = (headers, rows) =>
 
 export function renderMarkdown(results) {
   const { machine, settings } = results
+  // A section kept from an earlier run (--only) says when it was measured.
+  const heading = (title, section) => {
+    const date = results.measured?.[section]
+    return date && date !== machine.date.slice(0, 10) ? `## ${title} (measured ${date})` : `## ${title}`
+  }
   const parts = [
     '# keyward benchmarks',
     '',
     `Measured ${machine.date.slice(0, 10)} on ${machine.cores} × ${machine.cpu}, ${machine.memory_gib} GiB, Node ${machine.node}.`,
     `autocannon, ${settings.connections} connections, from a separate process; each server in its own process on 127.0.0.1${settings.pinned ? ` (servers pinned to core ${settings.pinned.serverCore}, the load generator to core ${settings.pinned.loadCore})` : ''}.`,
-    `Each comparison interleaved over ${settings.rounds} round(s) of ${settings.duration} s after ${settings.warmup} s warm-up; figures are medians, ratios the median of per-round ratios.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
+    `Per framework, ${settings.rounds} round(s), each with one fresh server process in which every variant is an app of its own (same framework code, JIT state and heap); each app warmed up ${settings.warmup} s, then ${settings.cycles} cycle(s) in which every variant is loaded for ${settings.slice} s, in alternating order. A ratio compares two slices of the same cycle; figures are medians over all slices, with the interquartile range of the ratios.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
     '',
   ]
   if (results.throughput.length) {
     parts.push(
-      '## Guarded route throughput',
+      heading('Guarded route throughput', 'http'),
       '',
-      'Each guarded variant is compared with the unguarded route receiving the very same request (its baseline), so the ratio is the price of the guard and not of the header; the ratio to the unguarded route with no credential sent is shown beside it. The no-op guard admits everyone: it is what the framework itself charges for one more hook or middleware.',
+      "Each guarded variant is compared with the unguarded app receiving the very same request (its baseline), so the ratio is the price of the guard and not of the header; the ratio to the unguarded app with no credential sent is shown beside it. The control is a second unguarded app: its ratio to the first is what this machine makes of two identical servers (the comparison's noise floor). The no-op guard admits everyone: it is what the framework itself charges for one more hook or middleware.",
       '',
       table(
         [
@@ -31,9 +36,10 @@ export function renderMarkdown(results) {
           'sent',
           'req/s (median)',
           'ratio to baseline',
+          'ratio IQR',
           'ratio to unguarded, nothing sent',
           'server CPU µs/request',
-          'rounds (req/s)',
+          'slices',
         ],
         results.throughput.map((r) => [
           r.comparison,
@@ -41,9 +47,10 @@ export function renderMarkdown(results) {
           r.sent ?? 'n/a',
           r.rps,
           r.baseline === r.variant ? '(baseline)' : r.ratio,
+          r.baseline === r.variant ? '' : r.ratio_iqr.join(' to '),
           r.ratio_to_bare ?? r.ratio,
           r.cpu_us_per_request ?? 'n/a',
-          r.rounds.join(', '),
+          r.slices,
         ]),
       ),
       '',
@@ -51,9 +58,9 @@ export function renderMarkdown(results) {
   }
   if (results.instructions?.length) {
     parts.push(
-      '## Instructions per request (callgrind)',
+      heading('Instructions per request (callgrind)', 'instructions'),
       '',
-      "Counted by valgrind's callgrind in the server's main thread after warm-up, one connection, each guarded server beside its unguarded baseline receiving the same request. Repeatable where req/s is not; an instruction is not a nanosecond, and under valgrind SHA-256 runs without the CPU's SHA extensions, so the API-key figure is higher than on the real CPU.",
+      "Counted by valgrind's callgrind in the server's main thread after warm-up, one connection (keep-alive), each guarded app beside the unguarded app receiving the same request, each in a server process of its own. Repeatable where req/s is not; an instruction is not a nanosecond. On one connection the API-key guard hashes the key once and then recognises it (the connection memo), so valgrind's lack of SHA extensions no longer weighs on the figure.",
       '',
       table(
         ['framework', 'variant', 'unguarded', 'guarded', 'guard costs', 'share of the unguarded request'],
@@ -71,7 +78,7 @@ export function renderMarkdown(results) {
   }
   if (results.issuance.length) {
     parts.push(
-      '## Issuance and exchange (Fastify, memory store)',
+      heading('Issuance and exchange (Fastify, memory store)', 'http'),
       '',
       table(
         ['operation', 'req/s', 'p99 ms'],
@@ -82,7 +89,7 @@ export function renderMarkdown(results) {
   }
   if (results.stores.length) {
     parts.push(
-      '## verifyKey latency per store (in process)',
+      heading('verifyKey latency per store (in process)', 'stores'),
       '',
       'Hit: warm cache. Miss: a cache of one entry and 200 keys in rotation, so every verification reads the store (one indexed read).',
       '',
@@ -103,7 +110,7 @@ export function renderMarkdown(results) {
   if (results.writes) {
     const w = results.writes
     parts.push(
-      '## Store writes on the hot path',
+      heading('Store writes on the hot path', 'writes'),
       '',
       `${w.requests.toLocaleString('en')} guarded requests on one key in ${w.seconds} s made **${w.writes}** store write(s): ${JSON.stringify(w.byMethod)}.`,
       '',
@@ -112,7 +119,7 @@ export function renderMarkdown(results) {
   if (results.memory) {
     const m = results.memory
     parts.push(
-      '## Cache memory bound',
+      heading('Cache memory bound', 'writes'),
       '',
       `Cache bounded at ${m.max.toLocaleString('en')} entries, keys issued first (so the store's own memory is in the baseline): the heap grew ${m.filling_mb} MB while the first ${m.max.toLocaleString('en')} distinct keys filled the cache, and ${m.beyond_bound_mb} MB while ${(m.distinct - m.max).toLocaleString('en')} more distinct keys went through the full cache.`,
       '',
