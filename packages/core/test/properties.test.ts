@@ -130,4 +130,32 @@ describe('hostile input (core handler)', () => {
     )
     console.log(`[fuzz] core guard: ${RUNS} forged header sets, 0 accepted`)
   })
+
+  it(`a connection that remembers a real key accepts no other key (${RUNS} cases)`, async () => {
+    const { keyward } = setup({ rateLimit: false })
+    const { key } = await keyward.issueKey('alice', { name: 'real' })
+    const socket = {}
+    const onConnection = (headers: Record<string, string>) => keyward.guard({ headers, socket })
+    expect((await onConnection({ 'x-api-key': key })).ok).toBe(true)
+    // The real key with one character changed, then any header set, each followed by the real key
+    // (so the connection remembers it again before the next forgery).
+    const nearMiss = fc
+      .tuple(fc.nat({ max: key.length - 1 }), fc.constantFrom(...'0123456789abcdefABCDEF-_ms'))
+      .map(([at, char]) => `${key.slice(0, at)}${char}${key.slice(at + 1)}`)
+      .filter((forged) => forged !== key)
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof(
+          nearMiss.map((forged) => ({ 'x-api-key': forged })),
+          headers,
+        ),
+        async (forged) => {
+          expect((await onConnection(forged)).ok).toBe(false)
+          expect((await onConnection({ 'x-api-key': key })).ok).toBe(true)
+        },
+      ),
+      { numRuns: RUNS },
+    )
+    console.log(`[fuzz] core guard on a remembered connection: ${RUNS} forgeries, 0 accepted`)
+  })
 })

@@ -1,0 +1,63 @@
+/**
+ * Many requests on one keep-alive connection, as API clients send them. The guard remembers the
+ * last key verified on a connection (to skip its SHA-256); whatever it remembers, every request
+ * must get the answer it would get on a fresh connection.
+ */
+import { Agent, request } from 'node:http'
+import type { Socket } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { useContract } from './support/contract.js'
+import { DAY } from './support/fixture.js'
+import { FRAMEWORKS } from './support/servers.js'
+
+/** GET requests over a single kept-alive connection; fails the test if a second one is opened. */
+function oneConnection(baseUrl: string) {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+  const sockets = new Set<Socket>()
+  const get = (path: string, headers: Record<string, string>) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(new URL(path, baseUrl), { agent, headers }, (res) => {
+        res.resume()
+        res.once('end', () => resolve(res.statusCode ?? 0))
+      })
+      req.once('socket', (socket) => sockets.add(socket))
+      req.once('error', reject)
+      req.end()
+    })
+  return { get, sockets, close: () => agent.destroy() }
+}
+
+describe.each(FRAMEWORKS)('one keep-alive connection over %s', (framework) => {
+  const t = useContract(framework)
+  let connection: ReturnType<typeof oneConnection> | undefined
+  afterEach(() => connection?.close())
+  const agents = (key: string) => connection?.get('/v1/agents', { 'x-api-key': key }) ?? Promise.resolve(0)
+
+  it('answers every request as a fresh connection would: other keys, forged keys, deletion', async () => {
+    connection = oneConnection(t.server.url)
+    const first = await t.keyward.issueKey('alice', { name: 'first' })
+    const second = await t.keyward.issueKey('alice', { name: 'second' })
+    const forged = `${first.key.slice(0, -1)}${first.key.endsWith('0') ? '1' : '0'}`
+    const statuses = [
+      await agents(first.key),
+      await agents(first.key),
+      await agents(forged),
+      await agents(first.key),
+      await agents(second.key),
+      await agents(first.key),
+    ]
+    await t.keyward.deleteKey('alice', { id: first.id })
+    statuses.push(await agents(first.key), await agents(second.key), await agents(first.key))
+    expect(statuses).toEqual([200, 200, 401, 200, 200, 200, 401, 200, 401])
+    expect(connection.sockets.size).toBe(1)
+  })
+
+  it('refuses a key on the connection that verified it once it has expired', async () => {
+    connection = oneConnection(t.server.url)
+    const key = await t.keyFor('alice')
+    expect([await agents(key), await agents(key)]).toEqual([200, 200])
+    t.clock.advance(92 * DAY)
+    expect(await agents(key)).toBe(401)
+    expect(connection.sockets.size).toBe(1)
+  })
+})
