@@ -7,6 +7,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { ROUTES } from '../src/http/handler.js'
+import type { HeaderBag } from '../src/http/types.js'
 import { setup } from './support.js'
 
 const RUNS = Number(process.env.KEYWARD_FUZZ_RUNS ?? 300)
@@ -135,7 +136,7 @@ describe('hostile input (core handler)', () => {
     const { keyward } = setup({ rateLimit: false })
     const { key } = await keyward.issueKey('alice', { name: 'real' })
     const socket = {}
-    const onConnection = (headers: Record<string, string>) => keyward.guard({ headers, socket })
+    const onConnection = (headers: HeaderBag) => keyward.guard({ headers, socket })
     expect((await onConnection({ 'x-api-key': key })).ok).toBe(true)
     // The real key with one character changed, then any header set, each followed by the real key
     // (so the connection remembers it again before the next forgery).
