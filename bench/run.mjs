@@ -3,7 +3,7 @@
  * results.json. `--smoke` runs a tiny version (CI proves the suite works; no figure is judged).
  * Options: --rounds N (fresh server processes per framework), --cycles N (alternations per
  * round), --slice S (seconds per variant per cycle), --warmup S, --duration S (issuance and
- * exchange), --large N (keys for the scale figure), --only http,instructions,writes,stores (the
+ * exchange), --large N (keys for the scale figure), --only http,paired,instructions,writes,stores (the
  * other sections are kept from the last report, with the date they were measured).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util'
 import { compare, guardComparisons, issuanceThroughput, pinCores } from './lib/http.mjs'
 import { cacheMemory, hotPathWrites, verificationLatency } from './lib/in-process.mjs'
 import { guardInstructions, hasCallgrind } from './lib/instructions.mjs'
+import { pairedCost } from './lib/paired.mjs'
 import { renderMarkdown } from './lib/report.mjs'
 import { openStores } from './lib/stores.mjs'
 
@@ -53,6 +54,7 @@ const results = {
   },
   settings: { ...settings, smoke, connections: 50 },
   throughput: [],
+  paired: [],
   issuance: [],
   stores: [],
   instructions: [],
@@ -62,20 +64,27 @@ const results = {
   measured: {},
 }
 const today = results.machine.date.slice(0, 10)
-for (const section of ['http', 'instructions', 'writes', 'stores'])
-  if (want(section)) results.measured[section] = today
+const SECTIONS = ['http', 'paired', 'instructions', 'writes', 'stores']
+for (const section of SECTIONS) if (want(section)) results.measured[section] = today
+
+if (want('http') || want('paired')) results.settings.pinned = pinCores() ?? null
 
 if (want('http')) {
-  const pin = pinCores()
-  results.settings.pinned = pin ?? null
   for (const comparison of guardComparisons()) {
     log(
       `throughput: ${comparison.label} (${settings.rounds} rounds of ${settings.cycles} cycles of ${settings.slice}s slices)`,
     )
-    results.throughput.push(...(await compare({ ...comparison, ...settings, pin })))
+    results.throughput.push(...(await compare({ ...comparison, ...settings })))
   }
   log('issuance and exchange')
   results.issuance = await issuanceThroughput({ duration: settings.duration })
+}
+
+if (want('paired')) {
+  log(
+    `server CPU per request, guarded and unguarded at once (${settings.rounds} rounds of ${settings.cycles} slices of ${settings.slice}s per pair)`,
+  )
+  results.paired = await pairedCost(smoke ? { ...settings, frameworks: ['fastify'] } : settings)
 }
 
 if (want('instructions')) {
@@ -127,9 +136,10 @@ const name = smoke ? 'smoke' : 'results'
 const previous = `${values.out}/${name}.json`
 if (only && existsSync(previous)) {
   const kept = JSON.parse(readFileSync(previous, 'utf8'))
-  for (const section of ['http', 'instructions', 'writes', 'stores'])
+  for (const section of SECTIONS)
     if (!want(section)) results.measured[section] = kept.measured?.[section] ?? kept.machine.date.slice(0, 10)
   if (!want('http')) Object.assign(results, { throughput: kept.throughput, issuance: kept.issuance })
+  if (!want('paired')) results.paired = kept.paired ?? []
   if (!want('stores')) results.stores = kept.stores
   if (!want('writes')) Object.assign(results, { writes: kept.writes, memory: kept.memory })
   if (!want('instructions')) results.instructions = kept.instructions ?? []

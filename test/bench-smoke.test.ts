@@ -45,6 +45,16 @@ it('runs the benchmark suite end to end (smoke)', async () => {
   }
   expect(variants).toContain('fastify + @fastify/bearer-auth')
   expect(variants).toContain('express + passport-headerapikey')
+  // The side-by-side CPU comparison: every Fastify pair, each with a measured ratio.
+  const paired: { framework: string; variant: string; sent: string; ratio: number }[] = results.paired
+  expect(paired.map((pair) => `${pair.variant} (${pair.sent})`)).toEqual([
+    'unguarded (control app) (X-Api-Key)',
+    'no-op guard (X-Api-Key)',
+    'keyward (X-Api-Key)',
+    'keyward (Bearer token)',
+    '@fastify/bearer-auth (Bearer key)',
+  ])
+  for (const pair of paired) expect(pair.ratio).toBeGreaterThan(0)
   expect(results.issuance).toHaveLength(2)
   const stores = new Set(results.stores.map((row: { store: string }) => row.store))
   expect(stores).toContain('memory')
@@ -60,4 +70,5 @@ it('runs the benchmark suite end to end (smoke)', async () => {
     expect(results.instructions[0].baseline_instructions).toBeGreaterThan(0)
   }
   expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guarded route throughput')
+  expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guard cost: server CPU per request')
 }, 600_000)

@@ -4,7 +4,7 @@
  * reports the median over rounds of the per-round ratio.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
@@ -12,19 +12,21 @@ import { median, percentile, round } from './stats.mjs'
 
 const SERVER = fileURLToPath(new URL('../server.mjs', import.meta.url))
 
+let serverCore
+
 /**
  * Where the servers and the load generator run. On Linux with taskset and two or more cores,
- * this process (autocannon) keeps the first core and the servers get the last one, so the
- * scheduler does not move them about mid-round.
+ * this process (autocannon) keeps the first core and the servers started after this get the
+ * last one, so the scheduler does not move them about mid-round.
  */
 export function pinCores() {
   const last = cpus().length - 1
   if (process.platform !== 'linux' || last < 1) return undefined
   const pinned = spawnSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)], { stdio: 'ignore' })
-  return pinned.status === 0 ? { loadCore: 0, serverCore: last } : undefined
+  if (pinned.status !== 0) return undefined
+  serverCore = last
+  return { loadCore: 0, serverCore }
 }
-
-let serverCore
 
 /** Starts `bench/server.mjs <framework>`: one process, one app per guard, each on its own port. */
 export async function startServer(framework) {
@@ -58,12 +60,23 @@ export async function startServer(framework) {
   }
 }
 
-/** CPU time (user + system, ms) a process has used so far, from /proc (Linux); undefined elsewhere. */
+/**
+ * CPU time (ms) a process's threads have run so far, from the scheduler's nanosecond account in
+ * /proc (Linux); undefined elsewhere. /proc/<pid>/stat counts in 10 ms ticks: too coarse for a
+ * one-second slice of a server that is half busy.
+ */
 function cpuMs(pid) {
-  const file = `/proc/${pid}/stat`
-  if (pid === undefined || !existsSync(file)) return undefined
-  const fields = readFileSync(file, 'utf8').split(') ')[1].split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
+  const tasks = `/proc/${pid}/task`
+  if (pid === undefined || !existsSync(tasks)) return undefined
+  let nanoseconds = 0
+  for (const task of readdirSync(tasks)) {
+    try {
+      nanoseconds += Number(readFileSync(`${tasks}/${task}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // A thread that ended between the listing and the read has nothing more to count.
+    }
+  }
+  return nanoseconds / 1e6
 }
 
 export async function load({ pid, ...options }) {
@@ -93,8 +106,7 @@ export async function load({ pid, ...options }) {
  * out. A ratio is taken between slices of the same cycle; the figure is the median over every
  * cycle of every round, with its interquartile range beside it.
  */
-export async function compare({ label, variants, rounds, cycles, slice, warmup, pin }) {
-  serverCore = pin?.serverCore
+export async function compare({ label, variants, rounds, cycles, slice, warmup }) {
   const samples = variants.map(() => [])
   const cpu = variants.map(() => [])
   for (let r = 0; r < rounds; r++) {

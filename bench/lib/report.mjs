@@ -23,6 +23,37 @@ export function renderMarkdown(results) {
     `Per framework, ${settings.rounds} round(s), each with one fresh server process in which every variant is an app of its own (same framework code, JIT state and heap); each app warmed up ${settings.warmup} s, then ${settings.cycles} cycle(s) in which every variant is loaded for ${settings.slice} s, in alternating order. A ratio compares two slices of the same cycle; figures are medians over all slices, with the interquartile range of the ratios.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
     '',
   ]
+  if (results.paired?.length) {
+    parts.push(
+      heading('Guard cost: server CPU per request, measured side by side', 'paired'),
+      '',
+      `Two server processes of one framework on one core, loaded at the same time (25 connections each): one serves the guarded app, the other the unguarded app receiving the very same request; they swap roles every slice. Whatever the machine does to that core during a slice, it does to both, so this is the steadiest of the ratios. The ratio is unguarded CPU / guarded CPU per request: the share of its throughput a CPU-bound server keeps behind the guard. CPU from the scheduler's per-thread account (ns). The control is a second unguarded app (the noise floor). ${settings.rounds} round(s) of fresh processes, ${settings.cycles} slice(s) of ${settings.slice} s per pair and round.`,
+      '',
+      table(
+        [
+          'framework',
+          'guard',
+          'sent',
+          'unguarded µs/request',
+          'guarded µs/request',
+          'ratio',
+          'ratio IQR',
+          'slices',
+        ],
+        results.paired.map((r) => [
+          r.framework,
+          r.variant,
+          r.sent,
+          r.unguarded_cpu_us,
+          r.guarded_cpu_us,
+          r.ratio,
+          r.ratio_iqr.join(' to '),
+          r.slices,
+        ]),
+      ),
+      '',
+    )
+  }
   if (results.throughput.length) {
     parts.push(
       heading('Guarded route throughput', 'http'),

@@ -1,0 +1,107 @@
+/**
+ * What the guard costs in server CPU per request, measured with the unguarded route at the same
+ * moment. Two server processes of one framework share one core; in each slice one of them serves
+ * the guarded app and the other the unguarded app receiving the very same request, both loaded
+ * at once. Whatever the shared machine does to that core during the slice (a neighbour's load,
+ * frequency), it does to both, so the ratio of their CPU per request keeps what slice-after-slice
+ * req/s loses in drift. The two processes swap roles every slice, so neither process's luck
+ * (JIT, heap layout) lands on one side. The ratio unguarded/guarded is the share of its
+ * throughput a CPU-bound server keeps behind the guard.
+ */
+import { load, startServer } from './http.mjs'
+import { median, percentile, round } from './stats.mjs'
+
+/** The pairs per framework: [guarded app, credential], each against the unguarded app ('none'). */
+const PAIRS = {
+  fastify: [
+    ['control', 'X-Api-Key'],
+    ['noop', 'X-Api-Key'],
+    ['keyward', 'X-Api-Key'],
+    ['keyward', 'Bearer token'],
+    ['peer', 'Bearer key'],
+  ],
+  express: [
+    ['control', 'X-Api-Key'],
+    ['noop', 'X-Api-Key'],
+    ['keyward', 'X-Api-Key'],
+    ['keyward', 'Bearer token'],
+    ['peer', 'X-Api-Key'],
+  ],
+  koa: [
+    ['control', 'X-Api-Key'],
+    ['noop', 'X-Api-Key'],
+    ['keyward', 'X-Api-Key'],
+    ['keyward', 'Bearer token'],
+  ],
+}
+
+const PEERS = { fastify: '@fastify/bearer-auth', express: 'passport-headerapikey' }
+
+const HEADERS = {
+  'X-Api-Key': (server) => ({ 'x-api-key': server.key }),
+  'Bearer token': (server) => ({ authorization: `Bearer ${server.token}` }),
+  'Bearer key': (server) => ({ authorization: `Bearer ${server.key}` }),
+}
+
+const appName = (framework, app) =>
+  ({
+    control: 'unguarded (control app)',
+    noop: 'no-op guard',
+    keyward: 'keyward',
+    peer: PEERS[framework],
+  })[app]
+
+/**
+ * `rounds` pairs of fresh processes per framework; in each, every app warmed up for `warmup`
+ * seconds, then `cycles` slices of `slice` seconds per pair (half the connections each).
+ */
+export async function pairedCost({ frameworks = Object.keys(PAIRS), rounds, cycles, slice, warmup }) {
+  const rows = []
+  for (const framework of frameworks) {
+    const ratios = PAIRS[framework].map(() => [])
+    const costs = PAIRS[framework].map(() => ({ guarded: [], unguarded: [] }))
+    for (let r = 0; r < rounds; r++) {
+      const servers = [await startServer(framework), await startServer(framework)]
+      try {
+        const request = (server, app, sent, duration) =>
+          load({
+            pid: server.pid,
+            url: `${server.url(app)}/v1/agents`,
+            headers: HEADERS[sent](server),
+            connections: 25,
+            duration,
+          })
+        for (const [app, sent] of [['none', 'X-Api-Key'], ...PAIRS[framework]])
+          await Promise.all(servers.map((server) => request(server, app, sent, warmup)))
+        for (let c = 0; c < cycles; c++) {
+          for (const [i, [app, sent]] of PAIRS[framework].entries()) {
+            // The process that serves the guarded app changes every slice.
+            const [guarding, bare] = (r + c) % 2 === 0 ? servers : [servers[1], servers[0]]
+            const [guarded, unguarded] = await Promise.all([
+              request(guarding, app, sent, slice),
+              request(bare, 'none', sent, slice),
+            ])
+            ratios[i].push(unguarded.cpuUsPerRequest / guarded.cpuUsPerRequest)
+            costs[i].guarded.push(guarded.cpuUsPerRequest)
+            costs[i].unguarded.push(unguarded.cpuUsPerRequest)
+          }
+        }
+      } finally {
+        await Promise.all(servers.map((server) => server.stop()))
+      }
+    }
+    for (const [i, [app, sent]] of PAIRS[framework].entries()) {
+      rows.push({
+        framework,
+        variant: appName(framework, app),
+        sent,
+        unguarded_cpu_us: round(median(costs[i].unguarded), 2),
+        guarded_cpu_us: round(median(costs[i].guarded), 2),
+        ratio: round(median(ratios[i]), 3),
+        ratio_iqr: [round(percentile(ratios[i], 25), 3), round(percentile(ratios[i], 75), 3)],
+        slices: ratios[i].length,
+      })
+    }
+  }
+  return rows
+}
