@@ -28,9 +28,12 @@ export function pinCores() {
   return { loadCore: 0, serverCore }
 }
 
-/** Starts `bench/server.mjs <framework>`: one process, one app per guard, each on its own port. */
-export async function startServer(framework) {
-  const argv = [SERVER, framework]
+/**
+ * Starts `bench/server.mjs <framework>`: one process, one app per guard, each on its own port.
+ * `nodeOptions` go to node before the script (`--perf-basic-prof` for the profiler).
+ */
+export async function startServer(framework, nodeOptions = []) {
+  const argv = [...nodeOptions, SERVER, framework]
   const child =
     serverCore === undefined
       ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })

@@ -43,6 +43,16 @@ const HEADERS = {
   'Bearer key': (server) => ({ authorization: `Bearer ${server.key}` }),
 }
 
+/** Loads one app of a server with half of the connections, the other half going to its pair. */
+export const loadHalf = (server, app, sent, duration) =>
+  load({
+    pid: server.pid,
+    url: `${server.url(app)}/v1/agents`,
+    headers: HEADERS[sent](server),
+    connections: 25,
+    duration,
+  })
+
 const appName = (framework, app) =>
   ({
     control: 'unguarded (control app)',
@@ -63,23 +73,15 @@ export async function pairedCost({ frameworks = Object.keys(PAIRS), rounds, cycl
     for (let r = 0; r < rounds; r++) {
       const servers = [await startServer(framework), await startServer(framework)]
       try {
-        const request = (server, app, sent, duration) =>
-          load({
-            pid: server.pid,
-            url: `${server.url(app)}/v1/agents`,
-            headers: HEADERS[sent](server),
-            connections: 25,
-            duration,
-          })
         for (const [app, sent] of [['none', 'X-Api-Key'], ...PAIRS[framework]])
-          await Promise.all(servers.map((server) => request(server, app, sent, warmup)))
+          await Promise.all(servers.map((server) => loadHalf(server, app, sent, warmup)))
         for (let c = 0; c < cycles; c++) {
           for (const [i, [app, sent]] of PAIRS[framework].entries()) {
             // The process that serves the guarded app changes every slice.
             const [guarding, bare] = (r + c) % 2 === 0 ? servers : [servers[1], servers[0]]
             const [guarded, unguarded] = await Promise.all([
-              request(guarding, app, sent, slice),
-              request(bare, 'none', sent, slice),
+              loadHalf(guarding, app, sent, slice),
+              loadHalf(bare, 'none', sent, slice),
             ])
             ratios[i].push(unguarded.cpuUsPerRequest / guarded.cpuUsPerRequest)
             costs[i].guarded.push(guarded.cpuUsPerRequest)
