@@ -113,13 +113,22 @@ if (want('stores')) {
   try {
     for (const [index, entry] of stores.entries()) {
       log(`store ${entry.name}: ${settings.small} keys`)
-      const small = await verificationLatency(entry.store, { keys: 200, samples: smoke ? 500 : 5000 })
+      const small = await verificationLatency(entry.store, {
+        keys: 200,
+        samples: smoke ? 500 : 5000,
+        warmup: smoke ? 0.1 : 1,
+      })
       await entry.fill(settings.large - settings.small)
       log(`store ${entry.name}: ${settings.large} keys`)
-      const large = await verificationLatency(entry.store, { keys: 200, samples: smoke ? 500 : 5000 })
+      const large = await verificationLatency(entry.store, {
+        keys: 200,
+        samples: smoke ? 500 : 5000,
+        warmup: smoke ? 0.1 : 1,
+      })
+      const plan = await entry.plan?.()
       results.stores.push(
         { store: entry.name, keys: settings.small, ...small },
-        { store: entry.name, keys: settings.large, ...large },
+        { store: entry.name, keys: settings.large, ...large, plan },
       )
       // Let a million keys of one store go before the next is measured: their GC pauses would show in its p99.
       await entry.close()

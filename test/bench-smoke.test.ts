@@ -61,6 +61,12 @@ it('runs the benchmark suite end to end (smoke)', async () => {
   expect(stores).toContain('PGlite')
   if (process.env.DATABASE_URL) expect(stores).toContain('PostgreSQL')
   if (process.env.REDIS_URL) expect(stores).toContain('Redis')
+  // A miss costs one store read, and PostgreSQL (and PGlite) find the key through an index.
+  type StoreRow = { store: string; keys: number; miss: { reads_per_miss: number }; plan?: string }
+  for (const row of results.stores as StoreRow[]) {
+    expect(row.miss.reads_per_miss, `${row.store} at ${row.keys} keys`).toBe(1)
+    if (row.keys === 2000 && /Postgre|PGlite/.test(row.store)) expect(row.plan).toMatch(/^Index Scan using /)
+  }
   expect(results.writes.requests).toBeGreaterThan(0)
   // Where valgrind is installed (it is on CI's machines), the callgrind section ran too.
   if (spawnSync('valgrind', ['--version']).status === 0) {

@@ -12,6 +12,13 @@ const fillSql = (schema) =>
           'ms-…0000', now(), now() + interval '90 days'
    FROM generate_series(1, $1) AS i`
 
+/** How PostgreSQL finds a key by its digest, as EXPLAIN names it ("Index Scan using …"). */
+const lookupPlan = (query, table) => async () => {
+  const rows = await query(`EXPLAIN (FORMAT JSON) SELECT * FROM ${table} WHERE digest = md5('absent')`)
+  const { Plan } = JSON.parse(JSON.stringify(rows[0]['QUERY PLAN']))[0]
+  return Plan['Index Name'] ? `${Plan['Node Type']} using ${Plan['Index Name']}` : Plan['Node Type']
+}
+
 export async function openStores() {
   const memory = memoryStore()
   const stores = [
@@ -31,6 +38,7 @@ export async function openStores() {
     name: 'PGlite',
     store: liteStore,
     fill: (n) => fillStore(liteStore, n),
+    plan: lookupPlan(async (sql) => (await lite.query(sql)).rows, 'keyward_api_keys'),
     close: () => lite.close(),
   })
 
@@ -48,6 +56,7 @@ export async function openStores() {
         // Fresh statistics and a settled table, as a server that has run a while would have.
         await pool.query(`VACUUM ANALYZE "${schema}".keyward_api_keys`)
       },
+      plan: lookupPlan(async (sql) => (await pool.query(sql)).rows, `"${schema}".keyward_api_keys`),
       close: async () => {
         await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
         await pool.end()
