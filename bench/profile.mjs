@@ -16,6 +16,9 @@ import { parseArgs } from 'node:util'
 import { pinCores, startServer } from './lib/http.mjs'
 import { loadHalf } from './lib/paired.mjs'
 
+// JIT frames named in /tmp/perf-<pid>.map; V8's own log (which --perf-basic-prof turns on) goes
+// to a temporary file instead of the working directory.
+const PROFILED = ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=+']
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
@@ -33,10 +36,7 @@ if (spawnSync('perf', ['--version']).status !== 0) {
 }
 
 pinCores()
-const servers = [
-  await startServer(framework, ['--perf-basic-prof']),
-  await startServer(framework, ['--perf-basic-prof']),
-]
+const servers = [await startServer(framework, PROFILED), await startServer(framework, PROFILED)]
 const threadsOf = (pid) => new Set(readdirSync(`/proc/${pid}/task`).map(Number))
 const request = (server, target, duration) => loadHalf(server, target, credential, duration)
 

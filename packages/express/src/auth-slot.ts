@@ -6,28 +6,39 @@ import type { Request } from 'express'
  * Where `req.auth` lives. Express swaps each request's prototype (Object.setPrototypeOf), so every
  * request object has a hidden class of its own, and adding a property to one builds yet another:
  * about 22,000 instructions, 4% of a plain Express request (callgrind). So the principal goes into
- * a WeakMap, read through an `auth` accessor defined once on Express's request prototypes (the
- * app's `app.request` and those above it, up to Node's IncomingMessage, never Node's own), which
- * also covers sub-apps. Assigning `req.auth` elsewhere still works: the setter stores it.
+ * a symbol slot of `res.locals` (a null-prototype dictionary Express makes per request: no hidden
+ * class to change), read through an `auth` accessor defined once on Express's request prototypes
+ * (the app's `app.request` and those above it, up to Node's IncomingMessage, never Node's own),
+ * which also covers sub-apps. Not a WeakMap keyed by the request: each entry is an ephemeron, and
+ * its write barrier and the scavenger's ephemeron work cost about 1.4 µs per request (perf).
+ * Assigning `req.auth` elsewhere still works: the setter stores it. A request without `res.locals`
+ * (one that did not come through an Express app) keeps its principal in a WeakMap.
  */
+const SLOT = Symbol('keyward.auth')
+type Slots = { [SLOT]?: Principal }
 const principals = new WeakMap<object, Principal>()
 /** Per prototype: whether `auth` on it is our accessor (false: someone else's property is there). */
 const prototypes = new WeakMap<object, boolean>()
+
+const localsOf = (req: object): Slots | undefined => (req as { res?: { locals?: Slots } }).res?.locals
 
 const accessor = {
   configurable: true,
   enumerable: false,
   get(this: object): Principal | undefined {
-    return principals.get(this)
+    const locals = localsOf(this)
+    return locals === undefined ? principals.get(this) : locals[SLOT]
   },
   set(this: object, principal: Principal) {
-    principals.set(this, principal)
+    const locals = localsOf(this)
+    if (locals === undefined) principals.set(this, principal)
+    else locals[SLOT] = principal
   },
 }
 
 export function setAuth(req: Request, principal: Principal): void {
   if (!Object.hasOwn(req, 'auth') && accessorServes(Object.getPrototypeOf(req)))
-    principals.set(req, principal)
+    accessor.set.call(req, principal)
   else req.auth = principal
 }
 

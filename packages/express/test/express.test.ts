@@ -124,6 +124,10 @@ describe('req.auth', () => {
     const app = express()
     app.get('/open', (req, res) => res.json({ auth: req.auth ?? null, own: Object.hasOwn(req, 'auth') }))
     app.get('/mine', requireAuth(), (req, res) => res.json({ user: req.auth.userId }))
+    // What templates and `JSON.stringify(res.locals)` see of the request's locals.
+    app.get('/locals', requireAuth(), (req, res) =>
+      res.json({ user: req.auth.userId, names: Object.keys(res.locals), json: JSON.stringify(res.locals) }),
+    )
     const url = await serve(app)
     const answers = await Promise.all(
       [alice, bob, alice, bob].map(
@@ -133,6 +137,8 @@ describe('req.auth', () => {
     expect(answers).toEqual(['alice', 'bob', 'alice', 'bob'])
     // An unguarded request has no principal, and the guard added no own property to anyone.
     expect(await (await get(`${url}/open`, alice)).json()).toEqual({ auth: null, own: false })
+    // The principal is kept out of res.locals' named entries (a template sees no `auth`).
+    expect(await (await get(`${url}/locals`, bob)).json()).toEqual({ user: 'bob', names: [], json: '{}' })
   })
 
   it('is read in the parent app after a sub-app that guarded the request', async () => {
