@@ -110,21 +110,14 @@ if (want('writes')) {
 
 if (want('stores')) {
   const stores = await openStores()
+  const latency = { keys: 200, samples: smoke ? 500 : 5000, warmup: smoke ? 0.1 : 1 }
   try {
     for (const [index, entry] of stores.entries()) {
       log(`store ${entry.name}: ${settings.small} keys`)
-      const small = await verificationLatency(entry.store, {
-        keys: 200,
-        samples: smoke ? 500 : 5000,
-        warmup: smoke ? 0.1 : 1,
-      })
+      const small = await verificationLatency(entry.store, latency)
       await entry.fill(settings.large - settings.small)
       log(`store ${entry.name}: ${settings.large} keys`)
-      const large = await verificationLatency(entry.store, {
-        keys: 200,
-        samples: smoke ? 500 : 5000,
-        warmup: smoke ? 0.1 : 1,
-      })
+      const large = await verificationLatency(entry.store, latency)
       const plan = await entry.plan?.()
       results.stores.push(
         { store: entry.name, keys: settings.small, ...small },

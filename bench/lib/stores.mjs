@@ -15,7 +15,7 @@ const fillSql = (schema) =>
 /** How PostgreSQL finds a key by its digest, as EXPLAIN names it ("Index Scan using …"). */
 const lookupPlan = (query, table) => async () => {
   const rows = await query(`EXPLAIN (FORMAT JSON) SELECT * FROM ${table} WHERE digest = md5('absent')`)
-  const { Plan } = JSON.parse(JSON.stringify(rows[0]['QUERY PLAN']))[0]
+  const [{ Plan }] = rows[0]['QUERY PLAN']
   return Plan['Index Name'] ? `${Plan['Node Type']} using ${Plan['Index Name']}` : Plan['Node Type']
 }
 
