@@ -10,7 +10,7 @@ import { keyFormat } from '../src/keys/key-format.js'
 import { KeyService } from '../src/keys/key-service.js'
 import { constantTimeStringEqual } from '../src/lib/secrets.js'
 import { UsageRecorder } from '../src/usage/usage-recorder.js'
-import { DAY, manualClock, setup } from './support.js'
+import { DAY, instrumentedStore, manualClock, setup } from './support.js'
 
 /** A KeyService whose digest function counts its calls. */
 function countingKeys() {
@@ -113,5 +113,120 @@ describe('the connection memo', () => {
     clock.advance(92 * DAY)
     expect(await keyward.authenticate(request)).toEqual({ ok: false, failure: { code: 'EXPIRED' } })
     await keyward.close()
+  })
+})
+
+describe('a remembered key is served from its cache entry only while the cache holds it', () => {
+  /** A request the guard sees, on one connection. */
+  const on = (key: string, socket: object) => ({ headers: { 'x-api-key': key }, socket })
+
+  it('asks the store again after the cache TTL, memo or not', async () => {
+    const { store, count } = instrumentedStore()
+    const { keyward, clock } = setup({ store, cache: { ttl: '30s' } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const request = on(key, {})
+    for (let i = 0; i < 10; i++) expect(await keyward.authenticate(request)).toMatchObject({ ok: true })
+    expect(count('findKeyByDigest')).toBe(1)
+    clock.advance(29_999)
+    await keyward.authenticate(request)
+    expect(count('findKeyByDigest')).toBe(1)
+    clock.advance(1)
+    expect(await keyward.authenticate(request)).toMatchObject({ ok: true })
+    expect(count('findKeyByDigest')).toBe(2)
+    await keyward.close()
+  })
+
+  it('reads the store again once the entry is evicted by other keys, and still admits the key', async () => {
+    const { store, count } = instrumentedStore()
+    const { keyward } = setup({ store, cache: { max: 2 } })
+    const keys = await Promise.all(['a', 'b', 'c'].map((name) => keyward.issueKey('alice', { name })))
+    const [first, ...others] = keys.map(({ key }) => key)
+    const request = on(first as string, {})
+    await keyward.authenticate(request)
+    for (const other of others) await keyward.verifyKey(other as string)
+    expect(count('findKeyByDigest')).toBe(3)
+    expect(await keyward.authenticate(request)).toMatchObject({ ok: true })
+    expect(count('findKeyByDigest')).toBe(4)
+    await keyward.close()
+  })
+
+  it('checks the user and the permissions on every request', async () => {
+    const { keyward, users } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const request = on(key, {})
+    const read = { permissions: ['agents:read'] }
+    expect(await keyward.authenticate(request, read)).toMatchObject({ ok: true })
+    users.set('alice', { id: 'alice', permissions: [] })
+    expect(await keyward.authenticate(request, read)).toEqual({ ok: false, failure: { code: 'FORBIDDEN' } })
+    users.delete('alice')
+    expect(await keyward.authenticate(request)).toEqual({ ok: false, failure: { code: 'USER_GONE' } })
+    await keyward.close()
+  })
+
+  it('waits for a directory that answers with a promise', async () => {
+    const { keyward } = setup({
+      users: { get: async (id) => (id === 'alice' ? { id, permissions: ['agents:read'] } : null) },
+    })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const request = on(key, {})
+    for (let i = 0; i < 3; i++) {
+      const outcome = keyward.guard(request)
+      expect(outcome).toBeInstanceOf(Promise)
+      expect(await outcome).toMatchObject({ ok: true, auth: { userId: 'alice', credential: 'api_key' } })
+    }
+    await keyward.close()
+  })
+})
+
+describe('KeyCache.holds', () => {
+  const record = (id: string, hexDigit: string) => ({
+    id,
+    userId: 'alice',
+    name: id,
+    digest: hexDigit.repeat(64),
+    preview: 'ms-…0000',
+    createdOn: new Date(0),
+    expiresOn: new Date(DAY),
+    lastUsedOn: null,
+  })
+
+  it('lets an entry go once it leaves the cache: deleted, replaced, forgotten or stale', () => {
+    const cache = new KeyCache(10, 30_000)
+    const deleted = cache.set(record('a', 'a'), 0)!
+    const replaced = cache.set(record('b', 'b'), 0)!
+    const forgotten = cache.set(record('c', 'c'), 0)!
+    const kept = cache.set(record('d', 'd'), 0)!
+    for (const entry of [deleted, replaced, forgotten, kept]) expect(cache.holds(entry, 0)).toBe(true)
+    cache.evict('a')
+    cache.set(record('b', 'b'), 1)
+    cache.forget(forgotten)
+    expect([deleted, replaced, forgotten].map((entry) => cache.holds(entry, 1))).toEqual([
+      false,
+      false,
+      false,
+    ])
+    expect(cache.holds(kept, 29_999)).toBe(true)
+    expect(cache.holds(kept, 30_000)).toBe(false)
+  })
+
+  it('lets an entry go when the LRU bound evicts it', () => {
+    const cache = new KeyCache(2, 30_000)
+    const first = cache.set(record('a', 'a'), 0)!
+    cache.set(record('b', 'b'), 0)
+    cache.set(record('c', 'c'), 0)
+    expect(cache.holds(first, 0)).toBe(false)
+  })
+
+  it('keeps an entry served only through holds() recent in the LRU order, refreshed once a second', () => {
+    const cache = new KeyCache(2, 30_000)
+    const busy = cache.set(record('a', 'a'), 0)!
+    cache.set(record('b', 'b'), 500)
+    // Within the second, holds() does not touch the LRU order: 'a' is still the oldest.
+    expect(cache.holds(busy, 999)).toBe(true)
+    // Past it, holds() refreshes it, so the next key evicts 'b', not the busy one.
+    expect(cache.holds(busy, 1_000)).toBe(true)
+    cache.set(record('c', 'c'), 1_000)
+    expect(cache.holds(busy, 1_000)).toBe(true)
+    expect(cache.get(`${'\xbb'.repeat(32)}`, 1_000)).toBeUndefined()
   })
 })

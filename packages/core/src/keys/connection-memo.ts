@@ -1,15 +1,16 @@
 import { constantTimeStringEqual } from '../lib/secrets.js'
+import type { CachedKey } from './key-cache.js'
 
 interface Remembered {
   readonly raw: string
-  readonly digestBytes: string
+  readonly entry: CachedKey
 }
 
 /**
- * The last API key verified on each open connection, with its digest. A keep-alive client sends
- * the same key on every request of a connection; recognising it spares the SHA-256, the largest
- * part of a warm verification (about 4% of a Fastify request's CPU in the profile). It only
- * stands in for the hash: the digest is still looked up in the verification cache, so deletion,
+ * The last API key verified on each open connection, with the cache entry it was found in. A
+ * keep-alive client sends the same key on every request of a connection; recognising it spares
+ * the SHA-256 and the cache lookup, most of a warm verification. It only stands in for the
+ * lookup: the entry must still be the cache's own and fresh (KeyCache.holds), so deletion,
  * expiry and the cache's freshness apply exactly as without it. The comparison is constant-time
  * (a proxy may carry several clients on one connection), and the key lives only in process
  * memory and only as long as the connection does (a WeakMap keyed by the socket): never stored,
@@ -18,16 +19,16 @@ interface Remembered {
 export class ConnectionMemo {
   readonly #byConnection = new WeakMap<object, Remembered>()
 
-  /** The digest of `raw` if it is the key last verified on this connection. */
-  digestOf(connection: object, raw: string): string | undefined {
+  /** The cache entry `raw` was found in, if it is the key last verified on this connection. */
+  entryOf(connection: object, raw: string): CachedKey | undefined {
     const remembered = this.#byConnection.get(connection)
     return remembered !== undefined && constantTimeStringEqual(remembered.raw, raw)
-      ? remembered.digestBytes
+      ? remembered.entry
       : undefined
   }
 
-  remember(connection: object, raw: string, digestBytes: string): void {
-    this.#byConnection.set(connection, { raw, digestBytes })
+  remember(connection: object, raw: string, entry: CachedKey): void {
+    this.#byConnection.set(connection, { raw, entry })
   }
 
   forget(connection: object): void {

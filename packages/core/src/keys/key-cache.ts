@@ -2,9 +2,30 @@ import { LRUCache } from 'lru-cache'
 import { hexToBytes } from '../lib/secrets.js'
 import type { ApiKeyRecord } from '../store/types.js'
 
-interface Entry {
-  readonly record: ApiKeyRecord
-  readonly fetchedAt: number
+/**
+ * How often a key served from a connection's memo counts as used in the LRU order. A memo hit
+ * skips the LRU lookup (the guard's hot path); refreshing the order once a second keeps a busy
+ * key from being evicted as if idle.
+ */
+const RECENCY_REFRESH_MS = 1_000
+
+/** A verified key record as the cache holds it. The connection memo keeps a reference to it. */
+export class CachedKey {
+  /** False once the cache dropped it (deleted, stale, evicted, replaced): whoever holds it must look again. */
+  live = true
+  /** The expiry as a number, so the hot path reads no Date. */
+  readonly expiresAt: number
+  /** When the LRU order last saw this key. */
+  touchedAt: number
+
+  constructor(
+    readonly record: ApiKeyRecord,
+    readonly digestBytes: string,
+    readonly fetchedAt: number,
+  ) {
+    this.expiresAt = record.expiresOn.getTime()
+    this.touchedAt = fetchedAt
+  }
 }
 
 /**
@@ -17,7 +38,7 @@ interface Entry {
  * records and deletions carry the stored hex digest, converted here off the hot path.
  */
 export class KeyCache {
-  readonly #byDigest: LRUCache<string, Entry>
+  readonly #byDigest: LRUCache<string, CachedKey>
   readonly #digestById = new Map<string, string>()
   readonly #tombstones: LRUCache<string, true>
   readonly #ttlMs: number
@@ -25,36 +46,53 @@ export class KeyCache {
   constructor(max: number, ttlMs: number) {
     this.#ttlMs = ttlMs
     this.#tombstones = new LRUCache({ max })
-    this.#byDigest = new LRUCache<string, Entry>({
+    this.#byDigest = new LRUCache<string, CachedKey>({
       max,
+      // Every way out of the cache (delete, eviction, overwrite) passes here.
       dispose: (entry, digest) => {
+        entry.live = false
         if (this.#digestById.get(entry.record.id) === digest) this.#digestById.delete(entry.record.id)
       },
     })
   }
 
-  get(digestBytes: string, now: number): ApiKeyRecord | undefined {
+  get(digestBytes: string, now: number): CachedKey | undefined {
     const entry = this.#byDigest.get(digestBytes)
     if (entry === undefined) return undefined
     if (now - entry.fetchedAt >= this.#ttlMs) {
       this.#byDigest.delete(digestBytes)
       return undefined
     }
-    return entry.record
+    entry.touchedAt = now
+    return entry
+  }
+
+  /**
+   * Whether an entry handed out earlier may still be used as is, without a lookup: it is still
+   * the cache's entry for its digest, and fresh. Refreshes its place in the LRU order at most
+   * once a second.
+   */
+  holds(entry: CachedKey, now: number): boolean {
+    if (!entry.live || now - entry.fetchedAt >= this.#ttlMs) return false
+    if (now - entry.touchedAt >= RECENCY_REFRESH_MS) {
+      entry.touchedAt = now
+      this.#byDigest.get(entry.digestBytes)
+    }
+    return true
   }
 
   getById(id: string, now: number): ApiKeyRecord | undefined {
     const digest = this.#digestById.get(id)
-    return digest === undefined ? undefined : this.get(digest, now)
+    return digest === undefined ? undefined : this.get(digest, now)?.record
   }
 
-  /** Caches a record read from the store; refuses one deleted meanwhile. Returns false then. */
-  set(record: ApiKeyRecord, now: number): boolean {
-    if (this.#tombstones.has(record.id)) return false
-    const digestBytes = hexToBytes(record.digest)
-    this.#byDigest.set(digestBytes, { record, fetchedAt: now })
-    this.#digestById.set(record.id, digestBytes)
-    return true
+  /** Caches a record read from the store; refuses one deleted meanwhile (undefined then). */
+  set(record: ApiKeyRecord, now: number): CachedKey | undefined {
+    if (this.#tombstones.has(record.id)) return undefined
+    const entry = new CachedKey(record, hexToBytes(record.digest), now)
+    this.#byDigest.set(entry.digestBytes, entry)
+    this.#digestById.set(record.id, entry.digestBytes)
+    return entry
   }
 
   isDeleted(id: string): boolean {
@@ -69,9 +107,9 @@ export class KeyCache {
     this.#digestById.delete(id)
   }
 
-  /** Drops a record without marking it deleted (expired, or user gone). */
-  forget(record: ApiKeyRecord): void {
-    this.#byDigest.delete(hexToBytes(record.digest))
+  /** Drops an entry without marking its key deleted (expired, or user gone). */
+  forget(entry: CachedKey): void {
+    this.#byDigest.delete(entry.digestBytes)
   }
 
   get size(): number {

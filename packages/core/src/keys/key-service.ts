@@ -9,7 +9,7 @@ import { storeCall } from '../store/store-call.js'
 import type { ApiKeyRecord, KeyStore } from '../store/types.js'
 import type { UsageRecorder } from '../usage/usage-recorder.js'
 import { ConnectionMemo } from './connection-memo.js'
-import type { KeyCache } from './key-cache.js'
+import type { CachedKey, KeyCache } from './key-cache.js'
 import type { KeyFormat } from './key-format.js'
 
 export const MAX_KEY_NAME_LENGTH = 128
@@ -88,38 +88,56 @@ export class KeyService {
 
   /**
    * Hot path. A key of the wrong shape is rejected before hashing; a warm key costs one SHA-256
-   * (none when it is the key last verified on the same connection) and one cache lookup, answered
-   * without a promise. Only a well-formed key reaches the store, and unknown and expired keys
-   * take the same path (one store read) and get the same answer.
+   * and one cache lookup, answered without a promise, and the key last verified on the same
+   * connection neither (the memo hands back its cache entry while the cache still holds it).
+   * Only a well-formed key reaches the store, and unknown and expired keys take the same path
+   * (one store read) and get the same answer.
    */
   check(raw: string, now: number, connection?: object): MaybePromise<KeyCheck> {
     if (!this.format.hasShape(raw)) return MALFORMED
-    const remembered = connection === undefined ? undefined : this.#memo.digestOf(connection, raw)
-    const digestBytes = remembered ?? this.format.digestBytes(raw)
+    const remembered = connection === undefined ? undefined : this.#memo.entryOf(connection, raw)
+    if (remembered !== undefined && this.#current(remembered, now))
+      return { ok: true, record: remembered.record }
+    const digestBytes = remembered?.digestBytes ?? this.format.digestBytes(raw)
     const cached = this.cache.get(digestBytes, now)
-    if (cached !== undefined) {
-      const check = this.#unexpired(cached, now)
-      return connection === undefined || (check.ok && remembered !== undefined)
-        ? check
-        : this.#memoAfter(connection, check, raw, digestBytes)
-    }
+    if (cached !== undefined) return this.#verified(cached, now, connection, raw)
     // The full format test waits until here: a key that fails it cannot be in the cache.
     if (!this.format.isWellFormed(raw)) return MALFORMED
     const digest = bytesToHex(digestBytes)
     return storeCall(() => this.store.findKeyByDigest(digest)).then((stored) => {
-      const check =
-        stored === null || !constantTimeEqual(stored.digest, digest) || !this.cache.set(stored, now)
-          ? NOT_FOUND
-          : this.#unexpired(stored, now)
-      return connection === undefined ? check : this.#memoAfter(connection, check, raw, digestBytes)
+      const entry =
+        stored === null || !constantTimeEqual(stored.digest, digest) ? undefined : this.cache.set(stored, now)
+      if (entry !== undefined) return this.#verified(entry, now, connection, raw)
+      if (connection !== undefined) this.#memo.forget(connection)
+      return NOT_FOUND
     })
   }
 
-  /** The connection remembers a key found live, and forgets one that is not (deleted, expired). */
-  #memoAfter(connection: object, check: KeyCheck, raw: string, digestBytes: string): KeyCheck {
-    if (check.ok) this.#memo.remember(connection, raw, digestBytes)
-    else this.#memo.forget(connection)
-    return check
+  /**
+   * The warmest case alone, for the guard's shortest path: the record of the key last verified
+   * on this connection if it may answer as is, else undefined (and `check` looks further).
+   */
+  recognised(raw: string, now: number, connection: object): ApiKeyRecord | undefined {
+    if (!this.format.hasShape(raw)) return undefined
+    const remembered = this.#memo.entryOf(connection, raw)
+    return remembered !== undefined && this.#current(remembered, now) ? remembered.record : undefined
+  }
+
+  /** A remembered entry answers as is while its key has not expired and the cache still holds it. */
+  #current(entry: CachedKey, now: number): boolean {
+    return entry.expiresAt > now && this.cache.holds(entry, now)
+  }
+
+  /** A key found in the cache: live or expired. The connection remembers a live one and forgets anything else. */
+  #verified(entry: CachedKey, now: number, connection: object | undefined, raw: string): KeyCheck {
+    const live = entry.expiresAt > now
+    if (connection !== undefined) {
+      if (live) this.#memo.remember(connection, raw, entry)
+      else this.#memo.forget(connection)
+    }
+    if (live) return { ok: true, record: entry.record }
+    this.cache.forget(entry)
+    return EXPIRED
   }
 
   /** Liveness of the key behind an auth token: cached, and gone as soon as the key is deleted. */
@@ -131,12 +149,6 @@ export class KeyService {
       if (stored === null || !this.cache.set(stored, now)) return undefined
       return stored.expiresOn.getTime() > now ? stored : undefined
     })
-  }
-
-  #unexpired(record: ApiKeyRecord, now: number): KeyCheck {
-    if (record.expiresOn.getTime() > now) return { ok: true, record }
-    this.cache.forget(record)
-    return EXPIRED
   }
 
   /** Records a use: in memory now, in the store at the next batch. */
