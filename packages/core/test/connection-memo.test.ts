@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { KeyCache } from '../src/keys/key-cache.js'
 import { keyFormat } from '../src/keys/key-format.js'
 import { KeyService } from '../src/keys/key-service.js'
-import { constantTimeStringEqual } from '../src/lib/secrets.js'
+import { codeUnits, constantTimeMatches } from '../src/lib/secrets.js'
 import { UsageRecorder } from '../src/usage/usage-recorder.js'
 import { DAY, instrumentedStore, manualClock, setup } from './support.js'
 
@@ -38,15 +38,17 @@ function countingKeys() {
   return { keys, clock, digests: () => digests, close: () => usage.close() }
 }
 
-describe('constantTimeStringEqual', () => {
+describe('constantTimeMatches', () => {
   it.each([
     ['ms-0123', 'ms-0123', true],
     ['ms-0123', 'xs-0123', false],
     ['ms-0123', 'ms-0124', false],
     ['ms-0123', 'ms-012', false],
+    ['ms-0123', 'ms-01234', false],
+    ['ms-A', 'ms-\u0141', false],
     ['', '', true],
-  ])('%s vs %s', (a, b, equal) => {
-    expect(constantTimeStringEqual(a, b)).toBe(equal)
+  ])('%s vs %s', (secret, value, equal) => {
+    expect(constantTimeMatches(codeUnits(secret), value)).toBe(equal)
   })
 })
 

@@ -1,8 +1,9 @@
-import { constantTimeStringEqual } from '../lib/secrets.js'
+import { codeUnits, constantTimeMatches } from '../lib/secrets.js'
 import type { CachedKey } from './key-cache.js'
 
 interface Remembered {
-  readonly raw: string
+  /** The key, as the code units the comparison reads. */
+  readonly key: Uint16Array
   readonly entry: CachedKey
 }
 
@@ -22,13 +23,11 @@ export class ConnectionMemo {
   /** The cache entry `raw` was found in, if it is the key last verified on this connection. */
   entryOf(connection: object, raw: string): CachedKey | undefined {
     const remembered = this.#byConnection.get(connection)
-    return remembered !== undefined && constantTimeStringEqual(remembered.raw, raw)
-      ? remembered.entry
-      : undefined
+    return remembered !== undefined && constantTimeMatches(remembered.key, raw) ? remembered.entry : undefined
   }
 
   remember(connection: object, raw: string, entry: CachedKey): void {
-    this.#byConnection.set(connection, { raw, entry })
+    this.#byConnection.set(connection, { key: codeUnits(raw), entry })
   }
 
   forget(connection: object): void {

@@ -33,15 +33,23 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return timingSafeEqual(left, right)
 }
 
+/** A secret's UTF-16 code units, the form constantTimeMatches compares against. */
+export function codeUnits(secret: string): Uint16Array {
+  const units = new Uint16Array(secret.length)
+  for (let i = 0; i < secret.length; i++) units[i] = secret.charCodeAt(i)
+  return units
+}
+
 /**
- * Constant-time equality of two strings of equal length, without allocating (the guard's hot
- * path). A length difference answers at once: our secrets' lengths are fixed by their format.
+ * Constant-time equality of a string and a secret's code units (codeUnits), without allocating:
+ * the guard's hot path. Reading one side from a typed array halves the charCodeAt calls, which
+ * are the loop's cost. A length difference answers at once: a key's length is fixed by its format.
  */
-export function constantTimeStringEqual(a: string, b: string): boolean {
+export function constantTimeMatches(secret: Uint16Array, value: string): boolean {
   // The length read once, outside the loop: V8 then compiles the loop about twice as fast.
-  const length = a.length
-  if (length !== b.length) return false
+  const length = secret.length
+  if (length !== value.length) return false
   let difference = 0
-  for (let i = 0; i < length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i)
+  for (let i = 0; i < length; i++) difference |= secret[i]! ^ value.charCodeAt(i)
   return difference === 0
 }
