@@ -138,8 +138,13 @@ const name = smoke ? 'smoke' : 'results'
 const previous = `${values.out}/${name}.json`
 if (only && existsSync(previous)) {
   const kept = JSON.parse(readFileSync(previous, 'utf8'))
-  for (const section of SECTIONS)
-    if (!want(section)) results.measured[section] = kept.measured?.[section] ?? kept.machine.date.slice(0, 10)
+  for (const section of SECTIONS) {
+    if (want(section)) continue
+    // A section measured on another machine says which.
+    const when = kept.measured?.[section] ?? kept.machine.date.slice(0, 10)
+    const elsewhere = kept.machine.cpu !== results.machine.cpu && !when.includes(' on ')
+    results.measured[section] = elsewhere ? `${when} on ${kept.machine.cpu}` : when
+  }
   if (!want('http')) Object.assign(results, { throughput: kept.throughput, issuance: kept.issuance })
   if (!want('paired')) results.paired = kept.paired ?? []
   if (!want('stores')) results.stores = kept.stores
