@@ -101,9 +101,6 @@ export class Authenticator {
 
   /** An API key, from a request's connection or alone (what `verifyKey` answers). */
   byApiKey(raw: string, now: number, connection?: object): MaybePromise<AuthResult> {
-    // The warmest case first: the key this connection verified last, straight from its cache entry.
-    const known = connection === undefined ? undefined : this.keys.recognised(raw, now, connection)
-    if (known !== undefined) return this.#keyUser(known, now)
     const check = this.keys.check(raw, now, connection)
     return isPromiseLike(check)
       ? check.then((ready) => this.#keyHolder(ready, now))
@@ -111,10 +108,8 @@ export class Authenticator {
   }
 
   #keyHolder(check: KeyCheck, now: number): MaybePromise<AuthResult> {
-    return check.ok ? this.#keyUser(check.record, now) : fail(check.code)
-  }
-
-  #keyUser(record: ApiKeyRecord, now: number): MaybePromise<AuthResult> {
+    if (!check.ok) return fail(check.code)
+    const { record } = check
     const user = this.loadUser(record.userId)
     return isPromiseLike(user)
       ? user.then((loaded) => this.#keyPrincipal(record, loaded, now))
@@ -124,7 +119,14 @@ export class Authenticator {
   #keyPrincipal(record: ApiKeyRecord, user: KeywardUser | null, now: number): AuthResult {
     if (user === null) return fail('USER_GONE')
     this.keys.used(record, now)
-    return { ok: true, principal: keyPrincipal(record, user) }
+    const principal: Principal = {
+      userId: user.id,
+      keyId: record.id,
+      permissions: user.permissions,
+      credential: 'api_key',
+      user,
+    }
+    return { ok: true, principal }
   }
 
   #byAuthToken(raw: string, now: number): MaybePromise<AuthResult> {
@@ -153,14 +155,6 @@ export class Authenticator {
       : tokenPrincipal(user, keyId)
   }
 }
-
-const keyPrincipal = (record: ApiKeyRecord, user: KeywardUser): Principal => ({
-  userId: user.id,
-  keyId: record.id,
-  permissions: user.permissions,
-  credential: 'api_key',
-  user,
-})
 
 function tokenPrincipal(user: KeywardUser | null, keyId: string | null): AuthResult {
   if (user === null) return TOKEN_USER_GONE

@@ -113,16 +113,6 @@ export class KeyService {
     })
   }
 
-  /**
-   * The warmest case alone, for the guard's shortest path: the record of the key last verified
-   * on this connection if it may answer as is, else undefined (and `check` looks further).
-   */
-  recognised(raw: string, now: number, connection: object): ApiKeyRecord | undefined {
-    if (!this.format.hasShape(raw)) return undefined
-    const remembered = this.#memo.entryOf(connection, raw)
-    return remembered !== undefined && this.#current(remembered, now) ? remembered.record : undefined
-  }
-
   /** A remembered entry answers as is while its key has not expired and the cache still holds it. */
   #current(entry: CachedKey, now: number): boolean {
     return entry.expiresAt > now && this.cache.holds(entry, now)
