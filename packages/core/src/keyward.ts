@@ -219,7 +219,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
       try {
         return await tokens.refresh(
           refreshToken,
-          async (keyId) => (await keys.checkById(keyId, clock())) !== undefined,
+          async (keyId) => keys.checkById(keyId, clock()),
           async (userId) => (await loadUser(userId)) !== null,
         )
       } catch (error) {

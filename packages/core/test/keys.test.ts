@@ -290,6 +290,20 @@ describe('last use', () => {
     expect(listed?.lastUsedOn?.getTime()).toBe(clock())
   })
 
+  it('is the latest use, also when the key is answered from the cache and uses share a millisecond', async () => {
+    const { keyward, clock } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const request = { headers: { 'x-api-key': key }, socket: {} }
+    for (const step of [0, 0, 5, 0, 1]) {
+      clock.advance(step)
+      expect((await keyward.authenticate(request)).ok).toBe(true)
+      await keyward.verifyKey(key)
+    }
+    await keyward.flushUsage()
+    expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())
+    await keyward.close()
+  })
+
   it('keeps pending times when a batch write fails, and writes them next time', async () => {
     const base = memoryStore()
     let failing = true

@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto'
 import { memoryStore } from '@keyward/core'
 import { decodeJwt, decodeProtectedHeader, exportJWK, SignJWT, UnsecuredJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { MINUTE, SECRET, setup } from './support.js'
+import { instrumentedStore, MINUTE, SECRET, setup } from './support.js'
 
 const secretBytes = new TextEncoder().encode(SECRET)
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
@@ -118,12 +118,40 @@ describe('auth tokens', () => {
     })
   })
 
-  it('stop working when their key expires, before their own expiry', async () => {
-    const { keyward, clock } = setup({ keyLifetime: '5m' })
+  it.each([false, true])(
+    'stop working when their key expires, before their own expiry (used before: %s)',
+    async (usedBefore) => {
+      const { keyward, clock } = setup({ keyLifetime: '5m' })
+      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      const token = bearer((await keyward.authenticateWithApiKey(key)).auth_token)
+      if (usedBefore) {
+        expect((await keyward.authenticate(token)).ok).toBe(true)
+        clock.advance(5 * MINUTE - 1)
+        expect((await keyward.authenticate(token)).ok).toBe(true)
+        clock.advance(1)
+      } else {
+        clock.advance(5 * MINUTE)
+      }
+      expect(await keyward.authenticate(token)).toEqual({ ok: false, failure: { code: 'INVALID_TOKEN' } })
+    },
+  )
+
+  it('ask the store about their key again after the cache TTL, and once the key left the cache', async () => {
+    const { store, count } = instrumentedStore()
+    const { keyward, clock } = setup({ store, cache: { ttl: '30s', max: 2 } })
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     const pair = await keyward.authenticateWithApiKey(key)
-    clock.advance(5 * MINUTE)
-    expect((await keyward.authenticate(bearer(pair.auth_token))).ok).toBe(false)
+    const others = await Promise.all(['b', 'c'].map((name) => keyward.issueKey('alice', { name })))
+    const token = bearer(pair.auth_token)
+    for (let i = 0; i < 5; i++) expect((await keyward.authenticate(token)).ok).toBe(true)
+    expect(count('findKeyById')).toBe(0)
+    clock.advance(30_000)
+    for (let i = 0; i < 5; i++) expect((await keyward.authenticate(token)).ok).toBe(true)
+    expect(count('findKeyById')).toBe(1)
+    for (const other of others) await keyward.verifyKey(other.key)
+    for (let i = 0; i < 5; i++) expect((await keyward.authenticate(token)).ok).toBe(true)
+    expect(count('findKeyById')).toBe(2)
+    await keyward.close()
   })
 
   it("stop working when their user is deleted, and carry the user's current permissions", async () => {

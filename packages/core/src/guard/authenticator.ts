@@ -1,11 +1,11 @@
 import type { FailureCode } from '../errors.js'
 import type { EventHook } from '../events.js'
 import type { GuardRequest } from '../http/types.js'
+import type { CachedKey } from '../keys/key-cache.js'
 import type { KeyCheck, KeyService } from '../keys/key-service.js'
 import type { Clock } from '../lib/clock.js'
 import { isPromiseLike, type MaybePromise } from '../lib/maybe-promise.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
-import type { ApiKeyRecord } from '../store/types.js'
 import type { AuthTokenCheck, AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal } from '../users.js'
 import { credentialOf } from './credentials.js'
@@ -109,16 +109,16 @@ export class Authenticator {
 
   #keyHolder(check: KeyCheck, now: number): MaybePromise<AuthResult> {
     if (!check.ok) return fail(check.code)
-    const { record } = check
-    const user = this.loadUser(record.userId)
+    const user = this.loadUser(check.record.userId)
     return isPromiseLike(user)
-      ? user.then((loaded) => this.#keyPrincipal(record, loaded, now))
-      : this.#keyPrincipal(record, user, now)
+      ? user.then((loaded) => this.#keyPrincipal(check, loaded, now))
+      : this.#keyPrincipal(check, user, now)
   }
 
-  #keyPrincipal(record: ApiKeyRecord, user: KeywardUser | null, now: number): AuthResult {
+  #keyPrincipal(entry: CachedKey, user: KeywardUser | null, now: number): AuthResult {
     if (user === null) return fail('USER_GONE')
-    this.keys.used(record, now)
+    const { record } = entry
+    this.keys.used(entry, now)
     const principal: Principal = {
       userId: user.id,
       keyId: record.id,
@@ -140,12 +140,13 @@ export class Authenticator {
     if (!check.ok) return fail(check.code)
     const { sub, keyId } = check.claims
     if (keyId === null) return this.#tokenUser(sub, null)
-    const key = this.keys.checkById(keyId, now)
-    return isPromiseLike(key)
-      ? key.then((record) => (record === undefined ? INVALID_TOKEN : this.#tokenUser(sub, keyId)))
-      : key === undefined
-        ? INVALID_TOKEN
-        : this.#tokenUser(sub, keyId)
+    // The token's cache entry keeps the cache entry of its key (KeyLink).
+    const live = this.keys.checkById(keyId, now, check)
+    return isPromiseLike(live)
+      ? live.then((alive) => (alive ? this.#tokenUser(sub, keyId) : INVALID_TOKEN))
+      : live
+        ? this.#tokenUser(sub, keyId)
+        : INVALID_TOKEN
   }
 
   #tokenUser(sub: string, keyId: string | null): MaybePromise<AuthResult> {

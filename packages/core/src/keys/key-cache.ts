@@ -9,14 +9,20 @@ import type { ApiKeyRecord } from '../store/types.js'
  */
 const RECENCY_REFRESH_MS = 1_000
 
-/** A verified key record as the cache holds it. The connection memo keeps a reference to it. */
+/**
+ * A verified key record as the cache holds it, and the answer a check gives for it (`ok`). The
+ * connection memo keeps a reference to it.
+ */
 export class CachedKey {
+  readonly ok = true as const
   /** False once the cache dropped it (deleted, stale, evicted, replaced): whoever holds it must look again. */
   live = true
   /** The expiry as a number, so the hot path reads no Date. */
   readonly expiresAt: number
   /** When the LRU order last saw this key. */
   touchedAt: number
+  /** The last use recorded: uses within one millisecond record the same time, so one is enough. */
+  usedAt = Number.NaN
 
   constructor(
     readonly record: ApiKeyRecord,
@@ -81,9 +87,9 @@ export class KeyCache {
     return true
   }
 
-  getById(id: string, now: number): ApiKeyRecord | undefined {
+  getById(id: string, now: number): CachedKey | undefined {
     const digest = this.#digestById.get(id)
-    return digest === undefined ? undefined : this.get(digest, now)?.record
+    return digest === undefined ? undefined : this.get(digest, now)
   }
 
   /** Caches a record read from the store; refuses one deleted meanwhile (undefined then). */

@@ -20,13 +20,19 @@ export interface IssuedKey {
   readonly key: string
 }
 
+/** A verified key answers with its cache entry (`ok: true`, `record`). */
 export type KeyCheck =
-  | { readonly ok: true; readonly record: ApiKeyRecord }
+  | CachedKey
   | { readonly ok: false; readonly code: 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' }
 
 const MALFORMED: KeyCheck = Object.freeze({ ok: false, code: 'MALFORMED' })
 const NOT_FOUND: KeyCheck = Object.freeze({ ok: false, code: 'NOT_FOUND' })
 const EXPIRED: KeyCheck = Object.freeze({ ok: false, code: 'EXPIRED' })
+
+/** Where an auth token's cache entry keeps the cache entry of the key it came from. */
+export interface KeyLink {
+  key: CachedKey | undefined
+}
 
 export type KeySelector = { readonly id: string } | { readonly key: string }
 
@@ -96,8 +102,7 @@ export class KeyService {
   check(raw: string, now: number, connection?: object): MaybePromise<KeyCheck> {
     if (!this.format.hasShape(raw)) return MALFORMED
     const remembered = connection === undefined ? undefined : this.#memo.entryOf(connection, raw)
-    if (remembered !== undefined && this.#current(remembered, now))
-      return { ok: true, record: remembered.record }
+    if (remembered !== undefined && this.#current(remembered, now)) return remembered
     const digestBytes = remembered?.digestBytes ?? this.format.digestBytes(raw)
     const cached = this.cache.get(digestBytes, now)
     if (cached !== undefined) return this.#verified(cached, now, connection, raw)
@@ -125,25 +130,43 @@ export class KeyService {
       if (live) this.#memo.remember(connection, raw, entry)
       else this.#memo.forget(connection)
     }
-    if (live) return { ok: true, record: entry.record }
+    if (live) return entry
     this.cache.forget(entry)
     return EXPIRED
   }
 
-  /** Liveness of the key behind an auth token: cached, and gone as soon as the key is deleted. */
-  checkById(id: string, now: number): MaybePromise<ApiKeyRecord | undefined> {
-    if (this.cache.isDeleted(id)) return undefined
+  /**
+   * Liveness of the key behind an auth token: cached, and gone as soon as the key is deleted.
+   * `link` (the token's cache entry) keeps the key's cache entry, so that the token's next request
+   * reads it without a lookup while the cache still holds it, as a connection's memo does.
+   */
+  checkById(id: string, now: number, link?: KeyLink): MaybePromise<boolean> {
+    const linked = link?.key
+    if (linked !== undefined && this.#current(linked, now)) return true
+    // A key the cache holds is not deleted (deletion drops it, and the cache refuses it from then
+    // on): the deleted ids are read only on a miss.
     const cached = this.cache.getById(id, now)
-    if (cached !== undefined) return cached.expiresOn.getTime() > now ? cached : undefined
+    if (cached !== undefined) return this.#link(cached, now, link)
+    if (this.cache.isDeleted(id)) return false
     return storeCall(() => this.store.findKeyById(id)).then((stored) => {
-      if (stored === null || !this.cache.set(stored, now)) return undefined
-      return stored.expiresOn.getTime() > now ? stored : undefined
+      const entry = stored === null ? undefined : this.cache.set(stored, now)
+      return entry !== undefined && this.#link(entry, now, link)
     })
   }
 
-  /** Records a use: in memory now, in the store at the next batch. */
-  used(record: ApiKeyRecord, now: number): void {
-    this.usage.record(record.id, now)
+  /** Whether a key found by id is live; the link keeps its entry (#current reads the expiry again). */
+  #link(entry: CachedKey, now: number, link: KeyLink | undefined): boolean {
+    if (link !== undefined) link.key = entry
+    return entry.expiresAt > now
+  }
+
+  /** Records a use: in memory now (once per millisecond), in the store at the next batch. */
+  used(entry: CachedKey, now: number): void {
+    const { record } = entry
+    if (entry.usedAt !== now) {
+      entry.usedAt = now
+      this.usage.record(record.id, now)
+    }
     this.emit?.({ type: 'key.used', at: new Date(now), userId: record.userId, keyId: record.id })
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { LRUCache } from 'lru-cache'
+import type { KeyLink } from '../keys/key-service.js'
 import type { MaybePromise } from '../lib/maybe-promise.js'
 
 /** RFC 9068 media type for JWT access tokens; checked on verification so no other JWT passes. */
@@ -12,7 +13,7 @@ const MAX_TOKEN_LENGTH = 2048
 /** A verified token's answer, cached under the end of its signature; the whole token is kept to compare. */
 interface VerifiedToken {
   readonly token: string
-  readonly check: { readonly ok: true; readonly claims: AuthTokenClaims }
+  readonly check: TokenVerified
 }
 
 const cacheKey = (token: string): string => token.slice(-16)
@@ -25,8 +26,17 @@ export interface AuthTokenClaims {
   readonly expiresAt: number
 }
 
+/**
+ * A token's verified claims, cached with it. The guard keeps the cache entry of the key behind it
+ * there for the token's next request (KeyService.checkById).
+ */
+export interface TokenVerified extends KeyLink {
+  readonly ok: true
+  readonly claims: AuthTokenClaims
+}
+
 export type AuthTokenCheck =
-  | { readonly ok: true; readonly claims: AuthTokenClaims }
+  | TokenVerified
   | { readonly ok: false; readonly code: 'INVALID_TOKEN' | 'TOKEN_EXPIRED' }
 
 export interface AuthTokenConfig {
@@ -99,7 +109,7 @@ export class AuthTokens {
         return { ok: false, code: 'INVALID_TOKEN' }
       }
       const claims: AuthTokenClaims = { sub: payload.sub, keyId, expiresAt: (payload.exp as number) * 1000 }
-      const check = { ok: true, claims } as const
+      const check: TokenVerified = { ok: true, claims, key: undefined }
       this.#verified.set(cacheKey(token), { token, check })
       return check
     } catch (error) {
