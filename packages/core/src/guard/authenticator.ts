@@ -6,6 +6,7 @@ import type { KeyCheck, KeyService } from '../keys/key-service.js'
 import type { Clock } from '../lib/clock.js'
 import { isPromiseLike, type MaybePromise } from '../lib/maybe-promise.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
+import type { ApiKeyRecord } from '../store/types.js'
 import type { AuthTokenCheck, AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal } from '../users.js'
 import { credentialOf } from './credentials.js'
@@ -117,16 +118,8 @@ export class Authenticator {
 
   #keyPrincipal(entry: CachedKey, user: KeywardUser | null, now: number): AuthResult {
     if (user === null) return fail('USER_GONE')
-    const { record } = entry
     this.keys.used(entry, now)
-    const principal: Principal = {
-      userId: user.id,
-      keyId: record.id,
-      permissions: user.permissions,
-      credential: 'api_key',
-      user,
-    }
-    return { ok: true, principal }
+    return { ok: true, principal: keyPrincipal(entry.record, user) }
   }
 
   #byAuthToken(raw: string, now: number): MaybePromise<AuthResult> {
@@ -156,6 +149,14 @@ export class Authenticator {
       : tokenPrincipal(user, keyId)
   }
 }
+
+const keyPrincipal = (record: ApiKeyRecord, user: KeywardUser): Principal => ({
+  userId: user.id,
+  keyId: record.id,
+  permissions: user.permissions,
+  credential: 'api_key',
+  user,
+})
 
 function tokenPrincipal(user: KeywardUser | null, keyId: string | null): AuthResult {
   if (user === null) return TOKEN_USER_GONE
