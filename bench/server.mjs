@@ -7,19 +7,19 @@
  *   keyward  keyward's guard (an API key or an auth token)
  *   noop     a guard that admits everyone: what the framework charges for one more hook or middleware
  *   peer     @fastify/bearer-auth on Fastify, passport-headerapikey on Express (no peer on Koa)
+ *   floor    Fastify only: keyward's necessary per-request work in one hook (bench/lib/floor-guard.mjs)
  * It issues one key (and a token from it) in a memory store and prints one JSON line
  * { ports: { none, control, keyward, noop, peer? }, key, token } when ready.
  */
 import { createKeyward } from '@keyward/core'
+import { floorGuard } from './lib/floor-guard.mjs'
 
 const [framework] = process.argv.slice(2)
 const BENCH_USER = { id: 'bench', permissions: ['agents:read'] }
-const keyward = createKeyward({
-  jwtSecret: 'bench-secret-bench-secret-bench-secret-00',
-  // A host's directory would hand out its cached user, not build one per request.
-  users: { get: (id) => (id === BENCH_USER.id ? BENCH_USER : null) },
-})
-const { key } = await keyward.issueKey('bench', { name: 'bench' })
+// A host's directory would hand out its cached user, not build one per request.
+const users = { get: (id) => (id === BENCH_USER.id ? BENCH_USER : null) }
+const keyward = createKeyward({ jwtSecret: 'bench-secret-bench-secret-bench-secret-00', users })
+const { key, id: keyId } = await keyward.issueKey('bench', { name: 'bench' })
 const { auth_token: token } = await keyward.authenticateWithApiKey(key)
 const payload = { data: [{ id: 'agt_1', name: 'Invoice reader' }] }
 const PERMISSIONS = ['agents:read']
@@ -40,13 +40,18 @@ const fastify = {
     } else {
       await app.register((await import('@keyward/fastify')).keyward, { keyward })
       const config = guard === 'keyward' ? { keyward: { permissions: PERMISSIONS } } : {}
-      const onRequest = guard === 'noop' ? (_request, _reply, done) => done() : undefined
+      const onRequest =
+        guard === 'noop'
+          ? (_request, _reply, done) => done()
+          : guard === 'floor'
+            ? floorGuard({ key, keyId, users, permissions: PERMISSIONS })
+            : undefined
       app.get('/v1/agents', { config, onRequest }, async () => payload)
     }
     await app.listen({ port: 0, host: '127.0.0.1' })
     return app.server.address().port
   },
-  guards: ['none', 'control', 'keyward', 'noop', 'peer'],
+  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor'],
 }
 
 const express = {

@@ -19,6 +19,7 @@ const PAIRS = {
     ['keyward', 'X-Api-Key'],
     ['keyward', 'Bearer token'],
     ['peer', 'Bearer key'],
+    ['floor', 'X-Api-Key'],
   ],
   express: [
     ['control', 'X-Api-Key'],
@@ -59,6 +60,7 @@ const appName = (framework, app) =>
     noop: 'no-op guard',
     keyward: 'keyward',
     peer: PEERS[framework],
+    floor: "floor: keyward's necessary work in one hook",
   })[app]
 
 /**
