@@ -9,7 +9,7 @@
  *   peer     @fastify/bearer-auth on Fastify, passport-headerapikey on Express (no peer on Koa)
  *   floor    Fastify only: keyward's necessary per-request work in one hook (bench/lib/floor-guard.mjs)
  * It issues one key (and a token from it) in a memory store and prints one JSON line
- * { ports: { none, control, keyward, noop, peer? }, key, token } when ready.
+ * { ports: { none, control, keyward, noop, peer?, floor? }, key, token } when ready.
  */
 import { createKeyward } from '@keyward/core'
 import { floorGuard } from './lib/floor-guard.mjs'
@@ -44,7 +44,7 @@ const fastify = {
         guard === 'noop'
           ? (_request, _reply, done) => done()
           : guard === 'floor'
-            ? floorGuard({ key, keyId, users, permissions: PERMISSIONS })
+            ? floorGuard({ key, keyId, userId: BENCH_USER.id, users, permissions: PERMISSIONS })
             : undefined
       app.get('/v1/agents', { config, onRequest }, async () => payload)
     }

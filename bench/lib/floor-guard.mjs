@@ -37,16 +37,16 @@ function apiKeyOf(rawHeaders) {
   return value
 }
 
-export function floorGuard({ key, keyId, users, permissions }) {
+export function floorGuard({ key, keyId, userId, users, permissions }) {
   const keyUnits = codeUnits(key)
   const entry = {
     live: true,
     fetchedAt: Date.now(),
     expiresAt: Date.now() + LIFETIME_MS,
     keyId,
-    userId: 'bench',
+    userId,
+    usedAt: Number.NaN,
   }
-  entry.usedAt = Number.NaN
   // As keyward's cache re-reads a key after its TTL: here the entry is simply refreshed.
   setInterval(() => {
     entry.fetchedAt = Date.now()
