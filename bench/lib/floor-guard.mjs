@@ -12,6 +12,8 @@
 const CACHE_TTL_MS = 60_000
 const LIFETIME_MS = 90 * 86_400_000
 
+// The compare is written out here, as the core's codeUnits and constantTimeMatches are, rather than
+// imported: nothing of keyward's own code is in the floor.
 const codeUnits = (text) => Uint16Array.from(text, (character) => character.charCodeAt(0))
 
 function matches(units, value) {
