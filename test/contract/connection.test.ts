@@ -14,17 +14,22 @@ import { FRAMEWORKS } from './support/servers.js'
 function oneConnection(baseUrl: string) {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   const sockets = new Set<Socket>()
-  const get = (path: string, headers: Record<string, string>) =>
-    new Promise<number>((resolve, reject) => {
+  const send = (path: string, headers: Record<string, string>) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(new URL(path, baseUrl), { agent, headers }, (res) => {
-        res.resume()
-        res.once('end', () => resolve(res.statusCode ?? 0))
+        let body = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          body += chunk
+        })
+        res.once('end', () => resolve({ status: res.statusCode ?? 0, body }))
       })
       req.once('socket', (socket) => sockets.add(socket))
       req.once('error', reject)
       req.end()
     })
-  return { get, sockets, close: () => agent.destroy() }
+  const get = async (path: string, headers: Record<string, string>) => (await send(path, headers)).status
+  return { get, send, sockets, close: () => agent.destroy() }
 }
 
 describe.each(FRAMEWORKS)('one keep-alive connection over %s', (framework) => {
@@ -49,6 +54,23 @@ describe.each(FRAMEWORKS)('one keep-alive connection over %s', (framework) => {
     await t.keyward.deleteKey('alice', { id: first.id })
     statuses.push(await agents(first.key), await agents(second.key), await agents(first.key))
     expect(statuses).toEqual([200, 200, 401, 200, 200, 200, 401, 200, 401])
+    expect(connection.sockets.size).toBe(1)
+  })
+
+  it('hands the route the same principal from memory as on the first, full check', async () => {
+    connection = oneConnection(t.server.url)
+    const key = await t.keyFor('alice')
+    const { auth_token } = await t.tokensFor(key)
+    for (const headers of [
+      { 'x-api-key': key } as Record<string, string>,
+      { authorization: `Bearer ${key}` },
+      { authorization: `Bearer ${auth_token}` },
+    ]) {
+      const replies: { status: number; body: string }[] = []
+      for (let i = 0; i < 3; i++) replies.push(await connection.send('/v1/me', headers))
+      expect(replies[0]).toMatchObject({ status: 200, body: expect.stringContaining('"alice"') })
+      expect(replies.slice(1)).toEqual([replies[0], replies[0]])
+    }
     expect(connection.sockets.size).toBe(1)
   })
 

@@ -1,5 +1,6 @@
 import { type FailureCode, KeywardError, StoreUnavailableError } from './errors.js'
 import { type AuthenticateOptions, Authenticator, type AuthResult } from './guard/authenticator.js'
+import { WarmPath } from './guard/warm-path.js'
 import { PRESENTATION } from './http/failures.js'
 import { authFailureResponse, HttpHandler, thrownResponse } from './http/handler.js'
 import type { GuardRequest, HttpRequest, HttpResponse } from './http/types.js'
@@ -76,6 +77,17 @@ export interface Keyward {
    * promise otherwise; `await` works either way. Never rejects: failures are responses.
    */
   guard(request: GuardRequest, options?: AuthenticateOptions): MaybePromise<GuardOutcome>
+  /**
+   * The guard's warm path, for adapters to try before `guard` with Node's `req.rawHeaders` and
+   * `req.socket`: the principal when the request can be admitted from memory at once (a keep-alive
+   * client's key or token, known and still current); undefined when `guard` must decide. It never
+   * refuses: every failure is `guard`'s to answer.
+   */
+  admitFromMemory(
+    rawHeaders: readonly string[],
+    connection: object | undefined,
+    options?: AuthenticateOptions,
+  ): Principal | undefined
   /** Serves keyward's routes; undefined when the path is not one of them. */
   handle(request: HttpRequest): Promise<HttpResponse | undefined>
   /** Whether a path is one of keyward's routes (any method). */
@@ -151,6 +163,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
     return user
   }
   const authenticator = new Authenticator(keys, authTokens, loadUser, limiter, clock, config.keyPrefix, emit)
+  const warmPath = new WarmPath(keys, authTokens, loadUser, limiter, clock, config.keyPrefix)
 
   // Deletions on other instances reach this one through the store's channel.
   const unsubscribe = subscribeWithRetry(store, (event) => {
@@ -240,6 +253,9 @@ export function createKeyward(options: KeywardOptions): Keyward {
     resetTotp: (userId) => totp.reset(userId),
 
     authenticate: (request, guardOptions) => authenticator.authenticate(request, guardOptions),
+
+    admitFromMemory: (rawHeaders, connection, guardOptions) =>
+      warmPath.admit(rawHeaders, connection, guardOptions?.permissions),
 
     guard(request, guardOptions) {
       let result: MaybePromise<AuthResult>

@@ -1,6 +1,7 @@
 import { memoryStore } from '@keyward/core'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { readCredential, readRawCredential } from '../src/guard/credentials.js'
+import { plainCredential, readCredential, readRawCredential } from '../src/guard/credentials.js'
 import { instrumentedStore, MINUTE, setup } from './support.js'
 
 const KEY = 'ms-0123456789abcdef0123456789abcdef'
@@ -38,6 +39,34 @@ describe('reading the credential', () => {
       kind: 'malformed',
       reason: 'Authorization must be sent once',
     })
+  })
+  it('reads a plain credential (the warm path’s) only where the full reading finds the same one', () => {
+    const names = fc.constantFrom(
+      'X-Api-Key',
+      'x-api-key',
+      'X-API-KEY',
+      'Authorization',
+      'authorization',
+      'Host',
+    )
+    const values = fc.oneof(
+      fc.constantFrom(KEY, `Bearer ${KEY}`, 'Bearer a.b.c', 'bearer a.b.c', `Bearer  ${KEY}`, 'Bearer', ''),
+      fc.constantFrom(' ', 'Basic a.b.c', `Bearer ${KEY} `, 'a.b.c', `${KEY}0`),
+      fc.string({ maxLength: 12 }),
+    )
+    let plain = 0
+    fc.assert(
+      fc.property(fc.array(fc.tuple(names, values), { maxLength: 4 }), (lines) => {
+        const raw = lines.flat()
+        const value = plainCredential(raw, 'ms-')
+        if (value === undefined) return
+        plain++
+        const kind = value.startsWith('ms-') ? 'api_key' : 'auth_token'
+        expect(readRawCredential(raw, 'ms-')).toEqual({ kind, value })
+      }),
+      { numRuns: 2000 },
+    )
+    expect(plain).toBeGreaterThan(30)
   })
 })
 

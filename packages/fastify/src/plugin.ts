@@ -72,10 +72,18 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
 
   /**
    * The guard runs in onRequest: the cheapest place, before any body is read. It is a callback
-   * hook, not an async one, because the core answers a warm key without a promise.
+   * hook, not an async one, because the core answers a warm key without a promise: first from
+   * memory alone (admitFromMemory), else through the full guard.
    */
   const guard = (guardOptions?: AuthenticateOptions): onRequestHookHandler => {
     return function keywardGuard(request, reply, done) {
+      const { rawHeaders, socket } = request.raw
+      const known = engine.admitFromMemory(rawHeaders, socket, guardOptions)
+      if (known !== undefined) {
+        request.auth = known
+        done()
+        return
+      }
       const outcome = engine.guard(new GuardView(request), guardOptions)
       if (outcome instanceof Promise) outcome.then((settled) => admit(settled, request, reply, done), done)
       else admit(outcome, request, reply, done)

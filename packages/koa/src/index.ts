@@ -85,9 +85,16 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
     send(ctx, response)
   }
 
-  // The core answers a warm key without a promise; only a store read needs one.
+  // The core answers a warm key without a promise, first from memory alone (admitFromMemory), else
+  // through the full guard; only a store read needs a promise.
   const requireAuth = (options?: AuthenticateOptions): Middleware<DefaultState & KeywardState> =>
     function keywardGuard(ctx, next) {
+      const { rawHeaders, socket } = ctx.req
+      const known = keyward.admitFromMemory(rawHeaders, socket, options)
+      if (known !== undefined) {
+        ctx.state.auth = known
+        return next()
+      }
       const outcome = keyward.guard(new GuardView(ctx), options)
       return outcome instanceof Promise
         ? outcome.then((settled) => admit(settled, ctx, next))

@@ -6,10 +6,10 @@ import type { KeyCheck, KeyService } from '../keys/key-service.js'
 import type { Clock } from '../lib/clock.js'
 import { isPromiseLike, type MaybePromise } from '../lib/maybe-promise.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
-import type { ApiKeyRecord } from '../store/types.js'
 import type { AuthTokenCheck, AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal } from '../users.js'
 import { credentialOf } from './credentials.js'
+import { hasAll, keyPrincipal, tokenPrincipal } from './principal.js'
 
 export interface Failure {
   readonly code: FailureCode
@@ -145,28 +145,10 @@ export class Authenticator {
   #tokenUser(sub: string, keyId: string | null): MaybePromise<AuthResult> {
     const user = this.loadUser(sub)
     return isPromiseLike(user)
-      ? user.then((loaded) => tokenPrincipal(loaded, keyId))
-      : tokenPrincipal(user, keyId)
+      ? user.then((loaded) => tokenUserResult(loaded, keyId))
+      : tokenUserResult(user, keyId)
   }
 }
 
-const keyPrincipal = (record: ApiKeyRecord, user: KeywardUser): Principal => ({
-  userId: user.id,
-  keyId: record.id,
-  permissions: user.permissions,
-  credential: 'api_key',
-  user,
-})
-
-function tokenPrincipal(user: KeywardUser | null, keyId: string | null): AuthResult {
-  if (user === null) return TOKEN_USER_GONE
-  return {
-    ok: true,
-    principal: { userId: user.id, keyId, permissions: user.permissions, credential: 'auth_token', user },
-  }
-}
-
-function hasAll(granted: readonly string[], required: readonly string[]): boolean {
-  for (const permission of required) if (!granted.includes(permission)) return false
-  return true
-}
+const tokenUserResult = (user: KeywardUser | null, keyId: string | null): AuthResult =>
+  user === null ? TOKEN_USER_GONE : { ok: true, principal: tokenPrincipal(user, keyId) }

@@ -43,6 +43,38 @@ export function readRawCredential(rawHeaders: readonly string[], keyPrefix: stri
   return credentialFrom(apiKey, authorization, keyPrefix)
 }
 
+/**
+ * The credential of a request whose headers are plain, read without allocating anything but the
+ * bearer value: an API key sent once in X-Api-Key, or else Authorization sent once as
+ * `Bearer <value>`. Undefined for anything else (a repeat, an empty value, another scheme, other
+ * spacing, an X-Api-Key without the key prefix), which only credentialOf reads in full, so the warm
+ * path never decides what the full reading would decide otherwise. A value that starts with the key
+ * prefix is an API key, as credentialOf reads it; any other came as a bearer auth token.
+ */
+export function plainCredential(rawHeaders: readonly string[], keyPrefix: string): string | undefined {
+  let apiKey: string | undefined
+  let authorization: string | undefined
+  let repeated = false
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string
+    if (name.length === 9 && isName(name, 'x-api-key', 'X-Api-Key')) {
+      if (apiKey !== undefined) return undefined
+      apiKey = rawHeaders[i + 1] as string
+    } else if (name.length === 13 && isName(name, 'authorization', 'Authorization')) {
+      repeated = authorization !== undefined
+      authorization = rawHeaders[i + 1] as string
+    }
+  }
+  if (apiKey !== undefined) return apiKey.startsWith(keyPrefix) ? apiKey : undefined
+  if (authorization === undefined || repeated || !authorization.startsWith('Bearer ')) return undefined
+  const value = authorization.slice(7)
+  return isTrimmed(value) ? value : undefined
+}
+
+/** Non-empty, with nothing to trim at either end: what trimmed() would hand back as is. */
+const isTrimmed = (value: string): boolean =>
+  value.length > 0 && value.charCodeAt(0) > 32 && value.charCodeAt(value.length - 1) > 32
+
 /** Header names are case-insensitive; the two usual spellings are matched without allocating. */
 const isName = (name: string, lower: string, usual: string): boolean =>
   name === lower || name === usual || name.toLowerCase() === lower
@@ -78,6 +110,5 @@ const isBearer = (authorization: string): boolean =>
 
 /** trim() only when there is something to trim: it always allocates. */
 function trimmed(value: string): string {
-  const last = value.length - 1
-  return last >= 0 && value.charCodeAt(0) > 32 && value.charCodeAt(last) > 32 ? value : value.trim()
+  return isTrimmed(value) ? value : value.trim()
 }

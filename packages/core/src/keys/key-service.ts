@@ -118,6 +118,21 @@ export class KeyService {
     })
   }
 
+  /**
+   * The warm path's key check: the cache entry of the key last verified on this connection, if
+   * `raw` is that key and the entry is still current. No digest, no lookup, nothing to wait for.
+   */
+  remembered(raw: string, connection: object | undefined, now: number): CachedKey | undefined {
+    const entry = connection === undefined ? undefined : this.#memo.entryOf(connection, raw)
+    return entry !== undefined && this.#current(entry, now) ? entry : undefined
+  }
+
+  /** Whether an auth token's link holds the current cache entry of the key behind it (checkById's first step). */
+  linkHolds(link: KeyLink, now: number): boolean {
+    const linked = link.key
+    return linked !== undefined && this.#current(linked, now)
+  }
+
   /** A remembered entry answers as is while its key has not expired and the cache still holds it. */
   #current(entry: CachedKey, now: number): boolean {
     return entry.expiresAt > now && this.cache.holds(entry, now)
@@ -141,8 +156,7 @@ export class KeyService {
    * reads it without a lookup while the cache still holds it, as a connection's memo does.
    */
   checkById(id: string, now: number, link?: KeyLink): MaybePromise<boolean> {
-    const linked = link?.key
-    if (linked !== undefined && this.#current(linked, now)) return true
+    if (link !== undefined && this.linkHolds(link, now)) return true
     // A key the cache holds is not deleted (deletion drops it, and the cache refuses it from then
     // on): the deleted ids are read only on a miss.
     const cached = this.cache.getById(id, now)
