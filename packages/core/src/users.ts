@@ -8,7 +8,12 @@ export interface KeywardUser {
   readonly passkeyEnabled?: boolean
 }
 
-/** The host's user directory. Return null for a user who no longer exists. */
+/**
+ * The host's user directory. Return null for a user who no longer exists. Answer without a promise
+ * when the user is in the host's memory (or its own cache): the guard's warm path admits a
+ * keep-alive client's known key or token only with a user answered at once, and a directory that
+ * answers with a promise puts every request through the full guard, one promise each.
+ */
 export interface UserDirectory {
   get(userId: string): KeywardUser | null | undefined | Promise<KeywardUser | null | undefined>
 }
