@@ -2,8 +2,10 @@
  * A/B of two builds of the guard in one process: `node bench/guard-ab.mjs <rootA> <rootB>`
  * (each root a checkout with @keyward/core built, e.g. a `git worktree` of the base commit and
  * this one). Every iteration first evicts the CPU's data caches (a sweep over `--sweep-kb` KB) and
- * makes some garbage, as a server's own request handling does between two guards, then calls
- * `engine.guard()` on a warm key or token; 50 request objects stand for 50 keep-alive connections.
+ * makes some garbage, as a server's own request handling does between two guards, then guards a
+ * warm key or token as the adapters do (`engine.admitFromMemory()`, then `engine.guard()` for what
+ * it leaves; a build without the warm path goes straight to `guard`); 50 request objects stand
+ * for 50 keep-alive connections.
  * Blocks of iterations alternate between a no-op guard, A and B, so drift cancels out; the report
  * gives each build's ns per guard over the no-op, and B − A paired block by block.
  * A referee for changes too small for the side-by-side section (whose spread is about ±0.3 µs) and
