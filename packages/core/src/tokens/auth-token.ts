@@ -83,11 +83,10 @@ export class AuthTokens {
 
   /** A token verified before is answered from the cache, without a promise. */
   verify(token: string, now: number): MaybePromise<AuthTokenCheck> {
-    const lookup = cacheKey(token)
-    const cached = this.#verified.get(lookup)
-    if (cached !== undefined && cached.token === token) {
+    const cached = this.#verifiedEntry(token)
+    if (cached !== undefined) {
       if (cached.check.claims.expiresAt > now) return cached.check
-      this.#verified.delete(lookup)
+      this.#verified.delete(cacheKey(token))
       return { ok: false, code: 'TOKEN_EXPIRED' }
     }
     if (token.length > MAX_TOKEN_LENGTH) return { ok: false, code: 'INVALID_TOKEN' }
@@ -96,10 +95,14 @@ export class AuthTokens {
 
   /** The warm path's token check: the claims of a token verified before and not expired, or undefined. */
   cached(token: string, now: number): TokenVerified | undefined {
+    const cached = this.#verifiedEntry(token)
+    return cached !== undefined && cached.check.claims.expiresAt > now ? cached.check : undefined
+  }
+
+  /** The cache's entry for exactly this token, if it has one. */
+  #verifiedEntry(token: string): VerifiedToken | undefined {
     const cached = this.#verified.get(cacheKey(token))
-    return cached !== undefined && cached.token === token && cached.check.claims.expiresAt > now
-      ? cached.check
-      : undefined
+    return cached !== undefined && cached.token === token ? cached : undefined
   }
 
   async #verifySignature(token: string, now: number): Promise<AuthTokenCheck> {
