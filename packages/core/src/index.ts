@@ -5,7 +5,7 @@ export type { AuthenticateOptions, AuthResult, Failure } from './guard/authentic
 export { failureResponse } from './http/failures.js'
 export { ROUTES } from './http/handler.js'
 export { bodyErrorResponse, readBody, readRawBody } from './http/read-body.js'
-export type { GuardRequest, HeaderBag, HttpRequest, HttpResponse } from './http/types.js'
+export type { GuardRequest, HeaderBag, HttpRequest, HttpResponse, NodeRequest } from './http/types.js'
 export type { KeySelector } from './keys/key-service.js'
 export type {
   ApiKeyAuthentication,

@@ -3,7 +3,7 @@ import { type AuthenticateOptions, Authenticator, type AuthResult } from './guar
 import { WarmPath } from './guard/warm-path.js'
 import { PRESENTATION } from './http/failures.js'
 import { authFailureResponse, HttpHandler, thrownResponse } from './http/handler.js'
-import type { GuardRequest, HttpRequest, HttpResponse } from './http/types.js'
+import type { GuardRequest, HttpRequest, HttpResponse, NodeRequest } from './http/types.js'
 import { KeyCache } from './keys/key-cache.js'
 import { keyFormat } from './keys/key-format.js'
 import { type KeySelector, KeyService } from './keys/key-service.js'
@@ -78,16 +78,12 @@ export interface Keyward {
    */
   guard(request: GuardRequest, options?: AuthenticateOptions): MaybePromise<GuardOutcome>
   /**
-   * The guard's warm path, for adapters to try before `guard` with Node's `req.rawHeaders` and
-   * `req.socket`: the principal when the request can be admitted from memory at once (a keep-alive
-   * client's key or token, known and still current); undefined when `guard` must decide. It never
-   * refuses: every failure is `guard`'s to answer.
+   * The guard's warm path, for adapters to try before `guard` with Node's request itself
+   * (`http.IncomingMessage`): the principal when the request can be admitted from memory at once
+   * (a keep-alive client's key or token, known and still current); undefined when `guard` must
+   * decide. It never refuses: every failure is `guard`'s to answer.
    */
-  admitFromMemory(
-    rawHeaders: readonly string[],
-    connection: object | undefined,
-    options?: AuthenticateOptions,
-  ): Principal | undefined
+  admitFromMemory(request: NodeRequest, options?: AuthenticateOptions): Principal | undefined
   /** Serves keyward's routes; undefined when the path is not one of them. */
   handle(request: HttpRequest): Promise<HttpResponse | undefined>
   /** Whether a path is one of keyward's routes (any method). */
@@ -163,7 +159,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
     return user
   }
   const authenticator = new Authenticator(keys, authTokens, loadUser, limiter, clock, config.keyPrefix, emit)
-  const warmPath = new WarmPath(keys, authTokens, loadUser, limiter, clock, config.keyPrefix)
+  const warmPath = new WarmPath(keys, authTokens, config.users, limiter, clock, config.keyPrefix)
 
   // Deletions on other instances reach this one through the store's channel.
   const unsubscribe = subscribeWithRetry(store, (event) => {
@@ -254,8 +250,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
 
     authenticate: (request, guardOptions) => authenticator.authenticate(request, guardOptions),
 
-    admitFromMemory: (rawHeaders, connection, guardOptions) =>
-      warmPath.admit(rawHeaders, connection, guardOptions?.permissions),
+    admitFromMemory: (request, guardOptions) => warmPath.admit(request, guardOptions?.permissions),
 
     guard(request, guardOptions) {
       let result: MaybePromise<AuthResult>

@@ -5,7 +5,8 @@
  * what the full path refuses. The last test runs both on random sequences of requests, deletions,
  * clock moves and directory changes.
  */
-import type { AuthenticateOptions, GuardOutcome, KeywardUser } from '@keyward/core'
+import { IncomingMessage } from 'node:http'
+import type { AuthenticateOptions, GuardOutcome, KeywardUser, NodeRequest } from '@keyward/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { DAY, setup } from './support.js'
@@ -15,9 +16,21 @@ const READ = { permissions: ['agents:read'] }
 
 type Keyward = ReturnType<typeof setup>['keyward']
 
+/**
+ * The request as the adapters hand it over: Node's own, its `headers` built from the raw lines by
+ * Node's rules (a repeated X-Api-Key joined, a repeated Authorization dropped).
+ */
+function nodeRequest(rawHeaders: readonly string[], socket: object): NodeRequest {
+  const message = new IncomingMessage(null as never) as IncomingMessage & {
+    _addHeaderLines(lines: readonly string[], count: number): void
+  }
+  message._addHeaderLines(rawHeaders, rawHeaders.length)
+  return { headers: message.headers, rawHeaders, socket }
+}
+
 /** The adapters' sequence: the warm path, then the full guard for what it leaves. */
 function bothPaths(keyward: Keyward, rawHeaders: string[], socket: object, options?: AuthenticateOptions) {
-  const warm = keyward.admitFromMemory(rawHeaders, socket, options)
+  const warm = keyward.admitFromMemory(nodeRequest(rawHeaders, socket), options)
   const full = keyward.guard({ rawHeaders, socket, ip: '192.0.2.7' }, options)
   return { warm, full }
 }
@@ -37,11 +50,11 @@ describe('the warm path admits a known credential', () => {
       ['Host', 'api', 'authorization', `Bearer ${key}`],
     ]) {
       const socket = {}
-      expect(keyward.admitFromMemory(rawHeaders, socket, READ)).toBeUndefined()
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, socket), READ)).toBeUndefined()
       const principal = await admitted(keyward.guard({ rawHeaders, socket }, READ))
-      expect(keyward.admitFromMemory(rawHeaders, socket, READ)).toEqual(principal)
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, socket), READ)).toEqual(principal)
       // Only on that connection: another one verifies the key in full first.
-      expect(keyward.admitFromMemory(rawHeaders, {}, READ)).toBeUndefined()
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, {}), READ)).toBeUndefined()
     }
     await keyward.close()
   })
@@ -56,10 +69,10 @@ describe('the warm path admits a known credential', () => {
       [fromLogin, null],
     ] as const) {
       const rawHeaders = ['Authorization', `Bearer ${token}`]
-      expect(keyward.admitFromMemory(rawHeaders, {})).toBeUndefined()
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, {}))).toBeUndefined()
       const principal = await admitted(keyward.guard({ rawHeaders, socket: {} }))
       expect(principal).toMatchObject({ userId: 'alice', keyId, credential: 'auth_token' })
-      expect(keyward.admitFromMemory(rawHeaders, {})).toEqual(principal)
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, {}))).toEqual(principal)
     }
     await keyward.close()
   })
@@ -73,7 +86,7 @@ describe('the warm path admits a known credential', () => {
     // Later, within the cache's freshness (30 s here).
     clock.advance(20_000)
     events.length = 0
-    expect(keyward.admitFromMemory(rawHeaders, socket)).toBeDefined()
+    expect(keyward.admitFromMemory(nodeRequest(rawHeaders, socket))).toBeDefined()
     expect(events).toEqual([{ type: 'key.used', at: new Date(clock()), userId: 'alice', keyId: id }])
     await keyward.flushUsage()
     const [listed] = await keyward.listKeys('alice')
@@ -92,8 +105,8 @@ describe('the warm path leaves everything else to the full guard', () => {
     const byKey = ['X-Api-Key', key]
     const byToken = ['Authorization', `Bearer ${token}`]
     for (const rawHeaders of [byKey, byToken]) await admitted(world.keyward.guard({ rawHeaders, socket }))
-    expect(world.keyward.admitFromMemory(byKey, socket)).toBeDefined()
-    expect(world.keyward.admitFromMemory(byToken, socket)).toBeDefined()
+    expect(world.keyward.admitFromMemory(nodeRequest(byKey, socket))).toBeDefined()
+    expect(world.keyward.admitFromMemory(nodeRequest(byToken, socket))).toBeDefined()
     return { ...world, key, id, token, socket, byKey, byToken }
   }
 
@@ -163,10 +176,26 @@ describe('the warm path leaves everything else to the full guard', () => {
     await leftToFull(world, 200)
   })
 
+  it('takes requests again once the last block has ended, though the blocked address never came back', async () => {
+    const world = await known({ rateLimit: { perAddress: { max: 2, window: '1m' } } })
+    const forged = `ms-${'0'.repeat(32)}`
+    for (let i = 0; i < 3; i++)
+      await world.keyward.guard({ rawHeaders: ['X-Api-Key', forged], ip: '192.0.2.99' })
+    expect(world.keyward.admitFromMemory(nodeRequest(world.byKey, world.socket))).toBeUndefined()
+    world.clock.advance(61_000)
+    // Past the cache's freshness too: the full path reads the key again, then memory answers.
+    await admitted(world.keyward.guard({ rawHeaders: world.byKey, socket: world.socket }))
+    expect(world.keyward.admitFromMemory(nodeRequest(world.byKey, world.socket))).toBeDefined()
+    await world.keyward.close()
+  })
+
   it('headers that are not plain: repeated, empty, another scheme or spacing, a token as X-Api-Key', async () => {
     const { keyward, socket, key, token } = await known()
     for (const rawHeaders of [
       ['X-Api-Key', key, 'x-api-key', key],
+      // Node joins these into "<key>, " plus the rest: never the key itself.
+      ['X-Api-Key', key, 'X-Api-Key', ''],
+      ['X-Api-Key', key.slice(0, 20), 'X-Api-Key', key.slice(22)],
       ['X-Api-Key', ''],
       ['Authorization', `Bearer ${token}`, 'Authorization', `Bearer ${token}`],
       ['Authorization', `bearer ${token}`],
@@ -175,7 +204,7 @@ describe('the warm path leaves everything else to the full guard', () => {
       ['X-Api-Key', token],
       ['X-Api-Key', `${key}x`],
     ])
-      expect(keyward.admitFromMemory(rawHeaders, socket)).toBeUndefined()
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, socket))).toBeUndefined()
     await keyward.close()
   })
 
@@ -290,7 +319,7 @@ describe('the warm path against the full guard', () => {
               const rawHeaders = step.headers.flatMap((choice) => [...headerChoices[choice]!])
               const options = step.permission === undefined ? undefined : { permissions: [step.permission] }
               const socket = sockets[step.socket]!
-              const warm = keyward.admitFromMemory(rawHeaders, socket, options)
+              const warm = keyward.admitFromMemory(nodeRequest(rawHeaders, socket), options)
               const full = await keyward.guard({ rawHeaders, socket, ip: step.ip }, options)
               requests++
               if (full.ok) fullAdmissions++

@@ -81,7 +81,7 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
   // if it needs the address.
   const requireAuth = (options?: AuthenticateOptions): RequestHandler =>
     function keywardGuard(req, res, next) {
-      const known = keyward.admitFromMemory(req.rawHeaders, req.socket, options)
+      const known = keyward.admitFromMemory(req, options)
       if (known !== undefined) {
         setAuth(req, known)
         next()

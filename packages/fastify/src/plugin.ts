@@ -77,8 +77,7 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
    */
   const guard = (guardOptions?: AuthenticateOptions): onRequestHookHandler => {
     return function keywardGuard(request, reply, done) {
-      const { rawHeaders, socket } = request.raw
-      const known = engine.admitFromMemory(rawHeaders, socket, guardOptions)
+      const known = engine.admitFromMemory(request.raw, guardOptions)
       if (known !== undefined) {
         request.auth = known
         done()

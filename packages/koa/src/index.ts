@@ -89,8 +89,7 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
   // through the full guard; only a store read needs a promise.
   const requireAuth = (options?: AuthenticateOptions): Middleware<DefaultState & KeywardState> =>
     function keywardGuard(ctx, next) {
-      const { rawHeaders, socket } = ctx.req
-      const known = keyward.admitFromMemory(rawHeaders, socket, options)
+      const known = keyward.admitFromMemory(ctx.req, options)
       if (known !== undefined) {
         ctx.state.auth = known
         return next()

@@ -70,7 +70,7 @@ export class Authenticator {
       return { ok: false, failure: { code: 'MALFORMED_HEADER', reason: credential.reason } }
     const now = this.clock()
     // request.ip may be a getter that costs something: read it only when an address is blocked.
-    if (this.limiter?.blocking) {
+    if (this.limiter?.mayBlock(now)) {
       const limited = this.limiter.addressBlocked(request.ip, now)
       if (limited) return { ok: false, failure: { code: 'RATE_LIMITED', limited } }
     }
@@ -110,7 +110,7 @@ export class Authenticator {
 
   #keyHolder(check: KeyCheck, now: number): MaybePromise<AuthResult> {
     if (!check.ok) return fail(check.code)
-    const user = this.loadUser(check.record.userId)
+    const user = this.loadUser(check.userId)
     return isPromiseLike(user)
       ? user.then((loaded) => this.#keyPrincipal(check, loaded, now))
       : this.#keyPrincipal(check, user, now)
@@ -119,7 +119,7 @@ export class Authenticator {
   #keyPrincipal(entry: CachedKey, user: KeywardUser | null, now: number): AuthResult {
     if (user === null) return fail('USER_GONE')
     this.keys.used(entry, now)
-    return { ok: true, principal: keyPrincipal(entry.record, user) }
+    return { ok: true, principal: keyPrincipal(entry.keyId, user) }
   }
 
   #byAuthToken(raw: string, now: number): MaybePromise<AuthResult> {

@@ -1,10 +1,9 @@
-import type { ApiKeyRecord } from '../store/types.js'
 import type { KeywardUser, Principal } from '../users.js'
 
 /** Who sent an API key: its user, with the user's permissions now (not those at issue). */
-export const keyPrincipal = (record: ApiKeyRecord, user: KeywardUser): Principal => ({
+export const keyPrincipal = (keyId: string, user: KeywardUser): Principal => ({
   userId: user.id,
-  keyId: record.id,
+  keyId,
   permissions: user.permissions,
   credential: 'api_key',
   user,

@@ -15,6 +15,19 @@ export interface GuardRequest {
   readonly socket?: object | undefined
 }
 
+/**
+ * What the guard's warm path (`admitFromMemory`) reads of a request. Node's `http.IncomingMessage`
+ * has all three: adapters pass it as is (Fastify's `request.raw`, Express's `req`, Koa's
+ * `ctx.req`). X-Api-Key is read from `headers`, as Node parsed them; Authorization from
+ * `rawHeaders`, which show a repeated one (Node keeps only the first in `headers`).
+ */
+export interface NodeRequest {
+  readonly headers: HeaderBag
+  readonly rawHeaders: readonly string[]
+  /** The connection: the warm path knows the key it verified last. */
+  readonly socket: object | null
+}
+
 /** A request as a framework adapter describes it to the core. */
 export interface HttpRequest extends GuardRequest {
   readonly headers: HeaderBag

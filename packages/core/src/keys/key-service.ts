@@ -176,12 +176,11 @@ export class KeyService {
 
   /** Records a use: in memory now (once per millisecond), in the store at the next batch. */
   used(entry: CachedKey, now: number): void {
-    const { record } = entry
     if (entry.usedAt !== now) {
       entry.usedAt = now
-      this.usage.record(record.id, now)
+      this.usage.record(entry.keyId, now)
     }
-    this.emit?.({ type: 'key.used', at: new Date(now), userId: record.userId, keyId: record.id })
+    this.emit?.({ type: 'key.used', at: new Date(now), userId: entry.userId, keyId: entry.keyId })
   }
 }
 

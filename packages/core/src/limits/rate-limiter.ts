@@ -29,15 +29,22 @@ export class RateLimiter {
     private readonly config: Exclude<ResolvedOptions['rateLimit'], false>,
   ) {}
 
-  /** Whether any address is blocked at all: the guard asks this before it reads the address. */
-  get blocking(): boolean {
-    return this.#blockedUntil.size > 0
+  /** When the last block made so far ends: from then on no address is blocked. */
+  #blocksEndAt = 0
+
+  /**
+   * Whether an address may be blocked now: the guard asks this before it reads the address. One
+   * number, read on every request. It turns false by itself when the last block ends, even if the
+   * blocked address never comes back to clear its entry.
+   */
+  mayBlock(now: number): boolean {
+    return now < this.#blocksEndAt
   }
 
   /** Hot path: is this address blocked right now? No store access. */
   addressBlocked(ip: string | undefined, now: number): Limited | undefined {
     const perAddress = this.config.perAddress
-    if (ip === undefined || perAddress === false || this.#blockedUntil.size === 0) return undefined
+    if (ip === undefined || perAddress === false || !this.mayBlock(now)) return undefined
     const until = this.#blockedUntil.get(ip)
     if (until === undefined) return undefined
     if (until <= now) {
@@ -58,7 +65,11 @@ export class RateLimiter {
     const now = this.clock()
     try {
       const hit = await this.store.incrementCounter(`addr:${ip}`, perAddress.windowMs, new Date(now))
-      if (hit.count >= perAddress.max) this.#blockedUntil.set(ip, hit.resetAt.getTime())
+      if (hit.count >= perAddress.max) {
+        const until = hit.resetAt.getTime()
+        this.#blockedUntil.set(ip, until)
+        this.#blocksEndAt = Math.max(this.#blocksEndAt, until)
+      }
     } catch {
       // The store is down: the request already failed; the next one will meet the outage too.
     }
