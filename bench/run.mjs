@@ -6,6 +6,7 @@
  * exchange), --large N (keys for the scale figure), --only http,paired,instructions,writes,stores (the
  * other sections are kept from the last report, with the date they were measured).
  */
+import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, totalmem } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -60,10 +61,18 @@ const results = {
   instructions: [],
   writes: undefined,
   memory: undefined,
-  // The date each section was measured (sections kept with --only keep theirs).
+  // When and on which commit each section was measured (sections kept with --only keep theirs).
   measured: {},
 }
-const today = results.machine.date.slice(0, 10)
+// The commit measured, marked when the working tree had changes; none outside a git checkout.
+const git = (...args) => spawnSync('git', args, { encoding: 'utf8' })
+const head = git('rev-parse', '--short', 'HEAD')
+const commit =
+  head.status === 0
+    ? `${head.stdout.trim()}${git('status', '--porcelain', '--untracked-files=no', '--', 'packages', 'bench').stdout.trim() ? '+changes' : ''}`
+    : undefined
+const today = `${results.machine.date.slice(0, 10)}${commit ? ` at ${commit}` : ''}`
+results.machine.stamp = today
 const SECTIONS = ['http', 'paired', 'instructions', 'writes', 'stores']
 for (const section of SECTIONS) if (want(section)) results.measured[section] = today
 

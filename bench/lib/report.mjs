@@ -10,15 +10,16 @@ const table = (headers, rows) =>
 
 export function renderMarkdown(results) {
   const { machine, settings } = results
-  // A section kept from an earlier run (--only) says when it was measured.
+  // A section kept from an earlier run (--only) says when, and on which commit, it was measured.
+  const stamp = machine.stamp ?? machine.date.slice(0, 10)
   const heading = (title, section) => {
-    const date = results.measured?.[section]
-    return date && date !== machine.date.slice(0, 10) ? `## ${title} (measured ${date})` : `## ${title}`
+    const when = results.measured?.[section]
+    return when && when !== stamp ? `## ${title} (measured ${when})` : `## ${title}`
   }
   const parts = [
     '# keyward benchmarks',
     '',
-    `Measured ${machine.date.slice(0, 10)} on ${machine.cores} × ${machine.cpu}, ${machine.memory_gib} GiB, Node ${machine.node}.`,
+    `Measured ${stamp} on ${machine.cores} × ${machine.cpu}, ${machine.memory_gib} GiB, Node ${machine.node}.`,
     `autocannon, ${settings.connections} connections, from a separate process; each server in its own process on 127.0.0.1${settings.pinned ? ` (servers pinned to core ${settings.pinned.serverCore}, the load generator to core ${settings.pinned.loadCore})` : ''}.`,
     `Per framework, ${settings.rounds} round(s), each with one fresh server process in which every variant is an app of its own (same framework code, JIT state and heap); each app warmed up ${settings.warmup} s, then ${settings.cycles} cycle(s) in which every variant is loaded for ${settings.slice} s, in alternating order. A ratio compares two slices of the same cycle; figures are medians over all slices, with the interquartile range of the ratios.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
     '',
