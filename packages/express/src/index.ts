@@ -76,9 +76,9 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
 
   // Not an async function: the core answers a warm key without a promise, and so does this, first
   // from memory alone (admitFromMemory), else through the full guard. The request itself is handed
-  // over: the core reads its rawHeaders (Express never builds `req.headers` for a plain route, and
-  // building it costs more than the guard) and its `socket`, and reads Express's `ip` getter only
-  // if it needs the address.
+  // over: the core reads its headers (`req.headers`, which Node's server builds for every HTTP/1.1
+  // request, and `rawHeaders`) and its `socket`, and reads Express's `ip` getter only if it needs
+  // the address.
   const requireAuth = (options?: AuthenticateOptions): RequestHandler =>
     function keywardGuard(req, res, next) {
       const known = keyward.admitFromMemory(req, options)
