@@ -9,9 +9,13 @@
  * throughput a CPU-bound server keeps behind the guard.
  */
 import { load, startServer } from './http.mjs'
-import { median, percentile, round } from './stats.mjs'
+import { median, medianInterval, percentile, round } from './stats.mjs'
 
-/** The pairs per framework: [guarded app, credential], each against the unguarded app ('none'). */
+/**
+ * The pairs per framework: [guarded app, credential, app it is paired with (the unguarded app
+ * unless named)]. Paired with a peer or the floor, keyward meets it head to head on the very same
+ * request: one ratio, without the two baselines' noise that comparing two ratios carries.
+ */
 const PAIRS = {
   fastify: [
     ['control', 'X-Api-Key'],
@@ -20,6 +24,8 @@ const PAIRS = {
     ['keyward', 'Bearer token'],
     ['peer', 'Bearer key'],
     ['floor', 'X-Api-Key'],
+    ['keyward', 'Bearer key', 'peer'],
+    ['keyward', 'X-Api-Key', 'floor'],
   ],
   express: [
     ['control', 'X-Api-Key'],
@@ -56,6 +62,7 @@ export const loadHalf = (server, app, sent, duration) =>
 
 const appName = (framework, app) =>
   ({
+    none: 'unguarded',
     control: 'unguarded (control app)',
     noop: 'no-op guard',
     keyward: 'keyward',
@@ -70,38 +77,44 @@ const appName = (framework, app) =>
 export async function pairedCost({ frameworks = Object.keys(PAIRS), rounds, cycles, slice, warmup }) {
   const rows = []
   for (const framework of frameworks) {
-    const ratios = PAIRS[framework].map(() => [])
-    const costs = PAIRS[framework].map(() => ({ guarded: [], unguarded: [] }))
+    const pairs = PAIRS[framework].map(([app, sent, against = 'none']) => ({ app, sent, against }))
+    const warmed = new Map()
+    for (const { app, sent, against } of [{ app: 'none', sent: 'X-Api-Key', against: 'none' }, ...pairs])
+      for (const warm of [app, against]) warmed.set(`${warm} ${sent}`, [warm, sent])
+    const ratios = pairs.map(() => [])
+    const costs = pairs.map(() => ({ guarded: [], against: [] }))
     for (let r = 0; r < rounds; r++) {
       const servers = [await startServer(framework), await startServer(framework)]
       try {
-        for (const [app, sent] of [['none', 'X-Api-Key'], ...PAIRS[framework]])
+        for (const [app, sent] of warmed.values())
           await Promise.all(servers.map((server) => loadHalf(server, app, sent, warmup)))
         for (let c = 0; c < cycles; c++) {
-          for (const [i, [app, sent]] of PAIRS[framework].entries()) {
+          for (const [i, { app, sent, against }] of pairs.entries()) {
             // The process that serves the guarded app changes every slice.
-            const [guarding, bare] = (r + c) % 2 === 0 ? servers : [servers[1], servers[0]]
-            const [guarded, unguarded] = await Promise.all([
+            const [guarding, other] = (r + c) % 2 === 0 ? servers : [servers[1], servers[0]]
+            const [guarded, paired] = await Promise.all([
               loadHalf(guarding, app, sent, slice),
-              loadHalf(bare, 'none', sent, slice),
+              loadHalf(other, against, sent, slice),
             ])
-            ratios[i].push(unguarded.cpuUsPerRequest / guarded.cpuUsPerRequest)
+            ratios[i].push(paired.cpuUsPerRequest / guarded.cpuUsPerRequest)
             costs[i].guarded.push(guarded.cpuUsPerRequest)
-            costs[i].unguarded.push(unguarded.cpuUsPerRequest)
+            costs[i].against.push(paired.cpuUsPerRequest)
           }
         }
       } finally {
         await Promise.all(servers.map((server) => server.stop()))
       }
     }
-    for (const [i, [app, sent]] of PAIRS[framework].entries()) {
+    for (const [i, { app, sent, against }] of pairs.entries()) {
       rows.push({
         framework,
         variant: appName(framework, app),
         sent,
-        unguarded_cpu_us: round(median(costs[i].unguarded), 2),
+        against: appName(framework, against),
+        against_cpu_us: round(median(costs[i].against), 2),
         guarded_cpu_us: round(median(costs[i].guarded), 2),
         ratio: round(median(ratios[i]), 3),
+        ratio_ci95: medianInterval(ratios[i]).map((bound) => round(bound, 3)),
         ratio_iqr: [round(percentile(ratios[i], 25), 3), round(percentile(ratios[i], 75), 3)],
         slices: ratios[i].length,
       })

@@ -10,3 +10,28 @@ export const percentile = (values, p) => {
 }
 
 export const round = (value, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits
+
+/** P(X ≤ k) for X ~ Binomial(n, 1/2). */
+const binomialHalfCdf = (k, n) => {
+  let term = 0.5 ** n
+  let sum = 0
+  for (let i = 0; i <= k; i++) {
+    sum += term
+    term *= (n - i) / (i + 1)
+  }
+  return sum
+}
+
+/**
+ * A distribution-free confidence interval for the median: the order statistics j and n + 1 − j
+ * with j the largest rank such that P(Bin(n, 1/2) < j) ≤ (1 − confidence) / 2. It says how far the
+ * median of these slices could be from the median a longer run would find, where the IQR says how
+ * much single slices spread. Too few values for the confidence give the whole range.
+ */
+export const medianInterval = (values, confidence = 0.95) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const n = sorted.length
+  let j = 1
+  while (j + 1 <= n / 2 && binomialHalfCdf(j, n) <= (1 - confidence) / 2) j++
+  return [sorted[j - 1], sorted[n - j]]
+}
