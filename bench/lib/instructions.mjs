@@ -27,8 +27,22 @@ const control = (option, pid) => {
 
 let runs = 0
 
-/** One server process under callgrind, one of its apps measured: warm it up, zero the counters, count `requests` requests. */
-async function instructionsPerRequest({ framework, app, headers, warmup, requests, dir }) {
+/**
+ * One server process under callgrind, one of its apps measured: warm it up, zero the counters,
+ * count `requests` requests on `connections` keep-alive connections. Answers callgrind's events per
+ * request (Ir, the instructions; with `--cache-sim=yes` among `valgrindOptions`, also the simulated
+ * cache's misses).
+ */
+export async function eventsPerRequest({
+  framework,
+  app,
+  headers,
+  warmup,
+  requests,
+  dir,
+  connections = 1,
+  valgrindOptions = [],
+}) {
   const out = join(dir, `${framework}-${app}-${++runs}`)
   const child = spawn(
     'valgrind',
@@ -37,6 +51,7 @@ async function instructionsPerRequest({ framework, app, headers, warmup, request
       `--callgrind-out-file=${out}`,
       '--separate-threads=yes',
       '--dump-instr=no',
+      ...valgrindOptions,
       process.execPath,
       SERVER,
       framework,
@@ -55,12 +70,10 @@ async function instructionsPerRequest({ framework, app, headers, warmup, request
       )
     })
     const server = JSON.parse(line)
-    // One connection: every request gets an event-loop turn of its own, so the count does not
-    // depend on how many requests happened to arrive together.
     const options = {
       url: `http://127.0.0.1:${server.ports[app]}/v1/agents`,
       headers: headers(server),
-      connections: 1,
+      connections,
     }
     await autocannon({ ...options, amount: warmup })
     control('-z', child.pid)
@@ -71,8 +84,10 @@ async function instructionsPerRequest({ framework, app, headers, warmup, request
     // The dump of the main thread (thread 1) of the first dump.
     const dump = `${out}.1-01`
     if (!existsSync(dump)) throw new Error(`no callgrind dump at ${dump}`)
-    const total = Number(/^summary: (\d+)/m.exec(readFileSync(dump, 'utf8'))?.[1])
-    return total / result.requests.total
+    const text = readFileSync(dump, 'utf8')
+    const names = /^events: (.+)$/m.exec(text)?.[1].split(' ') ?? []
+    const totals = /^summary: (.+)$/m.exec(text)?.[1].split(' ').map(Number) ?? []
+    return Object.fromEntries(names.map((name, i) => [name, totals[i] / result.requests.total]))
   } finally {
     child.kill('SIGKILL')
   }
@@ -95,8 +110,10 @@ export async function guardInstructions({
   const rows = []
   try {
     for (const framework of frameworks) {
-      const count = (app, headers) =>
-        instructionsPerRequest({ framework, app, headers, warmup, requests, dir })
+      // One connection: every request gets an event-loop turn of its own, so the count does not
+      // depend on how many requests happened to arrive together.
+      const count = async (app, headers) =>
+        (await eventsPerRequest({ framework, app, headers, warmup, requests, dir })).Ir
       const measured = [
         ['keyward (X-Api-Key)', 'key', 'keyward', byKey],
         ['keyward (Bearer auth_token)', 'token', 'keyward', byToken],
