@@ -28,7 +28,7 @@ export function renderMarkdown(results) {
     parts.push(
       heading('Guard cost: server CPU per request, measured side by side', 'paired'),
       '',
-      `Two server processes of one framework on one core, loaded at the same time (25 connections each): one serves the guarded app, the other the app it is paired with (the unguarded app unless named) receiving the very same request; they swap roles every slice. Whatever the machine does to that core during a slice, it does to both, so this is the steadiest of the ratios. The ratio is the paired app's CPU / the guarded app's CPU per request: against the unguarded app, the share of its throughput a CPU-bound server keeps behind the guard; against a peer or the floor (head to head, same request), above 1 when keyward costs less. CPU from the scheduler's per-thread account (ns). The control is a second unguarded app (the noise floor). The floor (Fastify) is a hook that does only the work keyward's guard must do on a warm keep-alive connection, in one function (bench/lib/floor-guard.mjs): what keyward's structure costs is the distance between the two. The 95% interval is that of the median (distribution-free, from the order statistics): where the median of a much longer run would be; the IQR is how far single slices spread. ${settings.rounds} round(s) of fresh processes, ${settings.cycles} slice(s) of ${settings.slice} s per pair and round.`,
+      `Two server processes of one framework on one core, loaded at the same time (25 connections each): one serves the guarded app, the other the app it is paired with (the unguarded app unless named) receiving the very same request; they swap roles every slice. Whatever the machine does to that core during a slice, it does to both, so this is the steadiest of the ratios. The ratio is the paired app's CPU / the guarded app's CPU per request: against the unguarded app, the share of its throughput a CPU-bound server keeps behind the guard; against a peer or the floor (head to head, same request), above 1 when keyward costs less. CPU from the scheduler's per-thread account (ns). The control is a second unguarded app (the noise floor). The floor (Fastify) is a hook that does only the work keyward's guard must do on a warm keep-alive connection, in one function (bench/lib/floor-guard.mjs): what keyward's structure costs is the distance between the two. The interval is the median's 95% interval (distribution-free, from the order statistics of the slices; with 18 slices, ranks 5 and 14, which are also the slices' interquartile range): where the median of a much longer run would be. ${settings.rounds} round(s) of fresh processes, ${settings.cycles} slice(s) of ${settings.slice} s per pair and round.`,
       '',
       table(
         [
@@ -40,7 +40,6 @@ export function renderMarkdown(results) {
           'guarded µs/request',
           'ratio',
           'median 95% interval',
-          'ratio IQR',
           'slices',
         ],
         results.paired.map((r) => [
@@ -52,7 +51,6 @@ export function renderMarkdown(results) {
           r.guarded_cpu_us,
           r.ratio,
           r.ratio_ci95.join(' to '),
-          r.ratio_iqr.join(' to '),
           r.slices,
         ]),
       ),
