@@ -17,6 +17,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { CREDENTIALS } from './lib/http.mjs'
 import { eventsPerRequest, hasCallgrind } from './lib/instructions.mjs'
 
 const { values, positionals } = parseArgs({
@@ -29,11 +30,6 @@ if (!hasCallgrind()) {
   process.exit(1)
 }
 
-const HEADERS = {
-  'X-Api-Key': (server) => ({ 'x-api-key': server.key }),
-  'Bearer token': (server) => ({ authorization: `Bearer ${server.token}` }),
-  'Bearer key': (server) => ({ authorization: `Bearer ${server.key}` }),
-}
 const VARIANTS = {
   fastify: [
     ['noop', 'X-Api-Key'],
@@ -76,7 +72,7 @@ const count = (app, sent) =>
   eventsPerRequest({
     framework,
     app,
-    headers: HEADERS[sent],
+    headers: CREDENTIALS[sent],
     warmup: Number(values.requests),
     requests: Number(values.requests),
     connections: Number(values.connections),

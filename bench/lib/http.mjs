@@ -155,10 +155,15 @@ export async function compare({ label, variants, rounds, cycles, slice, warmup }
   })
 }
 
+/** The headers of each credential the suite sends, from a bench server's key and token. */
+export const CREDENTIALS = {
+  'X-Api-Key': (server) => ({ 'x-api-key': server.key }),
+  'Bearer token': (server) => ({ authorization: `Bearer ${server.token}` }),
+  'Bearer key': (server) => ({ authorization: `Bearer ${server.key}` }),
+}
+
 const none = () => ({})
-const byKey = (server) => ({ 'x-api-key': server.key })
-const byToken = (server) => ({ authorization: `Bearer ${server.token}` })
-const byBearerKey = (server) => ({ authorization: `Bearer ${server.key}` })
+const { 'X-Api-Key': byKey, 'Bearer token': byToken, 'Bearer key': byBearerKey } = CREDENTIALS
 
 /**
  * Per framework: the unguarded app with no credential and with each credential sent (the same

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { CREDENTIALS } from './http.mjs'
 import { round } from './stats.mjs'
 
 const SERVER = fileURLToPath(new URL('../server.mjs', import.meta.url))
@@ -93,8 +94,7 @@ export async function eventsPerRequest({
   }
 }
 
-const byKey = (server) => ({ 'x-api-key': server.key })
-const byToken = (server) => ({ authorization: `Bearer ${server.token}` })
+const { 'X-Api-Key': byKey, 'Bearer token': byToken } = CREDENTIALS
 
 /**
  * Per framework: keyward by key and by token, and the no-op guard, each against the unguarded
