@@ -47,7 +47,14 @@ it('runs the benchmark suite end to end (smoke)', async () => {
   expect(variants).toContain('express + passport-headerapikey')
   // The side-by-side CPU comparison: every Fastify pair, each with a measured ratio and the
   // median's interval around it; keyward meets the peer and the floor head to head too.
-  type Pair = { variant: string; sent: string; against: string; ratio: number; ratio_ci95: number[] }
+  type Pair = {
+    variant: string
+    sent: string
+    against: string
+    ratio: number
+    ratio_ci95: number[]
+    ratio_rounds: number[]
+  }
   const paired: Pair[] = results.paired
   expect(paired.map((pair) => `${pair.variant} (${pair.sent}) against ${pair.against}`)).toEqual([
     'unguarded (control app) (X-Api-Key) against unguarded',
@@ -64,6 +71,8 @@ it('runs the benchmark suite end to end (smoke)', async () => {
     const [low, high] = pair.ratio_ci95
     expect(low).toBeLessThanOrEqual(pair.ratio)
     expect(high).toBeGreaterThanOrEqual(pair.ratio)
+    // One median per round; the smoke run has one round, whose median is the pair's.
+    expect(pair.ratio_rounds).toEqual([pair.ratio])
   }
   expect(results.issuance).toHaveLength(2)
   const stores = new Set(results.stores.map((row: { store: string }) => row.store))

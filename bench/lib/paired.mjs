@@ -112,6 +112,11 @@ export async function pairedCost({ frameworks = Object.keys(PAIRS), rounds, cycl
         ratio_ci95: medianInterval(ratios[i]).map((bound) => round(bound, 3)),
         ratio_iqr: [round(percentile(ratios[i], 25), 3), round(percentile(ratios[i], 75), 3)],
         slices: ratios[i].length,
+        // Each round's median (its slices are `cycles` in a row): whether one pair of processes
+        // drew a different ratio than the others, which the slices' interval takes as independent.
+        ratio_rounds: Array.from({ length: rounds }, (_, r) =>
+          round(median(ratios[i].slice(r * cycles, (r + 1) * cycles)), 3),
+        ),
       })
     }
   }
