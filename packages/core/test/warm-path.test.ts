@@ -77,6 +77,27 @@ describe('the warm path admits a known credential', () => {
     await keyward.close()
   })
 
+  it('a token cached whole: verified from any spelling of Bearer, never another token under its signature', async () => {
+    const { keyward } = setup()
+    const token = (await keyward.issueTokens('alice')).auth_token
+    // Verified from a line the warm path does not read, then known in the plain one.
+    await admitted(keyward.guard({ rawHeaders: ['Authorization', `BEARER   ${token}  `], socket: {} }))
+    expect(keyward.admitFromMemory(nodeRequest(['Authorization', `Bearer ${token}`], {}))).toMatchObject({
+      userId: 'alice',
+    })
+    // The same signature (so the same cache slot) under another payload, the token cut at its
+    // start, or lengthened by what ends the cached line ("r "): none is the cached token.
+    const [header, payload, signature] = token.split('.')
+    const claims = JSON.parse(Buffer.from(payload!, 'base64url').toString())
+    const tampered = Buffer.from(JSON.stringify({ ...claims, sub: 'bob' })).toString('base64url')
+    for (const other of [`${header}.${tampered}.${signature}`, token.slice(1), `r ${token}`]) {
+      const rawHeaders = ['Authorization', `Bearer ${other}`]
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, {}))).toBeUndefined()
+      expect(await keyward.guard({ rawHeaders, socket: {} })).toMatchObject({ ok: false })
+    }
+    await keyward.close()
+  })
+
   it('records the use as the full path does: last_used_on and the key.used event', async () => {
     const { keyward, clock, events } = setup()
     const { key, id } = await keyward.issueKey('alice', { name: 'ci' })

@@ -43,37 +43,35 @@ export function readRawCredential(rawHeaders: readonly string[], keyPrefix: stri
   return credentialFrom(apiKey, authorization, keyPrefix)
 }
 
+/** Where the value of a plain `Bearer <value>` line starts. */
+export const BEARER_VALUE_START = 7
+
 /**
- * The credential of a request whose headers are plain, read without allocating anything but the
- * bearer value: an API key sent once in X-Api-Key, or else Authorization sent once as
- * `Bearer <value>`. Undefined for anything else (a repeat, an empty value, another scheme, other
- * spacing, an X-Api-Key without the key prefix), which only credentialOf reads in full, so the warm
- * path never decides what the full reading would decide otherwise. A value that starts with the key
- * prefix is an API key, as credentialOf reads it; any other came as a bearer auth token.
+ * The Authorization value of a request whose headers are plain, read without allocating: sent
+ * once, as `Bearer <value>` with nothing to trim around the value, and no X-Api-Key beside it.
+ * Answered whole (the value starts at BEARER_VALUE_START): the token cache compares the whole line.
+ * Undefined for anything else (a repeat, an empty value, another scheme, other spacing, an
+ * X-Api-Key), which only credentialOf reads in full, so the warm path never decides what the full
+ * reading would decide otherwise. A value that starts with the key prefix is an API key, as
+ * credentialOf reads it; any other came as a bearer auth token.
  */
-export function plainCredential(rawHeaders: readonly string[], keyPrefix: string): string | undefined {
-  let apiKey: string | undefined
+export function plainBearerLine(rawHeaders: readonly string[]): string | undefined {
   let authorization: string | undefined
-  let repeated = false
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string
-    if (name.length === 9 && isName(name, 'x-api-key', 'X-Api-Key')) {
-      if (apiKey !== undefined) return undefined
-      apiKey = rawHeaders[i + 1] as string
-    } else if (name.length === 13 && isName(name, 'authorization', 'Authorization')) {
-      repeated = authorization !== undefined
+    if (name.length === 9 && isName(name, 'x-api-key', 'X-Api-Key')) return undefined
+    if (name.length === 13 && isName(name, 'authorization', 'Authorization')) {
+      if (authorization !== undefined) return undefined
       authorization = rawHeaders[i + 1] as string
     }
   }
-  if (apiKey !== undefined) return apiKey.startsWith(keyPrefix) ? apiKey : undefined
-  if (authorization === undefined || repeated || !authorization.startsWith('Bearer ')) return undefined
-  const value = authorization.slice(7)
-  return isTrimmed(value) ? value : undefined
+  if (authorization === undefined || !authorization.startsWith('Bearer ')) return undefined
+  return isTrimmed(authorization, BEARER_VALUE_START) ? authorization : undefined
 }
 
-/** Non-empty, with nothing to trim at either end: what trimmed() would hand back as is. */
-const isTrimmed = (value: string): boolean =>
-  value.length > 0 && value.charCodeAt(0) > 32 && value.charCodeAt(value.length - 1) > 32
+/** Non-empty from `from` on, with nothing to trim at either end: what trimmed() would hand back as is. */
+const isTrimmed = (value: string, from = 0): boolean =>
+  value.length > from && value.charCodeAt(from) > 32 && value.charCodeAt(value.length - 1) > 32
 
 /** Header names are case-insensitive; the two usual spellings are matched without allocating. */
 const isName = (name: string, lower: string, usual: string): boolean =>

@@ -5,7 +5,7 @@ import { isPromiseLike } from '../lib/maybe-promise.js'
 import type { RateLimiter } from '../limits/rate-limiter.js'
 import type { AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal, UserDirectory } from '../users.js'
-import { plainCredential } from './credentials.js'
+import { BEARER_VALUE_START, plainBearerLine } from './credentials.js'
 import { hasAll, keyPrincipal, tokenPrincipal } from './principal.js'
 
 /**
@@ -49,11 +49,11 @@ export class WarmPath {
       return typeof apiKey === 'string' ? this.#byKey(apiKey, request, required) : undefined
     // Node keeps only the first of repeated Authorization headers: the raw lines tell.
     if (headers.authorization === undefined) return undefined
-    const bearer = plainCredential(request.rawHeaders, this.keyPrefix)
-    if (bearer === undefined) return undefined
-    return bearer.startsWith(this.keyPrefix)
-      ? this.#byKey(bearer, request, required)
-      : this.#byToken(bearer, required)
+    const line = plainBearerLine(request.rawHeaders)
+    if (line === undefined) return undefined
+    return line.startsWith(this.keyPrefix, BEARER_VALUE_START)
+      ? this.#byKey(line.slice(BEARER_VALUE_START), request, required)
+      : this.#byToken(line, required)
   }
 
   #byKey(raw: string, request: NodeRequest, required: readonly string[] | undefined): Principal | undefined {
@@ -66,9 +66,10 @@ export class WarmPath {
     return keyPrincipal(entry.keyId, user)
   }
 
-  #byToken(raw: string, required: readonly string[] | undefined): Principal | undefined {
+  /** The token in a plain `Bearer <token>` line, which the token cache compares whole. */
+  #byToken(bearerLine: string, required: readonly string[] | undefined): Principal | undefined {
     const now = this.clock()
-    const token = this.tokens.cached(raw, now)
+    const token = this.tokens.cachedFor(bearerLine, now)
     if (token === undefined || this.#blocked(now)) return undefined
     const { sub, keyId } = token.claims
     if (keyId !== null && !this.keys.linkHolds(token, now)) return undefined
