@@ -43,8 +43,11 @@ export function readRawCredential(rawHeaders: readonly string[], keyPrefix: stri
   return credentialFrom(apiKey, authorization, keyPrefix)
 }
 
+/** How a plain Authorization line starts; the token cache keeps tokens in that line too. */
+export const PLAIN_BEARER = 'Bearer '
+
 /** Where the value of a plain `Bearer <value>` line starts. */
-export const BEARER_VALUE_START = 7
+export const BEARER_VALUE_START = PLAIN_BEARER.length
 
 /**
  * The Authorization value of a request whose headers are plain, read without allocating: sent
@@ -65,7 +68,7 @@ export function plainBearerLine(rawHeaders: readonly string[]): string | undefin
       authorization = rawHeaders[i + 1] as string
     }
   }
-  if (authorization === undefined || !authorization.startsWith('Bearer ')) return undefined
+  if (authorization === undefined || !authorization.startsWith(PLAIN_BEARER)) return undefined
   return isTrimmed(authorization, BEARER_VALUE_START) ? authorization : undefined
 }
 

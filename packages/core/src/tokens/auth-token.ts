@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { LRUCache } from 'lru-cache'
+import { PLAIN_BEARER } from '../guard/credentials.js'
 import type { KeyLink } from '../keys/key-service.js'
 import type { MaybePromise } from '../lib/maybe-promise.js'
 
@@ -20,9 +21,6 @@ interface VerifiedToken {
   readonly check: TokenVerified
 }
 
-/** What precedes the token in the Authorization line that carries it plainly. */
-const BEARER = 'Bearer '
-
 /**
  * The same for a token and for the line that carries it: the last 12 characters of its signature
  * (about 70 of its bits). Under 13 characters V8 copies a slice into a flat string of its own,
@@ -34,11 +32,11 @@ const cacheKey = (tokenOrLine: string): string => tokenOrLine.slice(-12)
  * A flat string (join builds one, where `+` builds a rope): V8 compares two flat strings in
  * generated code, and anything else in its runtime, several times slower.
  */
-const bearerLineOf = (token: string): string => [BEARER, token].join('')
+const bearerLineOf = (token: string): string => [PLAIN_BEARER, token].join('')
 
 /** Whether an entry holds exactly this token. */
 const holdsToken = (entry: VerifiedToken, token: string): boolean =>
-  entry.bearerLine.length === BEARER.length + token.length && entry.bearerLine.endsWith(token)
+  entry.bearerLine.length === PLAIN_BEARER.length + token.length && entry.bearerLine.endsWith(token)
 
 export interface AuthTokenClaims {
   readonly sub: string
