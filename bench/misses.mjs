@@ -43,11 +43,13 @@ const VARIANTS = {
     ['keyward', 'X-Api-Key'],
     ['keyward', 'Bearer token'],
     ['peer', 'X-Api-Key'],
+    ['floor', 'X-Api-Key'],
   ],
   koa: [
     ['noop', 'X-Api-Key'],
     ['keyward', 'X-Api-Key'],
     ['keyward', 'Bearer token'],
+    ['floor', 'X-Api-Key'],
   ],
 }[framework]
 if (VARIANTS === undefined) throw new Error(`unknown framework ${framework}`)

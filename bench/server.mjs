@@ -7,12 +7,12 @@
  *   keyward  keyward's guard (an API key or an auth token)
  *   noop     a guard that admits everyone: what the framework charges for one more hook or middleware
  *   peer     @fastify/bearer-auth on Fastify, passport-headerapikey on Express (no peer on Koa)
- *   floor    Fastify only: keyward's necessary per-request work in one hook (bench/lib/floor-guard.mjs)
+ *   floor    keyward's necessary per-request work in one hook or middleware (bench/lib/floor-guard.mjs)
  * It issues one key (and a token from it) in a memory store and prints one JSON line
  * { ports: { none, control, keyward, noop, peer?, floor? }, key, token } when ready.
  */
 import { createKeyward } from '@keyward/core'
-import { floorGuard } from './lib/floor-guard.mjs'
+import { floorGuard, floorKoa, floorMiddleware } from './lib/floor-guard.mjs'
 
 const [framework] = process.argv.slice(2)
 const BENCH_USER = { id: 'bench', permissions: ['agents:read'] }
@@ -23,6 +23,7 @@ const { key, id: keyId } = await keyward.issueKey('bench', { name: 'bench' })
 const { auth_token: token } = await keyward.authenticateWithApiKey(key)
 const payload = { data: [{ id: 'agt_1', name: 'Invoice reader' }] }
 const PERMISSIONS = ['agents:read']
+const floorOptions = { key, keyId, userId: BENCH_USER.id, users, permissions: PERMISSIONS }
 
 /** Express and Koa apps listen through Node's http server that `listen` returns. */
 const listening = (app) =>
@@ -44,7 +45,7 @@ const fastify = {
         guard === 'noop'
           ? (_request, _reply, done) => done()
           : guard === 'floor'
-            ? floorGuard({ key, keyId, userId: BENCH_USER.id, users, permissions: PERMISSIONS })
+            ? floorGuard(floorOptions)
             : undefined
       app.get('/v1/agents', { config, onRequest }, async () => payload)
     }
@@ -75,14 +76,16 @@ const express = {
       const auth = (await import('@keyward/express')).keywardExpress(keyward)
       app.use(auth.routes)
       const handlers =
-        { noop: [(_req, _res, next) => next()], keyward: [auth.requireAuth({ permissions: PERMISSIONS })] }[
-          guard
-        ] ?? []
+        {
+          noop: [(_req, _res, next) => next()],
+          keyward: [auth.requireAuth({ permissions: PERMISSIONS })],
+          floor: [floorMiddleware(floorOptions)],
+        }[guard] ?? []
       app.get('/v1/agents', ...handlers, (_req, res) => res.json(payload))
     }
     return listening(app)
   },
-  guards: ['none', 'control', 'keyward', 'noop', 'peer'],
+  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor'],
 }
 
 const koa = {
@@ -94,15 +97,18 @@ const koa = {
     const router = new Router()
     app.use(auth.routes)
     const handlers =
-      { noop: [(_ctx, next) => next()], keyward: [auth.requireAuth({ permissions: PERMISSIONS })] }[guard] ??
-      []
+      {
+        noop: [(_ctx, next) => next()],
+        keyward: [auth.requireAuth({ permissions: PERMISSIONS })],
+        floor: [floorKoa(floorOptions)],
+      }[guard] ?? []
     router.get('/v1/agents', ...handlers, (ctx) => {
       ctx.body = payload
     })
     app.use(router.routes())
     return listening(app)
   },
-  guards: ['none', 'control', 'keyward', 'noop'],
+  guards: ['none', 'control', 'keyward', 'noop', 'floor'],
 }
 
 const host = { fastify, express, koa }[framework]

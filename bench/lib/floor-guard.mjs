@@ -1,14 +1,15 @@
 /**
- * The floor: a Fastify onRequest hook that does, in one function, the work keyward's guard must do
- * on every request of a warm keep-alive connection, and nothing else. It reads X-Api-Key from the
- * headers Node parsed (a repeated one arrives joined, "a, b", and matches no key), reads the clock,
- * looks the connection up in a WeakMap and compares the key with the one remembered there in
- * constant time, checks the key's cache entry (still held, fresh, not expired), looks the user up,
- * checks the route's permissions, records the use once per millisecond and sets `request.auth`.
- * What it leaves out: the digest
- * and the cache lookup on a connection's first request (it knows the one key), a rate limiter,
- * the token path, the error bodies. Not a guard to use: a measure of what keyward's structure costs
- * above its necessary work on the machine the suite runs on (the side-by-side section's `floor`).
+ * The floor: the work keyward's guard must do on every request of a warm keep-alive connection,
+ * in one function, and nothing else, mounted the way each framework mounts a guard (a Fastify
+ * onRequest hook, an Express or Koa middleware). It reads X-Api-Key from the headers Node parsed
+ * (a repeated one arrives joined, "a, b", and matches no key), reads the clock, looks the
+ * connection up in a WeakMap and compares the key with the one remembered there in constant time,
+ * checks the key's cache entry (still held, fresh, not expired), looks the user up, checks the
+ * route's permissions, records the use once per millisecond and hands the principal to the host
+ * (`request.auth`, Express's `res.locals.auth`, `ctx.state.auth`: each framework's cheapest place). What it leaves out: the digest and the cache
+ * lookup on a connection's first request (it knows the one key), a rate limiter, the token path,
+ * the error bodies. Not a guard to use: a measure of what keyward's structure costs above its
+ * necessary work on the machine the suite runs on (the side-by-side section's `floor`).
  */
 const CACHE_TTL_MS = 60_000
 const LIFETIME_MS = 90 * 86_400_000
@@ -25,7 +26,11 @@ function matches(units, value) {
   return difference === 0
 }
 
-export function floorGuard({ key, keyId, userId, users, permissions }) {
+/**
+ * The check itself, framework-neutral: `check(headers, socket)` answers the principal, or a string
+ * naming the refusal (the wrappers answer it with 401, or 403 for `forbidden`).
+ */
+function floorCheck({ key, keyId, userId, users, permissions }) {
   const keyUnits = codeUnits(key)
   const entry = {
     live: true,
@@ -42,33 +47,64 @@ export function floorGuard({ key, keyId, userId, users, permissions }) {
   const usage = new Map()
   const remembered = new WeakMap()
 
-  return function floor(request, reply, done) {
-    const value = request.raw.headers['x-api-key']
-    if (typeof value !== 'string') return reply.code(401).send({ error: 'missing' })
+  return function check(headers, socket) {
+    const value = headers['x-api-key']
+    if (typeof value !== 'string') return 'missing'
     const now = Date.now()
-    const socket = request.raw.socket
     const memo = remembered.get(socket)
     if (memo === undefined || !matches(memo.units, value)) {
-      if (!matches(keyUnits, value)) return reply.code(401).send({ error: 'invalid' })
+      if (!matches(keyUnits, value)) return 'invalid'
       remembered.set(socket, { units: codeUnits(value), entry })
     }
-    if (!entry.live || now >= entry.staleAt || entry.expiresAt <= now)
-      return reply.code(401).send({ error: 'expired' })
+    if (!entry.live || now >= entry.staleAt || entry.expiresAt <= now) return 'expired'
     const user = users.get(entry.userId)
-    if (user === null) return reply.code(401).send({ error: 'user gone' })
-    for (const permission of permissions)
-      if (!user.permissions.includes(permission)) return reply.code(403).send({ error: 'forbidden' })
+    if (user === null) return 'user gone'
+    for (const permission of permissions) if (!user.permissions.includes(permission)) return 'forbidden'
     if (entry.usedAt !== now) {
       entry.usedAt = now
       usage.set(entry.keyId, now)
     }
-    request.auth = {
-      userId: user.id,
-      keyId: entry.keyId,
-      permissions: user.permissions,
-      credential: 'api_key',
-      user,
-    }
+    return { userId: user.id, keyId: entry.keyId, permissions: user.permissions, credential: 'api_key', user }
+  }
+}
+
+const statusOf = (refusal) => (refusal === 'forbidden' ? 403 : 401)
+
+/** The floor as a Fastify onRequest hook. */
+export function floorGuard(options) {
+  const check = floorCheck(options)
+  return function floor(request, reply, done) {
+    const outcome = check(request.raw.headers, request.raw.socket)
+    if (typeof outcome === 'string') return reply.code(statusOf(outcome)).send({ error: outcome })
+    request.auth = outcome
     done()
+  }
+}
+
+/** The floor as an Express middleware. */
+export function floorMiddleware(options) {
+  const check = floorCheck(options)
+  return function floor(req, res, next) {
+    const outcome = check(req.headers, req.socket)
+    if (typeof outcome === 'string') return res.status(statusOf(outcome)).json({ error: outcome })
+    // Not `req.auth`: a property added to an Express request builds a hidden class of its own
+    // (packages/express/src/auth-slot.ts), which would put a cost keyward avoids into the floor.
+    res.locals.auth = outcome
+    next()
+  }
+}
+
+/** The floor as a Koa middleware. */
+export function floorKoa(options) {
+  const check = floorCheck(options)
+  return function floor(ctx, next) {
+    const outcome = check(ctx.req.headers, ctx.req.socket)
+    if (typeof outcome === 'string') {
+      ctx.status = statusOf(outcome)
+      ctx.body = { error: outcome }
+      return
+    }
+    ctx.state.auth = outcome
+    return next()
   }
 }

@@ -97,12 +97,13 @@ export async function eventsPerRequest({
 const { 'X-Api-Key': byKey, 'Bearer token': byToken } = CREDENTIALS
 
 /**
- * Per framework: keyward by key and by token, and the no-op guard, each against the unguarded
- * route receiving the same request. Pairs run side by side, one per core.
+ * Per framework: keyward by key and by token, the no-op guard and the floor (keyward's necessary
+ * work in one hook or middleware), each against the unguarded route receiving the same request.
+ * Pairs run side by side, one per core.
  */
 export async function guardInstructions({
   frameworks = ['fastify', 'express', 'koa'],
-  guards = ['key', 'token', 'noop'],
+  guards = ['key', 'token', 'noop', 'floor'],
   warmup,
   requests,
 }) {
@@ -118,6 +119,7 @@ export async function guardInstructions({
         ['keyward (X-Api-Key)', 'key', 'keyward', byKey],
         ['keyward (Bearer auth_token)', 'token', 'keyward', byToken],
         ['no-op guard', 'noop', 'noop', byKey],
+        ["floor: keyward's necessary work in one hook or middleware", 'floor', 'floor', byKey],
       ].filter(([, guard]) => guards.includes(guard))
       for (const [variant, , app, headers] of measured) {
         const [baseline, guarded] = await Promise.all([count('none', headers), count(app, headers)])

@@ -33,12 +33,16 @@ const PAIRS = {
     ['keyward', 'X-Api-Key'],
     ['keyward', 'Bearer token'],
     ['peer', 'X-Api-Key'],
+    ['floor', 'X-Api-Key'],
+    ['keyward', 'X-Api-Key', 'floor'],
   ],
   koa: [
     ['control', 'X-Api-Key'],
     ['noop', 'X-Api-Key'],
     ['keyward', 'X-Api-Key'],
     ['keyward', 'Bearer token'],
+    ['floor', 'X-Api-Key'],
+    ['keyward', 'X-Api-Key', 'floor'],
   ],
 }
 
@@ -61,7 +65,7 @@ const appName = (framework, app) =>
     noop: 'no-op guard',
     keyward: 'keyward',
     peer: PEERS[framework],
-    floor: "floor: keyward's necessary work in one hook",
+    floor: "floor: keyward's necessary work in one hook or middleware",
   })[app]
 
 /**
