@@ -64,6 +64,7 @@ it('runs the benchmark suite end to end (smoke)', async () => {
     '@fastify/bearer-auth (Bearer key) against unguarded',
     "floor: keyward's necessary work in one hook or middleware (X-Api-Key) against unguarded",
     'keyward (Bearer key) against @fastify/bearer-auth',
+    'keyward (X-Api-Key and Bearer key) against @fastify/bearer-auth',
     "keyward (X-Api-Key) against floor: keyward's necessary work in one hook or middleware",
   ])
   for (const pair of paired) {

@@ -160,6 +160,11 @@ export const CREDENTIALS = {
   'X-Api-Key': (server) => ({ 'x-api-key': server.key }),
   'Bearer token': (server) => ({ authorization: `Bearer ${server.token}` }),
   'Bearer key': (server) => ({ authorization: `Bearer ${server.key}` }),
+  // Each guard's own header on one request: keyward reads X-Api-Key, a Bearer-only peer the other.
+  'X-Api-Key and Bearer key': (server) => ({
+    'x-api-key': server.key,
+    authorization: `Bearer ${server.key}`,
+  }),
 }
 
 const none = () => ({})

@@ -15,6 +15,9 @@ import { median, medianInterval, percentile, round } from './stats.mjs'
  * The pairs per framework: [guarded app, credential, app it is paired with (the unguarded app
  * unless named)]. Paired with a peer or the floor, keyward meets it head to head on the very same
  * request: one ratio, without the two baselines' noise that comparing two ratios carries.
+ * `@fastify/bearer-auth` reads only `Authorization: Bearer`, so keyward meets it twice: on that
+ * header, and guarding by X-Api-Key (the target's own guard) on a request that carries both, each
+ * guard reading its own.
  */
 const PAIRS = {
   fastify: [
@@ -25,6 +28,7 @@ const PAIRS = {
     ['peer', 'Bearer key'],
     ['floor', 'X-Api-Key'],
     ['keyward', 'Bearer key', 'peer'],
+    ['keyward', 'X-Api-Key and Bearer key', 'peer'],
     ['keyward', 'X-Api-Key', 'floor'],
   ],
   express: [
