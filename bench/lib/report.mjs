@@ -1,3 +1,5 @@
+import { medianInterval } from './stats.mjs'
+
 const round1 = (value) => Math.round(value * 10) / 10
 
 /** The Markdown report: one table per section, figures and ratios side by side. */
@@ -25,10 +27,13 @@ export function renderMarkdown(results) {
     '',
   ]
   if (results.paired?.length) {
+    const slices = results.paired[0].slices
+    // The interval's ranks: the interval of the ranks themselves.
+    const ranks = medianInterval(Array.from({ length: slices }, (_, rank) => rank + 1))
     parts.push(
       heading('Guard cost: server CPU per request, measured side by side', 'paired'),
       '',
-      `Two server processes of one framework on one core, loaded at the same time (25 connections each): one serves the guarded app, the other the app it is paired with (the unguarded app unless named) receiving the very same request; they swap roles every slice. Whatever the machine does to that core during a slice, it does to both, so this is the steadiest of the ratios. The ratio is the paired app's CPU / the guarded app's CPU per request: against the unguarded app, the share of its throughput a CPU-bound server keeps behind the guard; against a peer or the floor (head to head, same request), above 1 when keyward costs less (`@fastify/bearer-auth` reads only Authorization: keyward meets it on a Bearer key, and guarding by X-Api-Key on a request that carries both headers, each guard reading its own). CPU from the scheduler's per-thread account (ns). The control is a second unguarded app (the noise floor). The floor is a hook (Fastify) or middleware (Express, Koa) that does only the work keyward's guard must do on a warm keep-alive connection, in one function (bench/lib/floor-guard.mjs): what keyward's structure costs is the distance between the two. The interval is the median's 95% interval (distribution-free, from the order statistics of the slices; with 18 slices, ranks 5 and 14, which are also the slices' interquartile range): where the median of a much longer run would be. ${settings.rounds} round(s) of fresh processes, ${settings.cycles} slice(s) of ${settings.slice} s per pair and round.`,
+      `Two server processes of one framework on one core, loaded at the same time (25 connections each): one serves the guarded app, the other the app it is paired with (the unguarded app unless named) receiving the very same request; they swap roles every slice. Whatever the machine does to that core during a slice, it does to both, so this is the steadiest of the ratios. The ratio is the paired app's CPU / the guarded app's CPU per request: against the unguarded app, the share of its throughput a CPU-bound server keeps behind the guard; against a peer or the floor (head to head, same request), above 1 when keyward costs less (@fastify/bearer-auth reads only Authorization: keyward meets it on a Bearer key, and guarding by X-Api-Key on a request that carries both headers, each guard reading its own). CPU from the scheduler's per-thread account (ns). The control is a second unguarded app (the noise floor). The floor is a hook (Fastify) or middleware (Express, Koa) that does only the work keyward's guard must do on a warm keep-alive connection, in one function (bench/lib/floor-guard.mjs): what keyward's structure costs is the distance between the two. The interval is the median's 95% interval (distribution-free, from the order statistics of the slices; with ${slices} slices, ranks ${ranks.join(' and ')}): where the median of a much longer run would be. ${settings.rounds} round(s) of fresh processes, ${settings.cycles} slice(s) of ${settings.slice} s per pair and round.`,
       '',
       table(
         [
