@@ -54,6 +54,7 @@ it('runs the benchmark suite end to end (smoke)', async () => {
     ratio: number
     ratio_ci95: number[]
     ratio_rounds: number[]
+    slices: number
   }
   const paired: Pair[] = results.paired
   expect(paired.map((pair) => `${pair.variant} (${pair.sent}) against ${pair.against}`)).toEqual([
@@ -97,4 +98,6 @@ it('runs the benchmark suite end to end (smoke)', async () => {
   }
   expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guarded route throughput')
   expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guard cost: server CPU per request')
+  // The interval's ranks are those of the slices this run has (the bench-stats test checks the ranks).
+  expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain(`with ${paired[0]?.slices} slices, ranks`)
 }, 600_000)
