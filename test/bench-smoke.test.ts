@@ -96,8 +96,9 @@ it('runs the benchmark suite end to end (smoke)', async () => {
     ])
     expect(results.instructions[0].baseline_instructions).toBeGreaterThan(0)
   }
-  expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guarded route throughput')
-  expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain('## Guard cost: server CPU per request')
+  const report = readFileSync(join(out, 'smoke.md'), 'utf8')
+  expect(report).toContain('## Guarded route throughput')
+  expect(report).toContain('## Guard cost: server CPU per request')
   // The interval's ranks are those of the slices this run has (the bench-stats test checks the ranks).
-  expect(readFileSync(join(out, 'smoke.md'), 'utf8')).toContain(`with ${paired[0]?.slices} slices, ranks`)
+  expect(report).toContain(`with ${paired[0]?.slices} slices, ranks`)
 }, 600_000)

@@ -1,8 +1,13 @@
 /** The report's statistics: the median's confidence interval the side-by-side ratios are judged by. */
 import { expect, it } from 'vitest'
-import { median, medianInterval } from '../bench/lib/stats.mjs'
+import { median, medianInterval, medianIntervalRanks } from '../bench/lib/stats.mjs'
 
-const ranks = (n: number) => medianInterval(Array.from({ length: n }, (_, i) => i + 1))
+/** The interval's ranks, both as computed and as medianInterval picks them from the values 1..n. */
+function ranks(n: number) {
+  const picked = medianInterval(Array.from({ length: n }, (_, i) => i + 1))
+  expect(medianIntervalRanks(n)).toEqual(picked)
+  return picked
+}
 
 it('takes the order statistics of the binomial tables for the median', () => {
   // Ranks of the 95% interval from the published tables (e.g. Conover, Practical Nonparametric Statistics).

@@ -1,4 +1,4 @@
-import { medianInterval } from './stats.mjs'
+import { medianIntervalRanks } from './stats.mjs'
 
 const round1 = (value) => Math.round(value * 10) / 10
 
@@ -28,8 +28,7 @@ export function renderMarkdown(results) {
   ]
   if (results.paired?.length) {
     const slices = results.paired[0].slices
-    // The interval's ranks: the interval of the ranks themselves.
-    const ranks = medianInterval(Array.from({ length: slices }, (_, rank) => rank + 1))
+    const ranks = medianIntervalRanks(slices)
     parts.push(
       heading('Guard cost: server CPU per request, measured side by side', 'paired'),
       '',

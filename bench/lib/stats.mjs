@@ -23,15 +23,23 @@ const binomialHalfCdf = (k, n) => {
 }
 
 /**
- * A distribution-free confidence interval for the median: the order statistics j and n + 1 − j
- * with j the largest rank such that P(Bin(n, 1/2) < j) ≤ (1 − confidence) / 2. It says how far the
- * median of these slices could be from the median a longer run would find, where the IQR says how
- * much single slices spread. Too few values for the confidence give the whole range.
+ * The ranks (from 1) of a distribution-free confidence interval for the median of n values: j and
+ * n + 1 − j, with j the largest rank such that P(Bin(n, 1/2) < j) ≤ (1 − confidence) / 2. Too few
+ * values for the confidence give the whole range.
+ */
+export const medianIntervalRanks = (n, confidence = 0.95) => {
+  let j = 1
+  while (j + 1 <= n / 2 && binomialHalfCdf(j, n) <= (1 - confidence) / 2) j++
+  return [j, n + 1 - j]
+}
+
+/**
+ * The median's interval over these values (the order statistics at medianIntervalRanks). It says
+ * how far the median of these slices could be from the median a longer run would find, where the
+ * IQR says how much single slices spread.
  */
 export const medianInterval = (values, confidence = 0.95) => {
   const sorted = [...values].sort((a, b) => a - b)
-  const n = sorted.length
-  let j = 1
-  while (j + 1 <= n / 2 && binomialHalfCdf(j, n) <= (1 - confidence) / 2) j++
-  return [sorted[j - 1], sorted[n - j]]
+  const [low, high] = medianIntervalRanks(sorted.length, confidence)
+  return [sorted[low - 1], sorted[high - 1]]
 }
