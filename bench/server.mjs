@@ -1,30 +1,58 @@
 /**
- * One benchmark process: `node bench/server.mjs <framework>`. It starts one app per guard, each on
- * its own port on 127.0.0.1, all in this process, so that every variant runs on the same
- * framework code, JIT state and heap, and a comparison measures the guard, not one process's luck:
+ * One benchmark process: `node bench/server.mjs <framework> [--steps] [--base <root>]`. It starts
+ * one app per guard, each on its own port on 127.0.0.1, all in this process, so that every variant
+ * runs on the same framework code, JIT state and heap, and a comparison measures the guard, not
+ * one process's luck:
  *   none     the unguarded route
  *   control  a second unguarded app: the noise floor of a comparison (its ratio to `none` should be 1)
  *   keyward  keyward's guard (an API key or an auth token)
  *   noop     a guard that admits everyone: what the framework charges for one more hook or middleware
  *   peer     @fastify/bearer-auth on Fastify, passport-headerapikey on Express (no peer on Koa)
  *   floor    keyward's necessary per-request work in one hook or middleware (bench/lib/floor-guard.mjs)
+ * With --steps, also the floor taken apart, one app per step (floorSteps: state, header, clock,
+ * memo, user). With --base <root>, also `base`: keyward's guard as another checkout built it (its
+ * core and this framework's adapter, e.g. a `git worktree` of the base commit), on the same store
+ * and key, so that two builds meet head to head in one framework process (bench/ablate.mjs).
  * It issues one key (and a token from it) in a memory store and prints one JSON line
- * { ports: { none, control, keyward, noop, peer?, floor? }, key, token } when ready.
+ * { ports: { none, control, keyward, noop, peer?, floor?, ... }, key, token } when ready.
  */
-import { createKeyward } from '@keyward/core'
-import { floorGuard, floorKoa, floorMiddleware } from './lib/floor-guard.mjs'
+import { resolve as resolvePath } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { parseArgs } from 'node:util'
+import { createKeyward, memoryStore } from '@keyward/core'
+import { floorFor, floorSteps, mountCheck } from './lib/floor-guard.mjs'
 
-const [framework] = process.argv.slice(2)
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { steps: { type: 'boolean', default: false }, base: { type: 'string' } },
+})
+const [framework] = positionals
 const BENCH_USER = { id: 'bench', permissions: ['agents:read'] }
 // A host's directory would hand out its cached user, not build one per request.
 const users = { get: (id) => (id === BENCH_USER.id ? BENCH_USER : null) }
-const keyward = createKeyward({ jwtSecret: 'bench-secret-bench-secret-bench-secret-00', users })
+const jwtSecret = 'bench-secret-bench-secret-bench-secret-00'
+const store = memoryStore()
+const keyward = createKeyward({ jwtSecret, users, store })
 const { key, id: keyId } = await keyward.issueKey('bench', { name: 'bench' })
 const { auth_token: token } = await keyward.authenticateWithApiKey(key)
 const payload = { data: [{ id: 'agt_1', name: 'Invoice reader' }] }
 const PERMISSIONS = ['agents:read']
 const floorOptions = { key, keyId, userId: BENCH_USER.id, users, permissions: PERMISSIONS }
-
+const steps = flags.steps ? floorSteps(floorOptions) : {}
+/** The other build's engine and adapter module, reading the same store. */
+const base =
+  flags.base === undefined
+    ? undefined
+    : await (async (root) => {
+        const from = (path) => import(pathToFileURL(resolvePath(root, path)).href)
+        const core = await from('packages/core/dist/index.js')
+        return {
+          engine: core.createKeyward({ jwtSecret, users, store }),
+          adapter: await from(`packages/${framework}/dist/index.js`),
+        }
+      })(flags.base)
+/** The apps a framework serves beside its own: the steps and the other build, if asked for. */
+const extraGuards = [...Object.keys(steps).filter((step) => step !== 'floor'), ...(base ? ['base'] : [])]
 /** Express and Koa apps listen through Node's http server that `listen` returns. */
 const listening = (app) =>
   new Promise((resolve) => {
@@ -39,20 +67,26 @@ const fastify = {
       await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set([key]) })
       app.get('/v1/agents', async () => payload)
     } else {
-      await app.register((await import('@keyward/fastify')).keyward, { keyward })
-      const config = guard === 'keyward' ? { keyward: { permissions: PERMISSIONS } } : {}
+      const [plugin, engine] =
+        guard === 'base'
+          ? [base.adapter.keyward, base.engine]
+          : [(await import('@keyward/fastify')).keyward, keyward]
+      await app.register(plugin, { keyward: engine })
+      const config = guard === 'keyward' || guard === 'base' ? { keyward: { permissions: PERMISSIONS } } : {}
       const onRequest =
         guard === 'noop'
           ? (_request, _reply, done) => done()
           : guard === 'floor'
-            ? floorGuard(floorOptions)
-            : undefined
+            ? floorFor('fastify', floorOptions)
+            : guard in steps
+              ? mountCheck.fastify(steps[guard])
+              : undefined
       app.get('/v1/agents', { config, onRequest }, async () => payload)
     }
     await app.listen({ port: 0, host: '127.0.0.1' })
     return app.server.address().port
   },
-  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor'],
+  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor', ...extraGuards],
 }
 
 const express = {
@@ -79,13 +113,14 @@ const express = {
         {
           noop: [(_req, _res, next) => next()],
           keyward: [auth.requireAuth({ permissions: PERMISSIONS })],
-          floor: [floorMiddleware(floorOptions)],
-        }[guard] ?? []
+          floor: [floorFor('express', floorOptions)],
+          base: base && [base.adapter.keywardExpress(base.engine).requireAuth({ permissions: PERMISSIONS })],
+        }[guard] ?? (guard in steps ? [mountCheck.express(steps[guard])] : [])
       app.get('/v1/agents', ...handlers, (_req, res) => res.json(payload))
     }
     return listening(app)
   },
-  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor'],
+  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor', ...extraGuards],
 }
 
 const koa = {
@@ -100,15 +135,16 @@ const koa = {
       {
         noop: [(_ctx, next) => next()],
         keyward: [auth.requireAuth({ permissions: PERMISSIONS })],
-        floor: [floorKoa(floorOptions)],
-      }[guard] ?? []
+        floor: [floorFor('koa', floorOptions)],
+        base: base && [base.adapter.keywardKoa(base.engine).requireAuth({ permissions: PERMISSIONS })],
+      }[guard] ?? (guard in steps ? [mountCheck.koa(steps[guard])] : [])
     router.get('/v1/agents', ...handlers, (ctx) => {
       ctx.body = payload
     })
     app.use(router.routes())
     return listening(app)
   },
-  guards: ['none', 'control', 'keyward', 'noop', 'floor'],
+  guards: ['none', 'control', 'keyward', 'noop', 'floor', ...extraGuards],
 }
 
 const host = { fastify, express, koa }[framework]

@@ -30,10 +30,11 @@ export function pinCores() {
 
 /**
  * Starts `bench/server.mjs <framework>`: one process, one app per guard, each on its own port.
- * `nodeOptions` go to node before the script (`--perf-basic-prof` for the profiler).
+ * `nodeOptions` go to node before the script (`--perf-basic-prof` for the profiler), `serverArgs`
+ * to the script after the framework (`--steps`, `--base <root>`).
  */
-export async function startServer(framework, nodeOptions = []) {
-  const argv = [...nodeOptions, SERVER, framework]
+export async function startServer(framework, nodeOptions = [], serverArgs = []) {
+  const argv = [...nodeOptions, SERVER, framework, ...serverArgs]
   const child =
     serverCore === undefined
       ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] })

@@ -73,57 +73,68 @@ const appName = (framework, app) =>
   })[app]
 
 /**
- * `rounds` pairs of fresh processes per framework; in each, every app warmed up for `warmup`
- * seconds, then `cycles` slices of `slice` seconds per pair (half the connections each).
+ * The pairs of one framework measured side by side: `rounds` pairs of fresh processes (started
+ * with `serverArgs`), in each every app warmed up for `warmup` seconds, then `cycles` slices of
+ * `slice` seconds per pair (half the connections each). Answers, per pair, each slice's ratio
+ * (the paired app's CPU per request over the guarded one's) and both CPU figures.
  */
-export async function pairedCost({ frameworks = Object.keys(PAIRS), rounds, cycles, slice, warmup }) {
+export async function measurePairs(framework, pairs, { rounds, cycles, slice, warmup }, serverArgs = []) {
+  // Every app with every credential it will receive, once each.
+  const warmed = new Map([['none X-Api-Key', ['none', 'X-Api-Key']]])
+  for (const { app, sent, against } of pairs)
+    for (const warm of [app, against]) warmed.set(`${warm} ${sent}`, [warm, sent])
+  const measured = pairs.map(() => ({ ratios: [], guarded: [], against: [] }))
+  for (let r = 0; r < rounds; r++) {
+    const servers = [
+      await startServer(framework, [], serverArgs),
+      await startServer(framework, [], serverArgs),
+    ]
+    try {
+      for (const [app, sent] of warmed.values())
+        await Promise.all(servers.map((server) => loadHalf(server, app, sent, warmup)))
+      for (let c = 0; c < cycles; c++) {
+        for (const [i, { app, sent, against }] of pairs.entries()) {
+          // The process that serves the guarded app changes every slice.
+          const [guarding, other] = (r + c) % 2 === 0 ? servers : [servers[1], servers[0]]
+          const [guarded, paired] = await Promise.all([
+            loadHalf(guarding, app, sent, slice),
+            loadHalf(other, against, sent, slice),
+          ])
+          measured[i].ratios.push(paired.cpuUsPerRequest / guarded.cpuUsPerRequest)
+          measured[i].guarded.push(guarded.cpuUsPerRequest)
+          measured[i].against.push(paired.cpuUsPerRequest)
+        }
+      }
+    } finally {
+      await Promise.all(servers.map((server) => server.stop()))
+    }
+  }
+  return measured
+}
+
+/** The suite's side-by-side section: every framework's PAIRS, one row per pair. */
+export async function pairedCost({ frameworks = Object.keys(PAIRS), ...settings }) {
   const rows = []
   for (const framework of frameworks) {
     const pairs = PAIRS[framework].map(([app, sent, against = 'none']) => ({ app, sent, against }))
-    // Every app with every credential it will receive, once each.
-    const warmed = new Map([['none X-Api-Key', ['none', 'X-Api-Key']]])
-    for (const { app, sent, against } of pairs)
-      for (const warm of [app, against]) warmed.set(`${warm} ${sent}`, [warm, sent])
-    const ratios = pairs.map(() => [])
-    const costs = pairs.map(() => ({ guarded: [], against: [] }))
-    for (let r = 0; r < rounds; r++) {
-      const servers = [await startServer(framework), await startServer(framework)]
-      try {
-        for (const [app, sent] of warmed.values())
-          await Promise.all(servers.map((server) => loadHalf(server, app, sent, warmup)))
-        for (let c = 0; c < cycles; c++) {
-          for (const [i, { app, sent, against }] of pairs.entries()) {
-            // The process that serves the guarded app changes every slice.
-            const [guarding, other] = (r + c) % 2 === 0 ? servers : [servers[1], servers[0]]
-            const [guarded, paired] = await Promise.all([
-              loadHalf(guarding, app, sent, slice),
-              loadHalf(other, against, sent, slice),
-            ])
-            ratios[i].push(paired.cpuUsPerRequest / guarded.cpuUsPerRequest)
-            costs[i].guarded.push(guarded.cpuUsPerRequest)
-            costs[i].against.push(paired.cpuUsPerRequest)
-          }
-        }
-      } finally {
-        await Promise.all(servers.map((server) => server.stop()))
-      }
-    }
+    const measured = await measurePairs(framework, pairs, settings)
     for (const [i, { app, sent, against }] of pairs.entries()) {
+      const { ratios, guarded, against: paired } = measured[i]
       rows.push({
         framework,
         variant: appName(framework, app),
         sent,
         against: appName(framework, against),
-        against_cpu_us: round(median(costs[i].against), 2),
-        guarded_cpu_us: round(median(costs[i].guarded), 2),
-        ratio: round(median(ratios[i]), 3),
-        ratio_ci95: medianInterval(ratios[i]).map((bound) => round(bound, 3)),
-        ratio_iqr: [round(percentile(ratios[i], 25), 3), round(percentile(ratios[i], 75), 3)],
-        slices: ratios[i].length,
+        against_cpu_us: round(median(paired), 2),
+        guarded_cpu_us: round(median(guarded), 2),
+        ratio: round(median(ratios), 3),
+        ratio_ci95: medianInterval(ratios).map((bound) => round(bound, 3)),
+        ratio_iqr: [round(percentile(ratios, 25), 3), round(percentile(ratios, 75), 3)],
+        slices: ratios.length,
         // Each round's median (its slices are `cycles` in a row): whether one pair of processes
         // drew a different ratio than the others, which the slices' interval takes as independent.
-        ratio_rounds: Array.from({ length: rounds }, (_, r) =>
-          round(median(ratios[i].slice(r * cycles, (r + 1) * cycles)), 3),
+        ratio_rounds: Array.from({ length: settings.rounds }, (_, r) =>
+          round(median(ratios.slice(r * settings.cycles, (r + 1) * settings.cycles)), 3),
         ),
       })
     }
