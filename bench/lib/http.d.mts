@@ -7,4 +7,8 @@ export interface BenchServer {
   readonly token: string
   stop(): Promise<unknown>
 }
-export declare function startServer(framework: string, nodeOptions?: readonly string[]): Promise<BenchServer>
+export declare function startServer(
+  framework: string,
+  nodeOptions?: readonly string[],
+  serverArgs?: readonly string[],
+): Promise<BenchServer>
