@@ -52,7 +52,7 @@ const base =
         }
       })(flags.base)
 /** The apps a framework serves beside its own: the steps and the other build, if asked for. */
-const extraGuards = [...Object.keys(steps).filter((step) => step !== 'floor'), ...(base ? ['base'] : [])]
+const extraGuards = [...Object.keys(steps), ...(base ? ['base'] : [])]
 /** Express and Koa apps listen through Node's http server that `listen` returns. */
 const listening = (app) =>
   new Promise((resolve) => {
