@@ -3,7 +3,8 @@
  * ask: `node bench/ablate.mjs <framework> <app>[:<against>] ... [--steps] [--base <root>]`.
  * Each pair is measured as that section measures (bench/lib/paired.mjs: two processes, both apps
  * loaded at once, roles swapped every slice) and printed as the median ratio of CPU per request
- * (against / app: below 1 when `app` costs more), its 95% interval, and the difference in µs.
+ * (against / app: below 1 when `app` costs more), its 95% interval, and the median of the slices'
+ * differences in µs (each slice's two apps measured at once, as the ratio pairs them).
  * `against` defaults to the unguarded app.
  *   --steps         serve the floor taken apart (state, header, clock, memo, user: see floorSteps
  *                   in bench/lib/floor-guard.mjs); pair each step with the one before to price it
@@ -54,7 +55,8 @@ console.log(
 for (const [i, { app, against }] of pairs.entries()) {
   const { ratios, guarded, against: paired } = measured[i]
   const [low, high] = medianInterval(ratios).map((bound) => round(bound, 3))
-  const difference = round(median(guarded) - median(paired), 2)
+  // Paired slice by slice, as the ratio is: the difference of the two sides' medians mixes slices.
+  const difference = round(median(guarded.map((cost, slice) => cost - paired[slice])), 2)
   console.log(
     `  ${app} against ${against}: ${round(median(ratios), 3)} [${low}, ${high}], ${difference} µs per request`,
   )
