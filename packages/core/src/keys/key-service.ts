@@ -83,6 +83,9 @@ export class KeyService {
       if (!this.format.isWellFormed(selector.key)) return null
       storeSelector = { digest: this.format.digest(selector.key) }
     } else {
+      // No key's id holds a NUL (keyward's ids are UUIDs), and PostgreSQL refuses one in text: asking
+      // would turn a client's typo into a store error, a 503 that looks like an outage.
+      if (selector.id.includes('\u0000')) return null
       storeSelector = { id: selector.id }
     }
     const record = await storeCall(() => this.store.deleteKey(userId, storeSelector))
