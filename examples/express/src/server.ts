@@ -12,8 +12,8 @@ app.use(auth.routes)
 
 // The host's own login, as a real application has one.
 app.post('/login', express.json(), async (req, res) => {
-  const { status, body } = await example.login(req.body)
-  res.status(status).json(body)
+  const { status, headers = {}, body } = await example.login(req.body)
+  res.status(status).set(headers).json(body)
 })
 
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.

@@ -11,8 +11,8 @@ await app.register(keyward, { keyward: example.keyward })
 
 // The host's own login, as a real application has one.
 app.post('/login', async (request, reply) => {
-  const { status, body } = await example.login(request.body)
-  return reply.code(status).send(body)
+  const { status, headers = {}, body } = await example.login(request.body)
+  return reply.code(status).headers(headers).send(body)
 })
 
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.

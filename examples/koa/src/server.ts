@@ -15,8 +15,9 @@ app.use(auth.routes)
 
 // The host's own login, as a real application has one.
 router.post('/login', bodyParser(), async (ctx) => {
-  const { status, body } = await example.login(ctx.request.body)
+  const { status, headers = {}, body } = await example.login(ctx.request.body)
   ctx.status = status
+  ctx.set(headers)
   ctx.body = body
 })
 

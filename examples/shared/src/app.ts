@@ -1,10 +1,11 @@
-import { createKeyward, type Keyward, type Principal } from '@keyward/core'
+import { createKeyward, failureResponse, type Keyward, KeywardError, type Principal } from '@keyward/core'
 import { type ExampleConfig, loadConfig } from './config.js'
 import { type OpenedStore, openStore } from './store.js'
 import { checkPassword, demoUsers } from './users.js'
 
 export interface ExampleResponse {
   readonly status: number
+  readonly headers?: Readonly<Record<string, string>>
   readonly body: unknown
 }
 
@@ -53,7 +54,13 @@ export async function startExample(): Promise<Example> {
       const userId = checkPassword(username, password)
       if (userId === undefined)
         return { status: 401, body: { error: 'Invalid credentials', message: 'Wrong username or password' } }
-      return { status: 200, body: { data: await keyward.issueTokens(userId) } }
+      try {
+        return { status: 200, body: { data: await keyward.issueTokens(userId) } }
+      } catch (error) {
+        // A store outage is keyward's 503 with Retry-After, as on its own routes: never a 500.
+        if (error instanceof KeywardError) return failureResponse(error.code, { message: error.message })
+        throw error
+      }
     },
 
     agents: (auth) => ({ data: AGENTS, user: auth.userId }),
