@@ -28,26 +28,33 @@ describeWith('REDIS_URL', 'examples under a store outage', (redisUrl) => {
     client.disconnect()
   })
 
-  it.each(FRAMEWORKS)('%s: /login answers 503 with Retry-After while the store is down', async (framework) => {
-    proxy.restore()
-    const server = await startServer(framework, {
-      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
-      DATABASE_URL: '',
-      KEYWARD_REDIS_PREFIX: prefix,
-      KEYWARD_JWT_SECRET: 'outage-secret-outage-secret-outage-000',
-    })
-    try {
-      const login = { json: { username: 'demo', password: 'demo' } }
-      expect((await call(`${server.url}/login`, login)).status).toBe(200)
-      proxy.cut()
-      const refused = await call(`${server.url}/login`, login)
-      expect(refused.status).toBe(503)
-      expect(refused.headers.get('retry-after')).toBe('5')
-      expect(refused.headers.get('content-type')).toMatch(/^application\/json/)
-      expect(refused.body).toEqual({ error: 'Service unavailable', message: 'The key store is unavailable' })
-      expect(server.output()).not.toMatch(/\n\s+at /)
-    } finally {
-      expect(await server.stop()).toBe(0)
-    }
-  }, 60_000)
+  it.each(FRAMEWORKS)(
+    '%s: /login answers 503 with Retry-After while the store is down',
+    async (framework) => {
+      proxy.restore()
+      const server = await startServer(framework, {
+        REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+        DATABASE_URL: '',
+        KEYWARD_REDIS_PREFIX: prefix,
+        KEYWARD_JWT_SECRET: 'outage-secret-outage-secret-outage-000',
+      })
+      try {
+        const login = { json: { username: 'demo', password: 'demo' } }
+        expect((await call(`${server.url}/login`, login)).status).toBe(200)
+        proxy.cut()
+        const refused = await call(`${server.url}/login`, login)
+        expect(refused.status).toBe(503)
+        expect(refused.headers.get('retry-after')).toBe('5')
+        expect(refused.headers.get('content-type')).toMatch(/^application\/json/)
+        expect(refused.body).toEqual({
+          error: 'Service unavailable',
+          message: 'The key store is unavailable',
+        })
+        expect(server.output()).not.toMatch(/\n\s+at /)
+      } finally {
+        expect(await server.stop()).toBe(0)
+      }
+    },
+    60_000,
+  )
 })
