@@ -22,6 +22,8 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
     const client = new Redis(config.redisUrl, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
+      // A command whose reply a dropped connection lost fails, never runs twice (see the store's README).
+      autoResendUnfulfilledCommands: false,
       lazyConnect: true,
     })
     client.on('error', () => {})
