@@ -1,4 +1,26 @@
-import { memoryStore } from '@keyward/core'
-import { runStoreConformance } from '@keyward/core/testing'
+import { memoryStore, type StoreEvent } from '@keyward/core'
+import { runStoreConformance, sampleKeyRecord } from '@keyward/core/testing'
+import { expect, it } from 'vitest'
 
 runStoreConformance({ name: 'memory', setup: async () => ({ store: memoryStore() }) })
+
+it("a listener that throws fails neither the delete nor the listeners after it (as PostgreSQL's and Redis's)", async () => {
+  const store = memoryStore()
+  const heard: StoreEvent[] = []
+  await store.subscribe?.(() => {
+    throw new Error('a listener bug')
+  })
+  await store.subscribe?.((event) => heard.push(event))
+  const record = sampleKeyRecord('alice')
+  await store.insertKey(record)
+  await expect(store.deleteKey('alice', { id: record.id })).resolves.toMatchObject({ id: record.id })
+  expect(await store.findKeyById(record.id)).toBeNull()
+  expect(heard).toEqual([expect.objectContaining({ type: 'key.deleted', keyId: record.id })])
+})
+
+it('lists keys created at the same time by id, as PostgreSQL (ORDER BY created_on, id) and Redis do', async () => {
+  const store = memoryStore()
+  const createdOn = new Date('2026-12-01T00:00:00Z')
+  for (const id of ['c', 'a', 'b']) await store.insertKey(sampleKeyRecord('alice', { id, createdOn }))
+  expect((await store.listKeys('alice')).map((record) => record.id)).toEqual(['a', 'b', 'c'])
+})

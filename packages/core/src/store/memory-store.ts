@@ -39,8 +39,14 @@ export function memoryStore(): KeyStore {
     sweep(now)
   }
 
+  // As the other stores do: a listener that throws neither fails the write that already happened
+  // nor keeps the event from the listeners after it (keyward's cache eviction among them).
   const publish = (event: StoreEvent) => {
-    for (const listener of listeners) listener(event)
+    for (const listener of listeners) {
+      try {
+        listener(event)
+      } catch {}
+    }
   }
 
   const revokeFamily = (familyId: string) => {
@@ -68,7 +74,9 @@ export function memoryStore(): KeyStore {
     async listKeys(userId) {
       return [...keysById.values()]
         .filter((record) => record.userId === userId)
-        .sort((a, b) => a.createdOn.getTime() - b.createdOn.getTime())
+        .sort(
+          (a, b) => a.createdOn.getTime() - b.createdOn.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+        )
     },
 
     async deleteKey(userId, selector) {
