@@ -30,6 +30,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
       'KEYWARD_JWT_SECRET is not set: using a random one, so auth tokens end with this process. Set it in production.',
     )
   }
+  // keyward checks this too, but only once the store is open (and a data folder made or a database migrated).
+  const secretBytes = Buffer.byteLength(jwtSecret)
+  if (secretBytes < 32) throw new Error(`KEYWARD_JWT_SECRET must be at least 32 bytes (got ${secretBytes})`)
   return {
     port,
     host: env.HOST ?? '127.0.0.1',
