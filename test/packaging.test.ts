@@ -29,6 +29,13 @@ describe.each(PACKAGES)('@keyward/%s as published', (name) => {
     expect(manifest.files).toContain('dist')
   })
 
+  it('ships the MIT license it declares (npm packs the LICENSE of a package folder whatever its files list)', () => {
+    expect(manifest.license).toBe('MIT')
+    expect(readFileSync(`${root}/packages/${name}/LICENSE`, 'utf8')).toBe(
+      readFileSync(`${root}/LICENSE`, 'utf8'),
+    )
+  })
+
   it('loads with require and with import, exporting the same names', () => {
     const script = (loader: string) =>
       `Promise.resolve(${loader}).then((m) => console.log(JSON.stringify(Object.keys(m).filter((k) => k !== 'default' && k !== 'module.exports').sort())))`
