@@ -66,6 +66,9 @@ export interface MigrateResult {
  * Creates or upgrades keyward's tables. Run it on deploy or at start-up, explicitly: the store
  * never migrates by itself. Idempotent, and safe when several processes run it at once (they
  * queue on a transaction-level advisory lock; everything runs in one transaction).
+ * The transaction is READ COMMITTED whatever the database's default: the statements after the
+ * lock must see what the process that held it before committed (the schema, the versions),
+ * which a snapshot taken by the lock statement under REPEATABLE READ would hide.
  */
 export async function migrate(client: PostgresClient, options: MigrateOptions = {}): Promise<MigrateResult> {
   const tables = names(options.schema)

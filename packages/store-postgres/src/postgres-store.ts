@@ -24,6 +24,8 @@ export interface PostgresStoreOptions {
  */
 const ms = (column: string, table = '') =>
   `(extract(epoch from ${table}${column}) * 1000)::float8 AS ${column}`
+/** The advisory lock key (64-bit) serializing rotation and revocation of one refresh family. */
+const familyLock = (prefix: string, familyId: string) => `hashtextextended(${prefix} || ${familyId}, 0)`
 const toDate = (epochMs: number | string) => new Date(Math.round(Number(epochMs)))
 const iso = (date: Date) => date.toISOString()
 
@@ -98,8 +100,10 @@ const counterHit = (row: CounterRow) => ({ count: Number(row.count), resetAt: to
 
 /**
  * A KeyStore in PostgreSQL (node-postgres) or PGlite, over tables created by `migrate`.
- * Every operation that must be atomic is a single statement; key deletions are announced to
- * every instance with NOTIFY on a channel named after the schema.
+ * Every operation that must be atomic is a single statement, except revoking a refresh family
+ * (a READ COMMITTED transaction under the family's advisory lock); key deletions are announced
+ * to every instance with NOTIFY on a channel named after the schema. The single statements
+ * assume READ COMMITTED, PostgreSQL's default (see the README).
  */
 export function postgresStore(options: PostgresStoreOptions): KeyStore {
   const t = names(options.schema)
@@ -109,6 +113,8 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
   const totpColumns = `user_id, sealed_secret, enabled, last_step, ${ms('created_on')}`
   const keyByDigest = prepare(`SELECT ${keyColumns} FROM ${t.keys} WHERE digest = $1`)
   const keyById = prepare(`SELECT ${keyColumns} FROM ${t.keys} WHERE id = $1`)
+  // Per schema, so stores on different schemas never wait on each other's families.
+  const familyLockPrefix = `keyward.refresh_family.${t.schema}.`
 
   return {
     async insertKey(record) {
@@ -202,33 +208,58 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
 
     async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
       // Spending and storing the successor is one statement: of two simultaneous redemptions,
-      // the second waits on the row lock, then sees spent_at set and matches nothing.
-      const [spent] = await db.query<RefreshRow>(
-        `WITH spent AS (
+      // the second waits on the row lock, then sees spent_at set and matches nothing. Before
+      // it touches the row it takes its family's advisory lock (held to commit), which the
+      // revocation below also takes before it reads the family: a rotation's successor is
+      // therefore either committed before the revocation looks, or never stored.
+      const [row] = await db.query<RefreshRow & { rotated: boolean }>(
+        `WITH family AS MATERIALIZED (
+           SELECT family_id, pg_advisory_xact_lock(${familyLock('$6', 'family_id')}) AS locked
+           FROM ${t.refreshTokens}
+           WHERE digest = $1 AND spent_at IS NULL AND expires_on > $2::timestamptz
+         ), spent AS (
            UPDATE ${t.refreshTokens} SET spent_at = $2::timestamptz
            WHERE digest = $1 AND spent_at IS NULL AND expires_on > $2::timestamptz
+             AND family_id = (SELECT family_id FROM family)
            RETURNING *
          ), successor AS (
            INSERT INTO ${t.refreshTokens} (digest, family_id, user_id, key_id, created_on, expires_on)
            SELECT $3, family_id, user_id, key_id, $4::timestamptz, $5::timestamptz FROM spent
          )
-         SELECT ${refreshColumns} FROM spent`,
-        [digest, iso(now), next.digest, iso(next.createdOn), iso(next.expiresOn)],
+         SELECT ${refreshColumns}, true AS rotated FROM spent
+         UNION ALL
+         SELECT ${refreshColumns}, false AS rotated FROM ${t.refreshTokens}
+         WHERE digest = $1 AND expires_on > $2::timestamptz AND NOT EXISTS (SELECT FROM spent)`,
+        [digest, iso(now), next.digest, iso(next.createdOn), iso(next.expiresOn), familyLockPrefix],
       )
-      if (spent !== undefined) return { status: 'rotated', previous: refreshRecord(spent) }
-      // Not live: unknown, expired, or already spent. Only the last is reuse, and it revokes
-      // the family (successors included). Between the two statements a token can only go
-      // from live to spent or from spent to revoked, and both answers stay right.
-      const [reused] = await db.query<RefreshRow>(
-        `WITH reused AS (
-           SELECT * FROM ${t.refreshTokens}
-           WHERE digest = $1 AND spent_at IS NOT NULL AND expires_on > $2::timestamptz
-         ), revoked AS (
-           DELETE FROM ${t.refreshTokens} WHERE family_id IN (SELECT family_id FROM reused)
-         )
-         SELECT ${refreshColumns} FROM reused`,
-        [digest, iso(now)],
-      )
+      if (row === undefined) return { status: 'not_found' } // unknown or expired: one round trip
+      if (row.rotated) return { status: 'rotated', previous: refreshRecord(row) }
+      // Not spent by us: already spent (reuse), or spent or revoked by another call just now.
+      // A reuse revokes the family, successors included. The revocation first waits for the
+      // family's lock, so no rotation of a member is in flight; then, READ COMMITTED, the
+      // DELETE's snapshot is taken after every earlier rotation committed and sees its
+      // successor, and later rotations find their token gone. Between the statements a token
+      // can only go from live to spent or from spent to revoked, and both answers stay right.
+      const reused = await db.transaction(async (tx) => {
+        const locked = await tx.query(
+          `SELECT pg_advisory_xact_lock(${familyLock('$3', 'family_id')}) AS locked
+           FROM ${t.refreshTokens}
+           WHERE digest = $1 AND spent_at IS NOT NULL AND expires_on > $2::timestamptz`,
+          [digest, iso(now), familyLockPrefix],
+        )
+        if (locked.length === 0) return undefined
+        const [revoked] = await tx.query<RefreshRow>(
+          `WITH reused AS (
+             SELECT * FROM ${t.refreshTokens}
+             WHERE digest = $1 AND spent_at IS NOT NULL AND expires_on > $2::timestamptz
+           ), revoked AS (
+             DELETE FROM ${t.refreshTokens} WHERE family_id IN (SELECT family_id FROM reused)
+           )
+           SELECT ${refreshColumns} FROM reused`,
+          [digest, iso(now)],
+        )
+        return revoked
+      })
       return reused === undefined
         ? { status: 'not_found' }
         : { status: 'reused', previous: refreshRecord(reused) }

@@ -18,6 +18,11 @@ export interface PreparedStatement {
 /** The little the store needs from a driver; one implementation per driver, the SQL is shared. */
 export interface QueryRunner extends Queryable {
   prepared<Row>(statement: PreparedStatement, params: readonly unknown[]): Promise<Row[]>
+  /**
+   * Runs `work` in one transaction, always READ COMMITTED whatever the database's or the
+   * role's default: callers take a lock and rely on each later statement taking a fresh
+   * snapshot, which REPEATABLE READ and SERIALIZABLE would fix at the first statement.
+   */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>
   /** Resolves once listening; the returned function stops listening and releases the connection. */
   listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
@@ -29,6 +34,8 @@ const isPGlite = (client: object): client is PGliteInterface =>
 
 const isPool = (client: object): client is Pool =>
   typeof (client as Pool).connect === 'function' && typeof (client as Pool).totalCount === 'number'
+
+const READ_COMMITTED = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED'
 
 export function queryRunner(client: PostgresClient): QueryRunner {
   if (typeof client === 'object' && client !== null) {
@@ -46,12 +53,14 @@ function pgliteRunner(db: PGliteInterface): QueryRunner {
     // In process there is no round trip to save: PGlite runs it as a plain query.
     prepared: (statement, params) => query(statement.text, params),
     transaction: (work) =>
-      db.transaction((tx) =>
-        work({
+      db.transaction(async (tx) => {
+        // PGlite sends a plain BEGIN; this must be the transaction's first statement.
+        await tx.query(READ_COMMITTED)
+        return work({
           query: async <Row>(text: string, params: readonly unknown[] = []) =>
             (await tx.query<Row>(text, [...params])).rows,
-        }),
-      ),
+        })
+      }),
     async listen(channel, onPayload) {
       const unlisten = await db.listen(channel, onPayload)
       return async () => {
@@ -83,7 +92,7 @@ function poolRunner(pool: Pool): QueryRunner {
       }
       connection.on('error', onError)
       try {
-        await connection.query('BEGIN')
+        await connection.query('BEGIN ISOLATION LEVEL READ COMMITTED')
         const result = await work(on(connection))
         await connection.query('COMMIT')
         return result

@@ -72,4 +72,49 @@ describeWith('DATABASE_URL', 'migrate on PostgreSQL', (url) => {
     )
     expect(tables.map((row) => row.tablename)).toEqual(TABLES)
   })
+
+  for (const isolation of ['repeatable read', 'serializable']) {
+    it(`is safe for processes queued on the lock when the default isolation is ${isolation}`, async () => {
+      const queued = randomSchema()
+      const admin = pools[0] as Pool
+      const others = [1, 2, 3].map(
+        () =>
+          new Pool({
+            connectionString: url,
+            options: `-c default_transaction_isolation=${isolation.replace(' ', '\\ ')}`,
+          }),
+      )
+      // Hold the migration lock first, so every migrate() waits on it with its transaction
+      // already open: the forced version of several processes starting at once.
+      const holder = await admin.connect()
+      try {
+        await holder.query('BEGIN')
+        await holder.query('SELECT pg_advisory_xact_lock(hashtextextended($1, 0))', [
+          `keyward.migrate.${queued}`,
+        ])
+        const running = others.map((pool) => migrate(pool, { schema: queued }))
+        for (let i = 0; ; i++) {
+          const { rows } = await admin.query(
+            `SELECT count(*)::int AS waiting FROM pg_locks
+             WHERE locktype = 'advisory' AND NOT granted AND objsubid = 1
+               AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`,
+            [`keyward.migrate.${queued}`],
+          )
+          if (rows[0].waiting >= others.length) break
+          if (i > 400) throw new Error('the migrations never queued on the lock')
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+        await holder.query('COMMIT')
+        const results = await Promise.all(running)
+        expect(results.filter((result) => result.applied.length > 0)).toEqual([{ applied: [1], version: 1 }])
+        expect(results.every((result) => result.version === 1)).toBe(true)
+        const store = postgresStore({ client: others[0] as Pool, schema: queued })
+        expect(await store.findKeyById('missing')).toBeNull()
+      } finally {
+        holder.release()
+        await admin.query(`DROP SCHEMA IF EXISTS "${queued}" CASCADE`)
+        await Promise.all(others.map((pool) => pool.end()))
+      }
+    })
+  }
 })

@@ -252,6 +252,30 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         )
         expect(results.filter((result) => result.status === 'rotated')).toHaveLength(1)
       })
+
+      it('leaves no successor alive when reuse revokes a family that another instance is rotating', async () => {
+        // The thief rotated first and rotates again while the owner presents the spent token:
+        // whichever commits first, the thief's newest token must not outlive the revocation.
+        // Timing is not forced, so a store that gets this wrong fails often rather than always.
+        const other = await peer()
+        const outcomes: string[] = []
+        for (let i = 0; i < Math.max(1, Math.min(50, Math.ceil(parallel / 4))); i++) {
+          const first = refreshRecord(uniqueUser())
+          await store.insertRefreshToken(first)
+          const stolen = next()
+          await other.rotateRefreshToken(first.digest, stolen, new Date())
+          const minted = next()
+          const [reuse] = await Promise.all([
+            store.rotateRefreshToken(first.digest, next(), new Date()),
+            other.rotateRefreshToken(stolen.digest, minted, new Date()),
+          ])
+          const after = await other.rotateRefreshToken(minted.digest, next(), new Date())
+          outcomes.push(
+            `reuse ${reuse.status}, successor ${after.status === 'rotated' ? 'alive' : 'revoked'}`,
+          )
+        }
+        expect(outcomes.filter((outcome) => outcome !== 'reuse reused, successor revoked')).toEqual([])
+      })
     })
 
     describe('TOTP', () => {
