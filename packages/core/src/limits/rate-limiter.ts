@@ -11,13 +11,16 @@ export interface Limited {
   readonly windowSeconds: number
 }
 
+const DAY_MS = 86_400_000
+
 const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000))
 
 /**
  * Failed-attempt limits. Counters live in the store, so limits hold across instances; the
  * verdict "this address is blocked" is also kept in process, so the guard's hot path checks a
- * Map and never the store. Only failures are counted: a key holder never pays for someone
- * else's failures on another address.
+ * Map and never the store. For addresses only failures are counted: a key holder never pays for
+ * someone else's failures on another address. TOTP attempts are counted before their code is
+ * checked (see `totpAttempt`).
  */
 export class RateLimiter {
   // Bounded, so a flood from many addresses cannot grow it without limit.
@@ -75,7 +78,10 @@ export class RateLimiter {
     }
   }
 
-  /** TOTP codes are six digits: guessable, so limited per account and with a growing delay. */
+  /**
+   * TOTP codes are six digits: guessable, so limited per account. A fast refusal while a lock is
+   * on; it only reads, and `totpAttempt` decides.
+   */
   async totpBlocked(userId: string): Promise<Limited | undefined> {
     const now = this.clock()
     const at = new Date(now)
@@ -89,34 +95,62 @@ export class RateLimiter {
     return { retryAfter: secondsUntil(until, now), limit: totp.max, windowSeconds: totp.baseDelayMs / 1000 }
   }
 
-  /** A wrong code: past `max` failures each further one locks TOTP for a delay that doubles. */
-  async totpFailed(userId: string): Promise<void> {
+  /**
+   * Counts a TOTP attempt before its code is checked, and refuses it past the limits. Counting
+   * first, with the store's atomic increment, means a burst of concurrent requests gets no more
+   * codes checked than the same requests sent one after another: a check-then-count let every
+   * request of a burst through before the first failure was counted.
+   *
+   * The first `totp.max - 1` attempts since the last success are checked. From then on an
+   * attempt is checked only if it opens a lock window: the first increment of an ended window
+   * starts a new one (count 1) and is the attempt checked; every other attempt in the window is
+   * refused until it ends. Each window is twice as long as the one before. Past
+   * `perAccount.max` attempts the account lock works the same way with a fixed lockout; only
+   * attempts the TOTP limit let through count towards it.
+   */
+  async totpAttempt(userId: string): Promise<Limited | undefined> {
     const now = new Date(this.clock())
     const { totp, perAccount } = this.config
-    const failures = await storeCall(() =>
-      this.store.incrementCounter(`totp-fail:${userId}`, 86_400_000, now),
-    )
-    if (failures.count >= totp.max) {
-      const doublings = Math.min(failures.count - totp.max, 16)
-      const delay = Math.min(totp.baseDelayMs * 2 ** doublings, 86_400_000)
-      await storeCall(() => this.store.incrementCounter(`totp-lock:${userId}`, delay, now))
+    // Named `totp-fail` as before (it counts attempts since the last success), so an upgrade keeps the count.
+    const attempts = await storeCall(() => this.store.incrementCounter(`totp-fail:${userId}`, DAY_MS, now))
+    if (attempts.count >= totp.max) {
+      const locks = await storeCall(() => this.store.peekCounter(`totp-locks:${userId}`, now))
+      const doublings = Math.min(locks?.count ?? 0, 16)
+      const delay = Math.min(totp.baseDelayMs * 2 ** doublings, DAY_MS)
+      const refused = await this.#openWindow(`totp-lock:${userId}`, delay, now)
+      if (refused) return refused
+      await storeCall(() => this.store.incrementCounter(`totp-locks:${userId}`, DAY_MS, now))
     }
     if (perAccount !== false) {
-      const consecutive = await storeCall(() =>
-        this.store.incrementCounter(`account:${userId}`, 86_400_000, now),
-      )
+      const consecutive = await storeCall(() => this.store.incrementCounter(`account:${userId}`, DAY_MS, now))
       if (consecutive.count >= perAccount.max) {
-        await storeCall(() =>
-          this.store.incrementCounter(`account-lock:${userId}`, perAccount.lockoutMs, now),
-        )
+        const refused = await this.#openWindow(`account-lock:${userId}`, perAccount.lockoutMs, now)
+        if (refused) return refused
       }
     }
+    return undefined
   }
 
+  /** A right code: the counts start again, and a lock window its attempt opened is lifted. */
   async totpSucceeded(userId: string): Promise<void> {
-    await storeCall(async () => {
-      await this.store.resetCounter(`totp-fail:${userId}`)
-      await this.store.resetCounter(`account:${userId}`)
-    })
+    await storeCall(() =>
+      Promise.all(
+        ['totp-fail', 'totp-locks', 'totp-lock', 'account', 'account-lock'].map((bucket) =>
+          this.store.resetCounter(`${bucket}:${userId}`),
+        ),
+      ),
+    )
+  }
+
+  /** Undefined when this call opened a new window of `windowMs`; otherwise the open window refuses. */
+  async #openWindow(bucket: string, windowMs: number, now: Date): Promise<Limited | undefined> {
+    const hit = await storeCall(() => this.store.incrementCounter(bucket, windowMs, now))
+    if (hit.count === 1) return undefined
+    const { totp } = this.config
+    return {
+      retryAfter: secondsUntil(hit.resetAt.getTime(), now.getTime()),
+      limit: totp.max,
+      windowSeconds: totp.baseDelayMs / 1000,
+    }
   }
 }

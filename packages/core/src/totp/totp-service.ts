@@ -1,7 +1,7 @@
 import { KeywardError } from '../errors.js'
 import type { EventHook } from '../events.js'
 import type { Clock } from '../lib/clock.js'
-import type { RateLimiter } from '../limits/rate-limiter.js'
+import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
 import { storeCall } from '../store/store-call.js'
 import type { KeyStore } from '../store/types.js'
 import type { KeywardUser } from '../users.js'
@@ -15,6 +15,11 @@ export interface TotpEnrollment {
 }
 
 const CODE_PATTERN = new RegExp(`^\\d{${TOTP_DIGITS}}$`)
+
+const rateLimited = (limited: Limited) =>
+  new KeywardError('RATE_LIMITED', 'Too many wrong codes. Please try again later', {
+    retryAfter: limited.retryAfter,
+  })
 
 /** TOTP enrolment: a pending secret, confirmed by the first valid code. */
 export class TotpService {
@@ -57,11 +62,7 @@ export class TotpService {
       })
     }
     const blocked = await this.limiter?.totpBlocked(userId)
-    if (blocked) {
-      throw new KeywardError('RATE_LIMITED', 'Too many wrong codes. Please try again later', {
-        retryAfter: blocked.retryAfter,
-      })
-    }
+    if (blocked) throw rateLimited(blocked)
     const record = await storeCall(() => this.store.getTotp(userId))
     if (record === null)
       throw new KeywardError('TOTP_NOT_PENDING', 'No TOTP key to verify: generate one first')
@@ -71,11 +72,13 @@ export class TotpService {
         'INTERNAL',
         'The stored TOTP key cannot be opened with the configured encryption key',
       )
+    // Counted before the code is checked, so concurrent requests cannot all pass one check.
+    const refused = await this.limiter?.totpAttempt(userId)
+    if (refused) throw rateLimited(refused)
     const now = this.clock()
     const step = await matchTotpStep(secret, code, Math.floor(now / 1000), record.lastStep)
     const accepted = step !== undefined && (await storeCall(() => this.store.acceptTotpStep(userId, step)))
     if (!accepted) {
-      await this.limiter?.totpFailed(userId)
       this.emit?.({
         type: 'auth.failed',
         at: new Date(now),

@@ -1,0 +1,151 @@
+/**
+ * The TOTP wrong-code limits under concurrency: an attempt is counted before its code is checked,
+ * so a burst of requests sent at once gets no more codes checked than the same requests sent one
+ * by one. "Checked" is what the caller sees as INVALID_TOTP_CODE; a refusal is RATE_LIMITED.
+ */
+import { type KeyStore, KeywardError, memoryStore } from '@keyward/core'
+import { generate } from 'otplib'
+import { describe, expect, it } from 'vitest'
+import { setup } from './support.js'
+
+const BURST = 50
+
+const codeAt = (secret: string, ms: number) => generate({ secret, epoch: Math.floor(ms / 1000) })
+
+/** `count` distinct codes, none of them valid within a step of `now`. */
+async function wrongCodes(secret: string, now: number, count: number): Promise<string[]> {
+  const valid = new Set(await Promise.all([-30_000, 0, 30_000].map((drift) => codeAt(secret, now + drift))))
+  const codes: string[] = []
+  for (let n = 100_000; codes.length < count; n += 7) {
+    const code = String(n)
+    if (!valid.has(code)) codes.push(code)
+  }
+  return codes
+}
+
+/** Sends every code at once; tallies the answers by error code, and the Retry-After of refusals. */
+async function burst(verify: (code: string) => Promise<void>, codes: readonly string[]) {
+  const results = await Promise.allSettled(codes.map((code) => verify(code)))
+  const tally: Record<string, number> = {}
+  const retryAfter = new Set<number | undefined>()
+  for (const result of results) {
+    const outcome =
+      result.status === 'fulfilled'
+        ? 'accepted'
+        : result.reason instanceof KeywardError
+          ? result.reason.code
+          : String(result.reason)
+    tally[outcome] = (tally[outcome] ?? 0) + 1
+    if (result.status === 'rejected' && result.reason instanceof KeywardError && outcome === 'RATE_LIMITED')
+      retryAfter.add(result.reason.retryAfter)
+  }
+  return { tally, retryAfter }
+}
+
+describe('TOTP wrong-code limit under concurrent requests', () => {
+  it(`checks at most totp.max codes of ${BURST} sent at once, then one per delay, doubling`, async () => {
+    const { keyward, clock, events, store } = setup({ rateLimit: { totp: { max: 5, baseDelay: '30s' } } })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const verify = (code: string) => keyward.verifyTotp('alice', code)
+
+    const first = await burst(verify, await wrongCodes(secret, clock(), BURST))
+    expect(first.tally).toEqual({ INVALID_TOTP_CODE: 5, RATE_LIMITED: BURST - 5 })
+    expect(first.retryAfter).toEqual(new Set([30]))
+    expect(events.filter((event) => event.type === 'auth.failed')).toHaveLength(5)
+    // Locked, even for the right code.
+    await expect(verify(await codeAt(secret, clock()))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      retryAfter: 30,
+    })
+
+    clock.advance(30_000)
+    const second = await burst(verify, await wrongCodes(secret, clock(), BURST))
+    expect(second.tally).toEqual({ INVALID_TOTP_CODE: 1, RATE_LIMITED: BURST - 1 })
+    expect(second.retryAfter).toEqual(new Set([60]))
+
+    clock.advance(60_000)
+    await verify(await codeAt(secret, clock()))
+    expect((await store.getTotp('alice'))?.enabled).toBe(true)
+  })
+
+  it('still accepts a right code sent as the last attempt within the limit', async () => {
+    const { keyward, clock, store } = setup({ rateLimit: { totp: { max: 5, baseDelay: '30s' } } })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const verify = (code: string) => keyward.verifyTotp('alice', code)
+    const wrong = await burst(verify, await wrongCodes(secret, clock(), 4))
+    expect(wrong.tally).toEqual({ INVALID_TOTP_CODE: 4 })
+    await verify(await codeAt(secret, clock()))
+    expect((await store.getTotp('alice'))?.enabled).toBe(true)
+    // Success clears the count and the lock its attempt opened: the full allowance is back.
+    clock.advance(30_000)
+    const after = await burst(verify, await wrongCodes(secret, clock(), BURST))
+    expect(after.tally).toEqual({ INVALID_TOTP_CODE: 5, RATE_LIMITED: BURST - 5 })
+  })
+
+  it('a success within a lock window it opened leaves no lock behind', async () => {
+    const { keyward, clock } = setup({ rateLimit: { totp: { max: 1, baseDelay: '30s' } } })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const verify = (code: string) => keyward.verifyTotp('alice', code)
+    // With max 1 the first attempt opens the lock window; it is right, so the window is cleared.
+    await verify(await codeAt(secret, clock()))
+    clock.advance(30_000)
+    await expect(verify((await wrongCodes(secret, clock(), 1))[0] as string)).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    await expect(verify(await codeAt(secret, clock()))).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+  })
+
+  it(`locks the account after perAccount.max attempts, however many of ${BURST} arrive at once`, async () => {
+    const { keyward, clock, events } = setup({
+      rateLimit: { totp: { max: 1000 }, perAccount: { max: 10, lockout: '15m' } },
+    })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const verify = (code: string) => keyward.verifyTotp('alice', code)
+    const result = await burst(verify, await wrongCodes(secret, clock(), BURST))
+    expect(result.tally).toEqual({ INVALID_TOTP_CODE: 10, RATE_LIMITED: BURST - 10 })
+    expect(result.retryAfter).toEqual(new Set([900]))
+    expect(events.filter((event) => event.type === 'auth.failed')).toHaveLength(10)
+  })
+
+  it('refuses attempts while locked without counting them towards the account lock', async () => {
+    const { keyward, clock } = setup({
+      rateLimit: { totp: { max: 2, baseDelay: '30s' }, perAccount: { max: 4, lockout: '15m' } },
+    })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const verify = (code: string) => keyward.verifyTotp('alice', code)
+    // Two checked, many refused: the account counter saw only the two.
+    expect((await burst(verify, await wrongCodes(secret, clock(), BURST))).tally).toEqual({
+      INVALID_TOTP_CODE: 2,
+      RATE_LIMITED: BURST - 2,
+    })
+    clock.advance(30_000)
+    expect((await burst(verify, await wrongCodes(secret, clock(), BURST))).tally).toEqual({
+      INVALID_TOTP_CODE: 1,
+      RATE_LIMITED: BURST - 1,
+    })
+    clock.advance(60_000)
+    await verify(await codeAt(secret, clock()))
+  })
+
+  it('fails closed when the store cannot count: no code is checked', async () => {
+    const base = memoryStore()
+    let down = false
+    const store: KeyStore = {
+      ...base,
+      incrementCounter: (...args) =>
+        down ? Promise.reject(new Error('connect ECONNREFUSED')) : base.incrementCounter(...args),
+    }
+    const { keyward, clock, events } = setup({ store })
+    const { secret } = await keyward.generateTotpKey('alice')
+    down = true
+    const result = await burst(
+      (code) => keyward.verifyTotp('alice', code),
+      [await codeAt(secret, clock()), ...(await wrongCodes(secret, clock(), 9))],
+    )
+    expect(result.tally).toEqual({ STORE_UNAVAILABLE: 10 })
+    expect(events.filter((event) => event.type === 'auth.failed' || event.type === 'totp.enabled')).toEqual(
+      [],
+    )
+    expect((await store.getTotp('alice'))?.enabled).toBe(false)
+  })
+})
