@@ -17,10 +17,3 @@ it("a listener that throws fails neither the delete nor the listeners after it (
   expect(await store.findKeyById(record.id)).toBeNull()
   expect(heard).toEqual([expect.objectContaining({ type: 'key.deleted', keyId: record.id })])
 })
-
-it('lists keys created at the same time by id, as PostgreSQL (ORDER BY created_on, id) and Redis do', async () => {
-  const store = memoryStore()
-  const createdOn = new Date('2026-12-01T00:00:00Z')
-  for (const id of ['c', 'a', 'b']) await store.insertKey(sampleKeyRecord('alice', { id, createdOn }))
-  expect((await store.listKeys('alice')).map((record) => record.id)).toEqual(['a', 'b', 'c'])
-})

@@ -74,9 +74,7 @@ export function memoryStore(): KeyStore {
     async listKeys(userId) {
       return [...keysById.values()]
         .filter((record) => record.userId === userId)
-        .sort(
-          (a, b) => a.createdOn.getTime() - b.createdOn.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-        )
+        .sort((a, b) => a.createdOn.getTime() - b.createdOn.getTime())
     },
 
     async deleteKey(userId, selector) {
