@@ -1,30 +1,16 @@
-import {
-  type AuthenticateOptions,
-  type GuardOutcome,
-  type GuardRequest,
-  type Keyward,
-  KeywardConfigError,
-  type Principal,
-} from '@keyward/core'
-import type { FastifyPluginAsync, FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify'
+import { type AuthenticateOptions, type Keyward, KeywardConfigError, type Principal } from '@keyward/core'
+import type { FastifyInstance, FastifyPluginAsync, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
-import { send } from './reply.js'
+import { guardHook } from './guard.js'
+import { checkOnRoute, guardByRouteConfig, guardOnRoute, type KeywardRouteGuard } from './route-rule.js'
 import { keywardRoutes } from './routes.js'
+
+export type { KeywardRouteGuard }
 
 export interface KeywardPluginOptions {
   /** The engine from createKeyward(). */
   readonly keyward: Keyward
 }
-
-/** A route's `config.keyward`: `true` for any authenticated caller, or the permissions required. */
-export type KeywardRouteGuard = true | { readonly permissions: readonly string[] }
-
-const isRouteGuard = (rule: unknown): rule is KeywardRouteGuard =>
-  rule === true ||
-  (typeof rule === 'object' &&
-    rule !== null &&
-    Array.isArray((rule as { permissions?: unknown }).permissions) &&
-    (rule as { permissions: unknown[] }).permissions.every((permission) => typeof permission === 'string'))
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -41,68 +27,33 @@ declare module 'fastify' {
   }
 }
 
-/** What the core reads of a request: the raw header lines, its connection, and the address only if it must. */
-class GuardView implements GuardRequest {
-  constructor(private readonly request: FastifyRequest) {}
-  get rawHeaders(): readonly string[] {
-    return this.request.raw.rawHeaders
-  }
-  get ip(): string {
-    return this.request.ip
-  }
-  get socket(): object {
-    return this.request.raw.socket
-  }
-}
-
-function admit(outcome: GuardOutcome, request: FastifyRequest, reply: FastifyReply, done: () => void): void {
-  if (!outcome.ok) {
-    send(reply, outcome.response)
-    return
-  }
-  request.auth = outcome.auth
-  done()
-}
+/** find-my-way's answer for a router without routes; any other answer takes the path that guards them all. */
+const hasRoutes = (fastify: FastifyInstance) => fastify.printRoutes() !== '(empty tree)'
 
 const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options) => {
   const engine = options?.keyward
   if (typeof engine?.handle !== 'function' || typeof engine.guard !== 'function') {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
   }
-
-  /**
-   * The guard runs in onRequest: the cheapest place, before any body is read. It is a callback
-   * hook, not an async one, because the core answers a warm key without a promise: first from
-   * memory alone (admitFromMemory), else through the full guard.
-   */
-  const guard = (guardOptions?: AuthenticateOptions): onRequestHookHandler => {
-    return function keywardGuard(request, reply, done) {
-      const known = engine.admitFromMemory(request.raw, guardOptions)
-      if (known !== undefined) {
-        request.auth = known
-        done()
-        return
-      }
-      const outcome = engine.guard(new GuardView(request), guardOptions)
-      if (outcome instanceof Promise) outcome.then((settled) => admit(settled, request, reply, done), done)
-      else admit(outcome, request, reply, done)
-    }
-  }
+  const guard = (guardOptions?: AuthenticateOptions) => guardHook(engine, guardOptions)
 
   fastify.decorateRequest('auth', null as unknown as Principal)
   fastify.decorate('keywardAuth', guard)
-  fastify.addHook('onRoute', (route) => {
-    const rule: unknown = route.config?.keyward
-    if (rule === undefined) return
-    if (!isRouteGuard(rule)) {
-      const where = `${route.method} ${route.url}`
-      throw new KeywardConfigError('config.keyward', `of ${where} must be true or { permissions: [...] }`)
-    }
-    const own = route.onRequest === undefined ? [] : [route.onRequest].flat()
-    route.onRequest = [guard(rule === true ? undefined : rule), ...own]
-  })
+  if (hasRoutes(fastify)) {
+    /*
+     * Routes declared before this plugin loaded (before `await app.register(keyward)`, or by a
+     * plugin loaded earlier) never reach onRoute. Fastify composes each route's hooks from its
+     * instance's at ready, and hands a hook added here to the plugins already loaded too, so an
+     * instance hook is the one thing that reaches them. It costs every route one hook.
+     */
+    fastify.addHook('onRequest', guardByRouteConfig(guard))
+    fastify.addHook('onRoute', checkOnRoute)
+  } else {
+    // Every route is yet to come: each guarded one gets its own hook, and the others none.
+    fastify.addHook('onRoute', guardOnRoute(guard))
+  }
   await fastify.register(keywardRoutes(engine))
 }
 
-/** The Fastify plugin: `await app.register(keyward, { keyward: engine })`. */
+/** The Fastify plugin: `await app.register(keyward, { keyward: engine })`, before declaring routes. */
 export const keyward = fp(plugin, { fastify: '5.x', name: '@keyward/fastify' })
