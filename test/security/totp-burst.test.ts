@@ -5,53 +5,23 @@
  * and the rest refused (RATE_LIMITED); after the delay one more is checked, and a right code
  * within the limit is accepted.
  */
-import { PGlite } from '@electric-sql/pglite'
-import { createKeyward, type KeyStore, type Keyward, KeywardError, memoryStore } from '@keyward/core'
-import { migrate, postgresStore } from '@keyward/store-postgres'
-import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
-import { Pool } from 'pg'
+import { createKeyward, type Keyward } from '@keyward/core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { randomSchema } from '../../packages/store-postgres/test/support.js'
-import { deleteUnder, randomPrefix } from '../../packages/store-redis/test/support.js'
+import { burst, wrongCodes } from '../../packages/core/test/support.js'
 import { JWT_SECRET, manualClock } from '../contract/support/fixture.js'
 import { totpCode } from '../contract/support/totp.js'
-import { describeWith } from '../support/services.js'
+import { eachStore, type OpenStore } from '../support/stores.js'
 
 const BURST = 200
 const MAX = 5
 
-interface Subject {
-  readonly store: KeyStore
-  teardown(): Promise<void>
-}
+/** Sends every code at once; the answers tallied by error code. */
+const tally = async (keyward: Keyward, userId: string, codes: readonly string[]) =>
+  (await burst((code) => keyward.verifyTotp(userId, code), codes)).tally
 
-/** `count` distinct codes, none valid within a step of `now`. */
-async function wrongCodes(secret: string, now: number, count: number): Promise<string[]> {
-  const valid = new Set(await Promise.all([-30_000, 0, 30_000].map((drift) => totpCode(secret, now + drift))))
-  const codes: string[] = []
-  for (let n = 100_000; codes.length < count; n += 7) if (!valid.has(String(n))) codes.push(String(n))
-  return codes
-}
-
-async function tally(keyward: Keyward, userId: string, codes: readonly string[]) {
-  const results = await Promise.allSettled(codes.map((code) => keyward.verifyTotp(userId, code)))
-  const counts: Record<string, number> = {}
-  for (const result of results) {
-    const outcome =
-      result.status === 'fulfilled'
-        ? 'accepted'
-        : result.reason instanceof KeywardError
-          ? result.reason.code
-          : String(result.reason)
-    counts[outcome] = (counts[outcome] ?? 0) + 1
-  }
-  return counts
-}
-
-function totpBurst(name: string, open: () => Promise<Subject>): void {
+function totpBurst(name: string, open: () => Promise<OpenStore>): void {
   describe(`TOTP guesses in a burst on ${name}`, () => {
-    let subject: Subject
+    let subject: OpenStore
     let keyward: Keyward
     // Frozen at the real time: Redis expires counters on its own clock.
     const clock = manualClock(Math.floor(Date.now() / 1000) * 1000)
@@ -70,7 +40,7 @@ function totpBurst(name: string, open: () => Promise<Subject>): void {
 
     afterAll(async () => {
       await keyward?.close()
-      await subject?.teardown()
+      await subject?.close()
       console.log(`[totp-burst] ${name}: ${report.join('; ')}`)
     })
 
@@ -101,39 +71,4 @@ function totpBurst(name: string, open: () => Promise<Subject>): void {
   })
 }
 
-totpBurst('the memory store', async () => ({ store: memoryStore(), teardown: async () => {} }))
-
-totpBurst('PGlite', async () => {
-  const db = new PGlite()
-  await migrate(db)
-  return { store: postgresStore({ client: db }), teardown: () => db.close() }
-})
-
-describeWith('DATABASE_URL', 'TOTP burst on PostgreSQL', (url) => {
-  totpBurst('PostgreSQL', async () => {
-    const schema = randomSchema()
-    const pool = new Pool({ connectionString: url })
-    await migrate(pool, { schema })
-    return {
-      store: postgresStore({ client: pool, schema }),
-      async teardown() {
-        await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
-        await pool.end()
-      },
-    }
-  })
-})
-
-describeWith('REDIS_URL', 'TOTP burst on Redis', (url) => {
-  totpBurst('Redis', async () => {
-    const prefix = randomPrefix()
-    const client = new Redis(url)
-    return {
-      store: redisStore({ client, prefix }),
-      async teardown() {
-        await deleteUnder(client, prefix)
-        await client.quit()
-      },
-    }
-  })
-})
+eachStore(totpBurst)

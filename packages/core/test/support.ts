@@ -1,11 +1,13 @@
 import {
   createKeyward,
   type KeyStore,
+  KeywardError,
   type KeywardEvent,
   type KeywardOptions,
   type KeywardUser,
   memoryStore,
 } from '@keyward/core'
+import { generate } from 'otplib'
 
 export const SECRET = 'test-secret-test-secret-test-secret-0123'
 export const ISSUED_AT = Date.parse('2026-11-22T10:00:00.000Z')
@@ -60,4 +62,37 @@ export function instrumentedStore(base: KeyStore = memoryStore()) {
   ) as unknown as KeyStore
   const count = (name: keyof KeyStore) => calls.filter((call) => call === name).length
   return { store, calls, count }
+}
+
+/** TOTP codes for the limit tests. */
+export const codeAt = (secret: string, ms: number) => generate({ secret, epoch: Math.floor(ms / 1000) })
+
+/** `count` distinct codes, none of them valid within a step of `now`. */
+export async function wrongCodes(secret: string, now: number, count: number): Promise<string[]> {
+  const valid = new Set(await Promise.all([-30_000, 0, 30_000].map((drift) => codeAt(secret, now + drift))))
+  const codes: string[] = []
+  for (let n = 100_000; codes.length < count; n += 7) {
+    const code = String(n)
+    if (!valid.has(code)) codes.push(code)
+  }
+  return codes
+}
+
+/** Sends every code at once; tallies the answers by error code, and the Retry-After of refusals. */
+export async function burst(verify: (code: string) => Promise<void>, codes: readonly string[]) {
+  const results = await Promise.allSettled(codes.map((code) => verify(code)))
+  const tally: Record<string, number> = {}
+  const retryAfter = new Set<number | undefined>()
+  for (const result of results) {
+    const outcome =
+      result.status === 'fulfilled'
+        ? 'accepted'
+        : result.reason instanceof KeywardError
+          ? result.reason.code
+          : String(result.reason)
+    tally[outcome] = (tally[outcome] ?? 0) + 1
+    if (result.status === 'rejected' && result.reason instanceof KeywardError && outcome === 'RATE_LIMITED')
+      retryAfter.add(result.reason.retryAfter)
+  }
+  return { tally, retryAfter }
 }

@@ -3,44 +3,11 @@
  * so a burst of requests sent at once gets no more codes checked than the same requests sent one
  * by one. "Checked" is what the caller sees as INVALID_TOTP_CODE; a refusal is RATE_LIMITED.
  */
-import { type KeyStore, KeywardError, memoryStore } from '@keyward/core'
-import { generate } from 'otplib'
+import { type KeyStore, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { setup } from './support.js'
+import { burst, codeAt, setup, wrongCodes } from './support.js'
 
 const BURST = 50
-
-const codeAt = (secret: string, ms: number) => generate({ secret, epoch: Math.floor(ms / 1000) })
-
-/** `count` distinct codes, none of them valid within a step of `now`. */
-async function wrongCodes(secret: string, now: number, count: number): Promise<string[]> {
-  const valid = new Set(await Promise.all([-30_000, 0, 30_000].map((drift) => codeAt(secret, now + drift))))
-  const codes: string[] = []
-  for (let n = 100_000; codes.length < count; n += 7) {
-    const code = String(n)
-    if (!valid.has(code)) codes.push(code)
-  }
-  return codes
-}
-
-/** Sends every code at once; tallies the answers by error code, and the Retry-After of refusals. */
-async function burst(verify: (code: string) => Promise<void>, codes: readonly string[]) {
-  const results = await Promise.allSettled(codes.map((code) => verify(code)))
-  const tally: Record<string, number> = {}
-  const retryAfter = new Set<number | undefined>()
-  for (const result of results) {
-    const outcome =
-      result.status === 'fulfilled'
-        ? 'accepted'
-        : result.reason instanceof KeywardError
-          ? result.reason.code
-          : String(result.reason)
-    tally[outcome] = (tally[outcome] ?? 0) + 1
-    if (result.status === 'rejected' && result.reason instanceof KeywardError && outcome === 'RATE_LIMITED')
-      retryAfter.add(result.reason.retryAfter)
-  }
-  return { tally, retryAfter }
-}
 
 describe('TOTP wrong-code limit under concurrent requests', () => {
   it(`checks at most totp.max codes of ${BURST} sent at once, then one per delay, doubling`, async () => {
