@@ -46,6 +46,13 @@ describe.each(PACKAGES)('@keyward/%s as published', (name) => {
   })
 })
 
+it("@keyward/store-postgres's published types need neither optional driver (a host installs one)", () => {
+  for (const file of ['index.d.ts', 'index.d.cts']) {
+    const types = readFileSync(`${root}/packages/store-postgres/dist/${file}`, 'utf8')
+    expect(types).not.toMatch(/from '(pg|@electric-sql\/pglite)'/)
+  }
+})
+
 describe('@keyward/core public surface', () => {
   it('exports the public API and nothing internal', () => {
     const names: string[] = JSON.parse(

@@ -1,5 +1,6 @@
+import type { PostgresClient } from './client.js'
 import { type Names, names } from './names.js'
-import { type PostgresClient, queryRunner } from './runner.js'
+import { queryRunner } from './runner.js'
 
 interface Migration {
   readonly version: number

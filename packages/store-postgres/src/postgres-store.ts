@@ -7,8 +7,9 @@ import {
   type RotateRefreshResult,
   type TotpRecord,
 } from '@keyward/core'
+import type { PostgresClient } from './client.js'
 import { names } from './names.js'
-import { type PostgresClient, type PreparedStatement, queryRunner } from './runner.js'
+import { type PreparedStatement, queryRunner } from './runner.js'
 
 export interface PostgresStoreOptions {
   /** A `pg.Pool` or a `PGlite` instance. The host owns it: the store never ends or closes it. */

@@ -1,9 +1,7 @@
 import type { PGliteInterface } from '@electric-sql/pglite'
 import type { Pool, PoolClient } from 'pg'
+import type { PostgresClient } from './client.js'
 import { listenOnPool } from './pool-listener.js'
-
-/** A node-postgres pool or a PGlite instance, owned by the host. */
-export type PostgresClient = Pool | PGliteInterface
 
 export interface Queryable {
   query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]>
