@@ -9,11 +9,19 @@ import { burst, codeAt, setup, wrongCodes } from './support.js'
 
 const BURST = 50
 
+/** A keyward whose user alice has a TOTP key pending, and her verify call. */
+async function enrolled(overrides: Parameters<typeof setup>[0]) {
+  const fixture = setup(overrides)
+  const { secret } = await fixture.keyward.generateTotpKey('alice')
+  const verify = (code: string) => fixture.keyward.verifyTotp('alice', code)
+  return { ...fixture, secret, verify }
+}
+
 describe('TOTP wrong-code limit under concurrent requests', () => {
   it(`checks at most totp.max codes of ${BURST} sent at once, then one per delay, doubling`, async () => {
-    const { keyward, clock, events, store } = setup({ rateLimit: { totp: { max: 5, baseDelay: '30s' } } })
-    const { secret } = await keyward.generateTotpKey('alice')
-    const verify = (code: string) => keyward.verifyTotp('alice', code)
+    const { clock, events, store, secret, verify } = await enrolled({
+      rateLimit: { totp: { max: 5, baseDelay: '30s' } },
+    })
 
     const first = await burst(verify, await wrongCodes(secret, clock(), BURST))
     expect(first.tally).toEqual({ INVALID_TOTP_CODE: 5, RATE_LIMITED: BURST - 5 })
@@ -36,9 +44,9 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
   })
 
   it('still accepts a right code sent as the last attempt within the limit', async () => {
-    const { keyward, clock, store } = setup({ rateLimit: { totp: { max: 5, baseDelay: '30s' } } })
-    const { secret } = await keyward.generateTotpKey('alice')
-    const verify = (code: string) => keyward.verifyTotp('alice', code)
+    const { clock, store, secret, verify } = await enrolled({
+      rateLimit: { totp: { max: 5, baseDelay: '30s' } },
+    })
     const wrong = await burst(verify, await wrongCodes(secret, clock(), 4))
     expect(wrong.tally).toEqual({ INVALID_TOTP_CODE: 4 })
     await verify(await codeAt(secret, clock()))
@@ -50,9 +58,7 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
   })
 
   it('a success within a lock window it opened leaves no lock behind', async () => {
-    const { keyward, clock } = setup({ rateLimit: { totp: { max: 1, baseDelay: '30s' } } })
-    const { secret } = await keyward.generateTotpKey('alice')
-    const verify = (code: string) => keyward.verifyTotp('alice', code)
+    const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1, baseDelay: '30s' } } })
     // With max 1 the first attempt opens the lock window; it is right, so the window is cleared.
     await verify(await codeAt(secret, clock()))
     clock.advance(30_000)
@@ -63,11 +69,9 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
   })
 
   it(`locks the account after perAccount.max attempts, however many of ${BURST} arrive at once`, async () => {
-    const { keyward, clock, events } = setup({
+    const { clock, events, secret, verify } = await enrolled({
       rateLimit: { totp: { max: 1000 }, perAccount: { max: 10, lockout: '15m' } },
     })
-    const { secret } = await keyward.generateTotpKey('alice')
-    const verify = (code: string) => keyward.verifyTotp('alice', code)
     const result = await burst(verify, await wrongCodes(secret, clock(), BURST))
     expect(result.tally).toEqual({ INVALID_TOTP_CODE: 10, RATE_LIMITED: BURST - 10 })
     expect(result.retryAfter).toEqual(new Set([900]))
@@ -75,11 +79,9 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
   })
 
   it('refuses attempts while locked without counting them towards the account lock', async () => {
-    const { keyward, clock } = setup({
+    const { clock, secret, verify } = await enrolled({
       rateLimit: { totp: { max: 2, baseDelay: '30s' }, perAccount: { max: 4, lockout: '15m' } },
     })
-    const { secret } = await keyward.generateTotpKey('alice')
-    const verify = (code: string) => keyward.verifyTotp('alice', code)
     // Two checked, many refused: the account counter saw only the two.
     expect((await burst(verify, await wrongCodes(secret, clock(), BURST))).tally).toEqual({
       INVALID_TOTP_CODE: 2,
@@ -102,13 +104,12 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
       incrementCounter: (...args) =>
         down ? Promise.reject(new Error('connect ECONNREFUSED')) : base.incrementCounter(...args),
     }
-    const { keyward, clock, events } = setup({ store })
-    const { secret } = await keyward.generateTotpKey('alice')
+    const { clock, events, secret, verify } = await enrolled({ store })
     down = true
-    const result = await burst(
-      (code) => keyward.verifyTotp('alice', code),
-      [await codeAt(secret, clock()), ...(await wrongCodes(secret, clock(), 9))],
-    )
+    const result = await burst(verify, [
+      await codeAt(secret, clock()),
+      ...(await wrongCodes(secret, clock(), 9)),
+    ])
     expect(result.tally).toEqual({ STORE_UNAVAILABLE: 10 })
     expect(events.filter((event) => event.type === 'auth.failed' || event.type === 'totp.enabled')).toEqual(
       [],
