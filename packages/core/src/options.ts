@@ -26,7 +26,7 @@ export interface KeywardOptions {
   readonly store?: KeyStore
   /** Default `ms-`. */
   readonly keyPrefix?: string
-  /** Default `3mo` (calendar months). */
+  /** Default `3mo` (calendar months). Every lifetime is at most 100 years. */
   readonly keyLifetime?: DurationInput
   /** Default `15m`. */
   readonly authTokenLifetime?: DurationInput
@@ -90,6 +90,10 @@ export interface ResolvedOptions {
 }
 
 const MIN_SECRET_BYTES = 32
+/** The longest lifetime: 100 years of 365.25 days, a month counted as a twelfth of such a year. */
+const MAX_LIFETIME_DAYS = 36_525
+const averageDays = ({ months, milliseconds }: Duration) =>
+  (months * MAX_LIFETIME_DAYS) / 1200 + milliseconds / 86_400_000
 
 const toBytes = (value: string | Uint8Array): Uint8Array =>
   typeof value === 'string' ? new TextEncoder().encode(value) : value
@@ -101,6 +105,10 @@ function duration(option: string, input: DurationInput | undefined, fallback: st
       option,
       `must be a lifetime such as "3mo", "90d", "15m" or "30s" (got ${JSON.stringify(input)})`,
     )
+  // A longer one would put expiry dates where a Date or PostgreSQL (year 9999) cannot follow,
+  // and every issuance would fail at the store instead of here.
+  if (averageDays(parsed) > MAX_LIFETIME_DAYS)
+    throw new KeywardConfigError(option, `must be at most 100 years (got ${JSON.stringify(input)})`)
   return parsed
 }
 

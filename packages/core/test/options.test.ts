@@ -12,6 +12,14 @@ describe('options are checked at start-up', () => {
     ['missing users', { users: undefined }, /users.*required/],
     ['a malformed key lifetime', { keyLifetime: '3 months' }, /keyLifetime.*lifetime/],
     ['a zero key lifetime', { keyLifetime: '0d' }, /keyLifetime/],
+    ['a key lifetime over 100 years', { keyLifetime: '101y' }, /keyLifetime.*at most 100 years/],
+    ['a key lifetime of 36,526 days', { keyLifetime: '36526d' }, /keyLifetime.*at most 100 years/],
+    [
+      'a refresh lifetime past a Date',
+      { refreshTokenLifetime: '999999999y' },
+      /refreshTokenLifetime.*100 years/,
+    ],
+    ['a lifetime object past 100 years', { keyLifetime: { months: 1201, milliseconds: 0 } }, /keyLifetime/],
     ['a token lifetime in months', { authTokenLifetime: '1mo' }, /authTokenLifetime.*fixed length/],
     ['a bad prefix', { keyPrefix: 'has space' }, /keyPrefix/],
     ['a bad base path', { basePath: 'no-slash' }, /basePath/],
@@ -28,6 +36,22 @@ describe('options are checked at start-up', () => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)
     expect(attempt).toThrow(KeywardConfigError)
     expect(attempt).toThrow(message)
+  })
+
+  it('accepts lifetimes up to 100 years, and their keys expire on that date', async () => {
+    for (const keyLifetime of ['100y', '1200mo', '36525d', { months: 1199, milliseconds: 30 * 86_400_000 }]) {
+      const keyward = createKeyward({ ...valid, keyLifetime })
+      await keyward.close()
+    }
+    const keyward = createKeyward({
+      ...valid,
+      users: { get: (id) => ({ id, permissions: [] }) },
+      keyLifetime: '100y',
+      clock: () => Date.parse('2026-12-01T00:00:00Z'),
+    })
+    const issued = await keyward.issueKey('alice', { name: 'century' })
+    expect(issued.expiresOn.toISOString()).toBe('2126-12-01T00:00:00.000Z')
+    await keyward.close()
   })
 
   it('is a TypeError with a stable code, naming the option', () => {
