@@ -1,3 +1,5 @@
+import { KeywardError } from './errors.js'
+
 /** A user as the host application sees it. keyward does not own users. */
 export interface KeywardUser {
   readonly id: string
@@ -26,4 +28,28 @@ export interface Principal {
   readonly permissions: readonly string[]
   readonly credential: 'api_key' | 'auth_token'
   readonly user: KeywardUser
+}
+
+/** The longest user id keyward stores: 512 characters stay within PostgreSQL's index row limit. */
+export const MAX_USER_ID_LENGTH = 512
+
+/**
+ * A user id about to be written to the store (with a key, a refresh token or a TOTP secret).
+ * Checked before the write, so that an id no store can hold is a 400 naming it, not a store
+ * failure (503) on PostgreSQL alone.
+ */
+export function validUserId(userId: unknown): string {
+  if (
+    typeof userId !== 'string' ||
+    userId.length < 1 ||
+    userId.length > MAX_USER_ID_LENGTH ||
+    /[\p{Cc}\p{Cs}]/u.test(userId)
+  ) {
+    throw new KeywardError(
+      'INVALID_INPUT',
+      `userId must be a string of 1 to ${MAX_USER_ID_LENGTH} characters, with no control character or lone surrogate`,
+      { field: 'userId' },
+    )
+  }
+  return userId
 }

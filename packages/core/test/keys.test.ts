@@ -53,6 +53,7 @@ describe('issuing keys', () => {
     const { keyward } = setup()
     expect((await keyward.issueKey('alice', { name: '  padded  ' })).name).toBe('padded')
     expect((await keyward.issueKey('alice', { name: 'x'.repeat(128) })).name).toHaveLength(128)
+    expect((await keyward.issueKey('alice', { name: 'deploy \u{1f680}' })).name).toBe('deploy \u{1f680}')
   })
 
   it.each([
@@ -62,11 +63,45 @@ describe('issuing keys', () => {
     ['not a string', 42],
     ['missing', undefined],
     ['a control character', 'bad\u0000name'],
+    ['a lone high surrogate', 'bad\ud800name'],
+    ['a lone low surrogate', 'name\udc00'],
   ])('refuses a name that is %s with INVALID_INPUT naming key_name', async (_, name) => {
     const { keyward } = setup()
     const attempt = keyward.issueKey('alice', { name })
     await expect(attempt).rejects.toBeInstanceOf(KeywardError)
     await expect(attempt).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'key_name' })
+  })
+})
+
+describe('user ids', () => {
+  const anyone = { get: (id: string) => ({ id, permissions: [] }) }
+
+  it('stores ids of up to 512 characters', async () => {
+    const { keyward } = setup({ users: anyone })
+    const id = 'u'.repeat(512)
+    await keyward.issueKey(id, { name: 'ci' })
+    await keyward.issueTokens(id)
+    await keyward.generateTotpKey(id)
+    expect(await keyward.listKeys(id)).toHaveLength(1)
+  })
+
+  it.each([
+    ['empty', ''],
+    ['over 512 characters', 'u'.repeat(513)],
+    ['holding NUL', 'a\u0000b'],
+    ['holding a lone surrogate', 'a\ud800'],
+    ['not a string', 42],
+  ])('refuses an id that is %s before writing anything, with INVALID_INPUT naming userId', async (_, id) => {
+    const { store, count } = instrumentedStore()
+    const { keyward } = setup({ users: anyone, store })
+    for (const attempt of [
+      keyward.issueKey(id as string, { name: 'ci' }),
+      keyward.issueTokens(id as string),
+      keyward.generateTotpKey(id as string),
+    ]) {
+      await expect(attempt).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'userId' })
+    }
+    expect(count('insertKey') + count('insertRefreshToken') + count('putPendingTotp')).toBe(0)
   })
 })
 

@@ -8,6 +8,7 @@ import { bytesToHex, constantTimeEqual } from '../lib/secrets.js'
 import { storeCall } from '../store/store-call.js'
 import type { ApiKeyRecord, KeyStore } from '../store/types.js'
 import type { UsageRecorder } from '../usage/usage-recorder.js'
+import { validUserId } from '../users.js'
 import { ConnectionMemo } from './connection-memo.js'
 import type { CachedKey, KeyCache } from './key-cache.js'
 import type { KeyFormat } from './key-format.js'
@@ -51,6 +52,7 @@ export class KeyService {
   ) {}
 
   async issue(userId: string, name: unknown): Promise<IssuedKey> {
+    validUserId(userId)
     const trimmed = validKeyName(name)
     const key = this.format.generate()
     const now = this.clock()
@@ -205,6 +207,12 @@ export function validKeyName(name: unknown): string {
   }
   if (/\p{Cc}/u.test(trimmed)) {
     throw new KeywardError('INVALID_INPUT', 'key_name must not contain control characters', {
+      field: 'key_name',
+    })
+  }
+  // A lone surrogate is no character: PostgreSQL and Redis would store U+FFFD in its place.
+  if (/\p{Cs}/u.test(trimmed)) {
+    throw new KeywardError('INVALID_INPUT', 'key_name must be valid Unicode (it has a lone surrogate)', {
       field: 'key_name',
     })
   }

@@ -5,6 +5,7 @@ import type { Clock } from '../lib/clock.js'
 import { addDuration, type Duration } from '../lib/duration.js'
 import { storeCall } from '../store/store-call.js'
 import type { KeyStore, NextRefreshToken, RefreshTokenRecord } from '../store/types.js'
+import { validUserId } from '../users.js'
 import type { AuthTokens } from './auth-token.js'
 import { generateRefreshToken, isWellFormedRefreshToken, refreshTokenDigest } from './refresh-token.js'
 
@@ -25,7 +26,7 @@ export class TokenService {
 
   /** A new pair, starting a new refresh family. */
   async issuePair(userId: string, keyId: string | null): Promise<TokenPair> {
-    return this.#mint(userId, keyId, randomUUID())
+    return this.#mint(validUserId(userId), keyId, randomUUID())
   }
 
   /**

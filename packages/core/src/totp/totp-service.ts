@@ -4,7 +4,7 @@ import type { Clock } from '../lib/clock.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
 import { storeCall } from '../store/store-call.js'
 import type { KeyStore } from '../store/types.js'
-import type { KeywardUser } from '../users.js'
+import { type KeywardUser, validUserId } from '../users.js'
 import { matchTotpStep, newTotpSecret, TOTP_DIGITS, totpUri } from './otp.js'
 import type { SecretBox } from './secret-box.js'
 
@@ -39,6 +39,7 @@ export class TotpService {
 
   /** A new pending secret. Refused while TOTP is enabled: replacing a second factor takes the host's reset. */
   async generate(user: KeywardUser): Promise<TotpEnrollment> {
+    validUserId(user.id)
     const secret = newTotpSecret()
     const stored = await storeCall(() =>
       this.store.putPendingTotp({
