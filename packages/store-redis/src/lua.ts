@@ -2,20 +2,32 @@ import { PART } from './keys.js'
 import { Script } from './script.js'
 
 /**
- * Every write that must be atomic is one Lua script. Times are epoch milliseconds as strings;
- * expiry (PEXPIREAT) is on the Redis server's clock, while every comparison the contract
- * defines uses the `now` keyward passes in.
+ * Every write that must be atomic is one Lua script. Times are epoch milliseconds as strings.
+ * Every comparison the contract defines uses the times keyward passes in, and a record expires
+ * its lifetime as keyward gave it (expiresOn - createdOn) after it is written. Expiry at the
+ * absolute expiresOn would hold keyward's clock against Redis's: a record from an injected
+ * clock, or a host clock, behind Redis's would be dropped at once.
+ *
+ * Redis has no rollback: a script that fails after a write leaves that write. So each script
+ * checks all of its numbers before its first write.
  */
 const HELPERS = `
-local function now_ms()
-  local time = redis.call('TIME')
-  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local function number(value)
+  local n = tonumber(value)
+  -- tonumber accepts 'nan' and 'inf' (NaN is the one value not equal to itself).
+  if n and n == n and math.abs(n) ~= math.huge then return n end
 end
--- An index lives as long as its longest-lived member: its expiry only ever moves later.
-local function keep_until(key, at, now)
-  if at <= now then return end
-  local ttl = redis.call('PTTL', key)
-  if ttl == -1 or now + ttl < at then redis.call('PEXPIREAT', key, at) end
+local function integer(value)
+  local n = number(value)
+  if n and n == math.floor(n) then return n end
+end
+local function invalid(what)
+  return redis.error_reply('ERR keyward: ' .. what .. ' is not a valid number')
+end
+-- An index lives as long as its longest-lived member: its TTL only ever grows.
+local function keep_for(key, ttl)
+  local left = redis.call('PTTL', key)
+  if left == -1 or left < ttl then redis.call('PEXPIRE', key, ttl) end
 end
 local function as_map(flat)
   local map = {}
@@ -26,22 +38,34 @@ end
 
 const script = (body: string) => new Script(HELPERS + body)
 
-/** KEYS: key hash, digest index, user's sorted set. ARGV: the record's fields. */
+/**
+ * KEYS: key hash, digest index, user's sorted set. ARGV: id, userId, name, digest, preview,
+ * createdOn, expiresOn, lastUsedOn ('' for none).
+ */
 export const insertKey = script(`
+local created_on, expires_on = integer(ARGV[6]), integer(ARGV[7])
+if not created_on or not expires_on or (ARGV[8] ~= '' and not integer(ARGV[8])) then
+  return invalid('a key time')
+end
 if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then
+  -- The very same record again, as when ioredis resends a command whose reply was lost: stored.
+  local stored = as_map(redis.call('HGETALL', KEYS[1]))
+  local same = redis.call('GET', KEYS[2]) == ARGV[1]
+  local fields = { 'id', 'userId', 'name', 'digest', 'preview', 'createdOn', 'expiresOn', 'lastUsedOn' }
+  for i, field in ipairs(fields) do same = same and (stored[field] or '') == ARGV[i] end
+  if same then return 1 end
   return redis.error_reply('ERR keyward: duplicate key record')
 end
-local expires_on = tonumber(ARGV[7])
-local now = now_ms()
--- Already expired: Redis would drop it at once, so there is nothing to write.
-if expires_on <= now then return 0 end
+local ttl = expires_on - created_on
+-- Expired as it was issued: Redis would drop it at once, so there is nothing to write.
+if ttl <= 0 then return 0 end
 redis.call('HSET', KEYS[1], 'id', ARGV[1], 'userId', ARGV[2], 'name', ARGV[3], 'digest', ARGV[4],
   'preview', ARGV[5], 'createdOn', ARGV[6], 'expiresOn', ARGV[7])
 if ARGV[8] ~= '' then redis.call('HSET', KEYS[1], 'lastUsedOn', ARGV[8]) end
-redis.call('PEXPIREAT', KEYS[1], expires_on)
-redis.call('SET', KEYS[2], ARGV[1], 'PXAT', expires_on)
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ttl)
 redis.call('ZADD', KEYS[3], ARGV[6], ARGV[1])
-keep_until(KEYS[3], expires_on, now)
+keep_for(KEYS[3], ttl)
 return 1
 `)
 
@@ -84,6 +108,9 @@ return fields
 
 /** ARGV: prefix, then id and time pairs. A last-use time never moves backwards. */
 export const recordKeyUsage = script(`
+for i = 3, #ARGV, 2 do
+  if not integer(ARGV[i]) then return invalid('a last-use time') end
+end
 for i = 2, #ARGV, 2 do
   local key = ARGV[1] .. '${PART.key}' .. ARGV[i]
   if redis.call('EXISTS', key) == 1 then
@@ -96,30 +123,37 @@ return 0
 
 /** KEYS: token hash, family set. ARGV: the record's fields. */
 export const insertRefreshToken = script(`
-local expires_on = tonumber(ARGV[6])
-local now = now_ms()
-if expires_on <= now then return 0 end
+local created_on, expires_on = integer(ARGV[5]), integer(ARGV[6])
+if not created_on or not expires_on then return invalid('a refresh token time') end
+local ttl = expires_on - created_on
+if ttl <= 0 then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'familyId', ARGV[2], 'userId', ARGV[3],
   'createdOn', ARGV[5], 'expiresOn', ARGV[6])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'keyId', ARGV[4]) end
-redis.call('PEXPIREAT', KEYS[1], expires_on)
+redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SADD', KEYS[2], ARGV[1])
-keep_until(KEYS[2], expires_on, now)
+keep_for(KEYS[2], ttl)
 return 1
 `)
 
 /**
  * KEYS: presented token's hash. ARGV: prefix, now, next digest, next created, next expires.
- * { status, fields of the presented token }. A spent token stays, marked, until it expires,
- * so that presenting it again is recognised as reuse and revokes the family.
+ * { status, fields of the presented token }. A spent token stays, marked with the successor it
+ * was spent for, until it expires, so that presenting it again is recognised as reuse and
+ * revokes the family.
  */
 export const rotateRefreshToken = script(`
-local prefix, now = ARGV[1], tonumber(ARGV[2])
+local prefix, next_digest = ARGV[1], ARGV[3]
+local now, created_on, expires_on = integer(ARGV[2]), integer(ARGV[4]), integer(ARGV[5])
+if not now or not created_on or not expires_on then return invalid('a refresh token time') end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return { 'not_found' } end
 local token = as_map(fields)
 if tonumber(token.expiresOn) <= now then return { 'not_found' } end
+-- The same rotation again (ioredis resends a command whose reply was lost): the same answer,
+-- not reuse. Only keyward knows the successor, so no one else presents the same next digest.
+if token.spentFor == next_digest then return { 'rotated', fields } end
 local family = prefix .. '${PART.family}' .. token.familyId
 if token.spentAt then
   for _, digest in ipairs(redis.call('SMEMBERS', family)) do
@@ -128,20 +162,25 @@ if token.spentAt then
   redis.call('DEL', family, KEYS[1])
   return { 'reused', fields }
 end
-redis.call('HSET', KEYS[1], 'spentAt', ARGV[2])
-local successor = prefix .. '${PART.refresh}' .. ARGV[3]
-redis.call('DEL', successor)
-redis.call('HSET', successor, 'digest', ARGV[3], 'familyId', token.familyId, 'userId', token.userId,
-  'createdOn', ARGV[4], 'expiresOn', ARGV[5])
-if token.keyId then redis.call('HSET', successor, 'keyId', token.keyId) end
-redis.call('PEXPIREAT', successor, ARGV[5])
-redis.call('SADD', family, ARGV[3])
-keep_until(family, tonumber(ARGV[5]), now_ms())
+redis.call('HSET', KEYS[1], 'spentAt', ARGV[2], 'spentFor', next_digest)
+local ttl = expires_on - created_on
+-- A successor expired as it was made is not stored, as insertRefreshToken would not store it.
+if ttl > 0 then
+  local successor = prefix .. '${PART.refresh}' .. next_digest
+  redis.call('DEL', successor)
+  redis.call('HSET', successor, 'digest', next_digest, 'familyId', token.familyId, 'userId', token.userId,
+    'createdOn', ARGV[4], 'expiresOn', ARGV[5])
+  if token.keyId then redis.call('HSET', successor, 'keyId', token.keyId) end
+  redis.call('PEXPIRE', successor, ttl)
+  redis.call('SADD', family, next_digest)
+  keep_for(family, ttl)
+end
 return { 'rotated', fields }
 `)
 
 /** KEYS: TOTP hash. ARGV: the record's fields. 1 if stored, 0 if an enabled one is there. */
 export const putPendingTotp = script(`
+if not integer(ARGV[5]) or (ARGV[4] ~= '' and not integer(ARGV[4])) then return invalid('a TOTP field') end
 if redis.call('HGET', KEYS[1], 'enabled') == '1' then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'sealedSecret', ARGV[2], 'enabled', ARGV[3],
@@ -152,9 +191,11 @@ return 1
 
 /** KEYS: TOTP hash. ARGV: step. 1 if accepted (and TOTP now enabled). */
 export const acceptTotpStep = script(`
+local step = integer(ARGV[1])
+if not step then return invalid('a TOTP step') end
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'lastStep'))
-if last and tonumber(ARGV[1]) <= last then return 0 end
+if last and step <= last then return 0 end
 redis.call('HSET', KEYS[1], 'lastStep', ARGV[1], 'enabled', '1')
 return 1
 `)
@@ -164,7 +205,8 @@ return 1
  * given now; the hash's own TTL (one window, from the first hit) only cleans up.
  */
 export const incrementCounter = script(`
-local now, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, window = integer(ARGV[1]), number(ARGV[2])
+if not now or not window then return invalid('a counter time or window') end
 local reset_at = tonumber(redis.call('HGET', KEYS[1], 'resetAt'))
 if not reset_at or reset_at <= now then
   reset_at = now + window

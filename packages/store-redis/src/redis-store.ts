@@ -37,6 +37,22 @@ function required(fields: Fields, name: string): string {
   return value
 }
 
+/**
+ * Epoch ms of a time given to the store. An Invalid Date is refused before Redis is called, with
+ * an error that names it; the scripts refuse it too, but only as "NaN".
+ */
+function ms(value: Date, name: string): number {
+  const time = value.getTime()
+  if (Number.isNaN(time)) throw new RangeError(`keyward: ${name} is an Invalid Date`)
+  return time
+}
+
+/** A number given to the store (a step, a window), refused before Redis when not finite. */
+function finite(value: number, name: string): number {
+  if (!Number.isFinite(value)) throw new RangeError(`keyward: ${name} must be a finite number (got ${value})`)
+  return value
+}
+
 const date = (fields: Fields, name: string) => new Date(Number(required(fields, name)))
 const optionalDate = (value: string | undefined) => (value === undefined ? null : new Date(Number(value)))
 
@@ -89,15 +105,14 @@ function checkOptions(options: RedisStoreOptions): string {
 }
 
 /**
- * A KeyStore in Redis. Keys, refresh tokens and their indexes expire in Redis when they expire
- * in keyward; every multi-key or conditional update is one Lua script; key deletions are
- * published on `<prefix>events`.
+ * A KeyStore in Redis. Keys, refresh tokens and their indexes live in Redis for the lifetime
+ * keyward gave them (expiresOn - createdOn); every multi-key or conditional update is one Lua
+ * script; key deletions are published on `<prefix>events`.
  */
 export function redisStore(options: RedisStoreOptions): KeyStore {
   const prefix = checkOptions(options)
   const { client } = options
   const k = keys(prefix)
-  const ms = (value: Date) => value.getTime()
 
   return {
     async insertKey(record) {
@@ -110,9 +125,9 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
           record.name,
           record.digest,
           record.preview,
-          ms(record.createdOn),
-          ms(record.expiresOn),
-          record.lastUsedOn === null ? '' : ms(record.lastUsedOn),
+          ms(record.createdOn, 'createdOn'),
+          ms(record.expiresOn, 'expiresOn'),
+          record.lastUsedOn === null ? '' : ms(record.lastUsedOn, 'lastUsedOn'),
         ],
       )
     },
@@ -139,11 +154,10 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
     },
 
     async recordKeyUsage(usage) {
-      for (let start = 0; start < usage.length; start += USAGE_BATCH) {
-        const args = usage
-          .slice(start, start + USAGE_BATCH)
-          .flatMap((entry) => [entry.id, ms(entry.lastUsedOn)])
-        await lua.recordKeyUsage.run(client, [], [prefix, ...args])
+      // Every time is checked before the first batch is written.
+      const pairs = usage.map((entry) => [entry.id, ms(entry.lastUsedOn, 'lastUsedOn')] as const)
+      for (let start = 0; start < pairs.length; start += USAGE_BATCH) {
+        await lua.recordKeyUsage.run(client, [], [prefix, ...pairs.slice(start, start + USAGE_BATCH).flat()])
       }
     },
 
@@ -156,8 +170,8 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
           record.familyId,
           record.userId,
           record.keyId ?? '',
-          ms(record.createdOn),
-          ms(record.expiresOn),
+          ms(record.createdOn, 'createdOn'),
+          ms(record.expiresOn, 'expiresOn'),
         ],
       )
     },
@@ -166,7 +180,13 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       const [status, fields] = (await lua.rotateRefreshToken.run(
         client,
         [k.refresh(digest)],
-        [prefix, ms(now), next.digest, ms(next.createdOn), ms(next.expiresOn)],
+        [
+          prefix,
+          ms(now, 'now'),
+          next.digest,
+          ms(next.createdOn, 'next.createdOn'),
+          ms(next.expiresOn, 'next.expiresOn'),
+        ],
       )) as [string, unknown]
       if (status === 'rotated' || status === 'reused') {
         return { status, previous: refreshRecord(asMap(fields)) }
@@ -187,15 +207,15 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
           record.userId,
           record.sealedSecret,
           record.enabled ? '1' : '0',
-          record.lastStep ?? '',
-          ms(record.createdOn),
+          record.lastStep === null ? '' : finite(record.lastStep, 'lastStep'),
+          ms(record.createdOn, 'createdOn'),
         ],
       )
       return stored === 1
     },
 
     async acceptTotpStep(userId, step) {
-      return (await lua.acceptTotpStep.run(client, [k.totp(userId)], [step])) === 1
+      return (await lua.acceptTotpStep.run(client, [k.totp(userId)], [finite(step, 'step')])) === 1
     },
 
     async deleteTotp(userId) {
@@ -206,14 +226,15 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       const [count, resetAt] = (await lua.incrementCounter.run(
         client,
         [k.counter(bucket)],
-        [ms(now), windowMs],
+        [ms(now, 'now'), finite(windowMs, 'windowMs')],
       )) as [number, number]
       return { count, resetAt: new Date(resetAt) }
     },
 
     async peekCounter(bucket, now) {
+      const at = ms(now, 'now')
       const [count, resetAt] = await client.hmget(k.counter(bucket), 'count', 'resetAt')
-      if (count == null || resetAt == null || Number(resetAt) <= ms(now)) return null
+      if (count == null || resetAt == null || Number(resetAt) <= at) return null
       return { count: Number(count), resetAt: new Date(Number(resetAt)) }
     },
 

@@ -26,14 +26,6 @@ describeWith('REDIS_URL', 'redis store specifics', (url) => {
     await client.quit()
   })
 
-  it('loads its scripts again after Redis forgets them (restart, SCRIPT FLUSH)', async () => {
-    const key = keyRecord('alice')
-    await store.insertKey(key)
-    await client.script('FLUSH')
-    expect(await store.findKeyByDigest(key.digest)).toEqual(key)
-    expect(await store.deleteKey('alice', { digest: key.digest })).toEqual(key)
-  })
-
   it('records last use for batches larger than one script call takes', async () => {
     const records = Array.from({ length: 1_201 }, () => keyRecord('bob'))
     await Promise.all(records.map((record) => store.insertKey(record)))

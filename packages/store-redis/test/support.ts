@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
-import { createKeyward, type KeyStore } from '@keyward/core'
+import { type Clock, createKeyward, type KeyStore } from '@keyward/core'
 import { Redis } from 'ioredis'
 
 /** A prefix of its own for each run, so parallel runs and leftovers never meet. */
@@ -58,12 +58,13 @@ export function failFastClient(url: string): Redis {
 }
 
 /** A keyward over the store, with every user known. */
-export const keywardOver = (store: KeyStore) =>
+export const keywardOver = (store: KeyStore, clock?: Clock) =>
   createKeyward({
     jwtSecret: 'store-redis-test-secret-0123456789abcdef0',
     store,
     users: { get: (id) => ({ id, permissions: [] }) },
     rateLimit: false,
+    clock,
   })
 
 /** Well-formed for the default key format, but never issued. */

@@ -1,7 +1,7 @@
 /**
  * Two keyward instances on one store, as two processes of one app would be: for PostgreSQL
  * and Redis each has a client of its own; for memory and PGlite they share the one there is.
- * The clock is injected and frozen at the real time (Redis expires keys on its own clock), so
+ * The clock is injected and frozen at the real time (Redis expires counters on its own clock), so
  * only the store's events, never a cache TTL, can tell one instance of the other's deletions.
  */
 import { createKeyward, type KeyStore, type Keyward, type KeywardEvent } from '@keyward/core'

@@ -80,7 +80,9 @@ export interface KeyStore {
    * Atomically spends the live token with this digest and stores `next` in its family (same
    * family, user and key). A token
    * that was already spent revokes its whole family, so that two redemptions of one token,
-   * even simultaneous ones on two instances, never both succeed.
+   * even simultaneous ones on two instances, never both succeed. A store may answer the very
+   * same call again (the same token for the same `next.digest`, as a resent command) as
+   * `rotated`, as the first time; keyward never repeats a rotation with the same `next`.
    */
   rotateRefreshToken(digest: string, next: NextRefreshToken, now: Date): Promise<RotateRefreshResult>
 

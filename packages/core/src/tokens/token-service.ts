@@ -69,7 +69,10 @@ export class TokenService {
       // The token is spent and its successor was never handed out: end the family now (the store
       // revokes a family when a spent token is presented), so that presenting this token again is
       // "invalid" like the first time, not a reuse alarm with an auth.failed REFRESH_TOKEN_REUSED.
-      await storeCall(() => this.store.rotateRefreshToken(refreshTokenDigest(raw), successor, new Date(now)))
+      // Presented for another successor: a store may take the very same rotation again for a
+      // resent command and answer it as done (Redis does), which would revoke nothing.
+      const revoking = { ...successor, digest: refreshTokenDigest(generateRefreshToken()) }
+      await storeCall(() => this.store.rotateRefreshToken(refreshTokenDigest(raw), revoking, new Date(now)))
       throw invalidRefreshToken()
     }
     const { token } = await this.authTokens.sign(userId, keyId, now)

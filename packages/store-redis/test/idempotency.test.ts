@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto'
+import type { RefreshTokenRecord } from '@keyward/core'
+import { sampleKeyRecord } from '@keyward/core/testing'
+import { redisStore } from '@keyward/store-redis'
+import { Redis } from 'ioredis'
+import { afterAll, expect, it } from 'vitest'
+import { describeWith } from '../../../test/support/services.js'
+import { deleteUnder, randomPrefix } from './support.js'
+
+const DAY = 86_400_000
+
+// ioredis resends a command whose reply a dropped connection lost (autoResendUnfulfilledCommands,
+// on by default), so a write may run twice: these call the store twice, as a resend would.
+describeWith('REDIS_URL', 'redis store under a resent command', (url) => {
+  const client = new Redis(url)
+  const prefix = randomPrefix()
+  const store = redisStore({ client, prefix })
+  afterAll(async () => {
+    await deleteUnder(client, prefix)
+    await client.quit()
+  })
+
+  const token = (): RefreshTokenRecord => ({
+    digest: randomUUID(),
+    familyId: randomUUID(),
+    userId: 'alice',
+    keyId: randomUUID(),
+    createdOn: new Date(),
+    expiresOn: new Date(Date.now() + DAY),
+  })
+  const next = () => ({ digest: randomUUID(), createdOn: new Date(), expiresOn: new Date(Date.now() + DAY) })
+
+  it('answers the same rotation again as rotated, without revoking the family', async () => {
+    const first = token()
+    await store.insertRefreshToken(first)
+    const successor = next()
+    const now = new Date()
+    const rotated = await store.rotateRefreshToken(first.digest, successor, now)
+    expect(rotated).toEqual({ status: 'rotated', previous: first })
+    expect(await store.rotateRefreshToken(first.digest, successor, now)).toEqual(rotated)
+    // The successor the client finally receives works.
+    expect((await store.rotateRefreshToken(successor.digest, next(), new Date())).status).toBe('rotated')
+  })
+
+  it('still treats the spent token presented for another successor as reuse', async () => {
+    const first = token()
+    await store.insertRefreshToken(first)
+    const successor = next()
+    await store.rotateRefreshToken(first.digest, successor, new Date())
+    expect(await store.rotateRefreshToken(first.digest, next(), new Date())).toEqual({
+      status: 'reused',
+      previous: first,
+    })
+    // The family is revoked: the earlier rotation is not replayed either.
+    expect((await store.rotateRefreshToken(first.digest, successor, new Date())).status).toBe('not_found')
+    expect((await store.rotateRefreshToken(successor.digest, next(), new Date())).status).toBe('not_found')
+  })
+
+  it('accepts the very same key record again, and still refuses another with its id or digest', async () => {
+    const record = sampleKeyRecord('bob')
+    await store.insertKey(record)
+    await expect(store.insertKey(record)).resolves.toBeUndefined()
+    expect(await store.listKeys('bob')).toEqual([record])
+    await expect(store.insertKey({ ...sampleKeyRecord('bob'), id: record.id })).rejects.toThrow(/duplicate/)
+    await expect(store.insertKey({ ...sampleKeyRecord('bob'), digest: record.digest })).rejects.toThrow(
+      /duplicate/,
+    )
+    await expect(store.insertKey({ ...record, userId: 'mallory' })).rejects.toThrow(/duplicate/)
+  })
+
+  it('stores the same refresh token again as it was', async () => {
+    const record = token()
+    await store.insertRefreshToken(record)
+    await store.insertRefreshToken(record)
+    expect(await store.rotateRefreshToken(record.digest, next(), new Date())).toEqual({
+      status: 'rotated',
+      previous: record,
+    })
+  })
+})
