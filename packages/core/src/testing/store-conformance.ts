@@ -25,9 +25,9 @@ export interface StoreConformanceOptions {
   /** Parallel operations in the concurrency tests. Default 200. */
   readonly concurrency?: number
   /**
-   * The store deletes a key record once its `expiresOn` has passed (Redis does, with
-   * PEXPIREAT), so `listKeys` cannot include expired keys. keyward filters expired keys
-   * itself, so this is allowed; the suite then checks that an expired key is really gone.
+   * The store deletes a key record once its `expiresOn` has passed (on its own clock), so
+   * `listKeys` cannot include expired keys. keyward filters expired keys itself, so this is
+   * allowed; the suite then checks that an expired key is really gone.
    */
   readonly dropsExpiredKeys?: boolean
 }
@@ -99,7 +99,7 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
 
     describe('keys', () => {
       it('stores a key and finds it by digest and by id, with every field intact', async () => {
-        const record = sampleKeyRecord(uniqueUser())
+        const record = sampleKeyRecord(uniqueUser(), { lastUsedOn: new Date('2026-11-30T08:00:00.000Z') })
         await store.insertKey(record)
         expect(await store.findKeyByDigest(record.digest)).toEqual(record)
         expect(await store.findKeyById(record.id)).toEqual(record)
@@ -160,16 +160,23 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
       })
 
       it('records last use in batches, never moving it backwards, ignoring unknown ids', async () => {
-        const record = sampleKeyRecord(uniqueUser())
+        const userId = uniqueUser()
+        const record = sampleKeyRecord(userId)
+        const other = sampleKeyRecord(userId)
         await store.insertKey(record)
+        await store.insertKey(other)
         const later = new Date('2026-12-01T10:00:00.000Z')
         const earlier = new Date('2026-11-30T10:00:00.000Z')
+        // An unknown id first, and one key twice in a batch, its later time first.
         await store.recordKeyUsage([
-          { id: record.id, lastUsedOn: later },
           { id: randomUUID(), lastUsedOn: later },
+          { id: record.id, lastUsedOn: later },
+          { id: other.id, lastUsedOn: earlier },
+          { id: record.id, lastUsedOn: earlier },
         ])
         await store.recordKeyUsage([{ id: record.id, lastUsedOn: earlier }])
         expect((await store.findKeyById(record.id))?.lastUsedOn).toEqual(later)
+        expect((await store.findKeyById(other.id))?.lastUsedOn).toEqual(earlier)
         await store.recordKeyUsage([])
       })
 
@@ -200,34 +207,35 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
     })
 
     describe('refresh tokens', () => {
-      it('rotates a live token once; the successor inherits family, user and key', async () => {
-        const userId = uniqueUser()
-        const first = refreshRecord(userId, { keyId: randomUUID() })
+      it('rotates a live token once; the successor inherits family, user and key, with its own digest and dates', async () => {
+        const first = refreshRecord(uniqueUser(), { keyId: randomUUID() })
         await store.insertRefreshToken(first)
-        const successor = next()
+        // Dates unlike the first token's, so a successor that kept them would show.
+        const successor = next(Date.now() + 60_000)
         const rotated = await store.rotateRefreshToken(first.digest, successor, new Date())
         expect(rotated).toEqual({ status: 'rotated', previous: first })
         const again = await store.rotateRefreshToken(successor.digest, next(), new Date())
-        expect(again.status).toBe('rotated')
-        if (again.status === 'rotated') {
-          expect(again.previous).toMatchObject({
-            familyId: first.familyId,
-            userId,
-            keyId: first.keyId,
-            digest: successor.digest,
-          })
-        }
+        expect(again).toEqual({ status: 'rotated', previous: { ...first, ...successor } })
       })
 
-      it('treats a spent token as reuse and revokes its whole family', async () => {
+      it("treats a spent token as reuse and revokes its whole family, and none of the user's other families", async () => {
         const userId = uniqueUser()
         const first = refreshRecord(userId)
+        const otherSession = refreshRecord(userId)
         await store.insertRefreshToken(first)
+        await store.insertRefreshToken(otherSession)
         const second = next()
         await store.rotateRefreshToken(first.digest, second, new Date())
         const reuse = await store.rotateRefreshToken(first.digest, next(), new Date())
-        expect(reuse.status).toBe('reused')
+        expect(reuse).toEqual({ status: 'reused', previous: first })
         expect((await store.rotateRefreshToken(second.digest, next(), new Date())).status).not.toBe('rotated')
+        // Revoked with its family: presented again, it is unknown, not a second reuse alarm.
+        expect(await store.rotateRefreshToken(first.digest, next(), new Date())).toEqual({
+          status: 'not_found',
+        })
+        expect((await store.rotateRefreshToken(otherSession.digest, next(), new Date())).status).toBe(
+          'rotated',
+        )
       })
 
       it('does not rotate unknown or expired tokens', async () => {
@@ -237,6 +245,23 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
           status: 'not_found',
         })
         expect(await store.rotateRefreshToken(sha256Hex('unknown'), next(), new Date())).toEqual({
+          status: 'not_found',
+        })
+      })
+
+      it("judges expiry by the given time, not the store's clock: from its expiresOn on, a token is expired, spent or not", async () => {
+        const userId = uniqueUser()
+        const expiresOn = new Date(Date.now() + DAY)
+        const unspent = refreshRecord(userId, { expiresOn })
+        const spent = refreshRecord(userId, { expiresOn })
+        await store.insertRefreshToken(unspent)
+        await store.insertRefreshToken(spent)
+        const justBefore = new Date(expiresOn.getTime() - 1)
+        expect((await store.rotateRefreshToken(spent.digest, next(), justBefore)).status).toBe('rotated')
+        expect(await store.rotateRefreshToken(unspent.digest, next(), expiresOn)).toEqual({
+          status: 'not_found',
+        })
+        expect(await store.rotateRefreshToken(spent.digest, next(), expiresOn)).toEqual({
           status: 'not_found',
         })
       })
@@ -319,30 +344,39 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         expect(results.filter(Boolean)).toHaveLength(1)
       })
 
-      it('deletes an enrolment', async () => {
+      it("deletes a user's enrolment and no one else's", async () => {
         const userId = uniqueUser()
+        const other = uniqueUser()
         await store.putPendingTotp(pending(userId))
+        await store.putPendingTotp(pending(other))
         await store.deleteTotp(userId)
         expect(await store.getTotp(userId)).toBeNull()
+        expect(await store.getTotp(other)).toEqual(pending(other))
       })
     })
 
     describe('pruning', () => {
-      it('deletes expired refresh tokens and ended counters, and nothing live (stores that prune)', async () => {
+      it('deletes expired refresh tokens and ended counters, and nothing live or spent (stores that prune)', async () => {
         if (!store.pruneExpired) return expect(store.pruneExpired).toBeUndefined()
-        const now = new Date()
+        // A day ahead of the real time, so a store pruning by its own clock would keep the dead.
+        const now = new Date(Date.now() + DAY)
         const userId = uniqueUser()
-        const live = refreshRecord(userId)
-        const dead = refreshRecord(userId, { expiresOn: new Date(now.getTime() - 1000) })
+        const live = refreshRecord(userId, { expiresOn: new Date(now.getTime() + 1) })
+        const spent = refreshRecord(userId)
+        const dead = refreshRecord(userId, { expiresOn: now })
         await store.insertRefreshToken(live)
+        await store.insertRefreshToken(spent)
         await store.insertRefreshToken(dead)
+        await store.rotateRefreshToken(spent.digest, next(), new Date())
         const ended = `test:ended:${randomUUID()}`
         const running = `test:running:${randomUUID()}`
-        await store.incrementCounter(ended, 1000, new Date(now.getTime() - 5000))
+        await store.incrementCounter(ended, 1000, new Date(now.getTime() - 1000))
         await store.incrementCounter(running, 60_000, now)
         await store.pruneExpired(now)
         expect((await store.peekCounter(running, now))?.count).toBe(1)
         expect((await store.rotateRefreshToken(live.digest, next(), now)).status).toBe('rotated')
+        // A spent token is kept until it expires, or presenting it again would go unnoticed.
+        expect((await store.rotateRefreshToken(spent.digest, next(), now)).status).toBe('reused')
         if (subject.dump) {
           const dump = await subject.dump()
           expect(dump).not.toContain(dead.digest)
@@ -388,6 +422,16 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
         }
       })
 
+      it('resets one counter and no other', async () => {
+        const [reset, kept] = [`test:${randomUUID()}`, `test:${randomUUID()}`]
+        const now = new Date()
+        await store.incrementCounter(reset, 60_000, now)
+        await store.incrementCounter(kept, 60_000, now)
+        await store.resetCounter(reset)
+        expect(await store.peekCounter(reset, now)).toBeNull()
+        expect((await store.peekCounter(kept, now))?.count).toBe(1)
+      })
+
       it(`counts ${parallel} simultaneous increments exactly`, async () => {
         const bucket = `test:${randomUUID()}`
         const now = new Date()
@@ -401,22 +445,31 @@ export function runStoreConformance(options: StoreConformanceOptions): void {
     })
 
     describe('events', () => {
-      it('tells subscribers (another instance included) that a key was deleted', async () => {
+      it('tells subscribers (another instance included) that a key was deleted, by id or by digest, and not when a deletion is refused', async () => {
         if (!store.subscribe) return expect(store.subscribe).toBeUndefined()
         const received: StoreEvent[] = []
         const unsubscribe = await (await peer()).subscribe!((event) => received.push(event))
         try {
           const userId = uniqueUser()
-          const record = sampleKeyRecord(userId)
-          await store.insertKey(record)
-          await store.deleteKey(userId, { id: record.id })
+          const [byId, refused, byDigest] = [
+            sampleKeyRecord(userId),
+            sampleKeyRecord(userId),
+            sampleKeyRecord(userId),
+          ]
+          for (const record of [byId, refused, byDigest]) await store.insertKey(record)
+          await store.deleteKey(userId, { id: byId.id })
+          await store.deleteKey(uniqueUser(), { digest: refused.digest })
+          await store.deleteKey(userId, { digest: byDigest.digest })
+          // Events arrive in order, so an event for the refused deletion would come before the last.
+          const ours = (event: StoreEvent) => [byId.id, refused.id, byDigest.id].includes(event.keyId)
+          const deleted = (record: ApiKeyRecord) => ({
+            type: 'key.deleted',
+            keyId: record.id,
+            digest: record.digest,
+          })
           await expect
-            .poll(() => received.find((event) => event.keyId === record.id), { timeout: 5_000 })
-            .toEqual({
-              type: 'key.deleted',
-              keyId: record.id,
-              digest: record.digest,
-            })
+            .poll(() => received.filter(ours), { timeout: 5_000 })
+            .toEqual([deleted(byId), deleted(byDigest)])
         } finally {
           await unsubscribe()
         }
