@@ -16,13 +16,15 @@ function oddIds(name: string, open: () => Promise<OpenStore>): void {
       opened = await open()
     })
     afterAll(() => opened.close())
-
-    it('deletes nothing for an id holding a NUL, and says so with null', async () => {
-      const keyward = createKeyward({
+    const engine = () =>
+      createKeyward({
         jwtSecret: JWT_SECRET,
         store: opened.store,
         users: { get: (id) => ({ id, permissions: [] }) },
       })
+
+    it('deletes nothing for an id holding a NUL, and says so with null', async () => {
+      const keyward = engine()
       try {
         const issued = await keyward.issueKey('alice', { name: 'ci' })
         for (const id of ['\u0000', `${issued.id}\u0000`, `a\u0000b`]) {
@@ -36,11 +38,7 @@ function oddIds(name: string, open: () => Promise<OpenStore>): void {
     })
 
     it('holds the longest user id and name keyward accepts, in 3-byte characters', async () => {
-      const keyward = createKeyward({
-        jwtSecret: JWT_SECRET,
-        store: opened.store,
-        users: { get: (id) => ({ id, permissions: [] }) },
-      })
+      const keyward = engine()
       try {
         const userId = '\u20ac'.repeat(512)
         const name = '\u20ac'.repeat(128)

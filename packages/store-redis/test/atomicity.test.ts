@@ -1,24 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import { sampleKeyRecord } from '@keyward/core/testing'
-import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
-import { afterAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import * as lua from '../src/lua.js'
 import type { Script } from '../src/script.js'
-import { deleteUnder, dumpPrefix, randomPrefix } from './support.js'
+import { dumpPrefix, suiteStore } from './support.js'
 
 const DAY = 86_400_000
 const INVALID = new Date(Number.NaN)
 
 describeWith('REDIS_URL', 'redis store: no half-applied writes', (url) => {
-  const client = new Redis(url)
-  const prefix = randomPrefix()
-  const store = redisStore({ client, prefix })
-  afterAll(async () => {
-    await deleteUnder(client, prefix)
-    await client.quit()
-  })
+  const { client, prefix, store } = suiteStore(url)
 
   const liveToken = async () => {
     const token = {

@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { ApiKeyRecord, RefreshTokenRecord } from '@keyward/core'
-import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
-import { afterAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
-import { deleteUnder, keysUnder, keywardOver, randomPrefix } from './support.js'
+import { keysUnder, keywardOver, suiteStore } from './support.js'
 
 const DAY = 86_400_000
 /** Far behind Redis's clock, as an injected test clock or a host whose clock is wrong would be. */
@@ -36,13 +34,7 @@ const lifetime = (record: { createdOn: Date; expiresOn: Date }) =>
   record.expiresOn.getTime() - record.createdOn.getTime()
 
 describeWith('REDIS_URL', 'redis store expiry', (url) => {
-  const client = new Redis(url)
-  const prefix = randomPrefix()
-  const store = redisStore({ client, prefix })
-  afterAll(async () => {
-    await deleteUnder(client, prefix)
-    await client.quit()
-  })
+  const { client, prefix, store } = suiteStore(url)
 
   /** The Redis key lives for `ms` from when it was written (a few seconds' slack for a slow run). */
   const expectTtl = async (key: string, ms: number) => {

@@ -1,24 +1,16 @@
 import { randomUUID } from 'node:crypto'
 import type { RefreshTokenRecord } from '@keyward/core'
 import { sampleKeyRecord } from '@keyward/core/testing'
-import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
-import { afterAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
-import { deleteUnder, randomPrefix } from './support.js'
+import { suiteStore } from './support.js'
 
 const DAY = 86_400_000
 
 // ioredis resends a command whose reply a dropped connection lost (autoResendUnfulfilledCommands,
 // on by default), so a write may run twice: these call the store twice, as a resend would.
 describeWith('REDIS_URL', 'redis store under a resent command', (url) => {
-  const client = new Redis(url)
-  const prefix = randomPrefix()
-  const store = redisStore({ client, prefix })
-  afterAll(async () => {
-    await deleteUnder(client, prefix)
-    await client.quit()
-  })
+  const { store } = suiteStore(url)
 
   const token = (): RefreshTokenRecord => ({
     digest: randomUUID(),

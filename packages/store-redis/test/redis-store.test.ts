@@ -1,10 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import type { ApiKeyRecord } from '@keyward/core'
 import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
-import { afterAll, expect, it } from 'vitest'
+import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
-import { deleteUnder, failFastClient, randomPrefix } from './support.js'
+import { failFastClient, suiteStore } from './support.js'
 
 const keyRecord = (userId: string): ApiKeyRecord => ({
   id: randomUUID(),
@@ -18,13 +17,7 @@ const keyRecord = (userId: string): ApiKeyRecord => ({
 })
 
 describeWith('REDIS_URL', 'redis store specifics', (url) => {
-  const client = new Redis(url)
-  const prefix = randomPrefix()
-  const store = redisStore({ client, prefix })
-  afterAll(async () => {
-    await deleteUnder(client, prefix)
-    await client.quit()
-  })
+  const { prefix, store } = suiteStore(url)
 
   it('records last use for batches larger than one script call takes', async () => {
     const records = Array.from({ length: 1_201 }, () => keyRecord('bob'))

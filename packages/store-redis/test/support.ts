@@ -1,10 +1,24 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { type Clock, createKeyward, type KeyStore } from '@keyward/core'
+import { redisStore } from '@keyward/store-redis'
 import { Redis } from 'ioredis'
+import { afterAll } from 'vitest'
 
 /** A prefix of its own for each run, so parallel runs and leftovers never meet. */
 export const randomPrefix = () => `kw_test_${randomBytes(6).toString('hex')}:`
+
+/** A store on a client and prefix of the suite's own, both cleaned up when the suite ends. */
+export function suiteStore(url: string) {
+  const client = new Redis(url)
+  const prefix = randomPrefix()
+  const store = redisStore({ client, prefix })
+  afterAll(async () => {
+    await deleteUnder(client, prefix)
+    await client.quit()
+  })
+  return { client, prefix, store }
+}
 
 /** Every Redis key under the prefix. */
 export async function keysUnder(client: Redis, prefix: string): Promise<string[]> {
