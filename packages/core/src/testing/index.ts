@@ -1,2 +1,3 @@
-export type { StoreConformanceOptions, StoreUnderTest } from './store-conformance.js'
-export { runStoreConformance, sampleKeyRecord } from './store-conformance.js'
+export { sampleKeyRecord } from './fixtures.js'
+export { runStoreConformance } from './store-conformance.js'
+export type { StoreConformanceOptions, StoreUnderTest } from './suite.js'

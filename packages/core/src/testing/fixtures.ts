@@ -1,0 +1,46 @@
+/** Records and names the suite builds its cases from, each unique so tests can share one store. */
+import { randomUUID } from 'node:crypto'
+import { sha256Hex } from '../lib/secrets.js'
+import type { ApiKeyRecord, RefreshTokenRecord } from '../store/types.js'
+
+export const DAY = 86_400_000
+let sequence = 0
+export const uniqueUser = () => `user-${randomUUID()}`
+
+/** A well-formed key record (random id and digest) for a store's own tests. */
+export function sampleKeyRecord(userId: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
+  sequence += 1
+  const secret = `${randomUUID()}${sequence}`
+  return {
+    id: randomUUID(),
+    userId,
+    name: `key ${sequence}`,
+    digest: sha256Hex(secret),
+    preview: `ms-…${String(sequence).padStart(4, '0').slice(-4)}`,
+    createdOn: new Date(Date.UTC(2026, 10, 22, 12, 0, 0) + sequence),
+    expiresOn: new Date(Date.UTC(2027, 1, 22, 12, 0, 0)),
+    lastUsedOn: null,
+    ...overrides,
+  }
+}
+
+export function refreshRecord(
+  userId: string,
+  overrides: Partial<RefreshTokenRecord> = {},
+): RefreshTokenRecord {
+  return {
+    digest: sha256Hex(randomUUID()),
+    familyId: randomUUID(),
+    userId,
+    keyId: null,
+    createdOn: new Date(),
+    expiresOn: new Date(Date.now() + 30 * DAY),
+    ...overrides,
+  }
+}
+
+export const next = (at = Date.now()) => ({
+  digest: sha256Hex(randomUUID()),
+  createdOn: new Date(at),
+  expiresOn: new Date(at + 30 * DAY),
+})

@@ -1,0 +1,110 @@
+/**
+ * Refresh tokens: rotation within a family, reuse revoking the family, expiry judged by the given
+ * time, and races between instances (one winner; no successor outliving a revocation).
+ */
+import { randomUUID } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { sha256Hex } from '../lib/secrets.js'
+import { DAY, next, refreshRecord, uniqueUser } from './fixtures.js'
+import type { ConformanceSuite } from './suite.js'
+
+export function describeRefreshTokens(suite: ConformanceSuite): void {
+  const { parallel, peer } = suite
+
+  describe('refresh tokens', () => {
+    it('rotates a live token once; the successor inherits family, user and key, with its own digest and dates', async () => {
+      const first = refreshRecord(uniqueUser(), { keyId: randomUUID() })
+      await suite.store.insertRefreshToken(first)
+      // Dates unlike the first token's, so a successor that kept them would show.
+      const successor = next(Date.now() + 60_000)
+      const rotated = await suite.store.rotateRefreshToken(first.digest, successor, new Date())
+      expect(rotated).toEqual({ status: 'rotated', previous: first })
+      const again = await suite.store.rotateRefreshToken(successor.digest, next(), new Date())
+      expect(again).toEqual({ status: 'rotated', previous: { ...first, ...successor } })
+    })
+
+    it("treats a spent token as reuse and revokes its whole family, and none of the user's other families", async () => {
+      const userId = uniqueUser()
+      const first = refreshRecord(userId)
+      const otherSession = refreshRecord(userId)
+      await suite.store.insertRefreshToken(first)
+      await suite.store.insertRefreshToken(otherSession)
+      const second = next()
+      await suite.store.rotateRefreshToken(first.digest, second, new Date())
+      const reuse = await suite.store.rotateRefreshToken(first.digest, next(), new Date())
+      expect(reuse).toEqual({ status: 'reused', previous: first })
+      expect((await suite.store.rotateRefreshToken(second.digest, next(), new Date())).status).not.toBe(
+        'rotated',
+      )
+      // Revoked with its family: presented again, it is unknown, not a second reuse alarm.
+      expect(await suite.store.rotateRefreshToken(first.digest, next(), new Date())).toEqual({
+        status: 'not_found',
+      })
+      expect((await suite.store.rotateRefreshToken(otherSession.digest, next(), new Date())).status).toBe(
+        'rotated',
+      )
+    })
+
+    it('does not rotate unknown or expired tokens', async () => {
+      const expired = refreshRecord(uniqueUser(), { expiresOn: new Date(Date.now() - 1000) })
+      await suite.store.insertRefreshToken(expired)
+      expect(await suite.store.rotateRefreshToken(expired.digest, next(), new Date())).toEqual({
+        status: 'not_found',
+      })
+      expect(await suite.store.rotateRefreshToken(sha256Hex('unknown'), next(), new Date())).toEqual({
+        status: 'not_found',
+      })
+    })
+
+    it("judges expiry by the given time, not the store's clock: from its expiresOn on, a token is expired, spent or not", async () => {
+      const userId = uniqueUser()
+      const expiresOn = new Date(Date.now() + DAY)
+      const unspent = refreshRecord(userId, { expiresOn })
+      const spent = refreshRecord(userId, { expiresOn })
+      await suite.store.insertRefreshToken(unspent)
+      await suite.store.insertRefreshToken(spent)
+      const justBefore = new Date(expiresOn.getTime() - 1)
+      expect((await suite.store.rotateRefreshToken(spent.digest, next(), justBefore)).status).toBe('rotated')
+      expect(await suite.store.rotateRefreshToken(unspent.digest, next(), expiresOn)).toEqual({
+        status: 'not_found',
+      })
+      expect(await suite.store.rotateRefreshToken(spent.digest, next(), expiresOn)).toEqual({
+        status: 'not_found',
+      })
+    })
+
+    it('lets exactly one of many simultaneous redemptions of one token succeed, across instances', async () => {
+      const token = refreshRecord(uniqueUser())
+      await suite.store.insertRefreshToken(token)
+      const other = await peer()
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          (i % 2 === 0 ? suite.store : other).rotateRefreshToken(token.digest, next(), new Date()),
+        ),
+      )
+      expect(results.filter((result) => result.status === 'rotated')).toHaveLength(1)
+    })
+
+    it('leaves no successor alive when reuse revokes a family that another instance is rotating', async () => {
+      // The thief rotated first and rotates again while the owner presents the spent token:
+      // whichever commits first, the thief's newest token must not outlive the revocation.
+      // Timing is not forced, so a store that gets this wrong fails often rather than always.
+      const other = await peer()
+      const outcomes: string[] = []
+      for (let i = 0; i < Math.max(1, Math.min(50, Math.ceil(parallel / 4))); i++) {
+        const first = refreshRecord(uniqueUser())
+        await suite.store.insertRefreshToken(first)
+        const stolen = next()
+        await other.rotateRefreshToken(first.digest, stolen, new Date())
+        const minted = next()
+        const [reuse] = await Promise.all([
+          suite.store.rotateRefreshToken(first.digest, next(), new Date()),
+          other.rotateRefreshToken(stolen.digest, minted, new Date()),
+        ])
+        const after = await other.rotateRefreshToken(minted.digest, next(), new Date())
+        outcomes.push(`reuse ${reuse.status}, successor ${after.status === 'rotated' ? 'alive' : 'revoked'}`)
+      }
+      expect(outcomes.filter((outcome) => outcome !== 'reuse reused, successor revoked')).toEqual([])
+    })
+  })
+}

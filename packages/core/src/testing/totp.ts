@@ -1,0 +1,63 @@
+/**
+ * TOTP enrolment: a pending secret is replaced but an enabled one never is, each step is accepted
+ * once and only after the last one, even under simultaneous attempts, and deletion is per user.
+ */
+import { describe, expect, it } from 'vitest'
+import { uniqueUser } from './fixtures.js'
+import type { ConformanceSuite } from './suite.js'
+
+export function describeTotp(suite: ConformanceSuite): void {
+  describe('TOTP', () => {
+    const pending = (userId: string, sealedSecret = 'v1.sealed') => ({
+      userId,
+      sealedSecret,
+      enabled: false,
+      lastStep: null,
+      createdOn: new Date('2026-11-22T00:00:00.000Z'),
+    })
+
+    it('stores a pending secret, replaces a pending one, and never an enabled one', async () => {
+      const userId = uniqueUser()
+      expect(await suite.store.getTotp(userId)).toBeNull()
+      expect(await suite.store.putPendingTotp(pending(userId, 'v1.first'))).toBe(true)
+      expect(await suite.store.putPendingTotp(pending(userId, 'v1.second'))).toBe(true)
+      expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
+      expect(await suite.store.acceptTotpStep(userId, 100)).toBe(true)
+      expect(await suite.store.putPendingTotp(pending(userId, 'v1.third'))).toBe(false)
+      expect(await suite.store.getTotp(userId)).toMatchObject({
+        sealedSecret: 'v1.second',
+        enabled: true,
+        lastStep: 100,
+      })
+    })
+
+    it('accepts only steps later than the last accepted one', async () => {
+      const userId = uniqueUser()
+      expect(await suite.store.acceptTotpStep(userId, 1)).toBe(false)
+      await suite.store.putPendingTotp(pending(userId))
+      expect(await suite.store.acceptTotpStep(userId, 10)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, 10)).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, 9)).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, 11)).toBe(true)
+    })
+
+    it('accepts one step once under simultaneous attempts', async () => {
+      const userId = uniqueUser()
+      await suite.store.putPendingTotp(pending(userId))
+      const results = await Promise.all(
+        Array.from({ length: 20 }, () => suite.store.acceptTotpStep(userId, 42)),
+      )
+      expect(results.filter(Boolean)).toHaveLength(1)
+    })
+
+    it("deletes a user's enrolment and no one else's", async () => {
+      const userId = uniqueUser()
+      const other = uniqueUser()
+      await suite.store.putPendingTotp(pending(userId))
+      await suite.store.putPendingTotp(pending(other))
+      await suite.store.deleteTotp(userId)
+      expect(await suite.store.getTotp(userId)).toBeNull()
+      expect(await suite.store.getTotp(other)).toEqual(pending(other))
+    })
+  })
+}
