@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { rawRequest } from '../security/support/raw-http.js'
 import { withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
 import { FRAMEWORKS } from './support/servers.js'
@@ -31,6 +32,17 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
       expect((await exchange(body, { 'content-type': 'application/vnd.api+json' })).status).toBe(200)
     })
 
+    it('takes the media type in any case, as HTTP media types are case-insensitive', async () => {
+      const body = JSON.stringify({ api_key: await t.keyFor('alice') })
+      expect((await exchange(body, { 'content-type': 'Application/JSON' })).status).toBe(200)
+    })
+
+    it('answers 400 naming the missing field for a JSON null, never a 500', async () => {
+      const reply = await exchange('null', JSON_TYPE)
+      expect(reply.status).toBe(400)
+      expect(reply.body).toMatchObject({ error: 'Invalid request', field: 'api_key' })
+    })
+
     it.each(['{"api_key": ', '{api_key: 1}', "{'a': 1}"])(
       'answers 400 Malformed JSON for %s',
       async (raw) => {
@@ -59,6 +71,7 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
       ['text/plain', { 'content-type': 'text/plain' }],
       ['a form', { 'content-type': 'application/x-www-form-urlencoded' }],
       ['a media type without a subtype', { 'content-type': 'json' }],
+      ['a type that only starts like JSON', { 'content-type': 'application/json-seq' }],
       ['no Content-Type at all', {}],
     ])('answers 415 for %s', async (_case, headers) => {
       const reply = await exchange('{"api_key":"ms-1"}', headers)
@@ -88,6 +101,19 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
       const padding = ' '.repeat(LIMIT - JSON.stringify({ api_key: 'x' }).length)
       const reply = await exchange(`${JSON.stringify({ api_key: 'x' })}${padding}`, JSON_TYPE)
       expect(reply.status).toBe(401)
+    })
+
+    it('answers 413 to a declared Content-Length over the limit without waiting for the body', async () => {
+      const reply = await rawRequest(t.server.url, {
+        method: 'POST',
+        target: '/accounts/auth-with-api-key',
+        headers: [
+          ['content-type', 'application/json'],
+          ['content-length', String(LIMIT + 1)],
+        ],
+      })
+      expect(reply.status).toBe(413)
+      expect(JSON.parse(reply.body)).toEqual(TOO_LARGE)
     })
 
     it('answers 413 to a body one byte over, and closes the connection', async () => {

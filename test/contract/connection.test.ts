@@ -3,34 +3,11 @@
  * last key verified on a connection (to skip its SHA-256); whatever it remembers, every request
  * must get the answer it would get on a fresh connection.
  */
-import { Agent, request } from 'node:http'
-import type { Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
+import { oneConnection } from './support/connection.js'
 import { useContract } from './support/contract.js'
 import { DAY } from './support/fixture.js'
 import { FRAMEWORKS } from './support/servers.js'
-
-/** GET requests over a single kept-alive connection; fails the test if a second one is opened. */
-function oneConnection(baseUrl: string) {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 })
-  const sockets = new Set<Socket>()
-  const send = (path: string, headers: Record<string, string>) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(new URL(path, baseUrl), { agent, headers }, (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => {
-          body += chunk
-        })
-        res.once('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      })
-      req.once('socket', (socket) => sockets.add(socket))
-      req.once('error', reject)
-      req.end()
-    })
-  const get = async (path: string, headers: Record<string, string>) => (await send(path, headers)).status
-  return { get, send, sockets, close: () => agent.destroy() }
-}
 
 describe.each(FRAMEWORKS)('one keep-alive connection over %s', (framework) => {
   const t = useContract(framework)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { rawRequest } from '../security/support/raw-http.js'
 import { withBearer, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
-import { DAY, MINUTE } from './support/fixture.js'
+import { DAY, MINUTE, SECOND } from './support/fixture.js'
 import { FRAMEWORKS } from './support/servers.js'
 
 const REALM = 'Bearer realm="keyward"'
@@ -133,6 +133,15 @@ describe.each(FRAMEWORKS)('the guard over %s', (framework) => {
       t.users.delete('alice')
       expect((await agents(withKey(alice))).status).toBe(401)
     })
+
+    it('answers 401 Invalid auth token to a token whose user no longer exists', async () => {
+      const { auth_token } = await t.tokensFor(await t.keyFor('alice'))
+      t.users.delete('alice')
+      const reply = await agents(withBearer(auth_token))
+      expect(reply.status).toBe(401)
+      expect(reply.body).toMatchObject({ error: 'Invalid auth token' })
+      expect(reply.headers.get('www-authenticate')).toBe(`${REALM}, error="invalid_token"`)
+    })
   })
 
   it('answers 503 with Retry-After and no detail when the store is down', async () => {
@@ -171,5 +180,28 @@ describe.each(FRAMEWORKS)('the failed-attempt limit over %s', (framework) => {
     expect(exchange.status).toBe(429)
     t.clock.advance(MINUTE)
     expect((await t.api('GET', '/v1/agents', { headers: withKey(alice) })).status).toBe(200)
+  })
+
+  it('counts refused refresh tokens against the address, and then refuses refreshes too', async () => {
+    const refresh = (token: string) => t.api('POST', '/accounts/refresh', { json: { refresh_token: token } })
+    const { refresh_token } = await t.tokensFor(await t.keyFor('alice'))
+    for (let attempt = 0; attempt < 3; attempt++)
+      expect((await refresh(`rt_${'A'.repeat(43)}`)).status).toBe(401)
+    expect((await refresh(refresh_token)).status).toBe(429)
+    expect((await t.api('GET', '/v1/agents', { headers: withKey(await t.keyFor('alice')) })).status).toBe(429)
+  })
+
+  it('counts Retry-After and the RateLimit headers down from the first failure of the window', async () => {
+    const unknown = withKey(`ms-${'c'.repeat(32)}`)
+    for (let attempt = 0; attempt < 3; attempt++) await t.api('GET', '/v1/agents', { headers: unknown })
+    t.clock.advance(20 * SECOND)
+    const limited = await t.api('GET', '/v1/agents', { headers: withKey(await t.keyFor('alice')) })
+    expect(limited.status).toBe(429)
+    expect(limited.body).toMatchObject({ retry_after: 40 })
+    expect(Object.fromEntries(limited.headers)).toMatchObject({
+      'retry-after': '40',
+      'ratelimit-policy': '"failures";q=3;w=60',
+      ratelimit: '"failures";r=0;t=40',
+    })
   })
 })

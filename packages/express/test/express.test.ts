@@ -3,6 +3,7 @@ import { keywardExpress } from '@keyward/express'
 import express, { type Express } from 'express'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFixture } from '../../../test/contract/support/fixture.js'
+import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 
 const running: Array<() => Promise<void>> = []
@@ -57,6 +58,20 @@ describe('keywardExpress', () => {
     expect((await post(exchange, 'api_key', { 'content-type': 'text/plain' })).status).toBe(415)
   })
 
+  it('answers at once, from an empty body, when a host middleware already read the stream', async () => {
+    const { keyward } = createFixture()
+    const app = express()
+    // A host middleware that consumes the body without leaving a parsed req.body (e.g. a raw logger).
+    app.use(async (req, _res, next) => {
+      for await (const _chunk of req);
+      next()
+    })
+    app.use(keywardExpress(keyward).routes)
+    const reply = await post(`${await serve(app)}/accounts/auth-with-api-key`, '{"api_key":"ms-1"}')
+    expect(reply.status).toBe(400)
+    expect(await reply.json()).toMatchObject({ field: 'api_key' })
+  })
+
   it('guards with requireAuth: req.auth for the handler, the core answer otherwise, next() never called', async () => {
     const { keyward } = createFixture()
     const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
@@ -78,8 +93,25 @@ describe('keywardExpress', () => {
     expect(reached).toBe(1)
   })
 
+  it('calls next() once: an async handler after the guard answers, not the app’s 404', async () => {
+    const { keyward } = createFixture()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const app = express()
+    app.get('/slow', keywardExpress(keyward).requireAuth(), async (req, res) => {
+      await new Promise((settle) => setImmediate(settle))
+      res.json({ user: req.auth.userId })
+    })
+    // The host's own catch-all 404, which a second next() from the guard would reach at once.
+    app.use((_req, res) => {
+      res.status(404).json({ error: 'host 404' })
+    })
+    const reply = await fetch(`${await serve(app)}/slow`, { headers: { 'x-api-key': key } })
+    expect(reply.status).toBe(200)
+    expect(await reply.json()).toEqual({ user: 'alice' })
+  })
+
   describe("Express's trust proxy setting", () => {
-    async function failedAttemptFrom(trustProxy: boolean) {
+    async function failedAttemptFrom(trustProxy: boolean, proto: string = FORWARDED['x-forwarded-proto']) {
       const { keyward, events } = createFixture()
       const app = express()
       app.set('trust proxy', trustProxy ? 'loopback' : false)
@@ -87,26 +119,33 @@ describe('keywardExpress', () => {
       app.use(auth.routes)
       app.get('/v1/me', auth.requireAuth(), (_req, res) => res.end())
       const url = await serve(app)
-      const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }
-      await fetch(`${url}/v1/me`, { headers: { ...forwarded, 'x-api-key': `ms-${'0'.repeat(32)}` } })
+      await fetch(`${url}/v1/me`, { headers: { ...FORWARDED, 'x-api-key': `ms-${'0'.repeat(32)}` } })
       const { key } = await keyward.issueKey('alice', { name: 'ci' })
       const issued = await post(`${url}/accounts/api-key`, JSON.stringify({ key_name: 'x' }), {
-        ...forwarded,
+        ...FORWARDED,
+        'x-forwarded-proto': proto,
         'x-api-key': key,
       })
       const { data } = (await issued.json()) as { data: { creds: string } }
-      return { events, baseUrl: JSON.parse(data.creds).base_url as string, port: new URL(url).port }
+      await failExchangeViaProxy(url)
+      const failedFrom = failedAddresses(events)
+      return { failedFrom, baseUrl: JSON.parse(data.creds).base_url as string, port: new URL(url).port }
     }
 
     it('gives the core the forwarded address and protocol when the proxy is trusted', async () => {
-      const { events, baseUrl, port } = await failedAttemptFrom(true)
-      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({ ip: '203.0.113.7' })
+      const { failedFrom, baseUrl, port } = await failedAttemptFrom(true)
+      expect(failedFrom).toEqual(['203.0.113.7', '203.0.113.7'])
       expect(baseUrl).toBe(`https://127.0.0.1:${port}`)
     })
 
+    it('builds base_url from http or https only, whatever protocol a trusted proxy forwards', async () => {
+      const { baseUrl, port } = await failedAttemptFrom(true, 'javascript')
+      expect(baseUrl).toBe(`http://127.0.0.1:${port}`)
+    })
+
     it('ignores X-Forwarded-* when it is not', async () => {
-      const { events, baseUrl, port } = await failedAttemptFrom(false)
-      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({ ip: '127.0.0.1' })
+      const { failedFrom, baseUrl, port } = await failedAttemptFrom(false)
+      expect(failedFrom).toEqual(['127.0.0.1', '127.0.0.1'])
       expect(baseUrl).toBe(`http://127.0.0.1:${port}`)
     })
   })
@@ -151,6 +190,18 @@ describe('req.auth', () => {
     app.get('/sub/who', (req, res) => res.json({ user: req.auth?.userId ?? null }))
     const url = await serve(app)
     expect(await (await get(`${url}/sub/who`, key)).json()).toEqual({ user: 'bob' })
+  })
+
+  it("is assigned plainly when another library already put an auth on Express's request prototype", async () => {
+    const { keyward } = createFixture()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const app = express()
+    // Another library's default, on the app's request prototype: keyward must not hide behind it.
+    Object.defineProperty(app.request, 'auth', { value: null, writable: true, configurable: true })
+    app.get('/mine', keywardExpress(keyward).requireAuth(), (req, res) =>
+      res.json({ user: req.auth?.userId }),
+    )
+    expect(await (await get(`${await serve(app)}/mine`, key)).json()).toEqual({ user: 'alice' })
   })
 
   it('replaces a value another middleware assigned before the guard, and can be assigned after it', async () => {

@@ -4,6 +4,7 @@ import keywardDefault, { keyward } from '@keyward/fastify'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFixture } from '../../../test/contract/support/fixture.js'
+import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 
 const running: FastifyInstance[] = []
 afterEach(async () => {
@@ -190,17 +191,16 @@ describe('the @keyward/fastify plugin', () => {
           trustProxy,
         },
       )
-      const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }
-      await fetch(`${url}/me`, { headers: { ...forwarded, 'x-api-key': `ms-${'0'.repeat(32)}` } })
+      await fetch(`${url}/me`, { headers: { ...FORWARDED, 'x-api-key': `ms-${'0'.repeat(32)}` } })
       const issued = await post(`${url}/accounts/api-key`, '{"key_name":"x"}', {
-        ...forwarded,
+        ...FORWARDED,
         'x-api-key': key,
       })
       const { data } = (await issued.json()) as { data: { creds: string } }
       const port = new URL(url).port
-      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({
-        ip: trustProxy ? '203.0.113.7' : '127.0.0.1',
-      })
+      await failExchangeViaProxy(url)
+      const ip = trustProxy ? '203.0.113.7' : '127.0.0.1'
+      expect(failedAddresses(events)).toEqual([ip, ip])
       expect(JSON.parse(data.creds).base_url).toBe(`${trustProxy ? 'https' : 'http'}://127.0.0.1:${port}`)
     }
   })

@@ -3,7 +3,9 @@ import { keywardKoa } from '@keyward/koa'
 import Router from '@koa/router'
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
+import { oneConnection } from '../../../test/contract/support/connection.js'
 import { createFixture } from '../../../test/contract/support/fixture.js'
+import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 
 const running: Array<() => Promise<void>> = []
@@ -65,6 +67,30 @@ describe('keywardKoa', () => {
     )
   })
 
+  it('waits for an async handler behind the guard, on the first request and from memory on the next', async () => {
+    const { keyward } = createFixture()
+    const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
+    const router = new Router()
+    router.get('/slow', keywardKoa(keyward).requireAuth(), async (ctx) => {
+      await new Promise((settle) => setImmediate(settle))
+      ctx.body = { user: ctx.state.auth.userId }
+    })
+    const app = new Koa()
+    app.use(router.routes())
+    // One kept-alive connection: the second request is admitted from memory.
+    const connection = oneConnection(await serve(app))
+    try {
+      for (let request = 0; request < 2; request++)
+        expect(await connection.send('/slow', { 'x-api-key': alice })).toEqual({
+          status: 200,
+          body: '{"user":"alice"}',
+        })
+      expect(connection.sockets.size).toBe(1)
+    } finally {
+      connection.close()
+    }
+  })
+
   it('uses ctx.request.body when a host body parser already set it', async () => {
     const { keyward } = createFixture()
     const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
@@ -110,16 +136,15 @@ describe('keywardKoa', () => {
       const app = new Koa({ proxy })
       app.use(auth.routes).use(auth.requireAuth())
       const url = await serve(app)
-      const forwarded = { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https' }
-      await fetch(`${url}/me`, { headers: { ...forwarded, 'x-api-key': `ms-${'0'.repeat(32)}` } })
+      await fetch(`${url}/me`, { headers: { ...FORWARDED, 'x-api-key': `ms-${'0'.repeat(32)}` } })
       const issued = await post(`${url}/accounts/api-key`, '{"key_name":"x"}', {
-        ...forwarded,
+        ...FORWARDED,
         'x-api-key': key,
       })
       const { data } = (await issued.json()) as { data: { creds: string } }
-      expect(events.find((event) => event.type === 'auth.failed')).toMatchObject({
-        ip: proxy ? '203.0.113.7' : '127.0.0.1',
-      })
+      await failExchangeViaProxy(url)
+      const ip = proxy ? '203.0.113.7' : '127.0.0.1'
+      expect(failedAddresses(events)).toEqual([ip, ip])
       expect(JSON.parse(data.creds).base_url).toBe(
         `${proxy ? 'https' : 'http'}://127.0.0.1:${new URL(url).port}`,
       )
