@@ -213,6 +213,34 @@ describe('failed-attempt limits per client address', () => {
     expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
   })
 
+  it('states a configured limit and window in its headers', async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '5m' } } })
+    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.9' }
+    for (let i = 0; i < 3; i++) await keyward.guard(attacker)
+    expect(await keyward.guard(attacker)).toMatchObject({
+      response: {
+        status: 429,
+        headers: { 'retry-after': '300', 'ratelimit-policy': '"failures";q=3;w=300' },
+      },
+    })
+  })
+
+  it('keeps an address blocked while a block made after it ends sooner, and lifts that one when it ends', async () => {
+    const { keyward, clock } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const from = (ip: string, apiKey = KEY) => ({ headers: { 'x-api-key': apiKey }, ip })
+    // Early's window opens first; Late fails 60 times in a window of its own and is blocked first.
+    await keyward.guard(from('198.51.100.2'))
+    clock.advance(10_000)
+    for (let i = 0; i < 60; i++) await keyward.guard(from('203.0.113.9'))
+    clock.advance(10_000)
+    for (let i = 0; i < 59; i++) await keyward.guard(from('198.51.100.2'))
+    // Early's block (from its window, opened at 0 s) ends now; Late's (opened at 10 s) has not.
+    clock.advance(40_000)
+    expect((await keyward.guard(from('198.51.100.2', key))).ok).toBe(true)
+    expect(await keyward.guard(from('203.0.113.9', key))).toMatchObject({ response: { status: 429 } })
+  })
+
   it('does not lock out a key holder on another address', async () => {
     const { keyward } = setup()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
@@ -229,6 +257,32 @@ describe('failed-attempt limits per client address', () => {
       code: 'INVALID_REFRESH_TOKEN',
     })
     await expect(keyward.authenticateWithApiKey(KEY, { ip })).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+  })
+
+  it('refuses a refresh from a blocked address, even with a good refresh token', async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const pair = await keyward.issueTokens('alice')
+    const ip = '203.0.113.10'
+    for (let i = 0; i < 3; i++) await keyward.guard({ headers: { 'x-api-key': KEY }, ip })
+    await expect(keyward.refreshTokens(pair.refresh_token, { ip })).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+    })
+    expect(
+      (await keyward.refreshTokens(pair.refresh_token, { ip: '198.51.100.1' })).refresh_token,
+    ).toBeDefined()
+  })
+
+  it('does not count a store outage during refresh as a failure of the address', async () => {
+    const base = memoryStore()
+    const store = { ...base, rotateRefreshToken: () => Promise.reject(new Error('connection refused')) }
+    const { keyward } = setup({ store, rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const ip = '203.0.113.10'
+    for (let i = 0; i < 5; i++)
+      await expect(keyward.refreshTokens(`rt_${'a'.repeat(43)}`, { ip })).rejects.toMatchObject({
+        code: 'STORE_UNAVAILABLE',
+      })
+    expect((await keyward.guard({ headers: { 'x-api-key': key }, ip })).ok).toBe(true)
   })
 
   it('holds across instances sharing a store', async () => {

@@ -184,10 +184,30 @@ describe('verifying keys', () => {
     expect((await keyward.verifyKey(key)).ok).toBe(false)
   })
 
+  it('refuses a record the store answers for another digest: only an exact digest match verifies', async () => {
+    const base = memoryStore()
+    // A faulty store (a lax index, a wrong collation) that answers every lookup with one record.
+    const store = {
+      ...base,
+      findKeyByDigest: async (_digest: string) => (await base.listKeys('alice'))[0] ?? null,
+    }
+    const { keyward } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const other = `ms-${'ab'.repeat(16)}`
+    expect(await keyward.verifyKey(other)).toEqual({ ok: false, code: 'NOT_FOUND' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+  })
+
   it('rejects the key of a user who no longer exists', async () => {
     const { keyward, users } = setup()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     users.delete('alice')
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'USER_GONE' })
+  })
+
+  it('takes a directory’s undefined for a user gone, as null', async () => {
+    const { keyward } = setup({ users: { get: () => undefined } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
     expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'USER_GONE' })
   })
 
@@ -339,6 +359,31 @@ describe('last use', () => {
     await keyward.close()
   })
 
+  it('writes by itself once a use comes a full resolution (1 minute by default) after the last write', async () => {
+    const { store, count } = instrumentedStore()
+    const { keyward, clock } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    for (const [advance, writes] of [
+      [MINUTE - 1, 0],
+      [1, 1],
+    ] as const) {
+      clock.advance(advance)
+      await keyward.verifyKey(key)
+      expect(count('recordKeyUsage')).toBe(writes)
+    }
+  })
+
+  it('is written when keyward closes', async () => {
+    const store = memoryStore()
+    const { keyward, clock } = setup({ store })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    await keyward.verifyKey(key)
+    await keyward.close()
+    expect((await store.listKeys('alice')).find((record) => record.id === id)?.lastUsedOn?.getTime()).toBe(
+      clock(),
+    )
+  })
+
   it('keeps pending times when a batch write fails, and writes them next time', async () => {
     const base = memoryStore()
     let failing = true
@@ -351,6 +396,32 @@ describe('last use', () => {
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     await keyward.verifyKey(key)
     await expect(keyward.flushUsage()).rejects.toThrow('down')
+    failing = false
+    await keyward.flushUsage()
+    expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())
+  })
+
+  it('keeps a newer use made while a failing batch was in flight', async () => {
+    const base = memoryStore()
+    let fail: (error: Error) => void = () => {}
+    let failing = true
+    const store = {
+      ...base,
+      recordKeyUsage: (usage: Parameters<typeof base.recordKeyUsage>[0]) =>
+        failing
+          ? new Promise<void>((_, reject) => {
+              fail = reject
+            })
+          : base.recordKeyUsage(usage),
+    }
+    const { keyward, clock } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    await keyward.verifyKey(key)
+    const inFlight = keyward.flushUsage()
+    clock.advance(5_000)
+    await keyward.verifyKey(key)
+    fail(new Error('down'))
+    await expect(inFlight).rejects.toThrow('down')
     failing = false
     await keyward.flushUsage()
     expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())

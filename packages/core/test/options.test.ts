@@ -20,12 +20,23 @@ describe('options are checked at start-up', () => {
       /refreshTokenLifetime.*100 years/,
     ],
     ['a lifetime object past 100 years', { keyLifetime: { months: 1201, milliseconds: 0 } }, /keyLifetime/],
+    [
+      'a lifetime object with negative months',
+      { keyLifetime: { months: -1, milliseconds: 86_400_000 } },
+      /keyLifetime/,
+    ],
+    [
+      'a lifetime object with negative milliseconds',
+      { keyLifetime: { months: 3, milliseconds: -1 } },
+      /keyLifetime/,
+    ],
     ['a token lifetime in months', { authTokenLifetime: '1mo' }, /authTokenLifetime.*fixed length/],
     ['a bad prefix', { keyPrefix: 'has space' }, /keyPrefix/],
     ['a bad base path', { basePath: 'no-slash' }, /basePath/],
     ['a relative base URL', { baseUrl: '/api' }, /baseUrl/],
     ['a short TOTP encryption key', { totp: { encryptionKey: 'short' } }, /totp.encryptionKey.*32 bytes/],
     ['a zero cache size', { cache: { max: 0 } }, /cache.max/],
+    ['a blank issuer', { issuer: '   ' }, /issuer.*non-empty/],
     [
       'a refresh lifetime shorter than the auth token',
       { refreshTokenLifetime: '1m' },

@@ -2,7 +2,7 @@ import { createHash, generateKeyPairSync } from 'node:crypto'
 import { memoryStore } from '@keyward/core'
 import { decodeJwt, decodeProtectedHeader, exportJWK, SignJWT, UnsecuredJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { instrumentedStore, MINUTE, SECRET, setup } from './support.js'
+import { DAY, instrumentedStore, MINUTE, SECRET, setup } from './support.js'
 
 const secretBytes = new TextEncoder().encode(SECRET)
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
@@ -25,6 +25,8 @@ function forge(
     exp?: number
     iat?: number
     nbf?: number
+    /** null: no jti claim at all. */
+    jti?: string | null
   } = {},
 ) {
   const now = Math.floor(Date.parse('2026-11-22T10:00:00.000Z') / 1000)
@@ -33,10 +35,10 @@ function forge(
     .setIssuer(overrides.iss ?? 'keyward')
     .setAudience(overrides.aud ?? 'keyward')
     .setSubject('alice')
-    .setJti('forged')
     .setIssuedAt(overrides.iat ?? now)
     .setExpirationTime(overrides.exp ?? now + 900)
   if (overrides.nbf !== undefined) jwt.setNotBefore(overrides.nbf)
+  if (overrides.jti !== null) jwt.setJti(overrides.jti ?? 'forged')
   return jwt
 }
 
@@ -102,6 +104,15 @@ describe('auth tokens', () => {
     clock.advance(15 * MINUTE - 1000)
     expect((await keyward.authenticate(bearer(pair.auth_token))).ok).toBe(true)
     clock.advance(1000)
+    expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
+      ok: false,
+      failure: { code: 'TOKEN_EXPIRED' },
+    })
+  })
+
+  it('first presented after their expiry are answered TOKEN_EXPIRED, as a cached one is', async () => {
+    const { keyward, pair, clock } = await exchange()
+    clock.advance(15 * MINUTE)
     expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
       ok: false,
       failure: { code: 'TOKEN_EXPIRED' },
@@ -215,6 +226,7 @@ describe('auth tokens', () => {
       ['an id-token typ', { typ: 'id+jwt' }],
       ['an expired token', { exp: Math.floor(Date.parse('2026-11-22T09:00:00Z') / 1000) }],
       ['a not-yet-valid token', { nbf: Math.floor(Date.parse('2026-11-22T11:00:00Z') / 1000) }],
+      ['a token without a jti', { jti: null }],
     ])('rejects %s', async (_, overrides) => {
       const { keyward } = setup()
       const token = await forge(overrides).sign(secretBytes)
@@ -279,6 +291,27 @@ describe('refresh tokens', () => {
     })
   })
 
+  it('report a spent token presented again as auth.failed REFRESH_TOKEN_REUSED, naming its user', async () => {
+    const { keyward, pair, events } = await exchange()
+    await keyward.refreshTokens(pair.refresh_token)
+    await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+      code: 'REFRESH_TOKEN_REUSED',
+    })
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([
+      expect.objectContaining({ code: 'REFRESH_TOKEN_REUSED', userId: 'alice' }),
+    ])
+  })
+
+  it('refused for a deleted key stay invalid when presented again: no reuse alarm', async () => {
+    const { keyward, pair, issued, events } = await exchange()
+    await keyward.deleteKey('alice', { id: issued.id })
+    for (let i = 0; i < 2; i++)
+      await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+        code: 'INVALID_REFRESH_TOKEN',
+      })
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([])
+  })
+
   it('stop when the key they came from is deleted or the user is gone', async () => {
     const { keyward, pair, issued, users } = await exchange()
     await keyward.deleteKey('alice', { id: issued.id })
@@ -296,6 +329,21 @@ describe('refresh tokens', () => {
     const { keyward, pair, clock } = await exchange()
     clock.advance(30 * 86_400_000)
     await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+  })
+
+  it('live 30 days from their rotation, not from the first of their family', async () => {
+    const { keyward, clock } = setup()
+    const early = await keyward.issueTokens('alice')
+    const late = await keyward.issueTokens('alice')
+    clock.advance(10 * DAY)
+    const earlyNext = await keyward.refreshTokens(early.refresh_token)
+    const lateNext = await keyward.refreshTokens(late.refresh_token)
+    clock.advance(30 * DAY - 1)
+    await keyward.refreshTokens(earlyNext.refresh_token)
+    clock.advance(1)
+    await expect(keyward.refreshTokens(lateNext.refresh_token)).rejects.toMatchObject({
       code: 'INVALID_REFRESH_TOKEN',
     })
   })

@@ -78,6 +78,13 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     expect(events.filter((event) => event.type === 'auth.failed')).toHaveLength(10)
   })
 
+  it('locks the account after 100 attempts for 15 minutes by default', async () => {
+    const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1000 } } })
+    const result = await burst(verify, await wrongCodes(secret, clock(), 110))
+    expect(result.tally).toEqual({ INVALID_TOTP_CODE: 100, RATE_LIMITED: 10 })
+    expect(result.retryAfter).toEqual(new Set([900]))
+  })
+
   it('refuses attempts while locked without counting them towards the account lock', async () => {
     const { clock, secret, verify } = await enrolled({
       rateLimit: { totp: { max: 2, baseDelay: '30s' }, perAccount: { max: 4, lockout: '15m' } },
@@ -94,6 +101,53 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     })
     clock.advance(60_000)
     await verify(await codeAt(secret, clock()))
+  })
+
+  it('answers every attempt during an account lock with the account lock’s Retry-After', async () => {
+    const { clock, secret, verify } = await enrolled({
+      rateLimit: { totp: { max: 3, baseDelay: '30s' }, perAccount: { max: 2, lockout: '15m' } },
+    })
+    const codes = await wrongCodes(secret, clock(), 8)
+    for (const code of codes.slice(0, 2))
+      await expect(verify(code)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    for (const code of codes.slice(2))
+      await expect(verify(code)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfter: 900 })
+  })
+
+  it('starts the account count again after a right code', async () => {
+    const { clock, secret, verify } = await enrolled({
+      rateLimit: { totp: { max: 1000 }, perAccount: { max: 3, lockout: '15m' } },
+    })
+    const codes = await wrongCodes(secret, clock(), 5)
+    for (const code of codes.slice(0, 2))
+      await expect(verify(code)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    await verify(await codeAt(secret, clock()))
+    for (const code of codes.slice(2))
+      await expect(verify(code)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+  })
+
+  it('doubles the lock with each window: 30 s, 60 s, 120 s', async () => {
+    const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1, baseDelay: '30s' } } })
+    for (const seconds of [30, 60, 120]) {
+      const [opening, refused] = await wrongCodes(secret, clock(), 2)
+      await expect(verify(opening as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+      await expect(verify(refused as string)).rejects.toMatchObject({
+        code: 'RATE_LIMITED',
+        retryAfter: seconds,
+      })
+      clock.advance(seconds * 1000)
+    }
+  })
+
+  it('never locks for longer than a day, however the delay doubles', async () => {
+    const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1, baseDelay: '13h' } } })
+    const [first] = await wrongCodes(secret, clock(), 1)
+    await expect(verify(first as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    clock.advance(13 * 3_600_000)
+    const [second, third] = await wrongCodes(secret, clock(), 2)
+    await expect(verify(second as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    // The next delay would be 26 hours: it is a day.
+    await expect(verify(third as string)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfter: 86_400 })
   })
 
   it('fails closed when the store cannot count: no code is checked', async () => {

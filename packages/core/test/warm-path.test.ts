@@ -9,7 +9,7 @@ import { IncomingMessage } from 'node:http'
 import type { AuthenticateOptions, GuardOutcome, KeywardUser, NodeRequest } from '@keyward/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { DAY, setup } from './support.js'
+import { DAY, MINUTE, setup } from './support.js'
 
 const RUNS = Number(process.env.KEYWARD_FUZZ_RUNS ?? 300)
 const READ = { permissions: ['agents:read'] }
@@ -156,6 +156,21 @@ describe('the warm path leaves everything else to the full guard', () => {
     const world = await known()
     world.clock.advance(92 * DAY)
     await leftToFull(world, 401)
+  })
+
+  it('a token at the very millisecond it expires, which the full path refuses', async () => {
+    const { keyward, clock } = setup()
+    const { auth_token } = await keyward.issueTokens('alice')
+    const rawHeaders = ['Authorization', `Bearer ${auth_token}`]
+    const socket = {}
+    await admitted(keyward.guard({ rawHeaders, socket }))
+    clock.advance(15 * MINUTE - 1)
+    expect(keyward.admitFromMemory(nodeRequest(rawHeaders, socket))).toBeDefined()
+    clock.advance(1)
+    const { warm, full } = bothPaths(keyward, rawHeaders, socket)
+    expect(warm).toBeUndefined()
+    expect(await full).toMatchObject({ ok: false, response: { status: 401 } })
+    await keyward.close()
   })
 
   it('a cache entry past the cache’s freshness: the full path reads the store again', async () => {
