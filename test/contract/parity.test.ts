@@ -162,10 +162,9 @@ async function record(framework: Framework): Promise<Recorded[]> {
 }
 
 describe('the same requests on every framework', () => {
-  it('give the same status, headers and body on express, fastify and koa', async () => {
-    const [express, fastify, koa] = await Promise.all(FRAMEWORKS.map(record))
-    expect(fastify).toEqual(express)
-    expect(koa).toEqual(express)
+  it('give the same status, headers and body on express, fastify and koa, at every release tested', async () => {
+    const [express, ...others] = await Promise.all(FRAMEWORKS.map(record))
+    for (const [i, recorded] of others.entries()) expect(recorded, FRAMEWORKS[i + 1]).toEqual(express)
     const statuses = new Set(express?.map((entry) => entry.status))
     expect([...statuses].sort()).toEqual([200, 400, 401, 403, 404, 405, 409, 413, 415, 503])
   })

@@ -49,7 +49,7 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
   }
 
-  const routes: RequestHandler = async (req, res, next) => {
+  async function serve(req: Request, res: Response, next: NextFunction): Promise<void> {
     const path = req.baseUrl + req.path
     if (!keyward.owns(path)) return next()
     let body: unknown
@@ -72,6 +72,12 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     })
     if (response === undefined) return next()
     send(res, response)
+  }
+
+  // Express 5 passes a rejected promise to the error handler, Express 4 leaves it unhandled: this
+  // does it on both.
+  const routes: RequestHandler = (req, res, next) => {
+    serve(req, res, next).catch(next)
   }
 
   // Not an async function: the core answers a warm key without a promise, and so does this, first

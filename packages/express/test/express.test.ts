@@ -1,6 +1,7 @@
 import { type Keyward, KeywardConfigError } from '@keyward/core'
 import { keywardExpress } from '@keyward/express'
-import express, { type Express } from 'express'
+import express, { type Express, type NextFunction, type Request, type Response } from 'express'
+import express4 from 'express-4.21.2'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
@@ -230,5 +231,35 @@ describe('req.auth', () => {
     const url = await serve(app)
     expect(await (await get(`${url}/before`, key)).json()).toEqual({ user: 'alice' })
     expect(await (await get(`${url}/after`, key)).json()).toEqual({ user: 'changed' })
+  })
+})
+
+describe.each([
+  ['Express 5', express],
+  ['Express 4.21.2', express4],
+])("a failure in keyward's routes on %s", (_release, framework) => {
+  it("reaches the host's error handler: Express 4 does not catch a rejected promise itself", async () => {
+    const { keyward } = createFixture()
+    // An engine whose handler fails, as no real one does: each of its failures is an answer.
+    const failing = {
+      owns: (path: string) => keyward.owns(path),
+      bodyLimit: keyward.bodyLimit,
+      guard: keyward.guard.bind(keyward),
+      handle: async () => {
+        throw new Error('handler failed')
+      },
+    } as unknown as Keyward
+    const seen: unknown[] = []
+    const app = framework()
+    app.use(keywardExpress(failing).routes)
+    app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      seen.push(error)
+      res.status(500).json({ error: 'host error handler' })
+    })
+    const url = await serve(app as Express)
+    const response = await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: 'k' }))
+    expect(response.status).toBe(500)
+    expect(await response.json()).toEqual({ error: 'host error handler' })
+    expect(seen).toEqual([new Error('handler failed')])
   })
 })

@@ -1,11 +1,11 @@
 import type { Keyward } from '@keyward/core'
 import { keywardExpress } from '@keyward/express'
-import express, { type NextFunction, type Request, type Response } from 'express'
+import defaultExpress, { type NextFunction, type Request, type Response } from 'express'
 import { AGENTS_PERMISSION, GUARDED, type RunningServer } from '../../../test/contract/support/host.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 
-/** The contract suite's host application on Express. */
-export function startExpressHost(keyward: Keyward): Promise<RunningServer> {
+/** The contract suite's host application on Express (the workspace's release unless given another). */
+export function startExpressHost(keyward: Keyward, express = defaultExpress): Promise<RunningServer> {
   const hostErrors: unknown[] = []
   const auth = keywardExpress(keyward)
   const app = express()

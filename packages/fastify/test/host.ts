@@ -4,10 +4,13 @@ import Fastify from 'fastify'
 import { AGENTS_PERMISSION, GUARDED, type RunningServer } from '../../../test/contract/support/host.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 
-/** The contract suite's host application on Fastify: one guard by route config, one by hook. */
-export async function startFastifyHost(keyward: Keyward): Promise<RunningServer> {
+/**
+ * The contract suite's host application on Fastify (the workspace's release unless given
+ * another): one guard by route config, one by hook.
+ */
+export async function startFastifyHost(keyward: Keyward, fastify = Fastify): Promise<RunningServer> {
   const hostErrors: unknown[] = []
-  const app = Fastify()
+  const app = fastify()
   app.setErrorHandler((error, _request, reply) => {
     hostErrors.push(error)
     return reply.code(500).send({ error: 'host error handler' })

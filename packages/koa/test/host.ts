@@ -5,11 +5,14 @@ import Koa from 'koa'
 import { AGENTS_PERMISSION, GUARDED, type RunningServer } from '../../../test/contract/support/host.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 
-/** The contract suite's host application on Koa, with @koa/router for the host's routes. */
-export function startKoaHost(keyward: Keyward): Promise<RunningServer> {
+/**
+ * The contract suite's host application on Koa (the workspace's release unless given another),
+ * with @koa/router for the host's routes.
+ */
+export function startKoaHost(keyward: Keyward, Application = Koa): Promise<RunningServer> {
   const hostErrors: unknown[] = []
   const auth = keywardKoa(keyward)
-  const app = new Koa()
+  const app = new Application()
   const router = new Router()
   app.use(async (ctx, next) => {
     try {

@@ -6,7 +6,7 @@ import { Pool } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type CuttableProxy, cuttableProxy } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
-import { closedPort, keywardOver, randomSchema, wellFormedKey } from './support.js'
+import { closedPort, keywardOver, POOLS, randomSchema, wellFormedKey } from './support.js'
 
 // Idle clients of a pool whose server vanished emit 'error' on the pool; a host listens for it.
 const quietPool = (connectionString: string) => new Pool({ connectionString }).on('error', () => {})
@@ -30,78 +30,80 @@ describe('postgres store with the database unreachable', () => {
 })
 
 describeWith('DATABASE_URL', 'postgres store through a connection that is cut and restored', (url) => {
-  const schema = randomSchema()
-  const direct = new Pool({ connectionString: url })
-  let proxy: CuttableProxy
-  let proxied: Pool
+  describe.each(POOLS)('through %s', (_release, connect) => {
+    const schema = randomSchema()
+    const direct = connect(url)
+    let proxy: CuttableProxy
+    let proxied: Pool
 
-  beforeAll(async () => {
-    await migrate(direct, { schema })
-    const target = new URL(url)
-    proxy = await cuttableProxy(target.hostname, Number(target.port || 5432))
-    target.host = `127.0.0.1:${proxy.port}`
-    proxied = quietPool(target.toString())
-  })
-  afterAll(async () => {
-    await proxied?.end()
-    await proxy?.close()
-    await direct.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
-    await direct.end()
-  })
+    beforeAll(async () => {
+      await migrate(direct, { schema })
+      const target = new URL(url)
+      proxy = await cuttableProxy(target.hostname, Number(target.port || 5432))
+      target.host = `127.0.0.1:${proxy.port}`
+      proxied = connect(target.toString()).on('error', () => {})
+    })
+    afterAll(async () => {
+      await proxied?.end()
+      await proxy?.close()
+      await direct.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await direct.end()
+    })
 
-  it('fails closed while cut and answers again once restored', async () => {
-    const store = postgresStore({ client: proxied, schema })
-    const keyward = keywardOver(store)
-    try {
-      const issued = await keyward.issueKey('alice', { name: 'cut test' })
-      proxy.cut()
-      await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
-      await expect(store.findKeyById(issued.id)).rejects.toThrow()
-      proxy.restore()
-      expect((await store.findKeyById(issued.id))?.name).toBe('cut test')
-      expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
-    } finally {
-      proxy.restore()
-      await keyward.close()
-    }
-  })
+    it('fails closed while cut and answers again once restored', async () => {
+      const store = postgresStore({ client: proxied, schema })
+      const keyward = keywardOver(store)
+      try {
+        const issued = await keyward.issueKey('alice', { name: 'cut test' })
+        proxy.cut()
+        await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
+        await expect(store.findKeyById(issued.id)).rejects.toThrow()
+        proxy.restore()
+        expect((await store.findKeyById(issued.id))?.name).toBe('cut test')
+        expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
+      } finally {
+        proxy.restore()
+        await keyward.close()
+      }
+    })
 
-  it('keeps delivering key.deleted events after its listening connection is cut', async () => {
-    const listening = postgresStore({ client: proxied, schema })
-    const deleting = postgresStore({ client: direct, schema })
-    const received: string[] = []
-    const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
-    const listenerPids = async () =>
-      (
-        await direct.query<{ pid: number }>(
-          "SELECT pid FROM pg_stat_activity WHERE query = $1 AND state = 'idle' ORDER BY pid",
-          [`LISTEN keyward_events_${schema}`],
-        )
-      ).rows.map((row) => row.pid)
-    try {
-      const [before] = await listenerPids()
-      expect(before).toBeTypeOf('number')
-      proxy.cut()
-      proxy.restore()
-      // The drop is noticed, a new connection checked out and LISTEN issued again, by itself.
-      await expect
-        .poll(
-          async () => {
-            const pids = await listenerPids()
-            return pids.length === 1 && pids[0] !== before
-          },
-          { timeout: 10_000 },
-        )
-        .toBe(true)
+    it('keeps delivering key.deleted events after its listening connection is cut', async () => {
+      const listening = postgresStore({ client: proxied, schema })
+      const deleting = postgresStore({ client: direct, schema })
+      const received: string[] = []
+      const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+      const listenerPids = async () =>
+        (
+          await direct.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE query = $1 AND state = 'idle' ORDER BY pid",
+            [`LISTEN keyward_events_${schema}`],
+          )
+        ).rows.map((row) => row.pid)
+      try {
+        const [before] = await listenerPids()
+        expect(before).toBeTypeOf('number')
+        proxy.cut()
+        proxy.restore()
+        // The drop is noticed, a new connection checked out and LISTEN issued again, by itself.
+        await expect
+          .poll(
+            async () => {
+              const pids = await listenerPids()
+              return pids.length === 1 && pids[0] !== before
+            },
+            { timeout: 10_000 },
+          )
+          .toBe(true)
 
-      const record = sampleKeyRecord('alice', { name: 'after the cut' })
-      await deleting.insertKey(record)
-      await deleting.deleteKey('alice', { id: record.id })
-      await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
-    } finally {
-      await unsubscribe()
-    }
-    // Unsubscribing releases the connection: no backend is listening any more.
-    await expect.poll(listenerPids, { timeout: 5_000 }).toEqual([])
+        const record = sampleKeyRecord('alice', { name: 'after the cut' })
+        await deleting.insertKey(record)
+        await deleting.deleteKey('alice', { id: record.id })
+        await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
+      } finally {
+        await unsubscribe()
+      }
+      // Unsubscribing releases the connection: no backend is listening any more.
+      await expect.poll(listenerPids, { timeout: 5_000 }).toEqual([])
+    })
   })
 })

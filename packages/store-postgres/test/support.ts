@@ -1,6 +1,36 @@
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
+import { PGlite } from '@electric-sql/pglite'
 import { createKeyward, type KeyStore } from '@keyward/core'
+import { Pool } from 'pg'
+import oldestPg from 'pg-8.0.3'
+import { PGlite as PGlite02 } from 'pglite-0.2.0'
+import { PGlite as PGlite03 } from 'pglite-0.3.0'
+import { PGlite as PGlite04 } from 'pglite-0.4.0'
+import { PGlite as PGlite05 } from 'pglite-0.5.0'
+
+/**
+ * The pg releases the store is tested on: the workspace's (the newest) and the oldest its
+ * peerDependencies accept (8.0.3; 8.0.0 never finishes connecting on Node 20), installed
+ * under an alias.
+ */
+export const POOLS: ReadonlyArray<readonly [release: string, connect: (connectionString: string) => Pool]> = [
+  ["pg (the workspace's)", (connectionString) => new Pool({ connectionString })],
+  ['pg 8.0.3', (connectionString) => new oldestPg.Pool({ connectionString })],
+]
+
+/**
+ * The PGlite releases the store is tested on: the workspace's and the first of each minor line
+ * its peerDependencies accept (0.x minors may break, so each is a line of its own), installed
+ * under aliases.
+ */
+export const PGLITES: ReadonlyArray<readonly [release: string, open: () => PGlite]> = [
+  ["PGlite (the workspace's)", () => new PGlite()],
+  ['PGlite 0.5.0', () => new PGlite05() as unknown as PGlite],
+  ['PGlite 0.4.0', () => new PGlite04() as unknown as PGlite],
+  ['PGlite 0.3.0', () => new PGlite03() as unknown as PGlite],
+  ['PGlite 0.2.0', () => new PGlite02() as unknown as PGlite],
+]
 
 interface Queryable {
   query<Row>(text: string, params?: unknown[]): Promise<{ rows: Row[] }>

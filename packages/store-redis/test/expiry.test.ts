@@ -84,7 +84,7 @@ describeWith('REDIS_URL', 'redis store expiry', (url) => {
     await store.insertKey(gone)
     await client.del(`${prefix}key:${gone.id}`) // as its expiry would
     expect(await store.listKeys('dave')).toEqual([kept])
-    expect(await client.zrange(`${prefix}user-keys:dave`, 0, -1)).toEqual([kept.id])
+    expect(await client.zrange(`${prefix}user-keys:dave`, '0', '-1')).toEqual([kept.id])
   })
 
   it('keeps refresh tokens for their lifetime, and their family as long as the longest-lived', async () => {

@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '@keyward/core'
 import { sampleKeyRecord } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type CuttableProxy, cuttableProxy } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
 import {
+  CLIENTS,
   closedPort,
   deleteUnder,
   failFastClient,
@@ -35,75 +36,77 @@ describe('redis store with Redis unreachable', () => {
 })
 
 describeWith('REDIS_URL', 'redis store through a connection that is cut and restored', (url) => {
-  const prefix = randomPrefix()
-  const direct = new Redis(url)
-  let proxy: CuttableProxy
-  let proxied: Redis
+  describe.each(CLIENTS)('through %s', (_release, connect) => {
+    const prefix = randomPrefix()
+    const direct = connect(url)
+    let proxy: CuttableProxy
+    let proxied: Redis
 
-  beforeAll(async () => {
-    const target = new URL(url)
-    proxy = await cuttableProxy(target.hostname, Number(target.port || 6379))
-    target.host = `127.0.0.1:${proxy.port}`
-    // Reconnect quickly, so the test waits on the reconnection and not on a backoff.
-    proxied = new Redis(target.toString(), {
-      maxRetriesPerRequest: 0,
-      enableOfflineQueue: false,
-      lazyConnect: true,
-      retryStrategy: () => 50,
+    beforeAll(async () => {
+      const target = new URL(url)
+      proxy = await cuttableProxy(target.hostname, Number(target.port || 6379))
+      target.host = `127.0.0.1:${proxy.port}`
+      // Reconnect quickly, so the test waits on the reconnection and not on a backoff.
+      proxied = connect(target.toString(), {
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        lazyConnect: true,
+        retryStrategy: () => 50,
+      })
+      proxied.on('error', () => {})
+      await proxied.connect()
     })
-    proxied.on('error', () => {})
-    await proxied.connect()
-  })
-  afterAll(async () => {
-    proxied?.disconnect()
-    await proxy?.close()
-    await deleteUnder(direct, prefix)
-    await direct.quit()
-  })
+    afterAll(async () => {
+      proxied?.disconnect()
+      await proxy?.close()
+      await deleteUnder(direct, prefix)
+      await direct.quit()
+    })
 
-  it('fails closed while cut and answers again once restored', async () => {
-    const store = redisStore({ client: proxied, prefix })
-    const keyward = keywardOver(store)
-    try {
-      const issued = await keyward.issueKey('alice', { name: 'cut test' })
-      proxy.cut()
-      await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
-      await expect(store.findKeyById(issued.id)).rejects.toThrow()
-      proxy.restore()
-      await expect
-        .poll(() => store.findKeyById(issued.id).catch(() => undefined), { timeout: 10_000 })
-        .toMatchObject({ name: 'cut test' })
-      expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
-    } finally {
-      proxy.restore()
-      await keyward.close()
-    }
-  })
+    it('fails closed while cut and answers again once restored', async () => {
+      const store = redisStore({ client: proxied, prefix })
+      const keyward = keywardOver(store)
+      try {
+        const issued = await keyward.issueKey('alice', { name: 'cut test' })
+        proxy.cut()
+        await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
+        await expect(store.findKeyById(issued.id)).rejects.toThrow()
+        proxy.restore()
+        await expect
+          .poll(() => store.findKeyById(issued.id).catch(() => undefined), { timeout: 10_000 })
+          .toMatchObject({ name: 'cut test' })
+        expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
+      } finally {
+        proxy.restore()
+        await keyward.close()
+      }
+    })
 
-  it('keeps delivering key.deleted events after its subscriber connection is cut', async () => {
-    const listening = redisStore({ client: proxied, prefix })
-    const deleting = redisStore({ client: direct, prefix })
-    const received: string[] = []
-    const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
-    const subscribers = async () => {
-      const [, count] = (await direct.pubsub('NUMSUB', `${prefix}events`)) as [string, number]
-      return count
-    }
-    try {
-      expect(await subscribers()).toBe(1)
-      proxy.cut()
+    it('keeps delivering key.deleted events after its subscriber connection is cut', async () => {
+      const listening = redisStore({ client: proxied, prefix })
+      const deleting = redisStore({ client: direct, prefix })
+      const received: string[] = []
+      const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+      const subscribers = async () => {
+        const [, count] = (await direct.pubsub('NUMSUB', `${prefix}events`)) as [string, number]
+        return count
+      }
+      try {
+        expect(await subscribers()).toBe(1)
+        proxy.cut()
+        await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+        proxy.restore()
+        // ioredis reconnects and subscribes again by itself.
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        const record = sampleKeyRecord('alice', { name: 'after the cut' })
+        await deleting.insertKey(record)
+        await deleting.deleteKey('alice', { id: record.id })
+        await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
+      } finally {
+        await unsubscribe()
+      }
+      // Unsubscribing closes the subscriber connection.
       await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
-      proxy.restore()
-      // ioredis reconnects and subscribes again by itself.
-      await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
-      const record = sampleKeyRecord('alice', { name: 'after the cut' })
-      await deleting.insertKey(record)
-      await deleting.deleteKey('alice', { id: record.id })
-      await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
-    } finally {
-      await unsubscribe()
-    }
-    // Unsubscribing closes the subscriber connection.
-    await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+    })
   })
 })

@@ -2,8 +2,24 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { type Clock, createKeyward, type KeyStore } from '@keyward/core'
 import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
+import { Redis, type RedisOptions } from 'ioredis'
+import { type RedisOptions as OldestOptions, Redis as OldestRedis } from 'ioredis-5.3.0'
 import { afterAll } from 'vitest'
+
+/**
+ * The ioredis releases the store is tested on: the workspace's (the newest, 6, which speaks RESP3)
+ * and the oldest its peerDependencies accept (5.3.0, the first to export `Redis` by name, which
+ * speaks RESP2), installed under an alias.
+ */
+export const CLIENTS: ReadonlyArray<
+  readonly [release: string, connect: (url: string, options?: RedisOptions) => Redis]
+> = [
+  ['ioredis 6', (url, options = {}) => new Redis(url, options)],
+  [
+    'ioredis 5.3.0',
+    (url, options = {}) => new OldestRedis(url, options as OldestOptions) as unknown as Redis,
+  ],
+]
 
 /** A prefix of its own for each run, so parallel runs and leftovers never meet. */
 export const randomPrefix = () => `kw_test_${randomBytes(6).toString('hex')}:`
@@ -41,7 +57,7 @@ export async function dumpPrefix(client: Redis, prefix: string): Promise<string>
     if (type === 'string') value = await client.get(key)
     else if (type === 'hash') value = await client.hgetall(key)
     else if (type === 'set') value = await client.smembers(key)
-    else if (type === 'zset') value = await client.zrange(key, 0, -1, 'WITHSCORES')
+    else if (type === 'zset') value = await client.zrange(key, '0', '-1', 'WITHSCORES')
     else value = `<${type}>`
     lines.push(`${key} ${JSON.stringify(value)}`)
   }

@@ -1,0 +1,125 @@
+/**
+ * The adapters' published types compile in a host's project at each end of the range their
+ * peerDependencies give for the framework's types: the oldest release of each major line and the
+ * workspace's own. Each run type-checks a small host app against the built dist, with `express`
+ * or `koa` resolved to one release of @types/express or @types/koa (installed under aliases, not
+ * under @types/, so that no other project here picks them up).
+ */
+import { execFile } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { afterAll, describe, expect, it } from 'vitest'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+const scratch = join(root, 'node_modules', '.cache')
+mkdirSync(scratch, { recursive: true })
+const work = mkdtempSync(join(scratch, 'keyward-peer-types-'))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+const ENGINE = `import { createKeyward } from '@keyward/core'
+const keyward = createKeyward({ jwtSecret: 'a'.repeat(32), users: { get: (id) => ({ id, permissions: [] }) } })
+`
+
+/** A host app that uses what the adapter declares, and one line that must not compile. */
+const HOSTS = {
+  express: `${ENGINE}import express from 'express'
+import { keywardExpress } from '@keyward/express'
+const auth = keywardExpress(keyward)
+const app = express()
+app.use(auth.routes)
+app.get('/me', auth.requireAuth({ permissions: ['agents:read'] }), (req, res) => {
+  const user: string = req.auth.userId
+  // @ts-expect-error req.auth is the principal keyward declares on Express's Request, not any
+  const wrong: number = req.auth.credential
+  res.json({ user, wrong })
+})
+`,
+  koa: `${ENGINE}import Koa from 'koa'
+import { keywardKoa } from '@keyward/koa'
+const auth = keywardKoa(keyward)
+const app = new Koa()
+app.use(auth.routes)
+app.use(auth.requireAuth({ permissions: ['agents:read'] }))
+app.use((ctx) => {
+  const user: string = ctx.state.auth.userId
+  // @ts-expect-error ctx.state.auth is the principal keyward declares on Koa's DefaultState, not any
+  const wrong: number = ctx.state.auth.credential
+  ctx.body = { user, wrong }
+})
+`,
+} as const
+
+const RELEASES = [
+  ['express', 'types-express-4.17.21'],
+  ['express', 'types-express-5.0.0'],
+  ['express', '@types/express'],
+  ['koa', 'types-koa-2.15.0'],
+  ['koa', 'types-koa-3.0.0'],
+  ['koa', '@types/koa'],
+] as const
+
+/**
+ * Type-checks the host app of `framework` as a host project would, with `framework` resolved to
+ * the types in `typesPackage`: tsc's errors (none when it passes), and the release of the types
+ * it read.
+ */
+async function typeCheck(
+  framework: keyof typeof HOSTS,
+  typesPackage: string,
+): Promise<{ errors: string; typesRead: string | undefined; typesAsked: string }> {
+  const dir = mkdtempSync(join(work, `${framework}-`))
+  writeFileSync(join(dir, 'host.ts'), HOSTS[framework])
+  const dist = (name: string) => [join(root, 'packages', name, 'dist', 'index.d.ts')]
+  const types =
+    typesPackage === `@types/${framework}`
+      ? join(root, 'packages', framework, 'node_modules', '@types', framework)
+      : join(root, 'node_modules', typesPackage)
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        target: 'ES2022',
+        module: 'ESNext',
+        moduleResolution: 'Bundler',
+        esModuleInterop: true,
+        types: ['node'],
+        typeRoots: [join(root, 'node_modules', '@types')],
+        paths: {
+          '@keyward/core': dist('core'),
+          [`@keyward/${framework}`]: dist(framework),
+          [framework]: [types],
+        },
+      },
+      files: ['host.ts'],
+    }),
+  )
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+  let errors = ''
+  let listed: string
+  try {
+    listed = (await promisify(execFile)(process.execPath, [tsc, '-p', dir, '--listFiles'])).stdout
+  } catch (error) {
+    listed = (error as { stdout?: string }).stdout ?? String(error)
+    errors = listed
+  }
+  const { version } = JSON.parse(readFileSync(join(types, 'package.json'), 'utf8'))
+  return {
+    errors,
+    // pnpm keeps each release in a folder named after it: .pnpm/@types+express@4.17.21/...
+    typesRead: listed.split('\n').find((file) => file.endsWith(`/${framework}/index.d.ts`)),
+    typesAsked: `/@types+${framework}@${version}/`,
+  }
+}
+
+// Each check is a tsc process of its own: run them side by side.
+describe.concurrent.each(RELEASES)("@keyward/%s's types with %s", (framework, typesPackage) => {
+  it('compile in a host app, and type what the adapter adds', { timeout: 120_000 }, async () => {
+    const { errors, typesRead, typesAsked } = await typeCheck(framework, typesPackage)
+    expect(errors).toBe('')
+    expect(typesRead).toContain(typesAsked)
+  })
+})
