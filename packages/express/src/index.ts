@@ -49,9 +49,7 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
   }
 
-  async function serve(req: Request, res: Response, next: NextFunction): Promise<void> {
-    const path = req.baseUrl + req.path
-    if (!keyward.owns(path)) return next()
+  async function serve(path: string, req: Request, res: Response, next: NextFunction): Promise<void> {
     let body: unknown
     try {
       body = await readBody(req, req.body, keyward.bodyLimit)
@@ -74,10 +72,12 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     send(res, response)
   }
 
-  // Express 5 passes a rejected promise to the error handler, Express 4 leaves it unhandled: this
-  // does it on both.
+  // Every request of the host's passes here: only keyward's own go on to a promise. Express 5
+  // passes a rejected one to the error handler, Express 4 leaves it unhandled: this does it on both.
   const routes: RequestHandler = (req, res, next) => {
-    serve(req, res, next).catch(next)
+    const path = req.baseUrl + req.path
+    if (!keyward.owns(path)) return next()
+    serve(path, req, res, next).catch(next)
   }
 
   // Not an async function: the core answers a warm key without a promise, and so does this, first

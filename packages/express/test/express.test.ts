@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
+import { promisesPerRequest } from '../../../test/contract/support/promises.js'
 
 const running: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -25,6 +26,22 @@ describe('keywardExpress', () => {
   it('refuses at construction anything but a keyward engine', () => {
     expect(() => keywardExpress({} as Keyward)).toThrow(KeywardConfigError)
     expect(() => keywardExpress(undefined as unknown as Keyward)).toThrow(/createKeyward/)
+  })
+
+  it("adds no promise to a request that is not for keyward's routes", async () => {
+    const { keyward } = createFixture()
+    const hostApp = (withRoutes: boolean) => {
+      const app = express()
+      if (withRoutes) app.use(keywardExpress(keyward).routes)
+      app.get('/public', (_req, res) => {
+        res.json({ public: true })
+      })
+      return app
+    }
+    const without = await promisesPerRequest(`${await serve(hostApp(false))}/public`)
+    const withRoutes = await promisesPerRequest(`${await serve(hostApp(true))}/public`)
+    // An async middleware would add two per request; a stray promise of the test runner's, a fraction.
+    expect(withRoutes - without).toBeLessThan(0.5)
   })
 
   it('serves the routes under basePath, whether mounted at the root or at that path', async () => {

@@ -61,8 +61,7 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
   }
 
-  const routes: Middleware = async (ctx, next) => {
-    if (!keyward.owns(ctx.path)) return next()
+  async function serve(ctx: Context, next: Next): Promise<unknown> {
     let body: unknown
     try {
       body = await readBody(ctx.req, (ctx.request as { body?: unknown }).body, keyward.bodyLimit)
@@ -84,6 +83,9 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
     if (response === undefined) return next()
     send(ctx, response)
   }
+
+  // Every request of the host's passes here: only keyward's own go on to a promise of this one's.
+  const routes: Middleware = (ctx, next) => (keyward.owns(ctx.path) ? serve(ctx, next) : next())
 
   // The core answers a warm key without a promise, first from memory alone (admitFromMemory), else
   // through the full guard; only a store read needs a promise.

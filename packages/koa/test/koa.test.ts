@@ -7,6 +7,7 @@ import { oneConnection } from '../../../test/contract/support/connection.js'
 import { createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
+import { promisesPerRequest } from '../../../test/contract/support/promises.js'
 
 const running: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -25,6 +26,22 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
 describe('keywardKoa', () => {
   it('refuses at construction anything but a keyward engine', () => {
     expect(() => keywardKoa({} as Keyward)).toThrow(KeywardConfigError)
+  })
+
+  it("adds no promise to a request that is not for keyward's routes", async () => {
+    const { keyward } = createFixture()
+    const hostApp = (routes?: Koa.Middleware) => {
+      const app = new Koa()
+      if (routes !== undefined) app.use(routes)
+      app.use((ctx) => {
+        ctx.body = { public: true }
+      })
+      return app
+    }
+    const without = await promisesPerRequest(`${await serve(hostApp())}/public`)
+    const withRoutes = await promisesPerRequest(`${await serve(hostApp(keywardKoa(keyward).routes))}/public`)
+    // An async middleware would add two per request; a stray promise of the test runner's, a fraction.
+    expect(withRoutes - without).toBeLessThan(0.5)
   })
 
   it('works as plain middleware, without a router', async () => {
