@@ -1,4 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
+import { type KeyStore, type Keyward, StoreUnavailableError } from '@keyward/core'
+import { expect } from 'vitest'
 
 /**
  * A TCP proxy in front of a real PostgreSQL or Redis server that a test can cut and restore:
@@ -53,5 +55,38 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
         for (const socket of sockets) socket.destroy()
         server.close(() => resolve())
       }),
+  }
+}
+
+/**
+ * What a store reached through `proxy` must do when the connection is cut and restored: fail
+ * closed while cut (keyward's StoreUnavailableError, the store's own call rejected, never a
+ * false answer), then answer again once restored, its client reconnecting by itself: at once
+ * (the next call), or on its own timer within 10 s.
+ */
+export async function expectFailsClosedWhileCut(
+  proxy: CuttableProxy,
+  store: KeyStore,
+  keyward: Keyward,
+  unknownKey: string,
+  reconnects: 'at once' | 'on a timer',
+): Promise<void> {
+  try {
+    const issued = await keyward.issueKey('alice', { name: 'cut test' })
+    proxy.cut()
+    await expect(keyward.verifyKey(unknownKey)).rejects.toBeInstanceOf(StoreUnavailableError)
+    await expect(store.findKeyById(issued.id)).rejects.toThrow()
+    proxy.restore()
+    // A pg pool connects anew on the next call; ioredis on its retry timer.
+    if (reconnects === 'at once')
+      expect(await store.findKeyById(issued.id)).toMatchObject({ name: 'cut test' })
+    else
+      await expect
+        .poll(() => store.findKeyById(issued.id).catch(() => undefined), { timeout: 10_000 })
+        .toMatchObject({ name: 'cut test' })
+    expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
+  } finally {
+    proxy.restore()
+    await keyward.close()
   }
 }

@@ -4,7 +4,11 @@ import { sampleKeyRecord } from '@keyward/core/testing'
 import { migrate, postgresStore } from '@keyward/store-postgres'
 import { Pool } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CuttableProxy, cuttableProxy } from '../../../test/support/cuttable-proxy.js'
+import {
+  type CuttableProxy,
+  cuttableProxy,
+  expectFailsClosedWhileCut,
+} from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
 import { closedPort, keywardOver, POOLS, randomSchema, wellFormedKey } from './support.js'
 
@@ -52,19 +56,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
 
     it('fails closed while cut and answers again once restored', async () => {
       const store = postgresStore({ client: proxied, schema })
-      const keyward = keywardOver(store)
-      try {
-        const issued = await keyward.issueKey('alice', { name: 'cut test' })
-        proxy.cut()
-        await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
-        await expect(store.findKeyById(issued.id)).rejects.toThrow()
-        proxy.restore()
-        expect((await store.findKeyById(issued.id))?.name).toBe('cut test')
-        expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
-      } finally {
-        proxy.restore()
-        await keyward.close()
-      }
+      await expectFailsClosedWhileCut(proxy, store, keywardOver(store), wellFormedKey(), 'at once')
     })
 
     it('keeps delivering key.deleted events after its listening connection is cut', async () => {

@@ -4,7 +4,11 @@ import { sampleKeyRecord } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type CuttableProxy, cuttableProxy } from '../../../test/support/cuttable-proxy.js'
+import {
+  type CuttableProxy,
+  cuttableProxy,
+  expectFailsClosedWhileCut,
+} from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
 import {
   CLIENTS,
@@ -65,21 +69,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
 
     it('fails closed while cut and answers again once restored', async () => {
       const store = redisStore({ client: proxied, prefix })
-      const keyward = keywardOver(store)
-      try {
-        const issued = await keyward.issueKey('alice', { name: 'cut test' })
-        proxy.cut()
-        await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
-        await expect(store.findKeyById(issued.id)).rejects.toThrow()
-        proxy.restore()
-        await expect
-          .poll(() => store.findKeyById(issued.id).catch(() => undefined), { timeout: 10_000 })
-          .toMatchObject({ name: 'cut test' })
-        expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
-      } finally {
-        proxy.restore()
-        await keyward.close()
-      }
+      await expectFailsClosedWhileCut(proxy, store, keywardOver(store), wellFormedKey(), 'on a timer')
     })
 
     it('keeps delivering key.deleted events after its subscriber connection is cut', async () => {
