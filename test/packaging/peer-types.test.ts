@@ -1,9 +1,10 @@
 /**
  * The adapters' published types compile in a host's project at each end of the range their
  * peerDependencies give for the framework's types: the oldest release of each major line and the
- * workspace's own. Each run type-checks a small host app against the built dist, with `express`
- * or `koa` resolved to one release of @types/express or @types/koa (installed under aliases, not
- * under @types/, so that no other project here picks them up).
+ * workspace's own. Each run type-checks a small host app against the built dist, with `express`,
+ * `fastify` or `koa` resolved to one release of @types/express, fastify (which ships its own) or
+ * @types/koa: the package's own copy, or one installed under an alias at the root (not under
+ * @types/, so that no other project here picks it up).
  */
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -36,6 +37,20 @@ app.get('/me', auth.requireAuth({ permissions: ['agents:read'] }), (req, res) =>
   res.json({ user, wrong })
 })
 `,
+  fastify: `${ENGINE}import Fastify from 'fastify'
+import { keyward as keywardPlugin } from '@keyward/fastify'
+const app = Fastify()
+await app.register(keywardPlugin, { keyward })
+app.get('/v1/agents', { config: { keyward: { permissions: ['agents:read'] } } }, async (request) => {
+  const user: string = request.auth.userId
+  // @ts-expect-error request.auth is the principal keyward declares on FastifyRequest, not any
+  const wrong: number = request.auth.credential
+  return { user, wrong }
+})
+app.get('/v1/me', { onRequest: app.keywardAuth() }, async (request) => ({ user: request.auth.userId }))
+// @ts-expect-error config.keyward takes true or { permissions }, nothing else
+app.get('/v1/typo', { config: { keyward: 'yes' } }, async () => ({}))
+`,
   koa: `${ENGINE}import Koa from 'koa'
 import { keywardKoa } from '@keyward/koa'
 const auth = keywardKoa(keyward)
@@ -55,6 +70,8 @@ const RELEASES = [
   ['express', 'types-express-4.17.21'],
   ['express', 'types-express-5.0.0'],
   ['express', '@types/express'],
+  ['fastify', 'fastify-5.0.0'],
+  ['fastify', 'fastify'],
   ['koa', 'types-koa-2.15.0'],
   ['koa', 'types-koa-3.0.0'],
   ['koa', '@types/koa'],
@@ -62,19 +79,20 @@ const RELEASES = [
 
 /**
  * Type-checks the host app of `framework` as a host project would, with `framework` resolved to
- * the types in `typesPackage`: tsc's errors (none when it passes), and the release of the types
- * it read.
+ * the types in `typesPackage`: tsc's errors (none when it passes), and the releases of the
+ * framework's types it read.
  */
 async function typeCheck(
   framework: keyof typeof HOSTS,
   typesPackage: string,
-): Promise<{ errors: string; typesRead: string | undefined; typesAsked: string }> {
+): Promise<{ errors: string; typesRead: string[]; typesAsked: string }> {
   const dir = mkdtempSync(join(work, `${framework}-`))
   writeFileSync(join(dir, 'host.ts'), HOSTS[framework])
   const dist = (name: string) => [join(root, 'packages', name, 'dist', 'index.d.ts')]
+  // The adapter's own copy (`@types/express`, `fastify`), or an alias at the root.
   const types =
-    typesPackage === `@types/${framework}`
-      ? join(root, 'packages', framework, 'node_modules', '@types', framework)
+    typesPackage.startsWith('@types/') || typesPackage === framework
+      ? join(root, 'packages', framework, 'node_modules', typesPackage)
       : join(root, 'node_modules', typesPackage)
   writeFileSync(
     join(dir, 'tsconfig.json'),
@@ -106,13 +124,13 @@ async function typeCheck(
     listed = (error as { stdout?: string }).stdout ?? String(error)
     errors = listed
   }
-  const { version } = JSON.parse(readFileSync(join(types, 'package.json'), 'utf8'))
-  return {
-    errors,
-    // pnpm keeps each release in a folder named after it: .pnpm/@types+express@4.17.21/...
-    typesRead: listed.split('\n').find((file) => file.endsWith(`/${framework}/index.d.ts`)),
-    typesAsked: `/@types+${framework}@${version}/`,
-  }
+  const { name, version } = JSON.parse(readFileSync(join(types, 'package.json'), 'utf8'))
+  // pnpm keeps each release in a folder named after it: .pnpm/@types+express@4.17.21/...
+  const folder = `${name.replace('/', '+')}@`
+  const releasesRead = listed
+    .split('\n')
+    .flatMap((file) => file.split('/').filter((part) => part.startsWith(folder)))
+  return { errors, typesRead: [...new Set(releasesRead)], typesAsked: `${folder}${version}` }
 }
 
 // Each check is a tsc process of its own: run them side by side.
@@ -120,6 +138,7 @@ describe.concurrent.each(RELEASES)("@keyward/%s's types with %s", (framework, ty
   it('compile in a host app, and type what the adapter adds', { timeout: 120_000 }, async () => {
     const { errors, typesRead, typesAsked } = await typeCheck(framework, typesPackage)
     expect(errors).toBe('')
-    expect(typesRead).toContain(typesAsked)
+    // That release's types and no other's.
+    expect(typesRead).toEqual([typesAsked])
   })
 })
