@@ -1,5 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net'
 import { type KeyStore, type Keyward, StoreUnavailableError } from '@keyward/core'
+import { sampleKeyRecord } from '@keyward/core/testing'
 import { expect } from 'vitest'
 
 /**
@@ -89,4 +90,12 @@ export async function expectFailsClosedWhileCut(
     proxy.restore()
     await keyward.close()
   }
+}
+
+/** A key deleted through `deleting` reaches a subscriber, whose key ids are `received`, within 5 s. */
+export async function expectDeletionHeard(deleting: KeyStore, received: readonly string[]): Promise<void> {
+  const record = sampleKeyRecord('alice', { name: 'after the cut' })
+  await deleting.insertKey(record)
+  await deleting.deleteKey('alice', { id: record.id })
+  await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
 }

@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '@keyward/core'
-import { sampleKeyRecord } from '@keyward/core/testing'
 import { migrate, postgresStore } from '@keyward/store-postgres'
 import { Pool } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type CuttableProxy,
   cuttableProxy,
+  expectDeletionHeard,
   expectFailsClosedWhileCut,
 } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
@@ -87,10 +87,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
           )
           .toBe(true)
 
-        const record = sampleKeyRecord('alice', { name: 'after the cut' })
-        await deleting.insertKey(record)
-        await deleting.deleteKey('alice', { id: record.id })
-        await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
+        await expectDeletionHeard(deleting, received)
       } finally {
         await unsubscribe()
       }

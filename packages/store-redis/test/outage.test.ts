@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '@keyward/core'
-import { sampleKeyRecord } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type CuttableProxy,
   cuttableProxy,
+  expectDeletionHeard,
   expectFailsClosedWhileCut,
 } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
@@ -88,10 +88,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         proxy.restore()
         // ioredis reconnects and subscribes again by itself.
         await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
-        const record = sampleKeyRecord('alice', { name: 'after the cut' })
-        await deleting.insertKey(record)
-        await deleting.deleteKey('alice', { id: record.id })
-        await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
+        await expectDeletionHeard(deleting, received)
       } finally {
         await unsubscribe()
       }
