@@ -6,7 +6,7 @@ const src = (pkg: string, file = 'index.ts') =>
 
 export default defineConfig({
   resolve: {
-    // Tests run against the sources; the packaging test checks the built dist separately.
+    // Tests run against the sources; the tests under test/packaging check the built dist and the packed tarballs.
     alias: [
       { find: /^@keyward\/core\/testing$/, replacement: src('core', 'testing/index.ts') },
       { find: /^@keyward\/core$/, replacement: src('core') },

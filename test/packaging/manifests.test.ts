@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+const root = fileURLToPath(new URL('../..', import.meta.url))
 const PACKAGES = ['core', 'express', 'fastify', 'koa', 'store-postgres', 'store-redis'] as const
 
 /** Runs a script from the repo root, where every workspace package resolves to its dist. */
