@@ -9,12 +9,13 @@
  *   noop     a guard that admits everyone: what the framework charges for one more hook or middleware
  *   peer     @fastify/bearer-auth on Fastify, passport-headerapikey on Express (no peer on Koa)
  *   floor    keyward's necessary per-request work in one hook or middleware (bench/lib/floor-guard.mjs)
+ *   protect  keyward's guard and the route's handler in one function (`auth.protect`; Express, Koa)
  * With --steps, also the floor taken apart, one app per step (floorSteps: state, header, clock,
  * memo, user). With --base <root>, also `base`: keyward's guard as another checkout built it (its
  * core and this framework's adapter, e.g. a `git worktree` of the base commit), on the same store
  * and key, so that two builds meet head to head in one framework process (bench/ablate.mjs).
  * It issues one key (and a token from it) in a memory store and prints one JSON line
- * { ports: { none, control, keyward, noop, peer?, floor?, ... }, key, token } when ready.
+ * { ports: { none, control, keyward, noop, peer?, floor?, protect?, ... }, key, token } when ready.
  */
 import { resolve as resolvePath } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -116,11 +117,13 @@ const express = {
           floor: [floorFor('express', floorOptions)],
           base: base && [base.adapter.keywardExpress(base.engine).requireAuth({ permissions: PERMISSIONS })],
         }[guard] ?? (guard in steps ? [mountCheck.express(steps[guard])] : [])
-      app.get('/v1/agents', ...handlers, (_req, res) => res.json(payload))
+      const respond = (_req, res) => res.json(payload)
+      if (guard === 'protect') app.get('/v1/agents', auth.protect({ permissions: PERMISSIONS }, respond))
+      else app.get('/v1/agents', ...handlers, respond)
     }
     return listening(app)
   },
-  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor', ...extraGuards],
+  guards: ['none', 'control', 'keyward', 'noop', 'peer', 'floor', 'protect', ...extraGuards],
 }
 
 const koa = {
@@ -138,13 +141,15 @@ const koa = {
         floor: [floorFor('koa', floorOptions)],
         base: base && [base.adapter.keywardKoa(base.engine).requireAuth({ permissions: PERMISSIONS })],
       }[guard] ?? (guard in steps ? [mountCheck.koa(steps[guard])] : [])
-    router.get('/v1/agents', ...handlers, (ctx) => {
+    const respond = (ctx) => {
       ctx.body = payload
-    })
+    }
+    if (guard === 'protect') router.get('/v1/agents', auth.protect({ permissions: PERMISSIONS }, respond))
+    else router.get('/v1/agents', ...handlers, respond)
     app.use(router.routes())
     return listening(app)
   },
-  guards: ['none', 'control', 'keyward', 'noop', 'floor', ...extraGuards],
+  guards: ['none', 'control', 'keyward', 'noop', 'floor', 'protect', ...extraGuards],
 }
 
 const host = { fastify, express, koa }[framework]

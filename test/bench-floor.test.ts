@@ -2,7 +2,8 @@
  * The benchmark's floor (bench/lib/floor-guard.mjs) is a guard in its own right on every framework:
  * what it measures is only worth reading if it admits the bench key and refuses everything else,
  * as keyward's guard beside it does. So are the floor's steps (`--steps`), from the one that reads
- * the key on, and another build's guard (`--base`, here this checkout itself). Real servers
+ * the key on, another build's guard (`--base`, here this checkout itself) and, on Express and Koa,
+ * the guard and the handler in one (`protect`). Real servers
  * (bench/server.mjs), real requests.
  */
 import { fileURLToPath } from 'node:url'
@@ -26,13 +27,14 @@ describe.each(['fastify', 'express', 'koa'])('the floor on %s', (framework) => {
   // Of the key's length, one character off: a remembered key's compare must refuse it.
   const oneOff = (key: string) => `${key.slice(0, -1)}${key.endsWith('A') ? 'B' : 'A'}`
 
-  // base is keyward's own guard, which also takes the key as `Authorization: Bearer <key>`; the
-  // floor and its steps read X-Api-Key alone.
-  it.each([
+  // base and protect (Express and Koa) are keyward's own guard, which also takes the key as
+  // `Authorization: Bearer <key>`; the floor and its steps read X-Api-Key alone.
+  it.each<[string, number]>([
     ['floor', 401],
     ['memo', 401],
     ['user', 401],
     ['base', 200],
+    ...(framework === 'fastify' ? [] : [['protect', 200] as [string, number]]),
   ])(
     '%s admits the bench key, on a fresh and on a remembered connection, and refuses any other (Bearer key: %i)',
     async (app, bearerKeyStatus) => {

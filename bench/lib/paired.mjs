@@ -17,7 +17,8 @@ import { median, medianInterval, percentile, round } from './stats.mjs'
  * request: one ratio, without the two baselines' noise that comparing two ratios carries.
  * `@fastify/bearer-auth` reads only `Authorization: Bearer`, so keyward meets it twice: on that
  * header, and guarding by X-Api-Key (the target's own guard) on a request that carries both, each
- * guard reading its own.
+ * guard reading its own. On Express and Koa, `protect` (the guard and the handler in one function)
+ * meets the unguarded app and `requireAuth` (the guard as a middleware of its own).
  */
 const PAIRS = {
   fastify: [
@@ -39,6 +40,8 @@ const PAIRS = {
     ['peer', 'X-Api-Key'],
     ['floor', 'X-Api-Key'],
     ['keyward', 'X-Api-Key', 'floor'],
+    ['protect', 'X-Api-Key'],
+    ['protect', 'X-Api-Key', 'keyward'],
   ],
   koa: [
     ['control', 'X-Api-Key'],
@@ -47,6 +50,8 @@ const PAIRS = {
     ['keyward', 'Bearer token'],
     ['floor', 'X-Api-Key'],
     ['keyward', 'X-Api-Key', 'floor'],
+    ['protect', 'X-Api-Key'],
+    ['protect', 'X-Api-Key', 'keyward'],
   ],
 }
 
@@ -70,6 +75,7 @@ const appName = (framework, app) =>
     keyward: 'keyward',
     peer: PEERS[framework],
     floor: "floor: keyward's necessary work in one hook or middleware",
+    protect: 'keyward protect(): the guard and the handler in one',
   })[app]
 
 /**

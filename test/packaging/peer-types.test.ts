@@ -36,6 +36,12 @@ app.get('/me', auth.requireAuth({ permissions: ['agents:read'] }), (req, res) =>
   const wrong: number = req.auth.credential
   res.json({ user, wrong })
 })
+app.get(
+  '/agents/:id',
+  auth.protect((req: express.Request<{ id: string }>, res) => {
+    res.json({ id: req.params.id, user: req.auth.userId })
+  }),
+)
 `,
   fastify: `${ENGINE}import Fastify from 'fastify'
 import { keyward as keywardPlugin } from '@keyward/fastify'
@@ -63,6 +69,12 @@ app.use((ctx) => {
   const wrong: number = ctx.state.auth.credential
   ctx.body = { user, wrong }
 })
+app.use(
+  auth.protect({ permissions: ['agents:read'] }, (ctx) => {
+    const user: string = ctx.state.auth.userId
+    ctx.body = { user }
+  }),
+)
 `,
 } as const
 

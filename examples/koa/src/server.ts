@@ -21,10 +21,15 @@ router.post('/login', bodyParser(), async (ctx) => {
   ctx.body = body
 })
 
-// A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.
-router.get('/v1/agents', auth.requireAuth({ permissions: ['agents:read'] }), (ctx) => {
-  ctx.body = example.agents(ctx.state.auth)
-})
+// A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token. protect() is
+// the guard and the handler in one middleware; auth.requireAuth({ ... }) before the handler does the
+// same as a middleware of its own, which Koa charges for on every request.
+router.get(
+  '/v1/agents',
+  auth.protect({ permissions: ['agents:read'] }, (ctx) => {
+    ctx.body = example.agents(ctx.state.auth)
+  }),
+)
 
 app.use(router.routes()).use(router.allowedMethods())
 

@@ -1,12 +1,20 @@
 import { type Keyward, KeywardConfigError } from '@keyward/core'
 import { keywardExpress } from '@keyward/express'
-import express, { type Express, type NextFunction, type Request, type Response } from 'express'
+import express, {
+  type Express,
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express'
 import express4 from 'express-4.21.2'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createFixture } from '../../../test/contract/support/fixture.js'
+import { oneConnection } from '../../../test/contract/support/connection.js'
+import { coldEngine, createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 import { promisesPerRequest } from '../../../test/contract/support/promises.js'
+import { expectProtectedRoutes } from '../../../test/contract/support/protected.js'
 
 const running: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -126,6 +134,40 @@ describe('keywardExpress', () => {
     const reply = await fetch(`${await serve(app)}/slow`, { headers: { 'x-api-key': key } })
     expect(reply.status).toBe(200)
     expect(await reply.json()).toEqual({ user: 'alice' })
+  })
+
+  it('protects a handler: admitted after a store read, from memory and from the cache alike; refused before it', async () => {
+    const { issuer, served, reads } = coldEngine()
+    const alice = (await issuer.issueKey('alice', { name: 'ci' })).key
+    const bob = (await issuer.issueKey('bob', { name: 'ci' })).key
+    const auth = keywardExpress(served)
+    let reached = 0
+    const app = express()
+    app.get(
+      '/v1/agents',
+      auth.protect({ permissions: ['agents:read'] }, (req, res) => {
+        reached++
+        res.json({ user: req.auth.userId })
+      }),
+    )
+    // The protected handler's next() goes on along the route, as after requireAuth.
+    app.get(
+      '/v1/me',
+      auth.protect((_req, _res, next) => next()),
+      (req, res) => res.json({ after: req.auth.userId }),
+    )
+    expect(await expectProtectedRoutes(await serve(app), { alice, bob }, reads)).toBe(reached)
+  })
+
+  it('refuses to protect anything but a request handler', () => {
+    const { protect } = keywardExpress(createFixture().keyward)
+    expect(() => protect(undefined as unknown as RequestHandler)).toThrow(KeywardConfigError)
+    expect(() => protect({ permissions: ['agents:read'] }, 'handler' as unknown as RequestHandler)).toThrow(
+      /"handler" of protect\(\) must be a request handler/,
+    )
+    // An error handler (four parameters) is never a route's handler.
+    const errorHandler = (_error: unknown, _req: Request, _res: Response, next: NextFunction) => next()
+    expect(() => protect(errorHandler as unknown as RequestHandler)).toThrow(KeywardConfigError)
   })
 
   describe("Express's trust proxy setting", () => {
@@ -254,7 +296,7 @@ describe('req.auth', () => {
 describe.each([
   ['Express 5', express],
   ['Express 4.21.2', express4],
-])("a failure in keyward's routes on %s", (_release, framework) => {
+])("a failure on %s, in keyward's routes or in a protected handler", (_release, framework) => {
   it("reaches the host's error handler: Express 4 does not catch a rejected promise itself", async () => {
     const { keyward } = createFixture()
     // An engine whose handler fails, as no real one does: each of its failures is an answer.
@@ -278,5 +320,42 @@ describe.each([
     expect(response.status).toBe(500)
     expect(await response.json()).toEqual({ error: 'host error handler' })
     expect(seen).toEqual([new Error('handler failed')])
+  })
+
+  it("passes what a protected handler throws, or rejects with, to the host's error handler", async () => {
+    const { issuer, served, reads } = coldEngine()
+    const { protect } = keywardExpress(served)
+    const seen: unknown[] = []
+    const app = framework()
+    app.get(
+      '/fails',
+      protect((req) => {
+        if (req.query.how === 'throw') throw new Error('thrown')
+        return Promise.reject(new Error('rejected'))
+      }),
+    )
+    app.use((error: Error, _req: Request, res: Response, _next: NextFunction) => {
+      seen.push(error.message)
+      res.status(500).json({ error: 'host error handler' })
+    })
+    const connection = oneConnection(await serve(app as Express))
+    try {
+      // Each key once after a store read (this engine has not seen it), then from the connection's
+      // memory. Express 4 leaves a rejected promise unhandled there, as it does any handler's.
+      const fromMemory = framework === express ? ['throw', 'reject'] : ['throw']
+      const expected: string[] = []
+      for (const [how, message] of Object.entries({ throw: 'thrown', reject: 'rejected' })) {
+        const { key } = await issuer.issueKey('alice', { name: how })
+        const times = fromMemory.includes(how) ? 2 : 1
+        for (let time = 0; time < times; time++) {
+          expect((await connection.send(`/fails?how=${how}`, { 'x-api-key': key })).status).toBe(500)
+          expected.push(message)
+        }
+      }
+      expect(reads.count).toBe(2)
+      expect(seen).toEqual(expected)
+    } finally {
+      connection.close()
+    }
   })
 })

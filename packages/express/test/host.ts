@@ -10,9 +10,13 @@ export function startExpressHost(keyward: Keyward, express = defaultExpress): Pr
   const auth = keywardExpress(keyward)
   const app = express()
   app.use(auth.routes)
-  app.get(GUARDED.agents, auth.requireAuth({ permissions: [AGENTS_PERMISSION] }), (req, res) => {
-    res.json({ user: req.auth.userId })
-  })
+  // Both forms of the guard: protect (guard and handler in one) and requireAuth (a handler of its own).
+  app.get(
+    GUARDED.agents,
+    auth.protect({ permissions: [AGENTS_PERMISSION] }, (req, res) => {
+      res.json({ user: req.auth.userId })
+    }),
+  )
   app.get(GUARDED.me, auth.requireAuth(), (req, res) => {
     res.json({ user: req.auth.userId, credential: req.auth.credential })
   })

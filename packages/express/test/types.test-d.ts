@@ -16,6 +16,24 @@ describe('@keyward/express types', () => {
     })
   })
 
+  it("types protect's handler as a route handler with req.auth, and keeps its own type parameters", () => {
+    express().get(
+      '/v1/agents',
+      auth.protect({ permissions: ['agents:read'] }, (req, res) => {
+        expectTypeOf(req.auth.userId).toEqualTypeOf<string>()
+        res.json(req.auth.userId)
+      }),
+    )
+    const withParams = auth.protect((req: express.Request<{ id: string }>, res) => {
+      expectTypeOf(req.params.id).toEqualTypeOf<string>()
+      res.end()
+    })
+    expectTypeOf(withParams).parameter(0).toHaveProperty('params').toEqualTypeOf<{ id: string }>()
+    express().get('/v1/agents/:id', withParams)
+    // @ts-expect-error the handler is required
+    auth.protect({ permissions: ['agents:read'] })
+  })
+
   it('gives middleware for routes and the guard', () => {
     expectTypeOf(keywardExpress).returns.toEqualTypeOf<KeywardExpress>()
     expectTypeOf(auth.routes).toEqualTypeOf<RequestHandler>()

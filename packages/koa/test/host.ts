@@ -24,9 +24,13 @@ export function startKoaHost(keyward: Keyward, Application = Koa): Promise<Runni
     }
   })
   app.use(auth.routes)
-  router.get(GUARDED.agents, auth.requireAuth({ permissions: [AGENTS_PERMISSION] }), (ctx) => {
-    ctx.body = { user: ctx.state.auth.userId }
-  })
+  // Both forms of the guard: protect (guard and handler in one) and requireAuth (a middleware of its own).
+  router.get(
+    GUARDED.agents,
+    auth.protect({ permissions: [AGENTS_PERMISSION] }, (ctx) => {
+      ctx.body = { user: ctx.state.auth.userId }
+    }),
+  )
   router.get(GUARDED.me, auth.requireAuth(), (ctx) => {
     ctx.body = { user: ctx.state.auth.userId, credential: ctx.state.auth.credential }
   })

@@ -4,10 +4,11 @@ import Router from '@koa/router'
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
 import { oneConnection } from '../../../test/contract/support/connection.js'
-import { createFixture } from '../../../test/contract/support/fixture.js'
+import { coldEngine, createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 import { promisesPerRequest } from '../../../test/contract/support/promises.js'
+import { expectProtectedRoutes } from '../../../test/contract/support/protected.js'
 
 const running: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -106,6 +107,75 @@ describe('keywardKoa', () => {
     } finally {
       connection.close()
     }
+  })
+
+  it('protects a handler: admitted after a store read, from memory and from the cache alike; refused before it', async () => {
+    const { issuer, served, reads } = coldEngine()
+    const alice = (await issuer.issueKey('alice', { name: 'ci' })).key
+    const bob = (await issuer.issueKey('bob', { name: 'ci' })).key
+    const auth = keywardKoa(served)
+    let reached = 0
+    const router = new Router()
+    router.get(
+      '/v1/agents',
+      auth.protect({ permissions: ['agents:read'] }, (ctx) => {
+        reached++
+        ctx.body = { user: ctx.state.auth.userId }
+      }),
+    )
+    // The protected handler's next() goes on along the route, as after requireAuth.
+    router.get(
+      '/v1/me',
+      auth.protect((_ctx, next) => next()),
+      (ctx) => {
+        ctx.body = { after: ctx.state.auth.userId }
+      },
+    )
+    const app = new Koa()
+    app.use(router.routes())
+    expect(await expectProtectedRoutes(await serve(app), { alice, bob }, reads)).toBe(reached)
+  })
+
+  it("passes what a protected handler throws, or rejects with, to the host's error handling", async () => {
+    const { issuer, served, reads } = coldEngine()
+    const seen: string[] = []
+    const app = new Koa()
+    app.use(async (ctx, next) => {
+      try {
+        await next()
+      } catch (error) {
+        seen.push((error as Error).message)
+        ctx.status = 500
+      }
+    })
+    app.use(
+      keywardKoa(served).protect(async (ctx) => {
+        if (ctx.query.how === 'throw') throw new Error('thrown')
+        await new Promise((settle) => setImmediate(settle))
+        throw new Error('rejected')
+      }),
+    )
+    const connection = oneConnection(await serve(app))
+    try {
+      // Each key once after a store read (this engine has not seen it), then from the connection's memory.
+      for (const how of ['throw', 'reject']) {
+        const { key } = await issuer.issueKey('alice', { name: how })
+        for (let time = 0; time < 2; time++)
+          expect((await connection.send(`/fails?how=${how}`, { 'x-api-key': key })).status).toBe(500)
+      }
+    } finally {
+      connection.close()
+    }
+    expect(reads.count).toBe(2)
+    expect(seen).toEqual(['thrown', 'thrown', 'rejected', 'rejected'])
+  })
+
+  it('refuses to protect anything but a middleware', () => {
+    const { protect } = keywardKoa(createFixture().keyward)
+    expect(() => protect(undefined as unknown as Koa.Middleware)).toThrow(KeywardConfigError)
+    expect(() => protect({ permissions: ['agents:read'] }, 'handler' as unknown as Koa.Middleware)).toThrow(
+      /"handler" of protect\(\) must be a middleware/,
+    )
   })
 
   it('uses ctx.request.body when a host body parser already set it', async () => {

@@ -67,3 +67,29 @@ export function createFixture(options: Partial<KeywardOptions> = {}): Fixture {
   })
   return { keyward, clock, users, events, outage: state }
 }
+
+/**
+ * Two engines over one store: `issuer` issues the keys and `served` guards with them. The served
+ * engine's cache has never seen a key, so its first request with one reads the store (counted in
+ * `reads`): the guard's path through a promise, where a request repeated on its connection is
+ * answered from memory.
+ */
+export function coldEngine() {
+  const store = memoryStore()
+  const reads = { count: 0 }
+  const counted = new Proxy(store, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver)
+      if (name !== 'findKeyByDigest') return value
+      return (digest: string) => {
+        reads.count++
+        return target.findKeyByDigest(digest)
+      }
+    },
+  })
+  return {
+    issuer: createFixture({ store }).keyward,
+    served: createFixture({ store: counted }).keyward,
+    reads,
+  }
+}

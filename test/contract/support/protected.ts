@@ -1,0 +1,36 @@
+import { expect } from 'vitest'
+import { oneConnection } from './connection.js'
+
+/**
+ * What a host's protected routes answer, on keys its engine has not seen (`coldEngine`): GET
+ * /v1/agents needs agents:read and answers `{ user }`; GET /v1/me goes on past the protected
+ * handler's `next()` to one that answers `{ after }`. alice is admitted after one store read, then
+ * from her connection's memory, then from the cache on a new connection; bob is refused (403), and
+ * so is a request without a key (401), neither reaching the handler. Returns how many requests
+ * /v1/agents admitted.
+ */
+export async function expectProtectedRoutes(
+  url: string,
+  keys: { alice: string; bob: string },
+  reads: { count: number },
+): Promise<number> {
+  const connection = oneConnection(url)
+  try {
+    for (let request = 0; request < 2; request++)
+      expect(await connection.send('/v1/agents', { 'x-api-key': keys.alice })).toEqual({
+        status: 200,
+        body: '{"user":"alice"}',
+      })
+  } finally {
+    connection.close()
+  }
+  expect(reads.count).toBe(1)
+  const fresh = await fetch(`${url}/v1/agents`, { headers: { 'x-api-key': keys.alice } })
+  expect(await fresh.json()).toEqual({ user: 'alice' })
+  expect((await fetch(`${url}/v1/agents`, { headers: { 'x-api-key': keys.bob } })).status).toBe(403)
+  expect((await fetch(`${url}/v1/agents`)).status).toBe(401)
+  expect(await (await fetch(`${url}/v1/me`, { headers: { 'x-api-key': keys.bob } })).json()).toEqual({
+    after: 'bob',
+  })
+  return 3
+}
