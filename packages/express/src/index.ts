@@ -28,8 +28,8 @@ export interface KeywardExpress {
   /**
    * The guard and the route's handler in one, `app.get(path, auth.protect(handler))`: what
    * `requireAuth` followed by the handler does, without the step between the two that every
-   * handler costs Express on every request. A promise the handler returns is waited for as
-   * Express 5 waits for it: its rejection goes to `next(error)`.
+   * handler costs Express on every request. What the handler throws, or a promise it returns
+   * rejects with, goes to `next(error)`, on Express 4 as on 5.
    */
   protect<P = Request['params'], ResBody = unknown, ReqBody = unknown, ReqQuery = Request['query']>(
     handler: RequestHandler<P, ResBody, ReqBody, ReqQuery>,
@@ -52,10 +52,20 @@ function send(res: Response, { status, headers, body }: HttpResponse): void {
 
 const callNext: Admitted = (_req, _res, next) => next()
 
+/**
+ * Hands the request on. A rejection of the handler's promise goes to `next(error)` here, once, as
+ * Express 5 would do it (Express 4 would leave it unhandled); a throw reaches Express's own catch.
+ */
+function proceed(admitted: Admitted, req: Request, res: Response, next: NextFunction): void {
+  const result = admitted(req, res, next)
+  if (result instanceof Promise)
+    result.then(undefined, (error) => next(error || new Error('Rejected promise')))
+}
+
 function admit(outcome: GuardOutcome, req: Request, res: Response, next: NextFunction, admitted: Admitted) {
   if (!outcome.ok) return send(res, outcome.response)
   setAuth(req, outcome.auth)
-  return admitted(req, res, next)
+  proceed(admitted, req, res, next)
 }
 
 /** Express adapter: mounts keyward's routes and guards the host's. */
@@ -99,18 +109,19 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
   // from memory alone (admitFromMemory), else through the full guard. The request itself is handed
   // over: the core reads its headers (`req.headers`, which Node's server builds for every HTTP/1.1
   // request, and `rawHeaders`) and its `socket`, and reads Express's `ip` getter only if it needs
-  // the address. Admitted at once, what the handler returns or throws goes back to Express itself;
-  // after a store read, a throw or a rejection goes to `next(error)`.
+  // the address. After a store read, a throw of the handler's goes to `next(error)` too.
   const guardThen = (options: AuthenticateOptions | undefined, admitted: Admitted): RequestHandler =>
     function keywardGuard(req, res, next) {
       const known = keyward.admitFromMemory(req, options)
       if (known !== undefined) {
         setAuth(req, known)
-        return admitted(req, res, next)
+        proceed(admitted, req, res, next)
+        return
       }
       const outcome = keyward.guard(req, options)
-      if (!(outcome instanceof Promise)) return admit(outcome, req, res, next, admitted)
-      outcome.then((settled) => admit(settled, req, res, next, admitted)).then(undefined, next)
+      if (outcome instanceof Promise)
+        outcome.then((settled) => admit(settled, req, res, next, admitted)).then(undefined, next)
+      else admit(outcome, req, res, next, admitted)
     }
 
   const requireAuth = (options?: AuthenticateOptions) => guardThen(options, callNext)
