@@ -1,6 +1,7 @@
 /**
  * Where a guard's cost goes, per request: `node bench/profile.mjs <framework> <app> <credential>`
- * (app: keyward, noop, peer, control; credential: 'X-Api-Key', 'Bearer token', 'Bearer key').
+ * (app: keyward, noop, peer, control, floor, protect; credential: 'X-Api-Key', 'Bearer token',
+ * 'Bearer key').
  * Linux with `perf` only. Two server processes of the framework share the server core, as in the
  * side-by-side section of `pnpm bench`: one serves the guarded app and the other the unguarded app
  * receiving the same request, both loaded at once, roles swapped halfway. `perf record` samples
