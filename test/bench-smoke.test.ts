@@ -43,6 +43,13 @@ it('runs the benchmark suite end to end (smoke)', async () => {
     })
     for (const { baseline } of rows) expect(variants).toContain(baseline)
   }
+  // protect(), the guard and the handler in one, where the framework has a step between the two.
+  for (const framework of ['express', 'koa'])
+    expect(row(`${framework} + keyward protect() (X-Api-Key)`)).toMatchObject({
+      baseline: `${framework} unguarded, X-Api-Key sent`,
+      sent: 'X-Api-Key',
+    })
+  expect(variants).not.toContain('fastify + keyward protect() (X-Api-Key)')
   expect(variants).toContain('fastify + @fastify/bearer-auth')
   expect(variants).toContain('express + passport-headerapikey')
   // The side-by-side CPU comparison: every Fastify pair, each with a measured ratio and the

@@ -197,6 +197,11 @@ export function guardComparisons() {
       express: [variant('express + passport-headerapikey', 'peer', 'X-Api-Key', byKey, keySent)],
       koa: [],
     }[framework]
+    // The guard and the handler in one middleware, where the framework has a step between the two.
+    const together =
+      framework === 'fastify'
+        ? []
+        : [variant(`${framework} + keyward protect() (X-Api-Key)`, 'protect', 'X-Api-Key', byKey, keySent)]
     return {
       label: framework,
       variants: [
@@ -213,6 +218,7 @@ export function guardComparisons() {
           `${unguarded}, Bearer token sent`,
         ),
         variant(`${framework} + no-op guard`, 'noop', 'X-Api-Key', byKey, keySent),
+        ...together,
         ...peer,
       ],
     }

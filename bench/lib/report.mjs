@@ -65,7 +65,7 @@ export function renderMarkdown(results) {
     parts.push(
       heading('Guarded route throughput', 'http'),
       '',
-      "Each guarded variant is compared with the unguarded app receiving the very same request (its baseline), so the ratio is the price of the guard and not of the header; the ratio to the unguarded app with no credential sent is shown beside it. The control is a second unguarded app: its ratio to the first is what this machine makes of two identical servers (the comparison's noise floor). The no-op guard admits everyone: it is what the framework itself charges for one more hook or middleware.",
+      "Each guarded variant is compared with the unguarded app receiving the very same request (its baseline), so the ratio is the price of the guard and not of the header; the ratio to the unguarded app with no credential sent is shown beside it. The control is a second unguarded app: its ratio to the first is what this machine makes of two identical servers (the comparison's noise floor). The no-op guard admits everyone: it is what the framework itself charges for one more hook or middleware. keyward protect() (Express, Koa) is the guard and the route's handler in one middleware.",
       '',
       table(
         [
