@@ -133,7 +133,7 @@ describe('keywardKoa', () => {
     )
     const app = new Koa()
     app.use(router.routes())
-    expect(await expectProtectedRoutes(await serve(app), { alice, bob }, reads)).toBe(reached)
+    await expectProtectedRoutes(await serve(app), { alice, bob }, reads, () => reached)
   })
 
   it("passes what a protected handler throws, or rejects with, to the host's error handling", async () => {

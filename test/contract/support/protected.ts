@@ -6,14 +6,15 @@ import { oneConnection } from './connection.js'
  * /v1/agents needs agents:read and answers `{ user }`; GET /v1/me goes on past the protected
  * handler's `next()` to one that answers `{ after }`. alice is admitted after one store read, then
  * from her connection's memory, then from the cache on a new connection; bob is refused (403), and
- * so is a request without a key (401), neither reaching the handler. Returns how many requests
- * /v1/agents admitted.
+ * so is a request without a key (401), neither reaching the handler: `handlerCalls` (how often the
+ * /v1/agents handler ran) counts alice's three requests alone.
  */
 export async function expectProtectedRoutes(
   url: string,
   keys: { alice: string; bob: string },
   reads: { count: number },
-): Promise<number> {
+  handlerCalls: () => number,
+): Promise<void> {
   const connection = oneConnection(url)
   try {
     for (let request = 0; request < 2; request++)
@@ -29,8 +30,8 @@ export async function expectProtectedRoutes(
   expect(await fresh.json()).toEqual({ user: 'alice' })
   expect((await fetch(`${url}/v1/agents`, { headers: { 'x-api-key': keys.bob } })).status).toBe(403)
   expect((await fetch(`${url}/v1/agents`)).status).toBe(401)
+  expect(handlerCalls()).toBe(3)
   expect(await (await fetch(`${url}/v1/me`, { headers: { 'x-api-key': keys.bob } })).json()).toEqual({
     after: 'bob',
   })
-  return 3
 }
