@@ -14,7 +14,7 @@ import { coldEngine, createFixture } from '../../../test/contract/support/fixtur
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 import { promisesPerRequest } from '../../../test/contract/support/promises.js'
-import { expectProtectedRoutes } from '../../../test/contract/support/protected.js'
+import { protectedRoutesFixture } from '../../../test/contract/support/protected.js'
 
 const running: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -137,9 +137,7 @@ describe('keywardExpress', () => {
   })
 
   it('protects a handler: admitted after a store read, from memory and from the cache alike; refused before it', async () => {
-    const { issuer, served, reads } = coldEngine()
-    const alice = (await issuer.issueKey('alice', { name: 'ci' })).key
-    const bob = (await issuer.issueKey('bob', { name: 'ci' })).key
+    const { served, expectRoutes } = await protectedRoutesFixture()
     const auth = keywardExpress(served)
     let reached = 0
     const app = express()
@@ -156,7 +154,7 @@ describe('keywardExpress', () => {
       auth.protect((_req, _res, next) => next()),
       (req, res) => res.json({ after: req.auth.userId }),
     )
-    await expectProtectedRoutes(await serve(app), { alice, bob }, reads, () => reached)
+    await expectRoutes(await serve(app), () => reached)
   })
 
   it('refuses to protect anything but a request handler', () => {

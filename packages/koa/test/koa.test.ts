@@ -8,7 +8,7 @@ import { coldEngine, createFixture } from '../../../test/contract/support/fixtur
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 import { promisesPerRequest } from '../../../test/contract/support/promises.js'
-import { expectProtectedRoutes } from '../../../test/contract/support/protected.js'
+import { protectedRoutesFixture } from '../../../test/contract/support/protected.js'
 
 const running: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -110,9 +110,7 @@ describe('keywardKoa', () => {
   })
 
   it('protects a handler: admitted after a store read, from memory and from the cache alike; refused before it', async () => {
-    const { issuer, served, reads } = coldEngine()
-    const alice = (await issuer.issueKey('alice', { name: 'ci' })).key
-    const bob = (await issuer.issueKey('bob', { name: 'ci' })).key
+    const { served, expectRoutes } = await protectedRoutesFixture()
     const auth = keywardKoa(served)
     let reached = 0
     const router = new Router()
@@ -133,7 +131,7 @@ describe('keywardKoa', () => {
     )
     const app = new Koa()
     app.use(router.routes())
-    await expectProtectedRoutes(await serve(app), { alice, bob }, reads, () => reached)
+    await expectRoutes(await serve(app), () => reached)
   })
 
   it("passes what a protected handler throws, or rejects with, to the host's error handling", async () => {

@@ -1,5 +1,23 @@
 import { expect } from 'vitest'
 import { oneConnection } from './connection.js'
+import { coldEngine } from './fixture.js'
+
+/**
+ * An engine that has not seen alice's or bob's key (`coldEngine`), for a host to mount, and the
+ * check of that host's protected routes (`expectProtectedRoutes`) on those keys.
+ */
+export async function protectedRoutesFixture() {
+  const { issuer, served, reads } = coldEngine()
+  const keys = {
+    alice: (await issuer.issueKey('alice', { name: 'ci' })).key,
+    bob: (await issuer.issueKey('bob', { name: 'ci' })).key,
+  }
+  return {
+    served,
+    expectRoutes: (url: string, handlerCalls: () => number) =>
+      expectProtectedRoutes(url, keys, reads, handlerCalls),
+  }
+}
 
 /**
  * What a host's protected routes answer, on keys its engine has not seen (`coldEngine`): GET
@@ -9,7 +27,7 @@ import { oneConnection } from './connection.js'
  * so is a request without a key (401), neither reaching the handler: `handlerCalls` (how often the
  * /v1/agents handler ran) counts alice's three requests alone.
  */
-export async function expectProtectedRoutes(
+async function expectProtectedRoutes(
   url: string,
   keys: { alice: string; bob: string },
   reads: { count: number },
