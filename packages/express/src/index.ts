@@ -53,14 +53,18 @@ function send(res: Response, { status, headers, body }: HttpResponse): void {
 const callNext: Admitted = (_req, _res, next) => next()
 
 /**
- * Hands the request on. A rejection of the handler's promise goes to `next(error)` here, once, as
- * Express 5 would do it (Express 4 would leave it unhandled); a throw reaches Express's own catch.
+ * Hands the request on. A rejection of what the handler returns goes to `next(error)` here, once,
+ * as Express 5 does for a handler of its own: any object with a `then`, not only a native promise
+ * (Express 4 would leave it unhandled); a throw reaches Express's own catch.
  */
 function proceed(admitted: Admitted, req: Request, res: Response, next: NextFunction): void {
-  const result = admitted(req, res, next)
-  if (result instanceof Promise)
-    result.then(undefined, (error) => next(error || new Error('Rejected promise')))
+  const result: unknown = admitted(req, res, next)
+  if (isThenable(result)) result.then(undefined, (error) => next(error || new Error('Rejected promise')))
 }
+
+/** Express 5's own test for a handler's returned promise (router's `isPromise`). */
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  typeof value === 'object' && value !== null && typeof (value as { then?: unknown }).then === 'function'
 
 function admit(outcome: GuardOutcome, req: Request, res: Response, next: NextFunction, admitted: Admitted) {
   if (!outcome.ok) return send(res, outcome.response)
