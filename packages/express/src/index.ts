@@ -62,11 +62,9 @@ function proceed(admitted: Admitted, req: Request, res: Response, next: NextFunc
   if (isThenable(result)) result.then(undefined, (error) => next(error || new Error('Rejected promise')))
 }
 
-/** Express 5's own test for a handler's returned promise (its router's, from is-promise). */
+/** Anything with a `then`: Express 5's test for a handler's promise, and the core's isPromiseLike. */
 const isThenable = (value: unknown): value is PromiseLike<unknown> =>
-  (typeof value === 'object' || typeof value === 'function') &&
-  value !== null &&
-  typeof (value as { then?: unknown }).then === 'function'
+  typeof (value as { then?: unknown } | null | undefined)?.then === 'function'
 
 function admit(outcome: GuardOutcome, req: Request, res: Response, next: NextFunction, admitted: Admitted) {
   if (!outcome.ok) return send(res, outcome.response)
