@@ -8,13 +8,13 @@
  *
  * What only this catches: a file the `files` list leaves out, a `workspace:` range left in a
  * published manifest, a peer range npm refuses (npm 7+ fails an install on one), an optional peer
- * (pg, PGlite) that does not resolve from the host's node_modules. npm, because most hosts use it.
+ * (pg, PGlite) that does not resolve from the host's node_modules, a second copy of @keyward/core. npm, because most hosts use it.
  * keyward's own dependencies, the frameworks and the drivers are pinned to the versions the
  * workspace's lockfile installed, so the run is repeatable; npm fetches from its cache when it can.
  */
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -255,6 +255,28 @@ const ADMITTED = {
   exchange: 200,
   byToken: { status: 200, body: { user: 'alice' } },
 }
+
+/** A package's manifest as npm installed it into the host: the published one. */
+const publishedManifest = (name: string) =>
+  JSON.parse(readFileSync(join(hostDir, 'node_modules', name, 'package.json'), 'utf8')) as {
+    version: string
+    dependencies?: Record<string, string>
+    peerDependencies?: Record<string, string>
+  }
+
+// The host builds the engine with its own @keyward/core and hands it to an adapter or a store, so
+// both must run on that copy: as a peer, a mismatched core is an install error, not a nested copy.
+it.each(PACKAGES.filter((name) => name !== 'core'))(
+  "@keyward/%s takes the host's @keyward/core as a peer of its release line, and has no copy of its own",
+  (name) => {
+    const published = publishedManifest(`@keyward/${name}`)
+    const core = publishedManifest('@keyward/core')
+    expect(published.peerDependencies?.['@keyward/core']).toBe(`^${core.version}`)
+    expect(published.dependencies?.['@keyward/core']).toBeUndefined()
+    const nested = join(hostDir, 'node_modules', '@keyward', name, 'node_modules', '@keyward')
+    expect(existsSync(nested)).toBe(false)
+  },
+)
 
 describe.each(['esm', 'cjs'] as const)('a host installed with npm, loading keyward by %s', (modules) => {
   it.each([
