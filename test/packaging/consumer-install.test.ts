@@ -8,7 +8,8 @@
  *
  * What only this catches: a file the `files` list leaves out, a `workspace:` range left in a
  * published manifest, a peer range npm refuses (npm 7+ fails an install on one), an optional peer
- * (pg, PGlite) that does not resolve from the host's node_modules, a second copy of @keyward/core. npm, because most hosts use it.
+ * (pg, PGlite) that does not resolve from the host's node_modules, a package that would bring its
+ * own copy of @keyward/core. npm, because most hosts use it.
  * keyward's own dependencies, the frameworks and the drivers are pinned to the versions the
  * workspace's lockfile installed, so the run is repeatable; npm fetches from its cache when it can.
  */
