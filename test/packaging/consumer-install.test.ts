@@ -34,17 +34,22 @@ const HOST_DEPENDENCIES = {
 } as const
 const PGLITE = '@electric-sql/pglite'
 
-const manifestOf = (name: string) =>
-  JSON.parse(readFileSync(join(root, 'packages', name, 'package.json'), 'utf8')) as {
-    name: string
-    dependencies?: Record<string, string>
-  }
+type Manifest = {
+  name: string
+  version: string
+  dependencies?: Record<string, string>
+  peerDependencies?: Record<string, string>
+}
+
+/** The package.json in the folder the segments name. */
+const readManifest = (...folder: string[]): Manifest =>
+  JSON.parse(readFileSync(join(...folder, 'package.json'), 'utf8'))
+
+const manifestOf = (name: string) => readManifest(root, 'packages', name)
 
 /** The version the workspace installed of `dependency` for packages/<from> (pnpm links each package's own). */
-function installedVersion(from: string, dependency: string): string {
-  const manifest = join(root, 'packages', from, 'node_modules', dependency, 'package.json')
-  return JSON.parse(readFileSync(manifest, 'utf8')).version
-}
+const installedVersion = (from: string, dependency: string) =>
+  readManifest(root, 'packages', from, 'node_modules', dependency).version
 
 /**
  * The host project's manifest: keyward from its tarballs; the frameworks, the drivers and keyward's
@@ -258,12 +263,7 @@ const ADMITTED = {
 }
 
 /** A package's manifest as npm installed it into the host: the published one. */
-const publishedManifest = (name: string) =>
-  JSON.parse(readFileSync(join(hostDir, 'node_modules', name, 'package.json'), 'utf8')) as {
-    version: string
-    dependencies?: Record<string, string>
-    peerDependencies?: Record<string, string>
-  }
+const publishedManifest = (name: string) => readManifest(hostDir, 'node_modules', name)
 
 // The host builds the engine with its own @keyward/core and hands it to an adapter or a store, so
 // both must run on that copy: as a peer, a mismatched core is an install error, not a nested copy.
