@@ -274,7 +274,8 @@ describe('failed-attempt limits per client address', () => {
 
   it('does not count a store outage during refresh as a failure of the address', async () => {
     const base = memoryStore()
-    const store = { ...base, rotateRefreshToken: () => Promise.reject(new Error('connection refused')) }
+    const refused = () => Promise.reject(new Error('connection refused'))
+    const store = { ...base, findRefreshToken: refused, rotateRefreshToken: refused }
     const { keyward } = setup({ store, rateLimit: { perAddress: { max: 3, window: '1m' } } })
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     const ip = '203.0.113.10'

@@ -1,5 +1,5 @@
 import { createHash, generateKeyPairSync } from 'node:crypto'
-import { memoryStore } from '@keyward/core'
+import { type KeywardUser, memoryStore } from '@keyward/core'
 import { decodeJwt, decodeProtectedHeader, exportJWK, SignJWT, UnsecuredJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
 import { DAY, instrumentedStore, MINUTE, SECRET, setup } from './support.js'
@@ -323,6 +323,59 @@ describe('refresh tokens', () => {
     await expect(keyward.refreshTokens(login.refresh_token)).rejects.toMatchObject({
       code: 'INVALID_REFRESH_TOKEN',
     })
+  })
+
+  it('refused for a user gone stay refused when a user of that id comes back: the session was ended', async () => {
+    const { keyward, users } = setup()
+    const login = await keyward.issueTokens('bob')
+    const bob = users.get('bob')
+    users.delete('bob')
+    await expect(keyward.refreshTokens(login.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+    users.set('bob', bob as KeywardUser)
+    await expect(keyward.refreshTokens(login.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+  })
+
+  it('are not spent when their key cannot be checked (503): the retry succeeds, with no reuse alarm', async () => {
+    const base = memoryStore()
+    let storeDown = false
+    const store = {
+      ...base,
+      findKeyById: (id: string) => (storeDown ? Promise.reject(new Error('timeout')) : base.findKeyById(id)),
+    }
+    const { keyward, events, clock } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const pair = await keyward.authenticateWithApiKey(key)
+    clock.advance(5 * MINUTE) // past the cache's freshness: the key check asks the store
+    storeDown = true
+    await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    })
+    storeDown = false
+    const next = await keyward.refreshTokens(pair.refresh_token)
+    expect((await keyward.authenticate(bearer(next.auth_token))).ok).toBe(true)
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([])
+  })
+
+  it("are not spent when the host's directory cannot answer for their user (503): the retry succeeds", async () => {
+    let directoryDown = false
+    const bob: KeywardUser = { id: 'bob', permissions: [] }
+    const users = {
+      get: (id: string) =>
+        directoryDown ? Promise.reject(new Error('directory down')) : id === 'bob' ? bob : null,
+    }
+    const { keyward, events } = setup({ users })
+    const login = await keyward.issueTokens('bob')
+    directoryDown = true
+    await expect(keyward.refreshTokens(login.refresh_token)).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    })
+    directoryDown = false
+    expect(decodeJwt((await keyward.refreshTokens(login.refresh_token)).auth_token).sub).toBe('bob')
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([])
   })
 
   it('expire after 30 days by default', async () => {

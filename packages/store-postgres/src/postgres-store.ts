@@ -207,6 +207,14 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       )
     },
 
+    async findRefreshToken(digest, now) {
+      const [row] = await db.query<RefreshRow>(
+        `SELECT ${refreshColumns} FROM ${t.refreshTokens} WHERE digest = $1 AND expires_on > $2::timestamptz`,
+        [digest, iso(now)],
+      )
+      return row === undefined ? null : refreshRecord(row)
+    },
+
     async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
       // Spending and storing the successor is one statement: of two simultaneous redemptions,
       // the second waits on the row lock, then sees spent_at set and matches nothing. Before

@@ -176,6 +176,13 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       )
     },
 
+    async findRefreshToken(digest, now) {
+      const fields = await client.hgetall(k.refresh(digest))
+      if (fields.digest === undefined) return null
+      const token = refreshRecord(fields)
+      return token.expiresOn.getTime() <= ms(now, 'now') ? null : token
+    },
+
     async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
       const [status, fields] = (await lua.rotateRefreshToken.run(
         client,

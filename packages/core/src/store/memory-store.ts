@@ -99,6 +99,11 @@ export function memoryStore(): KeyStore {
       refreshTokens.set(record.digest, { record, spent: false })
     },
 
+    async findRefreshToken(digest, now) {
+      const entry = refreshTokens.get(digest)
+      return entry === undefined || entry.record.expiresOn <= now ? null : entry.record
+    },
+
     async rotateRefreshToken(digest, next, now): Promise<RotateRefreshResult> {
       sweepNowAndThen(now.getTime())
       const entry = refreshTokens.get(digest)

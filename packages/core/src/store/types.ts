@@ -77,6 +77,13 @@ export interface KeyStore {
 
   insertRefreshToken(record: RefreshTokenRecord): Promise<void>
   /**
+   * The token with this digest, spent or not, while the store holds it: null when it is unknown,
+   * expired at `now`, or revoked with its family. keyward reads it to check the token's key and
+   * user before spending it, so that a check the store or the host's directory cannot answer
+   * (503) spends nothing, and the client's retry is not taken for reuse.
+   */
+  findRefreshToken(digest: string, now: Date): Promise<RefreshTokenRecord | null>
+  /**
    * Atomically spends the live token with this digest and stores `next` in its family (same
    * family, user and key). A token
    * that was already spent revokes its whole family, so that two redemptions of one token,

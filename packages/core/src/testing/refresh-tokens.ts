@@ -73,6 +73,25 @@ export function describeRefreshTokens(suite: ConformanceSuite): void {
       })
     })
 
+    it('finds a token by digest, spent or not, until its expiresOn (by the given time) or its family is revoked', async () => {
+      const { store } = suite
+      const expiresOn = new Date(Date.now() + DAY)
+      const first = refreshRecord(uniqueUser(), { keyId: randomUUID(), expiresOn })
+      await store.insertRefreshToken(first)
+      expect(await store.findRefreshToken(first.digest, new Date())).toEqual(first)
+      const successor = next(Date.now() + 60_000)
+      await store.rotateRefreshToken(first.digest, successor, new Date())
+      expect(await store.findRefreshToken(first.digest, new Date())).toEqual(first)
+      expect(await store.findRefreshToken(successor.digest, new Date())).toEqual({ ...first, ...successor })
+      expect(await store.findRefreshToken(first.digest, new Date(expiresOn.getTime() - 1))).toEqual(first)
+      expect(await store.findRefreshToken(first.digest, expiresOn)).toBeNull()
+      expect(await store.findRefreshToken(sha256Hex('unknown'), new Date())).toBeNull()
+      // A read only: the token found is still rotated as before (spent: reuse), and then gone.
+      expect((await store.rotateRefreshToken(first.digest, next(), new Date())).status).toBe('reused')
+      expect(await store.findRefreshToken(first.digest, new Date())).toBeNull()
+      expect(await store.findRefreshToken(successor.digest, new Date())).toBeNull()
+    })
+
     it('lets exactly one of many simultaneous redemptions of one token succeed, across instances', async () => {
       const token = refreshRecord(uniqueUser())
       await suite.store.insertRefreshToken(token)

@@ -41,43 +41,58 @@ export class TokenService {
   ): Promise<TokenPair> {
     if (!isWellFormedRefreshToken(raw)) throw invalidRefreshToken()
     const now = this.clock()
-    const next = generateRefreshToken()
-    const successor: NextRefreshToken = {
-      digest: refreshTokenDigest(next),
-      createdOn: new Date(now),
-      expiresOn: new Date(addDuration(now, this.refreshLifetime)),
+    const at = new Date(now)
+    const digest = refreshTokenDigest(raw)
+    // The key and the user are checked before the token is spent: a check that fails for want of
+    // the store or the directory answers 503 and spends nothing, so the client's retry with the
+    // same token is not taken for reuse, which would revoke its session.
+    const presented = await storeCall(() => this.store.findRefreshToken(digest, at))
+    if (presented === null) throw invalidRefreshToken()
+    if (
+      (presented.keyId !== null && !(await keyAlive(presented.keyId))) ||
+      !(await userExists(presented.userId))
+    ) {
+      await this.#revokeFamilyOf(digest, at)
+      throw invalidRefreshToken()
     }
+    const next = generateRefreshToken()
     const result = await storeCall(() =>
-      this.store.rotateRefreshToken(refreshTokenDigest(raw), successor, new Date(now)),
+      this.store.rotateRefreshToken(digest, this.#successor(next, now), at),
     )
     if (result.status === 'not_found') throw invalidRefreshToken()
     const { userId, keyId } = result.previous
     if (result.status === 'reused') {
-      this.emit?.({
-        type: 'auth.failed',
-        at: new Date(now),
-        code: 'REFRESH_TOKEN_REUSED',
-        ip: undefined,
-        userId,
-      })
+      this.emit?.({ type: 'auth.failed', at, code: 'REFRESH_TOKEN_REUSED', ip: undefined, userId })
       throw new KeywardError(
         'REFRESH_TOKEN_REUSED',
         'This refresh token was already used; its session has been revoked. Sign in again',
       )
     }
-    if ((keyId !== null && !(await keyAlive(keyId))) || !(await userExists(userId))) {
-      // The token is spent and its successor was never handed out: end the family now (the store
-      // revokes a family when a spent token is presented), so that presenting this token again is
-      // "invalid" like the first time, not a reuse alarm with an auth.failed REFRESH_TOKEN_REUSED.
-      // Presented for another successor: a store may take the very same rotation again for a
-      // resent command and answer it as done (Redis does), which would revoke nothing.
-      const revoking = { ...successor, digest: refreshTokenDigest(generateRefreshToken()) }
-      await storeCall(() => this.store.rotateRefreshToken(refreshTokenDigest(raw), revoking, new Date(now)))
-      throw invalidRefreshToken()
-    }
     const { token } = await this.authTokens.sign(userId, keyId, now)
-    this.emit?.({ type: 'token.refreshed', at: new Date(now), userId, keyId })
+    this.emit?.({ type: 'token.refreshed', at, userId, keyId })
     return { auth_token: token, refresh_token: next }
+  }
+
+  /**
+   * Ends the family of a token whose key or user is gone, so that presenting the token again is
+   * "invalid" like the first time, not a reuse alarm: the store revokes a family when a spent
+   * token is presented, so the token is spent (unless it already was) and presented again, each
+   * time for a successor no one holds. Never the same successor twice: a store may take the very
+   * same rotation again for a resent command and answer it as done (Redis does).
+   */
+  async #revokeFamilyOf(digest: string, at: Date): Promise<void> {
+    for (let presentation = 0; presentation < 2; presentation++) {
+      const discarded = this.#successor(generateRefreshToken(), at.getTime())
+      await storeCall(() => this.store.rotateRefreshToken(digest, discarded, at))
+    }
+  }
+
+  #successor(refreshToken: string, now: number): NextRefreshToken {
+    return {
+      digest: refreshTokenDigest(refreshToken),
+      createdOn: new Date(now),
+      expiresOn: new Date(addDuration(now, this.refreshLifetime)),
+    }
   }
 
   async #mint(userId: string, keyId: string | null, familyId: string): Promise<TokenPair> {
