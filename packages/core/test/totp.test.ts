@@ -109,6 +109,23 @@ describe('TOTP enrolment', () => {
     })
   })
 
+  it('answers a wrong code, not a 500, on an instance whose clock is behind the last accepted step', async () => {
+    // Another instance, or this one before the clock was set back, accepted the next step's code.
+    const { keyward, clock } = setup()
+    const { secret } = await keyward.generateTotpKey('alice')
+    await keyward.verifyTotp('alice', await codeAt(secret, clock() + 30_000))
+    for (const behind of [30_000, 60_000, 3_600_000]) {
+      clock.advance(-behind)
+      await expect(keyward.verifyTotp('alice', await codeAt(secret, clock()))).rejects.toMatchObject({
+        code: 'INVALID_TOTP_CODE',
+      })
+      clock.advance(behind)
+    }
+    // Once the clock has caught up, the next step's code is accepted again.
+    clock.advance(60_000)
+    await keyward.verifyTotp('alice', await codeAt(secret, clock()))
+  })
+
   it('refuses a new secret while TOTP is enabled, and allows one after a reset', async () => {
     const { keyward, clock } = setup()
     const { secret } = await keyward.generateTotpKey('alice')

@@ -41,6 +41,10 @@ export async function matchTotpStep(
   epochSeconds: number,
   afterStep: number | null,
 ): Promise<number | undefined> {
+  // A step already accepted at or past the window's newest (another instance's clock ahead, or
+  // this one's set back) leaves nothing to match; otplib throws for that rather than answer no.
+  const newestStep = Math.floor(epochSeconds / TOTP_PERIOD_SECONDS) + 1
+  if (afterStep !== null && afterStep >= newestStep) return undefined
   const result = await verify({
     secret,
     token: code,
