@@ -428,6 +428,40 @@ describe('last use', () => {
   })
 })
 
+describe('usage written at the end', () => {
+  it('writes on close, and on a flush, a use made while an earlier batch was in flight', async () => {
+    const base = memoryStore()
+    const releases: Array<() => void> = []
+    const store = {
+      ...base,
+      recordKeyUsage: async (usage: Parameters<typeof base.recordKeyUsage>[0]) => {
+        await new Promise<void>((resolve) => releases.push(resolve))
+        return base.recordKeyUsage(usage)
+      },
+    }
+    const lastUsed = async () => (await base.listKeys('alice'))[0]?.lastUsedOn?.getTime()
+    const { keyward, clock } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    await keyward.verifyKey(key)
+    const inFlight = keyward.flushUsage()
+    clock.advance(5_000)
+    await keyward.verifyKey(key)
+    const settled = Promise.all([inFlight, keyward.flushUsage(), keyward.close()])
+    let done = false
+    const finish = () => {
+      done = true
+    }
+    settled.then(finish, finish)
+    // Each batch is held until released, so the later use arrives while the first is in flight.
+    while (!done) {
+      releases.shift()?.()
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    await settled
+    expect(await lastUsed()).toBe(clock())
+  })
+})
+
 describe('cross-instance events', () => {
   it('keeps trying to subscribe while the store is down, then evicts on events', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout'] })

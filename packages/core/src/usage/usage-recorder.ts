@@ -35,7 +35,9 @@ export class UsageRecorder {
 
   /** Writes what is pending now. Rejects if the store fails (the times are kept). */
   async flush(): Promise<void> {
-    if (this.#flushing) return this.#flushing
+    // A batch in flight holds only what was pending when it left: wait for it (a failure puts its
+    // times back), then write what is pending, so that close() misses no use made meanwhile.
+    while (this.#flushing) await this.#flushing.catch(() => {})
     this.#lastFlush = this.clock()
     if (this.#pending.size === 0) return
     const batch = this.#pending
