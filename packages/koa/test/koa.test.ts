@@ -1,5 +1,6 @@
 import { type Keyward, KeywardConfigError } from '@keyward/core'
 import { keywardKoa } from '@keyward/koa'
+import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import Koa from 'koa'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -174,6 +175,21 @@ describe('keywardKoa', () => {
     expect(() => protect({ permissions: ['agents:read'] }, 'handler' as unknown as Koa.Middleware)).toThrow(
       /"handler" of protect\(\) must be a middleware/,
     )
+  })
+
+  it('reads the body itself where @koa/bodyparser passed a request by, and takes what it parsed', async () => {
+    const { keyward } = createFixture()
+    const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
+    const app = new Koa()
+    // Passing a media type it does not parse by, the parser sets ctx.request.body to {} unread.
+    app.use(bodyParser())
+    app.use(keywardKoa(keyward).routes)
+    const url = await serve(app)
+    const exchange = `${url}/accounts/auth-with-api-key`
+    const body = JSON.stringify({ api_key: alice })
+    expect((await post(exchange, body)).status).toBe(200)
+    expect((await post(exchange, body, { 'content-type': 'application/merge-patch+json' })).status).toBe(200)
+    expect((await post(exchange, 'api_key', { 'content-type': 'text/plain' })).status).toBe(415)
   })
 
   it('uses ctx.request.body when a host body parser already set it', async () => {

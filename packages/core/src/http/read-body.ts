@@ -58,10 +58,20 @@ const BODYLESS = new Set(['GET', 'HEAD', 'TRACE'])
  * (413) for a larger body, or with the stream's error when the client went away.
  */
 export function readBody(request: IncomingMessage, parsed: unknown, limit: number): Promise<unknown> {
-  if (parsed !== undefined || BODYLESS.has(request.method ?? '') || request.readableEnded) {
-    return Promise.resolve(parsed)
-  }
+  if (BODYLESS.has(request.method ?? '') || request.readableEnded) return Promise.resolve(parsed)
+  if (parsed !== undefined && !isEmptyPlainObject(parsed)) return Promise.resolve(parsed)
   return readRawBody(request, limit)
+}
+
+/**
+ * An empty `{}` over an unread stream is a host parser that passed the request by (another media
+ * type): body-parser 1 (Express 4) and koa-bodyparser set it before they look at the type. The
+ * bytes are still there to read; one that parsed an empty object read the stream to its end.
+ */
+function isEmptyPlainObject(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  const prototype = Object.getPrototypeOf(value)
+  return (prototype === Object.prototype || prototype === null) && Object.keys(value).length === 0
 }
 
 /** The response for a body that could not be read, or undefined when there is nobody to answer. */
