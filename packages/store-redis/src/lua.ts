@@ -175,6 +175,12 @@ if ttl > 0 then
   redis.call('SADD', family, next_digest)
   keep_for(family, ttl)
 end
+-- A member outlives its token (each expires by its own TTL), and a family refreshed for years
+-- would keep every token it ever had: a few members are checked at each rotation and dropped
+-- once their token is gone, so the set stays about the size of its tokens still alive.
+for _, digest in ipairs(redis.call('SRANDMEMBER', family, 3)) do
+  if redis.call('EXISTS', prefix .. '${PART.refresh}' .. digest) == 0 then redis.call('SREM', family, digest) end
+end
 return { 'rotated', fields }
 `)
 

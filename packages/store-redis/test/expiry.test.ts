@@ -101,6 +101,23 @@ describeWith('REDIS_URL', 'redis store expiry', (url) => {
     await expectTtl(`family:${first.familyId}`, lifetime(next))
   })
 
+  it('drops from a family the tokens that expired, so a session refreshed for years stays small', async () => {
+    let token = refreshRecord('gina')
+    await store.insertRefreshToken(token)
+    const family = `${prefix}family:${token.familyId}`
+    for (let rotation = 0; rotation < 200; rotation++) {
+      const next = { digest: randomUUID(), createdOn: new Date(), expiresOn: new Date(Date.now() + 30 * DAY) }
+      expect((await store.rotateRefreshToken(token.digest, next, new Date())).status).toBe('rotated')
+      await client.del(`${prefix}refresh:${token.digest}`) // as the spent token's expiry would
+      token = { ...token, ...next }
+    }
+    // 201 tokens were members; the live one and a few expired ones not yet checked remain.
+    expect(await client.scard(family)).toBeLessThan(10)
+    expect(await client.sismember(family, token.digest)).toBe(1)
+    const last = { digest: randomUUID(), createdOn: new Date(), expiresOn: new Date(Date.now() + DAY) }
+    expect((await store.rotateRefreshToken(token.digest, last, new Date())).status).toBe('rotated')
+  })
+
   it("stores, finds and rotates records whose times are far behind Redis's clock", async () => {
     const key = keyRecord('frank', { createdOn: new Date(IN_2001), expiresOn: new Date(IN_2001 + 90 * DAY) })
     await store.insertKey(key)
