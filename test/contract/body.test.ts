@@ -103,6 +103,18 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
       expect(reply.status).toBe(401)
     })
 
+    it('serves a request target in absolute form (http://host/path) as its path', async () => {
+      const body = new TextEncoder().encode(JSON.stringify({ api_key: await t.keyFor('alice') }))
+      const reply = await rawRequest(t.server.url, {
+        method: 'POST',
+        target: `${t.server.url}/accounts/auth-with-api-key?from=proxy`,
+        headers: [['content-type', 'application/json']],
+        body,
+      })
+      expect(reply.status).toBe(200)
+      expect(JSON.parse(reply.body).data.auth_token).toEqual(expect.any(String))
+    })
+
     it('answers 413 to a declared Content-Length over the limit without waiting for the body', async () => {
       const reply = await rawRequest(t.server.url, {
         method: 'POST',

@@ -6,6 +6,19 @@ export function send(reply: FastifyReply, { status, headers, body }: HttpRespons
   return reply.code(status).headers(headers).send(JSON.stringify(body))
 }
 
+/**
+ * The path of a request target. Fastify's `request.url` is the target as sent, which may be in
+ * absolute form (`http://host/path`, RFC 9112 3.2.2) where its router matched the path alone.
+ */
+function targetPath(url: string): string {
+  const query = url.indexOf('?')
+  const target = query === -1 ? url : url.slice(0, query)
+  if (target.startsWith('/')) return target
+  const authority = target.indexOf('://')
+  const path = authority === -1 ? -1 : target.indexOf('/', authority + 3)
+  return path === -1 ? '/' : target.slice(path)
+}
+
 /** Hands a request to the core with the body the child context read; a path that is not keyward's goes to the host's 404. */
 export async function serve(
   keyward: Keyward,
@@ -13,11 +26,9 @@ export async function serve(
   reply: FastifyReply,
   body: unknown,
 ): Promise<FastifyReply> {
-  const query = request.url.indexOf('?')
-  const path = query === -1 ? request.url : request.url.slice(0, query)
   const response = await keyward.handle({
     method: request.method,
-    path,
+    path: targetPath(request.url),
     query: request.query as Record<string, unknown>,
     headers: request.headers,
     rawHeaders: request.raw.rawHeaders,
