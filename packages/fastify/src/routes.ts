@@ -33,7 +33,8 @@ export function keywardRoutes(keyward: Keyward) {
     child.setErrorHandler<FastifyError>(async (error, request, reply) => {
       if (typeof error.code === 'string' && REFUSED_BEFORE_PARSING.has(error.code)) {
         try {
-          return await serve(keyward, request, reply, await readRawBody(request.raw, keyward.bodyLimit))
+          const body = await readRawBody(request.raw, keyward.bodyLimit)
+          return await serve(keyward, request, reply, body, child.prefix)
         } catch (readError) {
           return answerBodyError(reply, readError)
         }
@@ -43,7 +44,7 @@ export function keywardRoutes(keyward: Keyward) {
 
     const paths = new Set(ROUTES.map((route) => keyward.basePath + route.path))
     for (const path of paths) {
-      child.all(path, (request, reply) => serve(keyward, request, reply, request.body))
+      child.all(path, (request, reply) => serve(keyward, request, reply, request.body, child.prefix))
     }
   }
 }

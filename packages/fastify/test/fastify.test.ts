@@ -59,6 +59,29 @@ describe('the @keyward/fastify plugin', () => {
     )
   })
 
+  it('serves the routes under the prefix of the scope it is registered in', async () => {
+    const { keyward: engine } = createFixture()
+    const { key } = await engine.issueKey('alice', { name: 'ci' })
+    const app = Fastify()
+    running.push(app)
+    await app.register(
+      async (scope) => {
+        await scope.register(keyward, { keyward: engine })
+        scope.get('/v1/agents', { config: { keyward: true } }, async (request) => ({
+          user: request.auth?.userId,
+        }))
+      },
+      { prefix: '/api' },
+    )
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const body = JSON.stringify({ api_key: key })
+    expect((await post(`${url}/api/accounts/auth-with-api-key`, body)).status).toBe(200)
+    expect((await post(`${url}/accounts/auth-with-api-key`, body)).status).toBe(404)
+    expect(await (await fetch(`${url}/api/v1/agents`, { headers: { 'x-api-key': key } })).json()).toEqual({
+      user: 'alice',
+    })
+  })
+
   describe('encapsulation', () => {
     it("keeps keyward's body handling and error handler away from the host's routes", async () => {
       const { url, hostErrors } = await host(createFixture().keyward, (app) => {
