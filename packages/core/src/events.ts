@@ -1,4 +1,5 @@
 import type { FailureCode } from './errors.js'
+import { isPromiseLike } from './lib/maybe-promise.js'
 
 /** Audit events, delivered to the host's onEvent hook. None carries a key, a token or a secret. */
 export type KeywardEvent =
@@ -21,16 +22,23 @@ export type KeywardEvent =
     }
   | { readonly type: 'totp.enabled'; readonly at: Date; readonly userId: string }
 
-export type EventHook = (event: KeywardEvent) => void
+/** Called for each event; not awaited. A promise it returns is not waited for either. */
+export type EventHook = (event: KeywardEvent) => void | PromiseLike<unknown>
 
-/** A hook that throws must not break a request: its error is swallowed. */
+/**
+ * A hook that throws or rejects must not break a request, nor, rejecting unhandled, end the host's
+ * process (any client can cause an auth.failed): its error is swallowed.
+ */
 export function safeEmitter(hook: EventHook | undefined): EventHook | undefined {
   if (!hook) return undefined
   return (event) => {
     try {
-      hook(event)
+      const result = hook(event)
+      if (isPromiseLike(result)) Promise.resolve(result).catch(ignore)
     } catch {
       // The host's hook is not ours to crash on.
     }
   }
 }
+
+const ignore = () => {}

@@ -341,4 +341,27 @@ describe('events', () => {
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     expect((await keyward.verifyKey(key)).ok).toBe(true)
   })
+
+  it('survives an async hook that rejects, leaving no unhandled rejection to end the process', async () => {
+    const unhandled: unknown[] = []
+    const onUnhandled = (reason: unknown) => unhandled.push(reason)
+    process.on('unhandledRejection', onUnhandled)
+    try {
+      let calls = 0
+      const { keyward } = setup({
+        onEvent: async () => {
+          calls++
+          throw new Error('audit database down')
+        },
+      })
+      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      expect((await keyward.verifyKey(key)).ok).toBe(true)
+      expect((await keyward.verifyKey('ms-0123456789abcdef0123456789abcdef')).ok).toBe(false)
+      await new Promise((resolve) => setImmediate(resolve))
+      expect(calls).toBeGreaterThanOrEqual(2)
+      expect(unhandled).toEqual([])
+    } finally {
+      process.off('unhandledRejection', onUnhandled)
+    }
+  })
 })
