@@ -23,7 +23,7 @@ export type KeywardEvent =
   | { readonly type: 'totp.enabled'; readonly at: Date; readonly userId: string }
 
 /** Called for each event; not awaited. A promise it returns is not waited for either. */
-export type EventHook = (event: KeywardEvent) => void | PromiseLike<unknown>
+export type EventHook = (event: KeywardEvent) => unknown
 
 /**
  * A hook that throws or rejects must not break a request, nor, rejecting unhandled, end the host's

@@ -28,7 +28,7 @@ export interface KeywardOptions {
   readonly keyPrefix?: string
   /** Default `3mo` (calendar months). Every lifetime is at most 100 years. */
   readonly keyLifetime?: DurationInput
-  /** Default `15m`. */
+  /** Default `15m`; at least `1s` (a JWT's exp counts whole seconds). */
   readonly authTokenLifetime?: DurationInput
   /** Default `30d`. */
   readonly refreshTokenLifetime?: DurationInput
@@ -36,12 +36,12 @@ export interface KeywardOptions {
   readonly issuer?: string
   readonly audience?: string
   readonly cache?: {
-    /** Entries in each verification cache. Default 10,000. */
+    /** Entries in each verification cache. Default 10,000; at most 1,000,000. */
     readonly max?: number
     /** How long a verified key may be served from cache without asking the store. Default `30s`. */
     readonly ttl?: DurationInput
   }
-  /** How often last_used_on is written, batched. Default `1m`. */
+  /** How often last_used_on is written, batched. Default `1m`; at most `24d` (a timer's limit). */
   readonly lastUsedResolution?: DurationInput
   readonly totp?: {
     /** The issuer shown in authenticator apps. Default `keyward`. */
@@ -57,7 +57,8 @@ export interface KeywardOptions {
   /** Largest JSON body accepted, in bytes. Default 16 KiB. */
   readonly bodyLimit?: number
   readonly clock?: Clock
-  readonly onEvent?: (event: KeywardEvent) => void
+  /** Audit events; called without waiting, and what it throws or rejects with is ignored. */
+  readonly onEvent?: (event: KeywardEvent) => unknown
 }
 
 export interface ResolvedOptions {
@@ -126,6 +127,33 @@ function positiveInteger(option: string, value: number | undefined, fallback: nu
   return resolved
 }
 
+/** A fixed length within [min, max] ms, for a timer (Node's ceiling: 2^31 - 1 ms) or a JWT's seconds. */
+function boundedMs(
+  option: string,
+  input: DurationInput | undefined,
+  fallback: string,
+  [min, max, bounds]: readonly [number, number, string],
+): number {
+  const ms = fixedMs(option, input, fallback)
+  if (ms < min || ms > max)
+    throw new KeywardConfigError(option, `must be ${bounds} (got ${JSON.stringify(input)})`)
+  return ms
+}
+
+/** A JWT's exp counts whole seconds: a shorter lifetime would mint tokens expired as they are made. */
+const TOKEN_LIFETIME = [1_000, Number.POSITIVE_INFINITY, 'at least 1s'] as const
+/** Its timer cannot wait longer: Node would fire it after 1 ms instead, and write on every use. */
+const TIMER_PERIOD = [1, 2 ** 31 - 1, 'at most 24d'] as const
+/** Each cache allocates its table for `max` entries as it is made (three of them). */
+const MAX_CACHE_ENTRIES = 1_000_000
+
+function cacheEntries(value: number | undefined): number {
+  const max = positiveInteger('cache.max', value, 10_000)
+  if (max > MAX_CACHE_ENTRIES)
+    throw new KeywardConfigError('cache.max', `must be at most 1,000,000 (got ${value})`)
+  return max
+}
+
 function nonEmpty(option: string, value: string | undefined, fallback: string): string {
   const resolved = value ?? fallback
   if (typeof resolved !== 'string' || resolved.trim() === '')
@@ -180,7 +208,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     throw new KeywardConfigError('onEvent', 'must be a function')
   }
   const keyLifetime = duration('keyLifetime', options.keyLifetime, '3mo')
-  const authTokenLifetimeMs = fixedMs('authTokenLifetime', options.authTokenLifetime, '15m')
+  const authTokenLifetimeMs = boundedMs('authTokenLifetime', options.authTokenLifetime, '15m', TOKEN_LIFETIME)
   const refreshTokenLifetime = duration('refreshTokenLifetime', options.refreshTokenLifetime, '30d')
   if (durationUpperBoundMs(refreshTokenLifetime) < authTokenLifetimeMs) {
     throw new KeywardConfigError('refreshTokenLifetime', 'must not be shorter than authTokenLifetime')
@@ -196,9 +224,9 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     refreshTokenLifetime,
     issuer: nonEmpty('issuer', options.issuer, 'keyward'),
     audience: nonEmpty('audience', options.audience, 'keyward'),
-    cacheMax: positiveInteger('cache.max', options.cache?.max, 10_000),
+    cacheMax: cacheEntries(options.cache?.max),
     cacheTtlMs: fixedMs('cache.ttl', options.cache?.ttl, '30s'),
-    lastUsedResolutionMs: fixedMs('lastUsedResolution', options.lastUsedResolution, '1m'),
+    lastUsedResolutionMs: boundedMs('lastUsedResolution', options.lastUsedResolution, '1m', TIMER_PERIOD),
     totpIssuer: nonEmpty('totp.issuer', options.totp?.issuer, 'keyward'),
     totpEncryptionKey,
     rateLimit: resolveRateLimit(options.rateLimit),

@@ -88,7 +88,8 @@ export class AuthTokens {
     now: number,
   ): Promise<{ token: string; expiresAt: number }> {
     const issuedAt = Math.floor(now / 1000)
-    const expiresAt = issuedAt + Math.floor(this.config.lifetimeMs / 1000)
+    // Never past now + lifetime; at least a second later than now's second (lifetimes are >= 1s).
+    const expiresAt = Math.floor((now + this.config.lifetimeMs) / 1000)
     const token = await new SignJWT({ key_id: keyId })
       .setProtectedHeader({ alg: 'HS256', typ: AUTH_TOKEN_TYP })
       .setIssuer(this.config.issuer)
