@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net'
 import { startExample } from '@keyward/example-shared'
 import { keywardExpress } from '@keyward/express'
-import express from 'express'
+import express, { type NextFunction, type Request, type Response } from 'express'
 
 const example = await startExample()
 const auth = keywardExpress(example.keyward)
@@ -21,7 +21,23 @@ app.get('/v1/agents', auth.requireAuth({ permissions: ['agents:read'] }), (req, 
   res.json(example.agents(req.auth))
 })
 
-const server = app.listen(example.config.port, example.config.host, () => {
+// What the host's body parser refuses (malformed JSON on /login) is answered in JSON, never with
+// Express's default page, which shows the stack trace outside production.
+app.use((error: { status?: number; expose?: boolean }, _req: Request, res: Response, next: NextFunction) => {
+  if (res.headersSent) return next(error)
+  const status = error.expose === true && error.status !== undefined ? error.status : 500
+  res
+    .status(status)
+    .json(
+      status === 500
+        ? { error: 'Internal error', message: 'Something went wrong' }
+        : { error: 'Invalid request', message: 'Send JSON { "username": "...", "password": "..." }' },
+    )
+})
+
+// Express 5 hands a failed listen (a port in use, a bad HOST) to this callback.
+const server = app.listen(example.config.port, example.config.host, (error?: Error) => {
+  if (error) throw error
   example.listening(
     'express',
     (server.address() as AddressInfo).port,

@@ -33,7 +33,7 @@ export async function startExample(): Promise<Example> {
     users: demoUsers,
     store: opened.store,
     keyLifetime: config.keyLifetime,
-    totp: { issuer: 'keyward example' },
+    totp: { issuer: 'keyward example', encryptionKey: config.totpKey },
   })
 
   return {
@@ -51,6 +51,8 @@ export async function startExample(): Promise<Example> {
           body: { error: 'Invalid request', message: 'Send JSON { "username": "...", "password": "..." }' },
         }
       }
+      // A production login also limits failed attempts per address and per account; this demo's
+      // does not (keyward's limiter covers keyward's own routes only).
       const userId = checkPassword(username, password)
       if (userId === undefined)
         return { status: 401, body: { error: 'Invalid credentials', message: 'Wrong username or password' } }

@@ -5,6 +5,8 @@ export interface ExampleConfig {
   readonly port: number
   readonly host: string
   readonly jwtSecret: string
+  /** Seals TOTP secrets at rest; keyward derives one from jwtSecret when it is not set. */
+  readonly totpKey: string | undefined
   readonly keyLifetime: string
   readonly dataDir: string
   readonly databaseUrl: string | undefined
@@ -15,33 +17,49 @@ export interface ExampleConfig {
   readonly redisPrefix: string | undefined
 }
 
-/** Configuration from the environment, checked before anything starts. */
+/** keyward's own bound on every lifetime (options.ts), in milliseconds. */
+const HUNDRED_YEARS_MS = 36_525 * 86_400_000
+
+/**
+ * Configuration from the environment, checked before anything starts: keyward checks the lifetime
+ * and the secrets too, but only once the store is open (a data folder made, a database migrated).
+ * A variable set to the empty string counts as unset.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig {
-  const port = Number(env.PORT ?? 3000)
+  const port = Number(env.PORT || 3000)
   if (!Number.isInteger(port) || port < 0 || port > 65_535)
     throw new Error(`PORT must be a port number (got ${env.PORT})`)
-  const keyLifetime = env.KEYWARD_KEY_LIFETIME ?? '3mo'
-  if (!parseDuration(keyLifetime))
-    throw new Error(`KEYWARD_KEY_LIFETIME must be a lifetime such as 3mo, 90d or 2s (got ${keyLifetime})`)
+  const keyLifetime = env.KEYWARD_KEY_LIFETIME || '3mo'
+  const lifetime = parseDuration(keyLifetime)
+  if (!lifetime || lifetime.months * (HUNDRED_YEARS_MS / 1200) + lifetime.milliseconds > HUNDRED_YEARS_MS)
+    throw new Error(
+      `KEYWARD_KEY_LIFETIME must be a lifetime such as 3mo, 90d or 2s, at most 100y (got ${keyLifetime})`,
+    )
   let jwtSecret = env.KEYWARD_JWT_SECRET
+  const totpKey = env.KEYWARD_TOTP_KEY || undefined
   if (!jwtSecret) {
     jwtSecret = randomBytes(32).toString('base64url')
     console.warn(
-      'KEYWARD_JWT_SECRET is not set: using a random one, so auth tokens end with this process. Set it in production.',
+      `KEYWARD_JWT_SECRET is not set: using a random one, so auth tokens${totpKey ? '' : ' and TOTP enrolments'} end with this process. Set it in production.`,
     )
   }
-  // keyward checks this too, but only once the store is open (and a data folder made or a database migrated).
-  const secretBytes = Buffer.byteLength(jwtSecret)
-  if (secretBytes < 32) throw new Error(`KEYWARD_JWT_SECRET must be at least 32 bytes (got ${secretBytes})`)
+  requireBytes('KEYWARD_JWT_SECRET', jwtSecret)
+  if (totpKey !== undefined) requireBytes('KEYWARD_TOTP_KEY', totpKey)
   return {
     port,
-    host: env.HOST ?? '127.0.0.1',
+    host: env.HOST || '127.0.0.1',
     jwtSecret,
+    totpKey,
     keyLifetime,
-    dataDir: env.KEYWARD_DATA_DIR ?? '.keyward-data',
+    dataDir: env.KEYWARD_DATA_DIR || '.keyward-data',
     databaseUrl: env.DATABASE_URL || undefined,
     redisUrl: env.REDIS_URL || undefined,
     schema: env.KEYWARD_PG_SCHEMA || undefined,
     redisPrefix: env.KEYWARD_REDIS_PREFIX || undefined,
   }
+}
+
+function requireBytes(name: string, secret: string): void {
+  const bytes = Buffer.byteLength(secret)
+  if (bytes < 32) throw new Error(`${name} must be at least 32 bytes (got ${bytes})`)
 }

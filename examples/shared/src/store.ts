@@ -26,8 +26,17 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
       autoResendUnfulfilledCommands: false,
       lazyConnect: true,
     })
-    client.on('error', () => {})
-    await client.connect()
+    // Once it is up, an outage is keyward's 503, not a crash; until then, say why it cannot start
+    // (ioredis's own rejection only says the connection closed). The URL may hold a password.
+    let cause: Error | undefined
+    client.on('error', (error: Error) => {
+      cause = error
+    })
+    try {
+      await client.connect()
+    } catch (error) {
+      throw new Error(`cannot reach Redis at REDIS_URL: ${(cause ?? (error as Error)).message}`)
+    }
     return {
       store: redisStore({ client, prefix: config.redisPrefix }),
       description: 'Redis',
