@@ -7,8 +7,9 @@ export function send(reply: FastifyReply, { status, headers, body }: HttpRespons
 }
 
 /**
- * The path of a request target. Fastify's `request.url` is the target as sent, which may be in
- * absolute form (`http://host/path`, RFC 9112 3.2.2) where its router matched the path alone.
+ * The path of a request target below the scope's prefix. Fastify's `request.url` is the target as
+ * sent, which may be in absolute form (`http://host/path`, RFC 9112 3.2.2) where its router
+ * matched the path alone.
  */
 function targetPath(url: string, mountedAt: string): string {
   const query = url.indexOf('?')
