@@ -116,6 +116,8 @@ describe("core's openapi.json", () => {
   })
 
   it("keeps the product spec's request and response shapes for its four operations", () => {
+    // Four documents of one operation each: a loop over none would check nothing.
+    expect([...specDocuments].flatMap(([, spec]) => operations(spec))).toHaveLength(4)
     for (const [id, spec] of specDocuments) {
       for (const { path, method, operation } of operations(spec)) {
         const ours = coreDocument.paths[path]?.[method] as unknown as Node | undefined

@@ -168,12 +168,19 @@ describe('verifying keys', () => {
   })
 
   it('accepts a key until the last millisecond and rejects it at its expiry, cache or not', async () => {
-    const { keyward, clock } = setup()
+    const { keyward, clock, store } = setup()
     const { key, expiresOn } = await keyward.issueKey('alice', { name: 'ci' })
     clock.set(expiresOn.getTime() - 1)
     expect((await keyward.verifyKey(key)).ok).toBe(true)
     clock.set(expiresOn.getTime())
     expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'EXPIRED' })
+    // Another instance on the same store, with an empty cache: the store's answer, judged alike.
+    const fresh = setup({ store })
+    fresh.clock.set(expiresOn.getTime() - 1)
+    expect((await fresh.keyward.verifyKey(key)).ok).toBe(true)
+    const cold = setup({ store })
+    cold.clock.set(expiresOn.getTime())
+    expect(await cold.keyward.verifyKey(key)).toEqual({ ok: false, code: 'EXPIRED' })
   })
 
   it('never lets a cached entry outlive the key, even with a long cache TTL', async () => {

@@ -4,6 +4,7 @@ import { SECRET } from './support.js'
 
 const users = { get: () => null }
 const valid: KeywardOptions = { jwtSecret: SECRET, users }
+const alice = { get: (id: string) => (id === 'alice' ? { id, permissions: [] } : null) }
 
 describe('options are checked at start-up', () => {
   it.each<[string, Partial<KeywardOptions> & Record<string, unknown>, RegExp]>([
@@ -86,8 +87,14 @@ describe('options are checked at start-up', () => {
     await keyward.close()
   })
 
-  it('accepts a 32-byte Uint8Array secret', async () => {
-    const keyward = createKeyward({ ...valid, jwtSecret: new Uint8Array(32).fill(7) })
-    await keyward.close()
+  it('accepts a 32-byte Uint8Array secret, and signs with it', async () => {
+    const secret = new Uint8Array(32).fill(7)
+    const keyward = createKeyward({ ...valid, jwtSecret: secret, users: alice })
+    const other = createKeyward({ ...valid, jwtSecret: new Uint8Array(32).fill(8), users: alice })
+    const { auth_token } = await keyward.issueTokens('alice')
+    const headers = { authorization: `Bearer ${auth_token}` }
+    expect((await keyward.authenticate({ headers })).ok).toBe(true)
+    expect((await other.authenticate({ headers })).ok).toBe(false)
+    await Promise.all([keyward.close(), other.close()])
   })
 })

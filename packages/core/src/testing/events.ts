@@ -11,8 +11,8 @@ export function describeEvents(suite: ConformanceSuite): void {
   const { peer } = suite
 
   describe('events', () => {
-    it('tells subscribers (another instance included) that a key was deleted, by id or by digest, and not when a deletion is refused', async () => {
-      if (!suite.store.subscribe) return expect(suite.store.subscribe).toBeUndefined()
+    it('tells subscribers (another instance included) that a key was deleted, by id or by digest, and not when a deletion is refused', async (context) => {
+      if (!suite.store.subscribe) return context.skip('the store has no subscribe (one process only)')
       const received: StoreEvent[] = []
       const unsubscribe = await (await peer()).subscribe!((event) => received.push(event))
       try {
