@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { KeywardError, memoryStore } from '@keyward/core'
+import { type KeyStore, KeywardError, memoryStore } from '@keyward/core'
 import { describe, expect, it, vi } from 'vitest'
 import { DAY, instrumentedStore, MINUTE, setup } from './support.js'
 
@@ -421,12 +421,7 @@ describe('last use', () => {
             })
           : base.recordKeyUsage(usage),
     }
-    const { keyward, clock } = setup({ store })
-    const { key } = await keyward.issueKey('alice', { name: 'ci' })
-    await keyward.verifyKey(key)
-    const inFlight = keyward.flushUsage()
-    clock.advance(5_000)
-    await keyward.verifyKey(key)
+    const { keyward, clock, inFlight } = await useAgainWhileFlushing(store)
     fail(new Error('down'))
     await expect(inFlight).rejects.toThrow('down')
     failing = false
@@ -434,6 +429,17 @@ describe('last use', () => {
     expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())
   })
 })
+
+/** A key used, the batch with that use sent (the store holds it), then the key used again 5 s later. */
+async function useAgainWhileFlushing(store: KeyStore) {
+  const { keyward, clock } = setup({ store })
+  const { key } = await keyward.issueKey('alice', { name: 'ci' })
+  await keyward.verifyKey(key)
+  const inFlight = keyward.flushUsage()
+  clock.advance(5_000)
+  await keyward.verifyKey(key)
+  return { keyward, clock, inFlight }
+}
 
 describe('usage written at the end', () => {
   it('writes on close, and on a flush, a use made while an earlier batch was in flight', async () => {
@@ -447,12 +453,7 @@ describe('usage written at the end', () => {
       },
     }
     const lastUsed = async () => (await base.listKeys('alice'))[0]?.lastUsedOn?.getTime()
-    const { keyward, clock } = setup({ store })
-    const { key } = await keyward.issueKey('alice', { name: 'ci' })
-    await keyward.verifyKey(key)
-    const inFlight = keyward.flushUsage()
-    clock.advance(5_000)
-    await keyward.verifyKey(key)
+    const { keyward, clock, inFlight } = await useAgainWhileFlushing(store)
     const settled = Promise.all([inFlight, keyward.flushUsage(), keyward.close()])
     let done = false
     const finish = () => {
