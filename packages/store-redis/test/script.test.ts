@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { Script } from '../src/script.js'
 import { CLIENTS } from './support.js'
@@ -10,6 +10,9 @@ describeWith('REDIS_URL', 'redis store scripts', (url) => {
     afterAll(async () => {
       await client.quit()
     })
+    afterEach(() => {
+      vi.restoreAllMocks()
+    })
 
     it('loads a script Redis does not know (after a restart or a SCRIPT FLUSH), then runs it by SHA', async () => {
       // A source of its own for this run, so the server cannot know it yet; no SCRIPT FLUSH, which
@@ -18,16 +21,21 @@ describeWith('REDIS_URL', 'redis store scripts', (url) => {
       const sha = createHash('sha1').update(source).digest('hex')
       expect(await client.script('EXISTS', sha)).toEqual([0])
       const script = new Script(source)
+      const sentWhole = vi.spyOn(client, 'eval')
       expect(await script.run(client, [], ['first'])).toBe('first')
       expect(await client.script('EXISTS', sha)).toEqual([1])
       expect(await script.run(client, [], ['again'])).toBe('again')
+      expect(sentWhole).toHaveBeenCalledTimes(1) // the second run went by SHA alone
     })
 
     it("passes on a script's own error rather than loading it again", async () => {
       const script = new Script(
         `-- ${randomUUID()}\nreturn redis.error_reply('ERR keyward: from the script')`,
       )
+      const sentWhole = vi.spyOn(client, 'eval')
       await expect(script.run(client, [], [])).rejects.toThrow('ERR keyward: from the script')
+      await expect(script.run(client, [], [])).rejects.toThrow('ERR keyward: from the script')
+      expect(sentWhole).toHaveBeenCalledTimes(1) // once, unknown; then known, its error passed on
     })
   })
 })
