@@ -45,7 +45,7 @@ it('takes an empty HOST as unset: it listens on 127.0.0.1, not on every interfac
     expect((await fetch(`${server.url}/v1/agents`)).status).toBe(401)
   } finally {
     // Its exit code is the walkthrough's to check: stopped right after start, it was once seen
-    // ending on a signal (on Node 24), which the next stop's note records.
+    // ending on a signal (on Node 24), as stop 34's note on issue 6 records.
     await server.stop()
   }
 }, 60_000)

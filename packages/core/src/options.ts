@@ -127,23 +127,6 @@ function positiveInteger(option: string, value: number | undefined, fallback: nu
   return resolved
 }
 
-/** A fixed length within [min, max] ms, for a timer (Node's ceiling: 2^31 - 1 ms) or a JWT's seconds. */
-function boundedMs(
-  option: string,
-  input: DurationInput | undefined,
-  fallback: string,
-  [min, max, bounds]: readonly [number, number, string],
-): number {
-  const ms = fixedMs(option, input, fallback)
-  if (ms < min || ms > max)
-    throw new KeywardConfigError(option, `must be ${bounds} (got ${JSON.stringify(input)})`)
-  return ms
-}
-
-/** A JWT's exp counts whole seconds: a shorter lifetime would mint tokens expired as they are made. */
-const TOKEN_LIFETIME = [1_000, Number.POSITIVE_INFINITY, 'at least 1s'] as const
-/** Its timer cannot wait longer: Node would fire it after 1 ms instead, and write on every use. */
-const TIMER_PERIOD = [1, 2 ** 31 - 1, 'at most 24d'] as const
 /** Each cache allocates its table for `max` entries as it is made (three of them). */
 const MAX_CACHE_ENTRIES = 1_000_000
 
@@ -208,7 +191,20 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     throw new KeywardConfigError('onEvent', 'must be a function')
   }
   const keyLifetime = duration('keyLifetime', options.keyLifetime, '3mo')
-  const authTokenLifetimeMs = boundedMs('authTokenLifetime', options.authTokenLifetime, '15m', TOKEN_LIFETIME)
+  const authTokenLifetimeMs = fixedMs('authTokenLifetime', options.authTokenLifetime, '15m')
+  // A JWT's exp counts whole seconds: a shorter lifetime would mint tokens expired as they are made.
+  if (authTokenLifetimeMs < 1_000)
+    throw new KeywardConfigError(
+      'authTokenLifetime',
+      `must be at least 1s (got ${JSON.stringify(options.authTokenLifetime)})`,
+    )
+  const lastUsedResolutionMs = fixedMs('lastUsedResolution', options.lastUsedResolution, '1m')
+  // Its timer cannot wait longer: Node would fire it after 1 ms instead, and write on every use.
+  if (lastUsedResolutionMs > 2 ** 31 - 1)
+    throw new KeywardConfigError(
+      'lastUsedResolution',
+      `must be at most 24d (got ${JSON.stringify(options.lastUsedResolution)})`,
+    )
   const refreshTokenLifetime = duration('refreshTokenLifetime', options.refreshTokenLifetime, '30d')
   if (durationUpperBoundMs(refreshTokenLifetime) < authTokenLifetimeMs) {
     throw new KeywardConfigError('refreshTokenLifetime', 'must not be shorter than authTokenLifetime')
@@ -226,7 +222,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     audience: nonEmpty('audience', options.audience, 'keyward'),
     cacheMax: cacheEntries(options.cache?.max),
     cacheTtlMs: fixedMs('cache.ttl', options.cache?.ttl, '30s'),
-    lastUsedResolutionMs: boundedMs('lastUsedResolution', options.lastUsedResolution, '1m', TIMER_PERIOD),
+    lastUsedResolutionMs,
     totpIssuer: nonEmpty('totp.issuer', options.totp?.issuer, 'keyward'),
     totpEncryptionKey,
     rateLimit: resolveRateLimit(options.rateLimit),
