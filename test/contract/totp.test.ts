@@ -60,7 +60,10 @@ describe.each(FRAMEWORKS)('TOTP over %s', (framework) => {
     const { secret } = data<TotpKeyData>(await generate(alice))
     const right = await totpCode(secret, t.clock())
     const wrong = String((Number(right) + 1) % 1_000_000).padStart(6, '0')
-    expect((await verify(alice, wrong)).status).toBe(401)
+    const refused = await verify(alice, wrong)
+    expect(refused.status).toBe(401)
+    // The key or token that carried the request is good: no invalid_token, which tells a client to drop it.
+    expect(refused.headers.get('www-authenticate')).toBe('Bearer realm="keyward"')
     for (const code of ['12345', '12345a', 123456, null]) {
       const reply = await verify(alice, code)
       expect(reply.status).toBe(400)

@@ -126,6 +126,37 @@ describe('TOTP enrolment', () => {
     await keyward.verifyTotp('alice', await codeAt(secret, clock()))
   })
 
+  it('labels the URL with a display name cut in the middle of an emoji, not a 500', async () => {
+    const { keyward, users } = setup()
+    const cut = 'Zoë 😀'.slice(0, 5)
+    users.set('zoe', { id: 'zoe', displayName: cut, permissions: [] })
+    const { otpauth_url } = await keyward.generateTotpKey('zoe')
+    expect(decodeURIComponent(new URL(otpauth_url).pathname)).toBe('/keyward:Zoë \uFFFD')
+  })
+
+  it('does not enable a secret that replaced, while the code was checked, the one the code matched', async () => {
+    // Two tabs: one verifies a code of the first secret while the other generates a second secret.
+    const base = memoryStore()
+    let meanwhile: (() => Promise<unknown>) | undefined
+    const store = {
+      ...base,
+      async acceptTotpStep(userId: string, sealedSecret: string, step: number) {
+        await meanwhile?.()
+        return base.acceptTotpStep(userId, sealedSecret, step)
+      },
+    }
+    const { keyward, clock } = setup({ store })
+    const first = await keyward.generateTotpKey('alice')
+    meanwhile = () => {
+      meanwhile = undefined
+      return keyward.generateTotpKey('alice')
+    }
+    await expect(keyward.verifyTotp('alice', await codeAt(first.secret, clock()))).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    expect(await base.getTotp('alice')).toMatchObject({ enabled: false, lastStep: null })
+  })
+
   it('refuses a new secret while TOTP is enabled, and allows one after a reset', async () => {
     const { keyward, clock } = setup()
     const { secret } = await keyward.generateTotpKey('alice')

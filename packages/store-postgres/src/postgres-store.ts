@@ -295,12 +295,12 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       return rows.length > 0
     },
 
-    async acceptTotpStep(userId, step) {
+    async acceptTotpStep(userId, sealedSecret, step) {
       const rows = await db.query(
-        `UPDATE ${t.totp} SET enabled = true, last_step = $2
-         WHERE user_id = $1 AND (last_step IS NULL OR last_step < $2)
+        `UPDATE ${t.totp} SET enabled = true, last_step = $3
+         WHERE user_id = $1 AND sealed_secret = $2 AND (last_step IS NULL OR last_step < $3)
          RETURNING user_id`,
-        [userId, step],
+        [userId, sealedSecret, step],
       )
       return rows.length > 0
     },

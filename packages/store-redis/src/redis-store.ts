@@ -221,8 +221,9 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       return stored === 1
     },
 
-    async acceptTotpStep(userId, step) {
-      return (await lua.acceptTotpStep.run(client, [k.totp(userId)], [finite(step, 'step')])) === 1
+    async acceptTotpStep(userId, sealedSecret, step) {
+      const args = [finite(step, 'step'), sealedSecret]
+      return (await lua.acceptTotpStep.run(client, [k.totp(userId)], args)) === 1
     },
 
     async deleteTotp(userId) {

@@ -93,7 +93,8 @@ function authenticateHeader(code: ErrorCode, description: string | undefined): s
   if (code === 'MALFORMED_HEADER')
     return `${REALM}, error="invalid_request", error_description="${description}"`
   if (code === 'FORBIDDEN') return `${REALM}, error="insufficient_scope"`
-  if (code === 'MISSING_CREDENTIALS') return REALM
+  // A wrong TOTP code came with a good credential: invalid_token would tell the client to drop it.
+  if (code === 'MISSING_CREDENTIALS' || code === 'INVALID_TOTP_CODE') return REALM
   if (status === 401) return `${REALM}, error="invalid_token"`
   return undefined
 }

@@ -127,9 +127,10 @@ export function memoryStore(): KeyStore {
       return true
     },
 
-    async acceptTotpStep(userId, step) {
+    async acceptTotpStep(userId, sealedSecret, step) {
       const record = totp.get(userId)
-      if (!record || (record.lastStep !== null && step <= record.lastStep)) return false
+      if (!record || record.sealedSecret !== sealedSecret) return false
+      if (record.lastStep !== null && step <= record.lastStep) return false
       totp.set(userId, { ...record, enabled: true, lastStep: step })
       return true
     },

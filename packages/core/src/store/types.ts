@@ -96,8 +96,12 @@ export interface KeyStore {
   getTotp(userId: string): Promise<TotpRecord | null>
   /** Stores a pending (not yet enabled) secret, replacing a pending one; never replaces an enabled one. Returns false if one is enabled. */
   putPendingTotp(record: TotpRecord): Promise<boolean>
-  /** Atomically accepts `step` if it is later than the last accepted step, and enables TOTP. */
-  acceptTotpStep(userId: string, step: number): Promise<boolean>
+  /**
+   * Atomically accepts `step` if the stored secret is still `sealedSecret` (the one the code was
+   * checked against: a new pending secret may have replaced it meanwhile) and the step is later
+   * than the last accepted one, and enables TOTP.
+   */
+  acceptTotpStep(userId: string, sealedSecret: string, step: number): Promise<boolean>
   /** Deletes the user's TOTP enrolment (host-driven reset). */
   deleteTotp(userId: string): Promise<void>
 

@@ -1,6 +1,7 @@
 /**
  * TOTP enrolment: a pending secret is replaced but an enabled one never is, each step is accepted
- * once and only after the last one, even under simultaneous attempts, and deletion is per user.
+ * once, only after the last one and only for the secret it was checked against, even under
+ * simultaneous attempts, and deletion is per user.
  */
 import { describe, expect, it } from 'vitest'
 import { uniqueUser } from './fixtures.js'
@@ -8,7 +9,8 @@ import type { ConformanceSuite } from './suite.js'
 
 export function describeTotp(suite: ConformanceSuite): void {
   describe('TOTP', () => {
-    const pending = (userId: string, sealedSecret = 'v1.sealed') => ({
+    const SEALED = 'v1.sealed'
+    const pending = (userId: string, sealedSecret = SEALED) => ({
       userId,
       sealedSecret,
       enabled: false,
@@ -22,7 +24,7 @@ export function describeTotp(suite: ConformanceSuite): void {
       expect(await suite.store.putPendingTotp(pending(userId, 'v1.first'))).toBe(true)
       expect(await suite.store.putPendingTotp(pending(userId, 'v1.second'))).toBe(true)
       expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
-      expect(await suite.store.acceptTotpStep(userId, 100)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.second', 100)).toBe(true)
       expect(await suite.store.putPendingTotp(pending(userId, 'v1.third'))).toBe(false)
       expect(await suite.store.getTotp(userId)).toMatchObject({
         sealedSecret: 'v1.second',
@@ -33,19 +35,28 @@ export function describeTotp(suite: ConformanceSuite): void {
 
     it('accepts only steps later than the last accepted one', async () => {
       const userId = uniqueUser()
-      expect(await suite.store.acceptTotpStep(userId, 1)).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 1)).toBe(false)
       await suite.store.putPendingTotp(pending(userId))
-      expect(await suite.store.acceptTotpStep(userId, 10)).toBe(true)
-      expect(await suite.store.acceptTotpStep(userId, 10)).toBe(false)
-      expect(await suite.store.acceptTotpStep(userId, 9)).toBe(false)
-      expect(await suite.store.acceptTotpStep(userId, 11)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 9)).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 11)).toBe(true)
+    })
+
+    it('accepts a step only for the secret it was checked against, not one that replaced it', async () => {
+      const userId = uniqueUser()
+      await suite.store.putPendingTotp(pending(userId, 'v1.first'))
+      await suite.store.putPendingTotp(pending(userId, 'v1.second'))
+      expect(await suite.store.acceptTotpStep(userId, 'v1.first', 42)).toBe(false)
+      expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
+      expect(await suite.store.acceptTotpStep(userId, 'v1.second', 42)).toBe(true)
     })
 
     it('accepts one step once under simultaneous attempts', async () => {
       const userId = uniqueUser()
       await suite.store.putPendingTotp(pending(userId))
       const results = await Promise.all(
-        Array.from({ length: 20 }, () => suite.store.acceptTotpStep(userId, 42)),
+        Array.from({ length: 20 }, () => suite.store.acceptTotpStep(userId, SEALED, 42)),
       )
       expect(results.filter(Boolean)).toHaveLength(1)
     })

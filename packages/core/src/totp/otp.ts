@@ -10,8 +10,20 @@ export type OtpAlgorithm = 'sha1' | 'sha256' | 'sha512'
 
 export const newTotpSecret = (): string => generateSecret({ length: SECRET_BYTES })
 
+const wellFormed = (text: string): string => text.replace(/\p{Cs}/gu, '\uFFFD')
+
+/**
+ * The otpauth:// URL. A lone surrogate (a display name cut in the middle of an emoji) becomes
+ * U+FFFD, since encodeURIComponent throws on it.
+ */
 export const totpUri = (issuer: string, label: string, secret: string): string =>
-  generateURI({ issuer, label, secret, period: TOTP_PERIOD_SECONDS, digits: TOTP_DIGITS })
+  generateURI({
+    issuer: wellFormed(issuer),
+    label: wellFormed(label),
+    secret,
+    period: TOTP_PERIOD_SECONDS,
+    digits: TOTP_DIGITS,
+  })
 
 /** The code for a time (or a counter, for HOTP); used by the RFC vector tests. */
 export function otpCode(options: {

@@ -41,6 +41,7 @@ export class TotpService {
   async generate(user: KeywardUser): Promise<TotpEnrollment> {
     validUserId(user.id)
     const secret = newTotpSecret()
+    const otpauthUrl = totpUri(this.issuer, user.email ?? user.displayName ?? user.id, secret)
     const stored = await storeCall(() =>
       this.store.putPendingTotp({
         userId: user.id,
@@ -51,8 +52,7 @@ export class TotpService {
       }),
     )
     if (!stored) throw new KeywardError('TOTP_ALREADY_ENABLED', 'TOTP is already enabled for this user')
-    const label = user.email ?? user.displayName ?? user.id
-    return { otpauth_url: totpUri(this.issuer, label, secret), secret }
+    return { otpauth_url: otpauthUrl, secret }
   }
 
   /** Checks a code; the first valid one enables TOTP. A code is accepted at most once. */
@@ -68,17 +68,20 @@ export class TotpService {
     if (record === null)
       throw new KeywardError('TOTP_NOT_PENDING', 'No TOTP key to verify: generate one first')
     const secret = this.box.open(record.sealedSecret, userId)
+    // A 500 that tells the client nothing; the operator reads this in the error event.
     if (secret === undefined)
-      throw new KeywardError(
-        'INTERNAL',
-        'The stored TOTP key cannot be opened with the configured encryption key',
+      throw new Error(
+        `keyward: the stored TOTP key of user ${userId} cannot be opened with the configured encryption key`,
       )
     // Counted before the code is checked, so concurrent requests cannot all pass one check.
     const refused = await this.limiter?.totpAttempt(userId)
     if (refused) throw rateLimited(refused)
     const now = this.clock()
     const step = await matchTotpStep(secret, code, Math.floor(now / 1000), record.lastStep)
-    const accepted = step !== undefined && (await storeCall(() => this.store.acceptTotpStep(userId, step)))
+    // Only for the secret the code matched: a second generate may have replaced it meanwhile.
+    const accepted =
+      step !== undefined &&
+      (await storeCall(() => this.store.acceptTotpStep(userId, record.sealedSecret, step)))
     if (!accepted) {
       this.emit?.({
         type: 'auth.failed',
