@@ -110,6 +110,29 @@ describe('auth tokens', () => {
     })
   })
 
+  it('for the longest user id, in characters of three UTF-8 bytes, verify', async () => {
+    const { keyward, users } = setup()
+    const userId = '用'.repeat(512)
+    users.set(userId, { id: userId, permissions: [] })
+    const { key } = await keyward.issueKey(userId, { name: 'wide' })
+    const { auth_token } = await keyward.authenticateWithApiKey(key)
+    expect(auth_token.length).toBeGreaterThan(2048)
+    expect(await keyward.authenticate(bearer(auth_token))).toMatchObject({
+      ok: true,
+      principal: { userId, credential: 'auth_token' },
+    })
+  })
+
+  it('longer than any keyward signs are refused before their signature is checked', async () => {
+    const { keyward } = setup()
+    const signed = (padding: string) => forge().setJti(padding).sign(secretBytes)
+    expect((await keyward.authenticate(bearer(await signed('x'.repeat(1000))))).ok).toBe(true)
+    expect(await keyward.authenticate(bearer(await signed('x'.repeat(4000))))).toEqual({
+      ok: false,
+      failure: { code: 'INVALID_TOKEN' },
+    })
+  })
+
   it('minted mid-second live their lifetime to the second below it, not to the whole seconds it spans', async () => {
     const { keyward, clock } = setup({ authTokenLifetime: '1999ms' })
     clock.advance(700)

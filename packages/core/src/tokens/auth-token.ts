@@ -4,12 +4,35 @@ import { LRUCache } from 'lru-cache'
 import { PLAIN_BEARER } from '../guard/credentials.js'
 import type { KeyLink } from '../keys/key-service.js'
 import type { MaybePromise } from '../lib/maybe-promise.js'
+import { MAX_USER_ID_LENGTH } from '../users.js'
 
 /** RFC 9068 media type for JWT access tokens; checked on verification so no other JWT passes. */
 export const AUTH_TOKEN_TYP = 'at+jwt'
 const ALGORITHMS = ['HS256']
-/** Longer strings are not our tokens; rejected before any parsing. */
-const MAX_TOKEN_LENGTH = 2048
+const HEADER = { alg: 'HS256', typ: AUTH_TOKEN_TYP } as const
+
+/** Characters of base64url for `bytes` bytes, unpadded. */
+const base64urlLength = (bytes: number): number => Math.ceil((bytes * 4) / 3)
+const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value))
+
+/**
+ * The longest token this configuration signs: the longest user id, in characters of three UTF-8
+ * bytes each (the most a character of a valid id takes in JSON), with the configured issuer and
+ * audience, and times far in the future. Longer strings are not our tokens: refused before any parsing.
+ */
+function longestToken(issuer: string, audience: string): number {
+  const payload = {
+    key_id: randomUUID(),
+    iss: issuer,
+    aud: audience,
+    sub: '\u0800'.repeat(MAX_USER_ID_LENGTH),
+    iat: 1e12,
+    exp: 1e12,
+    jti: randomUUID(),
+  }
+  const signature = base64urlLength(32) // HMAC-SHA-256
+  return base64urlLength(jsonBytes(HEADER)) + 1 + base64urlLength(jsonBytes(payload)) + 1 + signature
+}
 
 /**
  * A verified token's answer, cached under the end of its signature. The whole token is kept to
@@ -77,9 +100,11 @@ export class AuthTokens {
   // characters): a Map lookup hashes a fresh string character by character. The entry holds the
   // whole token, compared before it is trusted, so a clash is only a miss.
   readonly #verified: LRUCache<string, VerifiedToken>
+  readonly #maxLength: number
 
   constructor(private readonly config: AuthTokenConfig) {
     this.#verified = new LRUCache({ max: config.cacheMax })
+    this.#maxLength = longestToken(config.issuer, config.audience)
   }
 
   async sign(
@@ -91,7 +116,7 @@ export class AuthTokens {
     // Never past now + lifetime; at least a second later than now's second (lifetimes are >= 1s).
     const expiresAt = Math.floor((now + this.config.lifetimeMs) / 1000)
     const token = await new SignJWT({ key_id: keyId })
-      .setProtectedHeader({ alg: 'HS256', typ: AUTH_TOKEN_TYP })
+      .setProtectedHeader(HEADER)
       .setIssuer(this.config.issuer)
       .setAudience(this.config.audience)
       .setSubject(userId)
@@ -110,7 +135,7 @@ export class AuthTokens {
       this.#verified.delete(cacheKey(token))
       return { ok: false, code: 'TOKEN_EXPIRED' }
     }
-    if (token.length > MAX_TOKEN_LENGTH) return { ok: false, code: 'INVALID_TOKEN' }
+    if (token.length > this.#maxLength) return { ok: false, code: 'INVALID_TOKEN' }
     return this.#verifySignature(token, now)
   }
 
