@@ -37,6 +37,7 @@ export async function serve(
   const response = await keyward.handle({
     method: request.method,
     path: targetPath(request.url, mountedAt),
+    mountedAt,
     query: request.query as Record<string, unknown>,
     headers: request.headers,
     rawHeaders: request.raw.rawHeaders,

@@ -59,8 +59,8 @@ describe('the @keyward/fastify plugin', () => {
     )
   })
 
-  it('serves the routes under the prefix of the scope it is registered in', async () => {
-    const { keyward: engine } = createFixture()
+  it('serves the routes under the prefix of the scope it is registered in, and names it in base_url', async () => {
+    const { keyward: engine } = createFixture({ basePath: '/auth' })
     const { key } = await engine.issueKey('alice', { name: 'ci' })
     const app = Fastify()
     running.push(app)
@@ -75,11 +75,17 @@ describe('the @keyward/fastify plugin', () => {
     )
     const url = await app.listen({ host: '127.0.0.1', port: 0 })
     const body = JSON.stringify({ api_key: key })
-    expect((await post(`${url}/api/accounts/auth-with-api-key`, body)).status).toBe(200)
-    expect((await post(`${url}/accounts/auth-with-api-key`, body)).status).toBe(404)
+    expect((await post(`${url}/api/auth/accounts/auth-with-api-key`, body)).status).toBe(200)
+    expect((await post(`${url}/auth/accounts/auth-with-api-key`, body)).status).toBe(404)
     expect(await (await fetch(`${url}/api/v1/agents`, { headers: { 'x-api-key': key } })).json()).toEqual({
       user: 'alice',
     })
+    // The credentials file names where the routes are: the scope's prefix, then basePath.
+    const issued = await post(`${url}/api/auth/accounts/api-key`, JSON.stringify({ key_name: 'cli' }), {
+      'x-api-key': key,
+    })
+    const { data } = (await issued.json()) as { data: { creds: string } }
+    expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/api/auth` })
   })
 
   describe('encapsulation', () => {

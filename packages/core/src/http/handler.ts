@@ -165,6 +165,6 @@ export class HttpHandler {
     const host = request.headers.host
     if (typeof host !== 'string' || !/^[A-Za-z0-9.:[\]-]+$/.test(host)) return null
     const protocol = request.protocol === 'https' ? 'https' : 'http'
-    return `${protocol}://${host}${this.basePath}`
+    return `${protocol}://${host}${request.mountedAt ?? ''}${this.basePath}`
   }
 }

@@ -34,6 +34,11 @@ export interface HttpRequest extends GuardRequest {
   readonly method: string
   /** The path without the query string. */
   readonly path: string
+  /**
+   * A prefix the framework took off `path` before the adapter saw it (a Fastify scope's), so
+   * that the credentials document's base URL has it; `basePath` comes after it.
+   */
+  readonly mountedAt?: string | undefined
   readonly query: Readonly<Record<string, unknown>>
   /** The raw body (Buffer or string) or a value the host's own body parser already produced. */
   readonly body: unknown
