@@ -50,6 +50,13 @@ describeWith('REDIS_URL', 'examples under a store outage', (redisUrl) => {
           error: 'Service unavailable',
           message: 'The key store is unavailable',
         })
+        // The guard's 503 is the store's to explain, in the server's log, not to the client.
+        const guarded = await call(`${server.url}/v1/agents`, {
+          headers: { 'x-api-key': `ms-${'a'.repeat(32)}` },
+        })
+        expect(guarded.status).toBe(503)
+        expect(JSON.stringify(guarded.body)).not.toMatch(/stream|writeable|offline/i)
+        await expect.poll(() => server.output()).toMatch(/keyward: STORE_UNAVAILABLE during request: \S/)
         expect(server.output()).not.toMatch(/\n\s+at /)
       } finally {
         expect(await server.stop()).toBe(0)

@@ -25,6 +25,8 @@ const AGENTS = [
   { id: 'agt_2', name: 'Support triage' },
 ]
 
+const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
 export async function startExample(): Promise<Example> {
   const config = loadConfig()
   const opened: OpenedStore = await openStore(config)
@@ -34,6 +36,11 @@ export async function startExample(): Promise<Example> {
     store: opened.store,
     keyLifetime: config.keyLifetime,
     totp: { issuer: 'keyward example', encryptionKey: config.totpKey },
+    // keyward logs nothing itself: why a request got a 503 or a 500 comes as an error event.
+    onEvent: (event) => {
+      if (event.type === 'error')
+        console.error(`keyward: ${event.code} during ${event.during}: ${reason(event.error)}`)
+    },
   })
 
   return {
@@ -68,8 +75,6 @@ export async function startExample(): Promise<Example> {
     agents: (auth) => ({ data: AGENTS, user: auth.userId }),
 
     listening(framework, port, close) {
-      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
-      console.log(`keyward example (${framework}) listening on ${url} (keys in ${opened.description})`)
       let closing = false
       const shutdown = async () => {
         if (closing) return
@@ -81,6 +86,9 @@ export async function startExample(): Promise<Example> {
       }
       process.once('SIGINT', shutdown)
       process.once('SIGTERM', shutdown)
+      // Last: whoever waits for this line may signal at once, and must find the handlers in place.
+      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+      console.log(`keyward example (${framework}) listening on ${url} (keys in ${opened.description})`)
     },
   }
 }

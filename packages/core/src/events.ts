@@ -1,7 +1,10 @@
 import type { FailureCode } from './errors.js'
 import { isPromiseLike } from './lib/maybe-promise.js'
 
-/** Audit events, delivered to the host's onEvent hook. None carries a key, a token or a secret. */
+/**
+ * Audit events, and errors, delivered to the host's onEvent hook. None carries a key, a token or
+ * a secret.
+ */
 export type KeywardEvent =
   | { readonly type: 'key.issued'; readonly at: Date; readonly userId: string; readonly keyId: string }
   | { readonly type: 'key.deleted'; readonly at: Date; readonly userId: string; readonly keyId: string }
@@ -21,6 +24,25 @@ export type KeywardEvent =
       readonly keyId: string | null
     }
   | { readonly type: 'totp.enabled'; readonly at: Date; readonly userId: string }
+  | KeywardErrorEvent
+
+/**
+ * Something failed that no client can be told about: a request answered 503 (the store or the
+ * host's user directory failed) or 500 (anything else), or keyward's work in the background.
+ * keyward logs nothing itself; this is how an operator learns why. One per failed request.
+ */
+export interface KeywardErrorEvent {
+  readonly type: 'error'
+  readonly at: Date
+  /** A request; writing last-used times; the hourly prune; subscribing to other instances' deletions. */
+  readonly during: 'request' | 'last-used' | 'prune' | 'subscribe'
+  readonly code: 'STORE_UNAVAILABLE' | 'INTERNAL'
+  /**
+   * What was thrown: the store's or the directory's own error for STORE_UNAVAILABLE. keyward hands
+   * stores digests and ids only, never a key or a token.
+   */
+  readonly error: unknown
+}
 
 /** Called for each event; not awaited. A promise it returns is not waited for either. */
 export type EventHook = (event: KeywardEvent) => unknown

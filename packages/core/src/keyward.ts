@@ -1,4 +1,5 @@
 import { type FailureCode, KeywardError, StoreUnavailableError } from './errors.js'
+import type { KeywardErrorEvent } from './events.js'
 import { type AuthenticateOptions, Authenticator, type AuthResult } from './guard/authenticator.js'
 import { WarmPath } from './guard/warm-path.js'
 import { PRESENTATION } from './http/failures.js'
@@ -100,14 +101,14 @@ export interface Keyward {
 /** What the HTTP handler needs beyond the public API. */
 export interface KeywardInternals extends Keyward {
   generateTotpKeyFor(user: KeywardUser): Promise<TotpEnrollment>
+  /** The response for anything thrown while answering a request; a 5xx is reported to onEvent. */
+  answerThrown(error: unknown): HttpResponse
 }
 
 const toOutcome = (result: AuthResult): GuardOutcome =>
   result.ok
     ? { ok: true, auth: result.principal }
     : { ok: false, response: authFailureResponse(result.failure) }
-
-const failedOutcome = (error: unknown): GuardOutcome => ({ ok: false, response: thrownResponse(error) })
 
 const withoutDigest = ({ digest: _digest, ...info }: ApiKeyRecord): KeyInfo => info
 
@@ -118,9 +119,24 @@ const failureError = (code: FailureCode) =>
 export function createKeyward(options: KeywardOptions): Keyward {
   const config = resolveOptions(options)
   const { store, clock, emit } = config
+  // What no client may be told is the operator's to see (keyward logs nothing itself).
+  const reportError = (
+    during: KeywardErrorEvent['during'],
+    code: KeywardErrorEvent['code'],
+    error: unknown,
+  ) => emit?.({ type: 'error', at: new Date(clock()), during, code, error })
+  const answerThrown = (error: unknown): HttpResponse => {
+    const response = thrownResponse(error)
+    if (error instanceof StoreUnavailableError) reportError('request', 'STORE_UNAVAILABLE', error.cause)
+    else if (response.status >= 500) reportError('request', 'INTERNAL', error)
+    return response
+  }
+  const failedOutcome = (error: unknown): GuardOutcome => ({ ok: false, response: answerThrown(error) })
+  const storeFailed = (during: KeywardErrorEvent['during']) => (error: unknown) =>
+    reportError(during, 'STORE_UNAVAILABLE', error)
   const format = keyFormat(config.keyPrefix)
   const cache = new KeyCache(config.cacheMax, config.cacheTtlMs)
-  const usage = new UsageRecorder(store, clock, config.lastUsedResolutionMs)
+  const usage = new UsageRecorder(store, clock, config.lastUsedResolutionMs, storeFailed('last-used'))
   const keys = new KeyService(store, format, cache, usage, clock, config.keyLifetime, emit)
   const authTokens = new AuthTokens({
     secret: config.jwtSecret,
@@ -162,12 +178,19 @@ export function createKeyward(options: KeywardOptions): Keyward {
   const warmPath = new WarmPath(keys, authTokens, config.users, limiter, clock, config.keyPrefix)
 
   // Deletions on other instances reach this one through the store's channel.
-  const unsubscribe = subscribeWithRetry(store, (event) => {
-    if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
-  })
+  const unsubscribe = subscribeWithRetry(
+    store,
+    (event) => {
+      if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
+    },
+    storeFailed('subscribe'),
+  )
 
   // Expired refresh tokens and ended counter windows are deleted once an hour (if the store can).
-  const pruning = setInterval(() => void store.pruneExpired?.(new Date(clock())).catch(() => {}), 3_600_000)
+  const pruning = setInterval(
+    () => void store.pruneExpired?.(new Date(clock())).catch(storeFailed('prune')),
+    3_600_000,
+  )
   pruning.unref()
 
   const throwIfAddressBlocked = (ip: string | undefined) => {
@@ -266,6 +289,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
 
     handle: (request) => http.handle(request),
 
+    answerThrown,
+
     owns: (path) => http.owns(path),
 
     flushUsage: () => usage.flush(),
@@ -273,7 +298,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
     async close() {
       usage.close()
       clearInterval(pruning)
-      await Promise.allSettled([usage.flush(), unsubscribe()])
+      await Promise.allSettled([usage.flush().catch(storeFailed('last-used')), unsubscribe()])
     },
   }
   const http = new HttpHandler(engine, authenticator, config.basePath, config.bodyLimit, config.baseUrl)

@@ -25,7 +25,7 @@ function countingKeys() {
       return base.digestBytes(raw)
     },
   }
-  const usage = new UsageRecorder(store, clock, 60_000)
+  const usage = new UsageRecorder(store, clock, 60_000, () => {})
   const keys = new KeyService(
     store,
     format,

@@ -95,7 +95,7 @@ export class HttpHandler {
       }
       return await route.run(request, principal as Principal)
     } catch (error) {
-      return thrownResponse(error)
+      return this.engine.answerThrown(error)
     }
   }
 

@@ -6,11 +6,13 @@ const MAX_RETRY_MS = 30_000
 /**
  * Subscribes to the store's cross-instance events, retrying with backoff while the store is
  * unreachable (an instance may start during an outage). Until it succeeds, the cache TTL is
- * what bounds how long a key deleted elsewhere keeps working here.
+ * what bounds how long a key deleted elsewhere keeps working here. Each failed attempt goes to
+ * `onError`.
  */
 export function subscribeWithRetry(
   store: KeyStore,
   listener: (event: StoreEvent) => void,
+  onError: (error: unknown) => void,
 ): () => Promise<void> {
   if (!store.subscribe) return async () => {}
   const subscribe = store.subscribe.bind(store)
@@ -24,8 +26,9 @@ export function subscribeWithRetry(
         if (closed) void stop().catch(() => {})
         else unsubscribe = stop
       },
-      () => {
+      (error: unknown) => {
         if (closed) return
+        onError(error)
         timer = setTimeout(() => attempt(Math.min(delay * 2, MAX_RETRY_MS)), delay)
         timer.unref()
       },

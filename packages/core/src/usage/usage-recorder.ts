@@ -4,7 +4,7 @@ import type { KeyStore } from '../store/types.js'
 /**
  * last_used_on without a store write per request: uses are collected in memory and written
  * in one batch at most once per `resolutionMs` (so a listing may lag by that much).
- * A failed write keeps the pending times for the next flush.
+ * A failed write keeps the pending times for the next flush, and is reported to `onError`.
  */
 export class UsageRecorder {
   #pending = new Map<string, number>()
@@ -16,16 +16,17 @@ export class UsageRecorder {
     private readonly store: KeyStore,
     private readonly clock: Clock,
     private readonly resolutionMs: number,
+    private readonly onError: (error: unknown) => void,
   ) {
     this.#lastFlush = clock()
-    this.#timer = setInterval(() => void this.flush().catch(() => {}), resolutionMs)
+    this.#timer = setInterval(() => void this.flush().catch(onError), resolutionMs)
     this.#timer.unref()
   }
 
   record(keyId: string, now: number): void {
     this.#pending.set(keyId, now)
     if (now - this.#lastFlush >= this.resolutionMs && this.#flushing === undefined) {
-      void this.flush().catch(() => {})
+      void this.flush().catch(this.onError)
     }
   }
 

@@ -1,0 +1,133 @@
+/**
+ * What a client is never told (why a request got a 503 or a 500, a failed write in the
+ * background) reaches the host as an `error` event with what was thrown.
+ */
+import type { HttpRequest, KeyStore, KeywardErrorEvent, KeywardEvent } from '@keyward/core'
+import { memoryStore } from '@keyward/core'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { ISSUED_AT, MINUTE, setup } from './support.js'
+
+const refused = (message: string) => () => Promise.reject(new Error(message))
+const errorsIn = (events: KeywardEvent[]) =>
+  events.filter((event): event is KeywardErrorEvent => event.type === 'error')
+
+const post = (path: string, body: unknown, headers: Record<string, string> = {}): HttpRequest => ({
+  method: 'POST',
+  path,
+  query: {},
+  headers: { 'content-type': 'application/json', ...headers },
+  body: Buffer.from(JSON.stringify(body)),
+})
+
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('a request that fails on our side', () => {
+  it("reports the store's own error behind a guard's 503, and tells the client nothing of it", async () => {
+    const { keyward, events } = setup({
+      store: { ...memoryStore(), findKeyByDigest: refused('ECONNREFUSED 10.0.0.7:5432') },
+    })
+    const outcome = await keyward.guard({ headers: { 'x-api-key': `ms-${'a'.repeat(32)}` } })
+    expect(outcome).toMatchObject({ ok: false, response: { status: 503 } })
+    expect(JSON.stringify(outcome)).not.toContain('10.0.0.7')
+    expect(errorsIn(events)).toEqual([
+      {
+        type: 'error',
+        at: new Date(ISSUED_AT),
+        during: 'request',
+        code: 'STORE_UNAVAILABLE',
+        error: new Error('ECONNREFUSED 10.0.0.7:5432'),
+      },
+    ])
+  })
+
+  it("reports a route's 503, and the user directory's own error, but no 4xx", async () => {
+    const store = memoryStore()
+    const healthy = setup({ store })
+    const { key } = await healthy.keyward.issueKey('alice', { name: 'ci' })
+    const unknown = await healthy.keyward.handle(
+      post('/accounts/auth-with-api-key', { api_key: `ms-${'a'.repeat(32)}` }),
+    )
+    expect(unknown?.status).toBe(401)
+    expect(errorsIn(healthy.events)).toEqual([])
+
+    const { keyward, events } = setup({
+      store,
+      users: {
+        get: () => {
+          throw new Error('directory down')
+        },
+      },
+    })
+    const reply = await keyward.handle(post('/accounts/auth-with-api-key', { api_key: key }))
+    expect(reply?.status).toBe(503)
+    expect(errorsIn(events)).toMatchObject([
+      { during: 'request', code: 'STORE_UNAVAILABLE', error: new Error('directory down') },
+    ])
+  })
+
+  it('answers a TOTP key sealed under another encryption key with a bare 500, and says why in the event', async () => {
+    const store = memoryStore()
+    const before = setup({ store, totp: { encryptionKey: 'a'.repeat(32) } })
+    const { key } = await before.keyward.issueKey('alice', { name: 'ci' })
+    await before.keyward.generateTotpKey('alice')
+
+    const { keyward, events } = setup({ store, totp: { encryptionKey: 'b'.repeat(32) } })
+    const reply = await keyward.handle(
+      post('/accounts/verify-totp', { code: '123456' }, { 'x-api-key': key }),
+    )
+    expect(reply).toMatchObject({
+      status: 500,
+      body: { error: 'Internal error', message: 'Something went wrong on our side' },
+    })
+    const [event, ...others] = errorsIn(events)
+    expect(others).toEqual([])
+    expect(event).toMatchObject({ during: 'request', code: 'INTERNAL' })
+    expect(String(event?.error)).toMatch(/stored TOTP key of user alice cannot be opened/)
+  })
+})
+
+describe('work in the background that fails', () => {
+  it('reports a failed write of last-used times, when it is due and when keyward closes', async () => {
+    const { keyward, clock, events } = setup({
+      store: { ...memoryStore(), recordKeyUsage: refused('read-only transaction') },
+    })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    await keyward.guard({ headers: { 'x-api-key': key } })
+    clock.advance(MINUTE)
+    await keyward.guard({ headers: { 'x-api-key': key } })
+    await vi.waitFor(() => expect(errorsIn(events)).toHaveLength(1))
+    await keyward.close()
+    expect(errorsIn(events)).toMatchObject([
+      { during: 'last-used', code: 'STORE_UNAVAILABLE', error: new Error('read-only transaction') },
+      { during: 'last-used', code: 'STORE_UNAVAILABLE', error: new Error('read-only transaction') },
+    ])
+  })
+
+  it("reports each failed attempt to subscribe to other instances' deletions", async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] })
+    const store: KeyStore = { ...memoryStore(), subscribe: refused('NOAUTH') }
+    const { keyward, events } = setup({ store })
+    await vi.advanceTimersByTimeAsync(0)
+    expect(errorsIn(events)).toHaveLength(1)
+    await vi.advanceTimersByTimeAsync(500)
+    expect(errorsIn(events)).toMatchObject([
+      { during: 'subscribe', error: new Error('NOAUTH') },
+      { during: 'subscribe', error: new Error('NOAUTH') },
+    ])
+    await keyward.close()
+  })
+
+  it('reports a failed hourly prune', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval'] })
+    const { keyward, events } = setup({
+      store: { ...memoryStore(), pruneExpired: refused('statement timeout') },
+    })
+    await vi.advanceTimersByTimeAsync(60 * MINUTE)
+    expect(errorsIn(events)).toMatchObject([
+      { during: 'prune', code: 'STORE_UNAVAILABLE', error: new Error('statement timeout') },
+    ])
+    await keyward.close()
+  })
+})
