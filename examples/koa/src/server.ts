@@ -3,7 +3,7 @@ import { startExample } from '@keyward/example-shared'
 import { keywardKoa } from '@keyward/koa'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
-import Koa from 'koa'
+import Koa, { type Middleware } from 'koa'
 
 const example = await startExample()
 const auth = keywardKoa(example.keyward)
@@ -13,8 +13,21 @@ const router = new Router()
 // keyward's routes: /accounts/auth-with-api-key, /accounts/api-key, /accounts/generate-totp-key, ...
 app.use(auth.routes)
 
+// What the body parser refuses (malformed JSON on /login, a body too large) is answered in JSON,
+// not with Koa's plain-text default and a stack trace in the log.
+const jsonErrors: Middleware = async (ctx, next) => {
+  try {
+    await next()
+  } catch (error) {
+    const status = (error as { status?: unknown }).status
+    if (typeof status !== 'number' || status < 400 || status >= 500) throw error
+    ctx.status = status
+    ctx.body = { error: 'Invalid request', message: 'Send JSON { "username": "...", "password": "..." }' }
+  }
+}
+
 // The host's own login, as a real application has one.
-router.post('/login', bodyParser(), async (ctx) => {
+router.post('/login', jsonErrors, bodyParser(), async (ctx) => {
   const { status, headers = {}, body } = await example.login(ctx.request.body)
   ctx.status = status
   ctx.set(headers)
