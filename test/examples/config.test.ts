@@ -21,15 +21,20 @@ it('refuses a short KEYWARD_JWT_SECRET before it makes its data folder', async (
   expect(existsSync(dataDir)).toBe(false)
 }, 60_000)
 
-it('refuses a key lifetime past 100 years, and a short KEYWARD_TOTP_KEY, before it makes its data folder', async () => {
+it('refuses a key lifetime past 100 years, and a KEYWARD_TOTP_KEY not of 32 bytes, before it makes its data folder', async () => {
   const dataDir = join(parent, 'lifetime')
   const base = { KEYWARD_DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '' }
   await expect(startServer('koa', { ...base, KEYWARD_KEY_LIFETIME: '101y' })).rejects.toThrow(
     /KEYWARD_KEY_LIFETIME must be a lifetime such as 3mo, 90d or 2s, at most 100y \(got 101y\)/,
   )
-  await expect(startServer('koa', { ...base, KEYWARD_TOTP_KEY: 'short' })).rejects.toThrow(
-    /KEYWARD_TOTP_KEY must be at least 32 bytes \(got 5\)/,
-  )
+  for (const [key, bytes] of [
+    ['short', 5],
+    ['x'.repeat(44), 44],
+  ] as const) {
+    await expect(startServer('koa', { ...base, KEYWARD_TOTP_KEY: key })).rejects.toThrow(
+      new RegExp(`KEYWARD_TOTP_KEY must be exactly 32 bytes, .* \\(got ${bytes}\\)`),
+    )
+  }
   expect(existsSync(dataDir)).toBe(false)
 }, 60_000)
 

@@ -44,7 +44,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     )
   }
   requireBytes('KEYWARD_JWT_SECRET', jwtSecret)
-  if (totpKey !== undefined) requireBytes('KEYWARD_TOTP_KEY', totpKey)
+  // AES-256 takes exactly 32 bytes; createKeyward would refuse any other, after the store is open.
+  if (totpKey !== undefined && Buffer.byteLength(totpKey) !== 32)
+    throw new Error(
+      `KEYWARD_TOTP_KEY must be exactly 32 bytes, such as the output of openssl rand -base64 24 (got ${Buffer.byteLength(totpKey)})`,
+    )
   return {
     port,
     host: env.HOST || '127.0.0.1',
