@@ -248,6 +248,20 @@ describe('failed-attempt limits per client address', () => {
     expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '198.51.100.1' })).ok).toBe(true)
   })
 
+  it('counts an IPv6 client by its /56, so rotating through its own addresses buys nothing', async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    for (const ip of ['2001:db8:0:1::1', '2001:db8:0:2::2', '2001:db8:0:ff:abcd::3'])
+      expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip })).toMatchObject({
+        response: { status: 401 },
+      })
+    const rotated = await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '2001:DB8::99' })
+    expect(rotated).toMatchObject({ ok: false, response: { status: 429 } })
+    // The next /56, and an IPv4 client, are not held to its failures.
+    expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '2001:db8:0:100::1' })).ok).toBe(true)
+    expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '203.0.113.1' })).ok).toBe(true)
+  })
+
   it('counts failures of the key exchange and of refresh too', async () => {
     const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
     const ip = '203.0.113.10'

@@ -3,6 +3,7 @@ import type { Clock } from '../lib/clock.js'
 import type { ResolvedOptions } from '../options.js'
 import { storeCall } from '../store/store-call.js'
 import type { KeyStore } from '../store/types.js'
+import { addressGroup } from './address-group.js'
 
 export interface Limited {
   /** Whole seconds until the client may try again (at least 1). */
@@ -19,7 +20,7 @@ const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - no
  * Failed-attempt limits. Counters live in the store, so limits hold across instances; the
  * verdict "this address is blocked" is also kept in process, so the guard's hot path checks a
  * Map and never the store. For addresses only failures are counted: a key holder never pays for
- * someone else's failures on another address. TOTP attempts are counted before their code is
+ * someone else's failures on another address. An IPv6 address counts as its /56 (addressGroup). TOTP attempts are counted before their code is
  * checked (see `totpAttempt`).
  */
 export class RateLimiter {
@@ -48,10 +49,11 @@ export class RateLimiter {
   addressBlocked(ip: string | undefined, now: number): Limited | undefined {
     const perAddress = this.config.perAddress
     if (ip === undefined || perAddress === false || !this.mayBlock(now)) return undefined
-    const until = this.#blockedUntil.get(ip)
+    const group = addressGroup(ip)
+    const until = this.#blockedUntil.get(group)
     if (until === undefined) return undefined
     if (until <= now) {
-      this.#blockedUntil.delete(ip)
+      this.#blockedUntil.delete(group)
       return undefined
     }
     return {
@@ -66,11 +68,12 @@ export class RateLimiter {
     const perAddress = this.config.perAddress
     if (ip === undefined || perAddress === false) return
     const now = this.clock()
+    const group = addressGroup(ip)
     try {
-      const hit = await this.store.incrementCounter(`addr:${ip}`, perAddress.windowMs, new Date(now))
+      const hit = await this.store.incrementCounter(`addr:${group}`, perAddress.windowMs, new Date(now))
       if (hit.count >= perAddress.max) {
         const until = hit.resetAt.getTime()
-        this.#blockedUntil.set(ip, until)
+        this.#blockedUntil.set(group, until)
         this.#blocksEndAt = Math.max(this.#blocksEndAt, until)
       }
     } catch {

@@ -1,0 +1,62 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { addressGroup } from '../src/limits/address-group.js'
+
+/** An IPv6 address written out in full: eight groups of four hex digits. */
+const fullForm = (groups: number[]) => groups.map((group) => group.toString(16).padStart(4, '0')).join(':')
+/** The same address as WHATWG URL writes it: compressed, lower case (RFC 5952). */
+const canonical = (groups: number[]) => new URL(`http://[${fullForm(groups)}]/`).hostname.slice(1, -1)
+const groupsArb = fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 8, maxLength: 8 })
+
+describe('the group a client address is limited as', () => {
+  it.each([
+    ['203.0.113.7', '203.0.113.7'],
+    ['::ffff:203.0.113.7', '203.0.113.7'],
+    ['::FFFF:cb00:7107', '203.0.113.7'],
+    ['2001:db8::1', '2001:db8:0:0::/56'],
+    ['2001:DB8:0:00ff:ffff:ffff:ffff:ffff', '2001:db8:0:0::/56'],
+    ['2001:db8:0:100::1', '2001:db8:0:100::/56'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/56'],
+    ['64:ff9b::192.0.2.33', '64:ff9b:0:0::/56'],
+    ['::1', '0:0:0:0::/56'],
+    ['unknown', 'unknown'],
+    ['not:an:address', 'not:an:address'],
+  ])('%s is limited as %s', (ip, group) => {
+    expect(addressGroup(ip)).toBe(group)
+  })
+
+  it('is the same for every way of writing an address, and for every address of one /56', () => {
+    fc.assert(
+      fc.property(
+        groupsArb,
+        fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 4, maxLength: 4 }),
+        (groups, low) => {
+          fc.pre(!(groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff))
+          const group = addressGroup(fullForm(groups))
+          expect(addressGroup(canonical(groups))).toBe(group)
+          const neighbour = [
+            ...groups.slice(0, 3),
+            ((groups[3] as number) & 0xff00) | ((low[0] as number) & 0xff),
+            ...low.slice(1),
+            0,
+          ]
+          expect(addressGroup(fullForm(neighbour))).toBe(group)
+        },
+      ),
+    )
+  })
+
+  it('tells apart addresses whose first 56 bits differ', () => {
+    fc.assert(
+      fc.property(groupsArb, groupsArb, (a, b) => {
+        const prefix = (groups: number[]) => [...groups.slice(0, 3), (groups[3] as number) >> 8].join()
+        fc.pre(
+          prefix(a) !== prefix(b) &&
+            !a.slice(0, 5).every((g) => g === 0) &&
+            !b.slice(0, 5).every((g) => g === 0),
+        )
+        expect(addressGroup(fullForm(a))).not.toBe(addressGroup(fullForm(b)))
+      }),
+    )
+  })
+})
