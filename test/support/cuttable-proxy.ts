@@ -12,12 +12,24 @@ export interface CuttableProxy {
   readonly port: number
   cut(): void
   restore(): void
+  /**
+   * Open connections stop carrying data but stay open, as when a peer vanished without a FIN
+   * or a load balancer dropped an idle connection; new connections pass.
+   */
+  stall(): void
+  /**
+   * The next data a client sends that matches `pattern` reaches the server, then that connection
+   * is dropped before any answer gets back: a command sent, its reply lost.
+   */
+  dropAfter(pattern: RegExp): void
   close(): Promise<void>
 }
 
 export async function cuttableProxy(targetHost: string, targetPort: number): Promise<CuttableProxy> {
   const sockets = new Set<Socket>()
+  const pairs = new Set<readonly [Socket, Socket]>()
   let open = true
+  let dropAfter: RegExp | undefined
   const server: Server = createServer((client) => {
     if (!open) {
       client.destroy()
@@ -26,16 +38,27 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     const upstream = connect(targetPort, targetHost)
     sockets.add(client)
     sockets.add(upstream)
+    const pair = [client, upstream] as const
+    pairs.add(pair)
     const drop = () => {
       client.destroy()
       upstream.destroy()
       sockets.delete(client)
       sockets.delete(upstream)
+      pairs.delete(pair)
     }
     client.on('error', drop).on('close', drop)
     upstream.on('error', drop).on('close', drop)
     client.pipe(upstream)
     upstream.pipe(client)
+    client.on('data', (chunk: Buffer) => {
+      if (dropAfter === undefined || !dropAfter.test(chunk.toString('latin1'))) return
+      dropAfter = undefined
+      // The pipe has written the chunk on: let the server have it, and the client nothing back.
+      upstream.unpipe(client)
+      client.destroy()
+      upstream.end()
+    })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const address = server.address()
@@ -49,6 +72,16 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     },
     restore() {
       open = true
+    },
+    stall() {
+      for (const [client, upstream] of pairs) {
+        client.unpipe(upstream).pause()
+        upstream.unpipe(client).pause()
+      }
+      pairs.clear()
+    },
+    dropAfter(pattern) {
+      dropAfter = pattern
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -3,11 +3,38 @@ import type { Notification, Pool, PoolClient } from 'pg'
 const FIRST_RETRY_MS = 100
 const MAX_RETRY_MS = 10_000
 
+/** How often the listening connection is asked to answer, and how long it has to. */
+export interface ListenerChecks {
+  readonly everyMs: number
+  readonly timeoutMs: number
+}
+
+const CHECKS: ListenerChecks = { everyMs: 30_000, timeoutMs: 10_000 }
+
+/** The query's answer, or a rejection once the connection has been silent for `timeoutMs`. */
+function answered(connection: PoolClient, text: string, timeoutMs: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`keyward: the listening connection did not answer in ${timeoutMs} ms`)),
+      timeoutMs,
+    )
+  })
+  const query = connection.query(text)
+  // Once the connection is dropped, the query left behind fails too: nothing waits for it.
+  query.catch(() => {})
+  return Promise.race([query, silent]).finally(() => clearTimeout(timer))
+}
+
 /**
  * LISTEN on a connection checked out of the host's pool for as long as the subscription
  * lives. If that connection drops, a new one is checked out and LISTEN issued again, with
- * exponential backoff (and jitter, so a fleet does not reconnect in step). Notifications sent
- * while no connection was listening are lost: the key cache's TTL bounds what that costs.
+ * exponential backoff (and jitter, so a fleet does not reconnect in step). A connection that
+ * dies without a FIN or RST reaching us (a load balancer's or NAT's idle timeout, a host gone in
+ * a failover) emits neither 'error' nor 'end', and one that only listens sends nothing that
+ * would find out: so it is asked to answer every `checks.everyMs`, and replaced when silent.
+ * Notifications sent while no connection was listening are lost: the key cache's TTL bounds
+ * what that costs.
  *
  * Resolves once LISTEN is active; rejects if the first attempt fails, like any store call
  * against an unreachable database.
@@ -16,6 +43,7 @@ export async function listenOnPool(
   pool: Pool,
   channel: string,
   onPayload: (payload: string) => void,
+  checks: ListenerChecks = CHECKS,
 ): Promise<() => Promise<void>> {
   let closed = false
   let current: PoolClient | undefined
@@ -48,21 +76,23 @@ export async function listenOnPool(
     retryTimer.unref()
   }
 
+  // Only a drop of the live connection reconnects from here; a failure while connecting is the
+  // caller's to handle (the first attempt rejects, later ones retry).
+  const lost = (connection: PoolClient, error?: unknown) => {
+    const wasListening = current === connection
+    discard(connection, error)
+    if (wasListening) scheduleRetry()
+  }
+
   const connect = async () => {
+    // An idle connection of the pool may be as silent as the one it replaces.
     const connection = await pool.connect()
     // 'error' must always have a listener on a checked-out client, or a drop would crash the host.
-    // Only a drop of the live connection reconnects from here; a failure while connecting is
-    // the caller's to handle (the first attempt rejects, later ones retry).
-    const lost = (error?: unknown) => {
-      const wasListening = current === connection
-      discard(connection, error)
-      if (wasListening) scheduleRetry()
-    }
-    connection.on('error', lost)
-    connection.on('end', () => lost())
+    connection.on('error', (error: unknown) => lost(connection, error))
+    connection.on('end', () => lost(connection))
     connection.on('notification', onNotification)
     try {
-      await connection.query(`LISTEN ${channel}`)
+      await answered(connection, `LISTEN ${channel}`, checks.timeoutMs)
     } catch (error) {
       discard(connection, error)
       throw error
@@ -74,8 +104,22 @@ export async function listenOnPool(
 
   await connect()
 
+  let checking = false
+  const checkTimer = setInterval(() => {
+    const connection = current
+    if (connection === undefined || checking) return
+    checking = true
+    answered(connection, 'SELECT 1', checks.timeoutMs)
+      .catch((error: unknown) => lost(connection, error))
+      .finally(() => {
+        checking = false
+      })
+  }, checks.everyMs)
+  checkTimer.unref()
+
   return async () => {
     closed = true
+    clearInterval(checkTimer)
     clearTimeout(retryTimer)
     if (current !== undefined) discard(current)
   }

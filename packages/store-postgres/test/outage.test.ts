@@ -10,6 +10,7 @@ import {
   expectFailsClosedWhileCut,
 } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
+import { listenOnPool } from '../src/pool-listener.js'
 import { closedPort, keywardOver, POOLS, randomSchema, wellFormedKey } from './support.js'
 
 // Idle clients of a pool whose server vanished emit 'error' on the pool; a host listens for it.
@@ -93,6 +94,33 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       }
       // Unsubscribing releases the connection: no backend is listening any more.
       await expect.poll(listenerPids, { timeout: 5_000 }).toEqual([])
+    })
+
+    it('replaces a listening connection that falls silent without closing', async () => {
+      const channel = `keyward_test_${randomUUID().replaceAll('-', '')}`
+      const received: string[] = []
+      const stop = await listenOnPool(proxied, channel, (payload) => received.push(payload), {
+        everyMs: 100,
+        timeoutMs: 300,
+      })
+      try {
+        // No FIN, no RST: pg emits nothing; only the check finds the connection silent.
+        proxy.stall()
+        await expect
+          .poll(
+            async () => {
+              await direct.query(`NOTIFY ${channel}, 'after the stall'`)
+              return received
+            },
+            { timeout: 10_000 },
+          )
+          .toContain('after the stall')
+      } finally {
+        await stop()
+        // The stalled sockets go, so that the pool can end.
+        proxy.cut()
+        proxy.restore()
+      }
     })
   })
 })

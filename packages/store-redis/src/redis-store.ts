@@ -253,8 +253,14 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
     async subscribe(listener) {
       // A connection of its own (a subscribed connection can do nothing else); ioredis
       // reconnects it and subscribes again by itself. Messages sent while it is down are lost,
-      // and the key cache's TTL bounds what that costs.
-      const subscriber = client.duplicate({ lazyConnect: true, autoResubscribe: true })
+      // and the key cache's TTL bounds what that costs. A SUBSCRIBE whose reply a drop lost is
+      // sent again (harmless twice), whatever the host's client does: ioredis counts a channel
+      // only once its reply came, so it would not subscribe on the next reconnect either.
+      const subscriber = client.duplicate({
+        lazyConnect: true,
+        autoResubscribe: true,
+        autoResendUnfulfilledCommands: true,
+      })
       // Connection errors are retried by ioredis; without a listener they would only be logged.
       subscriber.on('error', () => {})
       subscriber.on('message', (channel: string, message: string) => {

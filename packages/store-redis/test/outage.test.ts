@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '@keyward/core'
+import { sampleKeyRecord } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -94,6 +95,47 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
       // Unsubscribing closes the subscriber connection.
       await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+    })
+
+    it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {
+      const target = new URL(url)
+      target.host = `127.0.0.1:${proxy.port}`
+      // As the README recommends: a command whose reply was lost is not sent again.
+      const client = connect(target.toString(), {
+        autoResendUnfulfilledCommands: false,
+        lazyConnect: true,
+        retryStrategy: () => 50,
+      })
+      client.on('error', () => {})
+      await client.connect()
+      const listening = redisStore({ client, prefix })
+      const received: string[] = []
+      const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+      const subscribers = async () =>
+        ((await direct.pubsub('NUMSUB', `${prefix}events`)) as [string, number])[1]
+      try {
+        expect(await subscribers()).toBe(1)
+        proxy.dropAfter(/subscribe/i)
+        proxy.cut()
+        proxy.restore()
+        // The SUBSCRIBE sent on reconnecting reached Redis on a connection that then dropped; a
+        // deletion made after that is heard once it has subscribed again.
+        const deleting = redisStore({ client: direct, prefix })
+        await expect
+          .poll(
+            async () => {
+              const record = sampleKeyRecord('alice')
+              await deleting.insertKey(record)
+              await deleting.deleteKey('alice', { id: record.id })
+              return received.length
+            },
+            { timeout: 10_000 },
+          )
+          .toBeGreaterThan(0)
+      } finally {
+        await unsubscribe()
+        client.disconnect()
+      }
     })
   })
 })
