@@ -81,11 +81,18 @@ export async function migrate(client: PostgresClient, options: MigrateOptions = 
     // owns only an existing schema (such as public) may lack.
     const schemas = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [tables.schema])
     if (schemas.length === 0) await tx.query(`CREATE SCHEMA "${tables.schema}"`)
-    await tx.query(`CREATE TABLE IF NOT EXISTS ${tables.migrations} (
-      version integer PRIMARY KEY,
-      name text NOT NULL,
-      applied_on timestamptz NOT NULL DEFAULT now()
-    )`)
+    // So would CREATE TABLE IF NOT EXISTS on the schema, even with the table there: a role that
+    // only uses what an administrator migrated finds the schema current, and changes nothing.
+    const [registry] = await tx.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
+      tables.migrations,
+    ])
+    if (registry?.present !== true) {
+      await tx.query(`CREATE TABLE IF NOT EXISTS ${tables.migrations} (
+        version integer PRIMARY KEY,
+        name text NOT NULL,
+        applied_on timestamptz NOT NULL DEFAULT now()
+      )`)
+    }
     const done = new Set(
       (await tx.query<{ version: number }>(`SELECT version FROM ${tables.migrations}`)).map((row) =>
         Number(row.version),

@@ -73,6 +73,29 @@ describeWith('DATABASE_URL', 'migrate on PostgreSQL', (url) => {
     expect(tables.map((row) => row.tablename)).toEqual(TABLES)
   })
 
+  it('finds a current schema current for a role that may use its tables but not create in it', async () => {
+    const current = randomSchema()
+    const role = `keyward_app_${current}`
+    const admin = pools[0] as Pool
+    await migrate(admin, { schema: current })
+    await admin.query(`CREATE ROLE ${role} LOGIN`)
+    await admin.query(`GRANT USAGE ON SCHEMA "${current}" TO ${role}`)
+    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "${current}" TO ${role}`)
+    const asApp = new URL(url)
+    asApp.username = role
+    const app = new Pool({ connectionString: asApp.toString() })
+    try {
+      await expect(app.query(`CREATE TABLE "${current}".probe (id int)`)).rejects.toThrow(/permission denied/)
+      expect(await migrate(app, { schema: current })).toEqual({ applied: [], version: 1 })
+      expect(await postgresStore({ client: app, schema: current }).findKeyById('missing')).toBeNull()
+    } finally {
+      await app.end()
+      await admin.query(`DROP SCHEMA IF EXISTS "${current}" CASCADE`)
+      await admin.query(`DROP OWNED BY ${role}`)
+      await admin.query(`DROP ROLE ${role}`)
+    }
+  })
+
   for (const isolation of ['repeatable read', 'serializable']) {
     it(`is safe for processes queued on the lock when the default isolation is ${isolation}`, async () => {
       const queued = randomSchema()
