@@ -73,6 +73,12 @@ function admit(outcome: GuardOutcome, ctx: Context, next: Next, admitted: Admitt
 }
 
 /** Koa adapter: mounts keyward's routes and guards the host's, with or without @koa/router. */
+/** The prefix koa-mount took off `ctx.path` (it sets `ctx.mountPath`), for the credentials' base URL. */
+function mountedAt(ctx: Context): string | undefined {
+  const prefix = (ctx as { mountPath?: unknown }).mountPath
+  return typeof prefix === 'string' ? prefix : undefined
+}
+
 export function keywardKoa(keyward: Keyward): KeywardKoa {
   if (typeof keyward?.handle !== 'function' || typeof keyward.guard !== 'function') {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
@@ -90,6 +96,7 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
     const response = await keyward.handle({
       method: ctx.method,
       path: ctx.path,
+      mountedAt: mountedAt(ctx),
       query: ctx.query,
       headers: ctx.headers,
       rawHeaders: ctx.req.rawHeaders,

@@ -3,6 +3,7 @@ import { keywardKoa } from '@keyward/koa'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
 import Koa from 'koa'
+import mount from 'koa-mount'
 import { afterEach, describe, expect, it } from 'vitest'
 import { oneConnection } from '../../../test/contract/support/connection.js'
 import { coldEngine, createFixture } from '../../../test/contract/support/fixture.js'
@@ -84,6 +85,20 @@ describe('keywardKoa', () => {
     expect((await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: bob }))).status).toBe(
       404,
     )
+  })
+
+  it("serves the routes under koa-mount's prefix, and names it in the credentials' base_url", async () => {
+    const { keyward } = createFixture({ basePath: '/auth' })
+    const alice = (await keyward.issueKey('alice', { name: 'ci' })).key
+    const app = new Koa()
+    app.use(mount('/api', keywardKoa(keyward).routes))
+    const url = await serve(app)
+    const issued = await post(`${url}/api/auth/accounts/api-key`, JSON.stringify({ key_name: 'cli' }), {
+      'x-api-key': alice,
+    })
+    expect(issued.status).toBe(200)
+    const { data } = (await issued.json()) as { data: { creds: string } }
+    expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/api/auth` })
   })
 
   it('waits for an async handler behind the guard, on the first request and from memory on the next', async () => {

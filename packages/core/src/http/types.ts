@@ -35,8 +35,8 @@ export interface HttpRequest extends GuardRequest {
   /** The path without the query string. */
   readonly path: string
   /**
-   * A prefix the framework took off `path` before the adapter saw it (a Fastify scope's), so
-   * that the credentials document's base URL has it; `basePath` comes after it.
+   * A prefix the framework took off `path` before the adapter saw it (a Fastify scope's, or
+   * koa-mount's), so that the credentials document's base URL has it; `basePath` comes after it.
    */
   readonly mountedAt?: string | undefined
   readonly query: Readonly<Record<string, unknown>>
