@@ -20,8 +20,8 @@ const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - no
  * Failed-attempt limits. Counters live in the store, so limits hold across instances; the
  * verdict "this address is blocked" is also kept in process, so the guard's hot path checks a
  * Map and never the store. For addresses only failures are counted: a key holder never pays for
- * someone else's failures on another address. An IPv6 address counts as its /56 (addressGroup). TOTP attempts are counted before their code is
- * checked (see `totpAttempt`).
+ * someone else's failures on another address; an IPv6 address counts as its /56 (addressGroup).
+ * TOTP attempts are counted before their code is checked (see `totpAttempt`).
  */
 export class RateLimiter {
   // Bounded, so a flood from many addresses cannot grow it without limit.
