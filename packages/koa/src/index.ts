@@ -72,13 +72,13 @@ function admit(outcome: GuardOutcome, ctx: Context, next: Next, admitted: Admitt
   return admitted(ctx, next)
 }
 
-/** Koa adapter: mounts keyward's routes and guards the host's, with or without @koa/router. */
 /** The prefix koa-mount took off `ctx.path` (it sets `ctx.mountPath`), for the credentials' base URL. */
 function mountedAt(ctx: Context): string | undefined {
   const prefix = (ctx as { mountPath?: unknown }).mountPath
   return typeof prefix === 'string' ? prefix : undefined
 }
 
+/** Koa adapter: mounts keyward's routes and guards the host's, with or without @koa/router. */
 export function keywardKoa(keyward: Keyward): KeywardKoa {
   if (typeof keyward?.handle !== 'function' || typeof keyward.guard !== 'function') {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
