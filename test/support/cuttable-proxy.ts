@@ -27,7 +27,6 @@ export interface CuttableProxy {
 
 export async function cuttableProxy(targetHost: string, targetPort: number): Promise<CuttableProxy> {
   const sockets = new Set<Socket>()
-  const pairs = new Set<readonly [Socket, Socket]>()
   let open = true
   let dropAfter: RegExp | undefined
   const server: Server = createServer((client) => {
@@ -38,14 +37,11 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     const upstream = connect(targetPort, targetHost)
     sockets.add(client)
     sockets.add(upstream)
-    const pair = [client, upstream] as const
-    pairs.add(pair)
     const drop = () => {
       client.destroy()
       upstream.destroy()
       sockets.delete(client)
       sockets.delete(upstream)
-      pairs.delete(pair)
     }
     client.on('error', drop).on('close', drop)
     upstream.on('error', drop).on('close', drop)
@@ -74,11 +70,7 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
       open = true
     },
     stall() {
-      for (const [client, upstream] of pairs) {
-        client.unpipe(upstream).pause()
-        upstream.unpipe(client).pause()
-      }
-      pairs.clear()
+      for (const socket of sockets) socket.unpipe().pause()
     },
     dropAfter(pattern) {
       dropAfter = pattern
