@@ -11,7 +11,7 @@
  *   --base <root>   serve `base`, keyward's guard as another checkout built it (its core and this
  *                   framework's adapter built there), to meet the working tree's `keyward` head to
  *                   head inside the framework, where bench/guard-ab.mjs meets it outside
- * Options: --rounds N (6), --cycles N (6), --slice S (1.5), --warmup S (3). Every app receives
+ * Options: --rounds N (6), --cycles N (6), --slice S (2), --warmup S (3). Every app receives
  * X-Api-Key. E.g. `node bench/ablate.mjs koa header:state clock:header memo:clock --steps`.
  */
 import { parseArgs } from 'node:util'
@@ -26,7 +26,7 @@ const { values, positionals } = parseArgs({
     base: { type: 'string' },
     rounds: { type: 'string', default: '6' },
     cycles: { type: 'string', default: '6' },
-    slice: { type: 'string', default: '1.5' },
+    slice: { type: 'string', default: '2' },
     warmup: { type: 'string', default: '3' },
   },
 })

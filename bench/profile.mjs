@@ -37,7 +37,7 @@ if (spawnSync('perf', ['--version']).status !== 0) {
 }
 
 pinCores()
-const servers = [await startServer(framework, PROFILED), await startServer(framework, PROFILED)]
+const servers = []
 const threadsOf = (pid) => new Set(readdirSync(`/proc/${pid}/task`).map(Number))
 const request = (server, target, duration) => loadHalf(server, target, credential, duration)
 
@@ -45,6 +45,8 @@ const perRequest = { guarded: new Map(), unguarded: new Map() }
 const totals = { guarded: 0, unguarded: 0 }
 const microsecondsPerSample = 1e6 / frequency
 try {
+  // Each server joins the list as it starts, so a failed second start still stops the first.
+  for (let s = 0; s < 2; s++) servers.push(await startServer(framework, PROFILED))
   for (const target of [app, 'none']) await Promise.all(servers.map((server) => request(server, target, 3)))
   for (const [guarding, bare] of [servers, [...servers].reverse()]) {
     const file = join(tmpdir(), `keyward-profile-${process.pid}-${guarding.pid}.data`)

@@ -3,8 +3,9 @@
  * results.json. `--smoke` runs a tiny version (CI proves the suite works; no figure is judged).
  * Options: --rounds N (fresh server processes per framework), --cycles N (alternations per
  * round), --slice S (seconds per variant per cycle), --warmup S, --duration S (issuance and
- * exchange), --large N (keys for the scale figure), --only http,paired,instructions,writes,stores (the
- * other sections are kept from the last report, with the date they were measured).
+ * exchange; these three in whole seconds, as autocannon runs them), --large N (keys for the
+ * scale figure), --only http,paired,instructions,writes,stores (the other sections are kept from
+ * the last report, with the date they were measured).
  */
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -34,9 +35,9 @@ const smoke = values.smoke
 const settings = {
   rounds: Number(values.rounds ?? (smoke ? 1 : 3)),
   cycles: Number(values.cycles ?? (smoke ? 1 : 6)),
-  slice: Number(values.slice ?? (smoke ? 0.3 : 1.5)),
-  warmup: Number(values.warmup ?? (smoke ? 0.3 : 3)),
-  duration: Number(values.duration ?? (smoke ? 0.5 : 5)),
+  slice: Number(values.slice ?? (smoke ? 1 : 2)),
+  warmup: Number(values.warmup ?? (smoke ? 1 : 3)),
+  duration: Number(values.duration ?? (smoke ? 1 : 5)),
   small: 1_000,
   large: Number(values.large ?? (smoke ? 5_000 : 1_000_000)),
   writesRequests: smoke ? 5_000 : 100_000,
@@ -122,15 +123,20 @@ if (want('stores')) {
   const latency = { keys: 200, samples: smoke ? 500 : 5000, warmup: smoke ? 0.1 : 1 }
   try {
     for (const [index, entry] of stores.entries()) {
+      // Each measurement issues latency.keys keys of its own: the filler makes up the rest.
+      await entry.fill(settings.small - latency.keys)
       log(`store ${entry.name}: ${settings.small} keys`)
       const small = await verificationLatency(entry.store, latency)
-      await entry.fill(settings.large - settings.small)
+      const heldSmall = await entry.count()
+      await entry.fill(settings.large - settings.small - latency.keys)
       log(`store ${entry.name}: ${settings.large} keys`)
       const large = await verificationLatency(entry.store, latency)
+      const heldLarge = await entry.count()
       const plan = await entry.plan?.()
+      // `keys` is what the store held when the row was measured, counted in the store itself.
       results.stores.push(
-        { store: entry.name, keys: settings.small, ...small },
-        { store: entry.name, keys: settings.large, ...large, plan },
+        { store: entry.name, keys: heldSmall, ...small },
+        { store: entry.name, keys: heldLarge, ...large, plan },
       )
       // Let a million keys of one store go before the next is measured: their GC pauses would show in its p99.
       await entry.close()
@@ -153,6 +159,11 @@ if (only && existsSync(previous)) {
     const when = kept.measured?.[section] ?? kept.machine.date.slice(0, 10)
     const elsewhere = kept.machine.cpu !== results.machine.cpu && !when.includes(' on ')
     results.measured[section] = elsewhere ? `${when} on ${kept.machine.cpu}` : when
+  }
+  if (!want('http') && !want('paired')) {
+    // The kept HTTP sections are described by the settings they ran with (slices, rounds, pinning).
+    const { rounds, cycles, slice, warmup, duration, connections, pinned } = kept.settings
+    Object.assign(results.settings, { rounds, cycles, slice, warmup, duration, connections, pinned })
   }
   if (!want('http')) Object.assign(results, { throughput: kept.throughput, issuance: kept.issuance })
   if (!want('paired')) results.paired = kept.paired ?? []

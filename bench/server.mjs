@@ -65,6 +65,9 @@ const fastify = {
     const { default: Fastify } = await import('fastify')
     const app = Fastify({ logger: false })
     if (guard === 'peer') {
+      // keyward's plugin on the peer's app too (no hook on an unguarded route, only the request's
+      // `auth` slot), so that the apps differ only in the guard.
+      await app.register((await import('@keyward/fastify')).keyward, { keyward })
       await app.register((await import('@fastify/bearer-auth')).default, { keys: new Set([key]) })
       app.get('/v1/agents', async () => payload)
     } else {
@@ -95,6 +98,9 @@ const express = {
     const { default: Express } = await import('express')
     const app = Express()
     app.disable('x-powered-by')
+    // keyward's routes on every app, the peer's too: the apps then differ only in the guard.
+    const auth = (await import('@keyward/express')).keywardExpress(keyward)
+    app.use(auth.routes)
     if (guard === 'peer') {
       const { default: passport } = await import('passport')
       const { HeaderAPIKeyStrategy } = await import('passport-headerapikey')
@@ -108,8 +114,6 @@ const express = {
         res.json(payload),
       )
     } else {
-      const auth = (await import('@keyward/express')).keywardExpress(keyward)
-      app.use(auth.routes)
       const handlers =
         {
           noop: [(_req, _res, next) => next()],

@@ -97,7 +97,14 @@ it('runs the benchmark suite end to end (smoke)', async () => {
     expect(row.miss.reads_per_miss, `${row.store} at ${row.keys} keys`).toBe(1)
     if (row.keys === 2000 && /Postgre|PGlite/.test(row.store)) expect(row.plan).toMatch(/^Index Scan using /)
   }
-  expect(results.writes.requests).toBeGreaterThan(0)
+  // Each store's rows are measured at 1,000 keys and at --large, as counted in the store itself.
+  for (const store of stores) {
+    const held = (results.stores as StoreRow[]).filter((row) => row.store === store).map((row) => row.keys)
+    expect(held, String(store)).toEqual([1000, 2000])
+  }
+  // Last use is batched: the smoke's 5,000 guarded requests take well under a minute (the default
+  // lastUsedResolution), so the one write is the flush at close.
+  expect(results.writes).toMatchObject({ requests: 5_000, writes: 1, byMethod: { recordKeyUsage: 1 } })
   // Where valgrind is installed (it is on CI's machines), the callgrind section ran too.
   if (spawnSync('valgrind', ['--version']).status !== 0)
     console.warn('[keyward] bench smoke: no valgrind, callgrind unchecked')

@@ -1,7 +1,7 @@
 /**
  * Throughput of real listening servers, each in its own process, loaded by autocannon from
- * this process. Each comparison runs interleaved (A, B, A, B, ...) so drift cancels out, and
- * reports the median over rounds of the per-round ratio.
+ * this process. Each comparison loads every variant in turn, cycle after cycle, in alternating
+ * order (A, B, C, then C, B, A) so drift cancels out, and reports the median of the per-slice ratios.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
@@ -50,7 +50,14 @@ export async function startServer(framework, nodeOptions = [], serverArgs = []) 
     })
     child.once('exit', (code) => reject(new Error(`${framework} server exited with ${code}`)))
   })
-  const { ports, key, token } = JSON.parse(line)
+  let ready
+  try {
+    ready = JSON.parse(line)
+  } catch (error) {
+    child.kill('SIGTERM')
+    throw new Error(`${framework} server did not announce its ports: ${line}`, { cause: error })
+  }
+  const { ports, key, token } = ready
   return {
     pid: child.pid,
     url: (app) => `http://127.0.0.1:${ports[app]}`,
@@ -58,6 +65,8 @@ export async function startServer(framework, nodeOptions = [], serverArgs = []) 
     token,
     stop: () =>
       new Promise((resolve) => {
+        // A server that crashed mid-load has exited already: its 'exit' event will not come again.
+        if (child.exitCode !== null || child.signalCode !== null) return resolve()
         child.once('exit', resolve)
         child.kill('SIGTERM')
       }),
@@ -84,6 +93,12 @@ function cpuMs(pid) {
 }
 
 export async function load({ pid, ...options }) {
+  // autocannon ends a timed run only on its one-second sample tick: a 1.5 s run lasts 2 s.
+  if (options.duration !== undefined && !Number.isInteger(options.duration)) {
+    throw new Error(
+      `autocannon runs whole seconds: ${options.duration} s would run ${Math.ceil(options.duration)} s`,
+    )
+  }
   const before = cpuMs(pid)
   const result = await autocannon({ connections: 50, pipelining: 1, ...options })
   const after = cpuMs(pid)

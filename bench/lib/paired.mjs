@@ -91,11 +91,10 @@ export async function measurePairs(framework, pairs, { rounds, cycles, slice, wa
     for (const warm of [app, against]) warmed.set(`${warm} ${sent}`, [warm, sent])
   const measured = pairs.map(() => ({ ratios: [], guarded: [], against: [] }))
   for (let r = 0; r < rounds; r++) {
-    const servers = [
-      await startServer(framework, [], serverArgs),
-      await startServer(framework, [], serverArgs),
-    ]
+    const servers = []
     try {
+      // Each server joins the list as it starts, so a failed second start still stops the first.
+      for (let s = 0; s < 2; s++) servers.push(await startServer(framework, [], serverArgs))
       for (const [app, sent] of warmed.values())
         await Promise.all(servers.map((server) => loadHalf(server, app, sent, warmup)))
       for (let c = 0; c < cycles; c++) {

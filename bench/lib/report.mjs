@@ -98,7 +98,7 @@ export function renderMarkdown(results) {
     parts.push(
       heading('Instructions per request (callgrind)', 'instructions'),
       '',
-      "Counted by valgrind's callgrind in the server's main thread after warm-up, one connection (keep-alive), each guarded app beside the unguarded app receiving the same request, each in a server process of its own. Repeatable where req/s is not; an instruction is not a nanosecond. On one connection the API-key guard hashes the key once and then recognises it (the connection memo), so valgrind's lack of SHA extensions no longer weighs on the figure.",
+      "Counted by valgrind's callgrind in the server's main thread after warm-up, one connection (keep-alive), each guarded app beside the unguarded app receiving the same request, each in a server process of its own. It does not drift as req/s does, but one server process counts up to about 5% more than another for the same request, so a difference reads to about ±10,000 instructions; an instruction is not a nanosecond. On one connection the API-key guard hashes the key once and then recognises it (the connection memo), so valgrind's lack of SHA extensions no longer weighs on the figure.",
       '',
       table(
         ['framework', 'variant', 'unguarded', 'guarded', 'guard costs', 'share of the unguarded request'],
@@ -161,7 +161,7 @@ export function renderMarkdown(results) {
     parts.push(
       heading('Store writes on the hot path', 'writes'),
       '',
-      `${w.requests.toLocaleString('en')} guarded requests on one key in ${w.seconds} s made **${w.writes}** store write(s): ${JSON.stringify(w.byMethod)}.`,
+      `${w.requests.toLocaleString('en')} guarded requests on one key in ${w.seconds} s made **${w.writes}** store write(s): ${JSON.stringify(w.byMethod)}. Last use is batched: one write per lastUsedResolution (a minute by default) and one at close, whatever the request rate.`,
       '',
     )
   }

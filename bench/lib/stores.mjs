@@ -1,6 +1,7 @@
 /**
  * The stores under benchmark, each over fresh storage: memory, PGlite (in memory), PostgreSQL
- * and Redis (when DATABASE_URL / REDIS_URL are set). `fill` adds filler keys quickly.
+ * and Redis (when DATABASE_URL / REDIS_URL are set). `fill` adds filler keys quickly; `count`
+ * asks the store how many keys it holds.
  */
 import { memoryStore } from '@keyward/core'
 import { fillStore } from './in-process.mjs'
@@ -19,13 +20,41 @@ const lookupPlan = (query, table) => async () => {
   return Plan['Index Name'] ? `${Plan['Node Type']} using ${Plan['Index Name']}` : Plan['Node Type']
 }
 
+/** Hands `each` every batch of Redis keys that match `pattern`, scanning (never KEYS). */
+async function scanMatching(client, pattern, each) {
+  let cursor = '0'
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000)
+    cursor = next
+    if (keys.length > 0) await each(keys)
+  } while (cursor !== '0')
+}
+
+async function countMatching(client, pattern) {
+  let held = 0
+  await scanMatching(client, pattern, (keys) => {
+    held += keys.length
+  })
+  return held
+}
+
 export async function openStores() {
-  const memory = memoryStore()
+  // The memory store has no count (its listing scans every key): it counts the inserts it accepts.
+  const plain = memoryStore()
+  let inserted = 0
+  const memory = {
+    ...plain,
+    insertKey: async (record) => {
+      await plain.insertKey(record)
+      inserted += 1
+    },
+  }
   const stores = [
     {
       name: 'memory',
       store: memory,
       fill: (n) => fillStore(memory, n),
+      count: async () => inserted,
       close: async () => {},
     },
   ]
@@ -38,6 +67,7 @@ export async function openStores() {
     name: 'PGlite',
     store: liteStore,
     fill: (n) => fillStore(liteStore, n),
+    count: async () => (await lite.query('SELECT count(*)::int AS n FROM keyward_api_keys')).rows[0].n,
     plan: lookupPlan(async (sql) => (await lite.query(sql)).rows, 'keyward_api_keys'),
     close: () => lite.close(),
   })
@@ -56,6 +86,8 @@ export async function openStores() {
         // Fresh statistics and a settled table, as a server that has run a while would have.
         await pool.query(`VACUUM ANALYZE "${schema}".keyward_api_keys`)
       },
+      count: async () =>
+        (await pool.query(`SELECT count(*)::int AS n FROM "${schema}".keyward_api_keys`)).rows[0].n,
       plan: lookupPlan(async (sql) => (await pool.query(sql)).rows, `"${schema}".keyward_api_keys`),
       close: async () => {
         await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
@@ -74,13 +106,10 @@ export async function openStores() {
       name: 'Redis',
       store,
       fill: (n) => fillStore(store, n),
+      // One digest index entry per key record.
+      count: () => countMatching(client, `${prefix}digest:*`),
       close: async () => {
-        let cursor = '0'
-        do {
-          const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 10_000)
-          cursor = next
-          if (keys.length > 0) await client.unlink(...keys)
-        } while (cursor !== '0')
+        await scanMatching(client, `${prefix}*`, (keys) => client.unlink(...keys))
         client.disconnect()
       },
     })
