@@ -41,6 +41,14 @@ describe.each(FRAMEWORKS)("the credentials document's base_url over %s", (framew
       expect(reply.status).toBe(200)
       expect(baseUrlOf((reply.body as { data: { creds: string } }).data.creds)).toBe(`${t.server.url}/auth`)
     })
+
+    it('answers a method the route does not serve with 405 and the documented Allow', async () => {
+      const reply = await t.api('PUT', '/auth/accounts/api-key', {
+        headers: withKey(await t.keyFor('alice')),
+      })
+      expect(reply.status).toBe(405)
+      expect(reply.body).toMatchObject({ message: 'Use POST, GET, DELETE on /auth/accounts/api-key' })
+    })
   })
 
   describe('with a baseUrl option', () => {

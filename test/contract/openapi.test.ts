@@ -1,7 +1,17 @@
 /** The OpenAPI document @keyward/core ships: complete, consistent, and faithful to the product spec. */
-import { ROUTES } from '@keyward/core'
+import { type ErrorCode, failureResponse, ROUTES } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { coreDocument, type OpenApiDocument, specDocuments, validatorAt } from './support/schemas.js'
+import { PRESENTATION } from '../../packages/core/src/http/failures.js'
+import {
+  componentResponse,
+  coreDocument,
+  errorsText,
+  headerValue,
+  type OpenApiDocument,
+  pointer,
+  specDocuments,
+  validatorAt,
+} from './support/schemas.js'
 
 type Node = Record<string, unknown>
 const STATUSES = ['400', '401', '403', '404', '405', '409', '413', '415', '429', '500', '503']
@@ -62,6 +72,49 @@ const dataShape = (document: unknown, operation: Node) =>
  */
 const NOT_SENT: Record<string, string[]> = { 'spec/delete-api-key.md': ['creds'] }
 
+/** The component each error status is described by. */
+const COMPONENT: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'Conflict',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+}
+
+interface Example {
+  readonly at: string
+  readonly schemaAt: string
+  readonly value: unknown
+}
+
+/**
+ * Every `example` and `examples[*].value` under a node, with the schema it illustrates: its
+ * sibling `schema` (a media type, parameter or header), else the schema it sits in.
+ */
+function examplesIn(node: unknown, at: string[]): Example[] {
+  if (typeof node !== 'object' || node === null) return []
+  const children = (skip: string[]) =>
+    Object.entries(node).flatMap(([key, child]) =>
+      skip.includes(key) ? [] : examplesIn(child, [...at, key]),
+    )
+  // Under `properties` the keys are property names: an `example` there would be a property.
+  if (at.at(-1) === 'properties') return children([])
+  const schemaAt = pointer(...('schema' in node ? [...at, 'schema'] : at))
+  const found: Example[] = []
+  if ('example' in node) found.push({ at: pointer(...at, 'example'), schemaAt, value: node.example })
+  const examples = 'examples' in node ? (node.examples as Record<string, Node>) : {}
+  for (const [name, example] of Object.entries(examples))
+    if ('value' in example)
+      found.push({ at: pointer(...at, 'examples', name), schemaAt, value: example.value })
+  return [...found, ...children(['example', 'examples'])]
+}
+
 describe("core's openapi.json", () => {
   it('is OpenAPI 3.0.3 and documents exactly the routes keyward serves', () => {
     expect((coreDocument as unknown as Node).openapi).toBe('3.0.3')
@@ -109,6 +162,42 @@ describe("core's openapi.json", () => {
     // 403 and 405 are not an operation's answer: the guard on host routes and unserved methods give them.
     expect(coreDocument.components.responses).toHaveProperty('Forbidden')
     expect(coreDocument.components.responses).toHaveProperty('MethodNotAllowed')
+  })
+
+  it('documents every header a failure carries, in the format it is sent', () => {
+    // Every detail that adds a header: a reason (a malformed header's challenge) and a limit hit.
+    const details = {
+      message: 'Authorization must be "Bearer <value>"',
+      retryAfter: 30,
+      rateLimit: { limit: 5, windowSeconds: 60 },
+    }
+    for (const code of Object.keys(PRESENTATION) as ErrorCode[]) {
+      const { status, headers } = failureResponse(code, details)
+      const documented = componentResponse(coreDocument, COMPONENT[status] ?? `for ${status}`)
+      for (const [name, raw] of Object.entries(headers)) {
+        // Content-Type is the documented content's; Connection is hop-by-hop, no operation's.
+        if (name === 'content-type' || name === 'connection') continue
+        const header = documented.headers[name]
+        expect(header, `${code}: ${name} is not documented`).toBeDefined()
+        const valid = header?.validate(headerValue(raw))
+        expect(valid, `${code}: ${name}: ${raw}: ${header && errorsText(header.validate)}`).toBe(true)
+      }
+    }
+  })
+
+  it('has examples that match the schemas they illustrate', () => {
+    const examples = [
+      ...examplesIn(coreDocument.paths, ['paths']),
+      ...examplesIn(coreDocument.components, ['components']),
+    ]
+    // Each error response has one: a walk that missed them would check next to nothing.
+    expect(examples.length).toBeGreaterThanOrEqual(
+      Object.keys(coreDocument.components.responses ?? {}).length,
+    )
+    for (const { at, schemaAt, value } of examples) {
+      const validate = validatorAt(coreDocument, schemaAt)
+      expect(validate(value), `${at}: ${errorsText(validate)}`).toBe(true)
+    }
   })
 
   it('resolves every $ref', () => {

@@ -1,7 +1,8 @@
+import { type KeywardErrorEvent, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
 import { data, type TotpKeyData, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
-import { SECOND } from './support/fixture.js'
+import { createFixture, SECOND } from './support/fixture.js'
 import { FRAMEWORKS } from './support/servers.js'
 import { totpCode } from './support/totp.js'
 
@@ -89,5 +90,33 @@ describe.each(FRAMEWORKS)('TOTP over %s', (framework) => {
   it('needs a credential for both routes', async () => {
     expect((await t.api('POST', '/accounts/generate-totp-key')).status).toBe(401)
     expect((await t.api('POST', '/accounts/verify-totp', { json: { code: '123456' } })).status).toBe(401)
+  })
+})
+
+describe.each(FRAMEWORKS)('a TOTP key sealed under another encryption key, over %s', (framework) => {
+  // The operator changed totp.encryptionKey: what the store holds no longer opens.
+  const store = memoryStore()
+  const t = useContract(framework, { store, totp: { encryptionKey: 'b'.repeat(32) } })
+
+  it('answers verify with the documented bare 500, and says why in the error event only', async () => {
+    const before = createFixture({ store, totp: { encryptionKey: 'a'.repeat(32) } }).keyward
+    const alice = await t.keyFor('alice')
+    const { secret } = await before.generateTotpKey('alice')
+    const code = await totpCode(secret, t.clock())
+    await before.verifyTotp('alice', code)
+    await before.close()
+
+    // t.api checks the status, body and headers against the documents.
+    const reply = await t.api('POST', '/accounts/verify-totp', { headers: withKey(alice), json: { code } })
+    expect(reply.status).toBe(500)
+    expect(reply.body).toEqual({ error: 'Internal error', message: 'Something went wrong on our side' })
+    // Neither the secret, the user, the cause nor a stack frame, in the body or in a header.
+    const told = `${JSON.stringify(reply.body)} ${JSON.stringify([...reply.headers])}`
+    for (const detail of [secret, 'alice', 'cannot be opened', 'encryption'])
+      expect(told).not.toContain(detail)
+    expect(told).not.toMatch(/\bat \S+:\d+:\d+/)
+    const errors = t.events.filter((event): event is KeywardErrorEvent => event.type === 'error')
+    expect(errors).toMatchObject([{ during: 'request', code: 'INTERNAL' }])
+    expect(String(errors[0]?.error)).toMatch(/stored TOTP key of user alice cannot be opened/)
   })
 })

@@ -48,7 +48,7 @@ describeWith('REDIS_URL', 'examples under a store outage', (redisUrl) => {
         expect(refused.headers.get('content-type')).toMatch(/^application\/json/)
         expect(refused.body).toEqual({
           error: 'Service unavailable',
-          message: 'The key store is unavailable',
+          message: 'Authentication is temporarily unavailable. Please retry shortly',
         })
         // The guard's 503 is the store's to explain, in the server's log, not to the client.
         const guarded = await call(`${server.url}/v1/agents`, {

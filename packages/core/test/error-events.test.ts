@@ -7,6 +7,10 @@ import { memoryStore } from '@keyward/core'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { ISSUED_AT, MINUTE, setup } from './support.js'
 
+const UNAVAILABLE = {
+  error: 'Service unavailable',
+  message: 'Authentication is temporarily unavailable. Please retry shortly',
+}
 const refused = (message: string) => () => Promise.reject(new Error(message))
 const errorsIn = (events: KeywardEvent[]) =>
   events.filter((event): event is KeywardErrorEvent => event.type === 'error')
@@ -29,7 +33,7 @@ describe('a request that fails on our side', () => {
       store: { ...memoryStore(), findKeyByDigest: refused('ECONNREFUSED 10.0.0.7:5432') },
     })
     const outcome = await keyward.guard({ headers: { 'x-api-key': `ms-${'a'.repeat(32)}` } })
-    expect(outcome).toMatchObject({ ok: false, response: { status: 503 } })
+    expect(outcome).toMatchObject({ ok: false, response: { status: 503, body: UNAVAILABLE } })
     expect(JSON.stringify(outcome)).not.toContain('10.0.0.7')
     expect(errorsIn(events)).toEqual([
       {
@@ -61,7 +65,8 @@ describe('a request that fails on our side', () => {
       },
     })
     const reply = await keyward.handle(post('/accounts/auth-with-api-key', { api_key: key }))
-    expect(reply?.status).toBe(503)
+    // The client is told it may retry, not which part failed: a directory is no key store.
+    expect(reply).toMatchObject({ status: 503, body: UNAVAILABLE })
     expect(errorsIn(events)).toMatchObject([
       { during: 'request', code: 'STORE_UNAVAILABLE', error: new Error('directory down') },
     ])

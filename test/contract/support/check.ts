@@ -12,6 +12,7 @@ import {
   type DocumentedResponse,
   documentedResponse,
   errorsText,
+  headerValue,
   specDocuments,
   validatorAt,
 } from './schemas.js'
@@ -45,11 +46,14 @@ function expectBody(validate: ValidateFunction, observed: Observed, label: strin
 function expectMatch(documented: DocumentedResponse, observed: Observed): void {
   const label = `${observed.method} ${observed.path} -> ${observed.status} (${documented.where})`
   expectBody(documented.validate, observed, label)
-  for (const [name, validate] of Object.entries(documented.headers)) {
+  for (const [name, { validate, required }] of Object.entries(documented.headers)) {
     const raw = observed.headers.get(name)
-    if (raw === null) throw new Error(`${label}: documented header ${name} is missing`)
-    const value = /^\d+$/.test(raw) ? Number(raw) : raw
-    if (!validate(value)) throw new Error(`${label}: header ${name}: ${raw}: ${errorsText(validate)}`)
+    if (raw === null) {
+      if (required) throw new Error(`${label}: required header ${name} is missing`)
+      continue
+    }
+    if (!validate(headerValue(raw)))
+      throw new Error(`${label}: header ${name}: ${raw}: ${errorsText(validate)}`)
   }
 }
 
@@ -74,27 +78,37 @@ function expectSpecErrorShape(observed: Observed): void {
   }
 }
 
-/** Checks a response if it is one keyward is answerable for; the host's own answers are left alone. */
-export function checkResponse(observed: Observed): void {
+/** A response from one of keyward's routes, against both documents. */
+function expectDocumented(observed: Observed): void {
   const { method, path, status } = observed
-  if (KEYWARD_PATHS.has(path)) {
-    const operation = coreDocument.paths[path]?.[method.toLowerCase()]
-    if (operation === undefined) expectMethodNotAllowed(observed)
-    else {
-      const documented = documentedResponse(coreDocument, path, method, status)
-      if (documented === undefined) throw new Error(`${method} ${path}: status ${status} is not documented`)
-      expectMatch(documented, observed)
-    }
-    for (const document of specDocuments.values()) {
-      const specified = documentedResponse(document, path, method, status)
-      if (specified !== undefined) expectMatch(specified, observed)
-    }
-    if (status >= 400) expectSpecErrorShape(observed)
-    return
+  const operation = coreDocument.paths[path]?.[method.toLowerCase()]
+  if (operation === undefined) expectMethodNotAllowed(observed)
+  else {
+    const documented = documentedResponse(coreDocument, path, method, status)
+    if (documented === undefined) throw new Error(`${method} ${path}: status ${status} is not documented`)
+    expectMatch(documented, observed)
   }
-  if (GUARDED_PATHS.has(path) && status >= 400) {
-    const name = GUARD_RESPONSES[status]
-    if (name === undefined) throw new Error(`the guard answered ${status}, which it never should`)
+  for (const document of specDocuments.values()) {
+    const specified = documentedResponse(document, path, method, status)
+    if (specified !== undefined) expectMatch(specified, observed)
+  }
+  if (status >= 400) expectSpecErrorShape(observed)
+}
+
+/** The path within keyward's mount prefix, as the documents name it; undefined outside the mount. */
+const withinMount = (path: string, basePath: string): string | undefined =>
+  path.startsWith(`${basePath}/`) ? path.slice(basePath.length) : undefined
+
+/**
+ * Checks a response if it is one keyward is answerable for; the host's own answers are left alone.
+ * `basePath` is the engine's option: keyward's routes are served under it, documented without it.
+ */
+export function checkResponse(observed: Observed, basePath = ''): void {
+  const path = withinMount(observed.path, basePath)
+  if (path !== undefined && KEYWARD_PATHS.has(path)) expectDocumented({ ...observed, path })
+  else if (GUARDED_PATHS.has(observed.path) && observed.status >= 400) {
+    const name = GUARD_RESPONSES[observed.status]
+    if (name === undefined) throw new Error(`the guard answered ${observed.status}, which it never should`)
     expectMatch(componentResponse(coreDocument, name), observed)
     expectSpecErrorShape(observed)
   }

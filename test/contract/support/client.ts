@@ -64,7 +64,8 @@ function viaNodeHttp(
 
 export type Api = (method: string, target: string, send?: Send) => Promise<Reply>
 
-export function client(baseUrl: string): Api {
+/** `basePath` is the engine's option, for checkResponse to find keyward's routes under it. */
+export function client(baseUrl: string, basePath?: string): Api {
   return async (method, target, send = {}) => {
     const headers = new Headers(send.headers)
     let body = send.raw
@@ -82,7 +83,7 @@ export function client(baseUrl: string): Api {
       : await viaFetch(url, method, headers, body)
     const isJson = /^application\/json/.test(received.get('content-type') ?? '')
     const reply = { status, headers: received, body: isJson && text !== '' ? JSON.parse(text) : text }
-    checkResponse({ method, path: url.pathname, ...reply })
+    checkResponse({ method, path: url.pathname, ...reply }, basePath)
     return reply
   }
 }

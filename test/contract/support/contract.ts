@@ -29,7 +29,7 @@ export function useContract(framework: Framework, options: Partial<KeywardOption
   beforeEach(async () => {
     const fixture = createFixture(options)
     const server = await START_SERVER[framework](fixture.keyward)
-    const api = client(server.url)
+    const api = client(server.url, options.basePath)
     current = {
       ...fixture,
       api,

@@ -24,6 +24,7 @@ interface ResponseObject {
 
 interface HeaderObject {
   readonly schema: unknown
+  readonly required?: boolean
 }
 
 const specDir = new URL('../../../spec/', import.meta.url)
@@ -61,7 +62,7 @@ for (const [id, document] of [...specDocuments, ['core/openapi.json', coreDocume
 }
 
 const escapeSegment = (segment: string) => segment.replaceAll('~', '~0').replaceAll('/', '~1')
-const pointer = (...segments: string[]) => `#/${segments.map(escapeSegment).join('/')}`
+export const pointer = (...segments: string[]) => `#/${segments.map(escapeSegment).join('/')}`
 
 function resolve<T>(
   document: OpenApiDocument,
@@ -82,9 +83,16 @@ export function validatorAt(document: OpenApiDocument, at: string): ValidateFunc
   return validate
 }
 
+export interface DocumentedHeader {
+  readonly validate: ValidateFunction
+  /** OpenAPI's `required`: false unless the document says so. */
+  readonly required: boolean
+}
+
 export interface DocumentedResponse {
   readonly validate: ValidateFunction
-  readonly headers: Record<string, ValidateFunction>
+  /** By lower-case name. */
+  readonly headers: Record<string, DocumentedHeader>
   readonly where: string
 }
 
@@ -110,16 +118,20 @@ export function componentResponse(document: OpenApiDocument, name: string): Docu
 }
 
 function describeResponse(document: OpenApiDocument, response: ResponseObject, at: string) {
-  const headers: Record<string, ValidateFunction> = {}
+  const headers: Record<string, DocumentedHeader> = {}
   for (const [name, header] of Object.entries(response.headers ?? {})) {
-    const [, ref] = resolve<HeaderObject>(document, header)
-    headers[name.toLowerCase()] = validatorAt(
+    const [resolved, ref] = resolve<HeaderObject>(document, header)
+    const validate = validatorAt(
       document,
       ref === undefined ? `${at}/headers/${escapeSegment(name)}/schema` : `${ref}/schema`,
     )
+    headers[name.toLowerCase()] = { validate, required: resolved.required === true }
   }
   const where = `${documentIds.get(document)}${at}`
   return { validate: validatorAt(document, `${at}/content/application~1json/schema`), headers, where }
 }
+
+/** A header is text: its digits are the value an integer schema describes. */
+export const headerValue = (raw: string): string | number => (/^\d+$/.test(raw) ? Number(raw) : raw)
 
 export const errorsText = (validate: ValidateFunction) => ajv.errorsText(validate.errors)

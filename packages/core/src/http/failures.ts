@@ -79,6 +79,7 @@ const JSON_HEADERS = {
 } as const
 
 export interface FailureDetails {
+  /** Replaces the table's message on a 4xx; a 5xx keeps the table's. */
   readonly message?: string | undefined
   readonly field?: string | undefined
   readonly retryAfter?: number | undefined
@@ -99,10 +100,14 @@ function authenticateHeader(code: ErrorCode, description: string | undefined): s
   return undefined
 }
 
-/** The JSON error response for a code: `{ error, message }`, plus `retry_after` on 429. */
+/**
+ * The JSON error response for a code: `{ error, message }`, plus `retry_after` on 429. A 5xx
+ * always carries the table's message: what failed on our side is for the error event, not the client.
+ */
 export function failureResponse(code: ErrorCode, details: FailureDetails = {}): HttpResponse {
   const presentation = PRESENTATION[code]
-  const message = details.message ?? presentation.message ?? presentation.error
+  const message =
+    (presentation.status < 500 ? details.message : undefined) ?? presentation.message ?? presentation.error
   const headers: Record<string, string> = { ...JSON_HEADERS, ...details.headers }
   const challenge = authenticateHeader(code, details.message)
   if (challenge !== undefined) headers['www-authenticate'] = challenge
