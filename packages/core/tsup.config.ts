@@ -1,6 +1,6 @@
 import { packageBuild } from '../../tsup.config.base.js'
 
 export default packageBuild(
-  { index: 'src/index.ts', testing: 'src/testing/index.ts' },
-  { external: ['vitest'] },
+  { index: 'src/index.ts' },
+  { esmOnly: { testing: 'src/testing/index.ts' }, external: ['vitest'] },
 )

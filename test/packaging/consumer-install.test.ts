@@ -4,7 +4,8 @@
  * node_modules (no workspace, no vitest aliases), from ESM and from CommonJS. On each framework a
  * real listening server admits an issued key, refuses a request without one, exchanges the key for
  * an auth token through the spec's route and admits the token, on the memory store, on PGlite,
- * and on PostgreSQL and Redis when they are configured.
+ * and on PostgreSQL and Redis when they are configured. The conformance suite at
+ * @keyward/core/testing runs from the tarball under the host's own vitest, as a store author runs it.
  *
  * What only this catches: a file the `files` list leaves out, a `workspace:` range left in a
  * published manifest, a peer range npm refuses (npm 7+ fails an install on one), an optional peer
@@ -15,7 +16,7 @@
  */
 import { execFile } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -24,8 +25,9 @@ import { describeWith } from '../support/services.js'
 import { PACKAGES, pack, root } from './support/pack.js'
 
 const run = promisify(execFile)
-/** What a host installs beside keyward: the frameworks and the stores' drivers. */
+/** What a host installs beside keyward: the frameworks, the stores' drivers, and vitest for core's conformance suite. */
 const HOST_DEPENDENCIES = {
+  core: 'vitest',
   express: 'express',
   fastify: 'fastify',
   koa: 'koa',
@@ -301,5 +303,69 @@ describeWith('DATABASE_URL', 'a host installed with npm, on PostgreSQL through p
 describeWith('REDIS_URL', 'a host installed with npm, on Redis through ioredis', (url) => {
   it('serves koa on it: a key, no key, the exchange, the token', async () => {
     expect(await runHost('koa', 'redis', 'cjs', { REDIS_URL: url })).toEqual(ADMITTED)
+  })
+})
+
+describe('the conformance suite, @keyward/core/testing, in a host installed with npm', () => {
+  it("runs under the host's own vitest against the memory store, every test passing", {
+    timeout: 180_000,
+  }, async () => {
+    const project = join(hostDir, 'conformance')
+    mkdirSync(project)
+    writeFileSync(
+      join(project, 'memory.test.mjs'),
+      `import { memoryStore } from '@keyward/core'
+import { runStoreConformance } from '@keyward/core/testing'
+
+runStoreConformance({ name: 'memory', setup: async () => ({ store: memoryStore() }) })
+`,
+    )
+    // Its own config, so that the run collects only this file and nothing of the repository's.
+    const config = join(project, 'vitest.config.mjs')
+    writeFileSync(config, "export default { test: { include: ['memory.test.mjs'] } }\n")
+    const report = join(project, 'report.json')
+    const vitest = join(hostDir, 'node_modules', 'vitest', 'vitest.mjs')
+    const args = ['run', '--root', project, '--config', config, '--reporter=json', '--outputFile', report]
+    // vitest exits non-zero on a failing test; the report says which, so read it either way.
+    const exit = await run(process.execPath, [vitest, ...args], {
+      cwd: project,
+      env: { PATH: process.env.PATH },
+    }).then(
+      () => null,
+      (error: { stderr?: string; message: string }) => error.stderr || error.message,
+    )
+    expect(existsSync(report), exit ?? 'vitest wrote no report').toBe(true)
+    const { numTotalTests, numPassedTests, numPendingTests, numFailedTests, testResults } = JSON.parse(
+      readFileSync(report, 'utf8'),
+    )
+    expect({ numFailedTests, exit }).toEqual({ numFailedTests: 0, exit: null })
+    expect(numPassedTests).toBeGreaterThan(0)
+    // The memory store can give no dump of its storage, so the suite skips the reads at rest.
+    expect(numPassedTests + numPendingTests).toBe(numTotalTests)
+    expect(testResults[0].assertionResults[0].ancestorTitles[0]).toBe('KeyStore conformance: memory')
+  })
+
+  // The suite is vitest's by nature, so it ships as ESM only (vitest refuses require()). A CommonJS
+  // host still reaches it: Node >= 20.19 (process.features.require_module) loads ESM through
+  // require(); on an older Node the refusal is Node's own ERR_REQUIRE_ESM, never vitest's message.
+  it('loads from CommonJS through require(esm), or is refused with ERR_REQUIRE_ESM where Node cannot', async () => {
+    const file = join(hostDir, 'require-testing.cjs')
+    writeFileSync(
+      file,
+      `let seen
+try {
+  seen = { exports: Object.keys(require('@keyward/core/testing')).sort() }
+} catch (error) {
+  seen = { code: error.code, message: error.message }
+}
+console.log(JSON.stringify(seen))
+`,
+    )
+    const { stdout } = await run(process.execPath, [file], { cwd: hostDir, env: { PATH: process.env.PATH } })
+    expect(JSON.parse(stdout)).toEqual(
+      process.features.require_module
+        ? { exports: ['runStoreConformance', 'sampleKeyRecord'] }
+        : { code: 'ERR_REQUIRE_ESM', message: expect.any(String) },
+    )
   })
 })

@@ -4,7 +4,7 @@
  * Runs in child processes so that vitest's source aliases are out of the way.
  */
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 
@@ -27,6 +27,10 @@ describe.each(PACKAGES)('@keyward/%s as published', (name) => {
       default: './dist/index.cjs',
     })
     expect(manifest.files).toContain('dist')
+  })
+
+  it('publishes as public (npm publishes a scoped package as restricted unless told, which a free org cannot)', () => {
+    expect(manifest.publishConfig?.access).toBe('public')
   })
 
   it('ships the MIT license it declares (npm packs the LICENSE of a package folder whatever its files list)', () => {
@@ -87,9 +91,20 @@ describe('@keyward/core public surface', () => {
     expect(out.trim()).toBe('true')
   })
 
-  it('ships the conformance suite at @keyward/core/testing', () => {
+  // vitest refuses to be loaded through require(), so a CommonJS build of the suite could only throw.
+  it("ships the conformance suite at @keyward/core/testing as ESM only, on the ESM entry's copy of the engine", () => {
     const manifest = JSON.parse(readFileSync(`${root}/packages/core/package.json`, 'utf8'))
-    expect(manifest.exports['./testing'].import.default).toBe('./dist/testing.js')
-    expect(readFileSync(`${root}/packages/core/dist/testing.js`, 'utf8')).toContain('runStoreConformance')
+    expect(manifest.exports['./testing']).toEqual({
+      types: './dist/testing.d.ts',
+      default: './dist/testing.js',
+    })
+    expect(manifest.typesVersions['*'].testing).toEqual(['./dist/testing.d.ts'])
+    const dist = `${root}/packages/core/dist`
+    expect(existsSync(`${dist}/testing.cjs`)).toBe(false)
+    const testing = readFileSync(`${dist}/testing.js`, 'utf8')
+    expect(testing).toContain('runStoreConformance')
+    const chunks = (source: string) => [...source.matchAll(/from "\.\/(chunk-\w+\.js)"/g)].map((m) => m[1])
+    expect(chunks(testing).length).toBeGreaterThan(0)
+    expect(chunks(readFileSync(`${dist}/index.js`, 'utf8'))).toEqual(expect.arrayContaining(chunks(testing)))
   })
 })

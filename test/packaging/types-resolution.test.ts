@@ -9,7 +9,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { checkPackage, createPackageFromTarballData } from '@arethetypeswrong/core'
 import { afterAll, describe, expect, it } from 'vitest'
-import { PACKAGES, pack } from './support/pack.js'
+import { PACKAGES, type PackageFolder, pack } from './support/pack.js'
+
+/**
+ * The problems a package is built to have; every other package must have none. @keyward/core/testing
+ * is ESM only: it is a vitest suite, and vitest refuses to be loaded through require() (its CommonJS
+ * entry only throws), so a CommonJS build of it could never run. attw reports an ESM-only entry point
+ * that a CommonJS `require` reaches under node16 as CJSResolvesToESM: that, for that entry point and
+ * that resolution alone, is the choice; node10 reaches its types through typesVersions. (Node 20.19+
+ * loads it through require(esm) all the same: see consumer-install.test.ts.)
+ */
+const EXPECTED_PROBLEMS: Partial<Record<PackageFolder, object[]>> = {
+  core: [{ kind: 'CJSResolvesToESM', entrypoint: './testing', resolutionKind: 'node16-cjs' }],
+}
 
 const work = mkdtempSync(join(tmpdir(), 'keyward-attw-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -22,6 +34,6 @@ describe.concurrent.each(PACKAGES)('@keyward/%s as packed', (name) => {
     expect(result.types).not.toBe(false)
     if (result.types === false) return
     expect(Object.keys(result.entrypoints).length).toBeGreaterThan(1)
-    expect(result.problems).toEqual([])
+    expect(result.problems).toEqual(EXPECTED_PROBLEMS[name] ?? [])
   })
 })
