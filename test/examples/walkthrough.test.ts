@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { call } from './support/client.js'
-import { type Framework, startServer } from './support/server-process.js'
+import { type Framework, START_TIMEOUT_MS, startServer } from './support/server-process.js'
 
 const FRAMEWORKS: Framework[] = ['express', 'fastify', 'koa']
 const dataDirs: string[] = []
@@ -17,92 +17,103 @@ afterAll(() => {
 })
 
 describe.each(FRAMEWORKS)('examples/%s', (framework) => {
-  it('walks through the guide: login, key, /v1/agents, exchange, list, delete', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), `keyward-${framework}-`))
-    dataDirs.push(dataDir)
-    const env = {
-      KEYWARD_DATA_DIR: dataDir,
-      KEYWARD_JWT_SECRET: 'walkthrough-secret-walkthrough-secret-0',
-      DATABASE_URL: '',
-      REDIS_URL: '',
-    }
-    const server = await startServer(framework, env)
-    try {
-      const base = server.url
-      expect(server.output()).toContain(`keyward example (${framework}) listening on http://127.0.0.1:`)
+  it(
+    'walks through the guide: login, key, /v1/agents, exchange, list, delete',
+    async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), `keyward-${framework}-`))
+      dataDirs.push(dataDir)
+      const env = {
+        KEYWARD_DATA_DIR: dataDir,
+        KEYWARD_JWT_SECRET: 'walkthrough-secret-walkthrough-secret-0',
+        DATABASE_URL: '',
+        REDIS_URL: '',
+      }
+      const server = await startServer(framework, env)
+      try {
+        const base = server.url
+        expect(server.output()).toContain(`keyward example (${framework}) listening on http://127.0.0.1:`)
 
-      expect((await call(`${base}/login`, { json: { username: 'demo', password: 'wrong' } })).status).toBe(
-        401,
-      )
-      const login = await call(`${base}/login`, { json: { username: 'demo', password: 'demo' } })
-      expect(login.status).toBe(200)
-      const session = { authorization: `Bearer ${login.body.data.auth_token}` }
+        expect((await call(`${base}/login`, { json: { username: 'demo', password: 'wrong' } })).status).toBe(
+          401,
+        )
+        const login = await call(`${base}/login`, { json: { username: 'demo', password: 'demo' } })
+        expect(login.status).toBe(200)
+        const session = { authorization: `Bearer ${login.body.data.auth_token}` }
 
-      const created = await call(`${base}/accounts/api-key`, {
-        headers: session,
-        json: { key_name: 'CI pipeline' },
-      })
-      expect(created.status).toBe(200)
-      const { key, id } = created.body.data
-      expect(key).toMatch(/^ms-[0-9a-f]{32}$/)
+        const created = await call(`${base}/accounts/api-key`, {
+          headers: session,
+          json: { key_name: 'CI pipeline' },
+        })
+        expect(created.status).toBe(200)
+        const { key, id } = created.body.data
+        expect(key).toMatch(/^ms-[0-9a-f]{32}$/)
 
-      const agents = await call(`${base}/v1/agents`, { headers: { authorization: `Bearer ${key}` } })
-      expect(agents).toMatchObject({ status: 200, body: { user: 'demo' } })
-      expect((await call(`${base}/v1/agents`, { headers: { 'x-api-key': key } })).status).toBe(200)
+        const agents = await call(`${base}/v1/agents`, { headers: { authorization: `Bearer ${key}` } })
+        expect(agents).toMatchObject({ status: 200, body: { user: 'demo' } })
+        expect((await call(`${base}/v1/agents`, { headers: { 'x-api-key': key } })).status).toBe(200)
 
-      const exchanged = await call(`${base}/accounts/auth-with-api-key`, { json: { api_key: key } })
-      expect(exchanged.status).toBe(200)
-      const viaToken = await call(`${base}/v1/agents`, {
-        headers: { authorization: `Bearer ${exchanged.body.data.auth_token}` },
-      })
-      expect(viaToken.status).toBe(200)
+        const exchanged = await call(`${base}/accounts/auth-with-api-key`, { json: { api_key: key } })
+        expect(exchanged.status).toBe(200)
+        const viaToken = await call(`${base}/v1/agents`, {
+          headers: { authorization: `Bearer ${exchanged.body.data.auth_token}` },
+        })
+        expect(viaToken.status).toBe(200)
 
-      const listed = await call(`${base}/accounts/api-key`, { headers: { 'x-api-key': key } })
-      expect(listed.body.data.map((entry: { id: string }) => entry.id)).toContain(id)
-      expect(JSON.stringify(listed.body)).not.toContain(key)
+        const listed = await call(`${base}/accounts/api-key`, { headers: { 'x-api-key': key } })
+        expect(listed.body.data.map((entry: { id: string }) => entry.id)).toContain(id)
+        expect(JSON.stringify(listed.body)).not.toContain(key)
 
-      const deleted = await call(`${base}/accounts/api-key?id=${id}`, { method: 'DELETE', headers: session })
-      expect(deleted.status).toBe(200)
-      const after = await call(`${base}/v1/agents`, { headers: { 'x-api-key': key } })
-      expect(after).toMatchObject({ status: 401, body: { error: 'Invalid API key' } })
-      expect(
-        (
-          await call(`${base}/v1/agents`, {
-            headers: { authorization: `Bearer ${exchanged.body.data.auth_token}` },
-          })
-        ).status,
-      ).toBe(401)
-    } finally {
-      expect(await server.stop()).toBe(0)
-    }
-  })
+        const deleted = await call(`${base}/accounts/api-key?id=${id}`, {
+          method: 'DELETE',
+          headers: session,
+        })
+        expect(deleted.status).toBe(200)
+        const after = await call(`${base}/v1/agents`, { headers: { 'x-api-key': key } })
+        expect(after).toMatchObject({ status: 401, body: { error: 'Invalid API key' } })
+        expect(
+          (
+            await call(`${base}/v1/agents`, {
+              headers: { authorization: `Bearer ${exchanged.body.data.auth_token}` },
+            })
+          ).status,
+        ).toBe(401)
+      } finally {
+        expect(await server.stop()).toBe(0)
+      }
+    },
+    START_TIMEOUT_MS + 30_000,
+  )
 
-  it('keeps keys across a restart on the PGlite data folder', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), `keyward-${framework}-restart-`))
-    dataDirs.push(dataDir)
-    const env = {
-      KEYWARD_DATA_DIR: dataDir,
-      KEYWARD_JWT_SECRET: 'restart-secret-restart-secret-restart-0',
-      DATABASE_URL: '',
-      REDIS_URL: '',
-    }
-    const first = await startServer(framework, env)
-    let key: string
-    try {
-      const login = await call(`${first.url}/login`, { json: { username: 'alice', password: 'alice' } })
-      const created = await call(`${first.url}/accounts/api-key`, {
-        headers: { authorization: `Bearer ${login.body.data.auth_token}` },
-        json: { key_name: 'survives restarts' },
-      })
-      key = created.body.data.key
-    } finally {
-      expect(await first.stop()).toBe(0)
-    }
-    const second = await startServer(framework, env)
-    try {
-      expect((await call(`${second.url}/v1/agents`, { headers: { 'x-api-key': key } })).status).toBe(200)
-    } finally {
-      expect(await second.stop()).toBe(0)
-    }
-  })
+  it(
+    'keeps keys across a restart on the PGlite data folder',
+    async () => {
+      const dataDir = mkdtempSync(join(tmpdir(), `keyward-${framework}-restart-`))
+      dataDirs.push(dataDir)
+      const env = {
+        KEYWARD_DATA_DIR: dataDir,
+        KEYWARD_JWT_SECRET: 'restart-secret-restart-secret-restart-0',
+        DATABASE_URL: '',
+        REDIS_URL: '',
+      }
+      const first = await startServer(framework, env)
+      let key: string
+      try {
+        const login = await call(`${first.url}/login`, { json: { username: 'alice', password: 'alice' } })
+        const created = await call(`${first.url}/accounts/api-key`, {
+          headers: { authorization: `Bearer ${login.body.data.auth_token}` },
+          json: { key_name: 'survives restarts' },
+        })
+        key = created.body.data.key
+      } finally {
+        expect(await first.stop()).toBe(0)
+      }
+      const second = await startServer(framework, env)
+      try {
+        expect((await call(`${second.url}/v1/agents`, { headers: { 'x-api-key': key } })).status).toBe(200)
+      } finally {
+        expect(await second.stop()).toBe(0)
+      }
+    },
+    2 * START_TIMEOUT_MS + 30_000,
+  )
 })

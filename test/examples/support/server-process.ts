@@ -15,6 +15,8 @@ export interface RunningServer {
 }
 
 const READY = /keyward example \((\w+)\) listening on (http:\/\/\S+)/
+/** How long an example may take to print its ready line (PGlite's start is slow on a loaded machine). */
+export const START_TIMEOUT_MS = 30_000
 
 /**
  * Starts one example server as a separate process (port 0, so runs never collide) and waits
@@ -34,8 +36,9 @@ export function startServer(
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
     const timer = setTimeout(
-      () => reject(new Error(`${framework} example did not start in 30 s:\n${output}`)),
-      30_000,
+      () =>
+        reject(new Error(`${framework} example did not start in ${START_TIMEOUT_MS / 1000} s:\n${output}`)),
+      START_TIMEOUT_MS,
     )
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
