@@ -16,18 +16,18 @@ afterAll(() => {
   for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true })
 })
 
+/** An example's env on a fresh PGlite data folder of its own (removed after the run), no other store. */
+function onFreshPglite(folder: string, jwtSecret: string) {
+  const dataDir = mkdtempSync(join(tmpdir(), `keyward-${folder}-`))
+  dataDirs.push(dataDir)
+  return { KEYWARD_DATA_DIR: dataDir, KEYWARD_JWT_SECRET: jwtSecret, DATABASE_URL: '', REDIS_URL: '' }
+}
+
 describe.each(FRAMEWORKS)('examples/%s', (framework) => {
   it(
     'walks through the guide: login, key, /v1/agents, exchange, list, delete',
     async () => {
-      const dataDir = mkdtempSync(join(tmpdir(), `keyward-${framework}-`))
-      dataDirs.push(dataDir)
-      const env = {
-        KEYWARD_DATA_DIR: dataDir,
-        KEYWARD_JWT_SECRET: 'walkthrough-secret-walkthrough-secret-0',
-        DATABASE_URL: '',
-        REDIS_URL: '',
-      }
+      const env = onFreshPglite(framework, 'walkthrough-secret-walkthrough-secret-0')
       const server = await startServer(framework, env)
       try {
         const base = server.url
@@ -87,14 +87,7 @@ describe.each(FRAMEWORKS)('examples/%s', (framework) => {
   it(
     'keeps keys across a restart on the PGlite data folder',
     async () => {
-      const dataDir = mkdtempSync(join(tmpdir(), `keyward-${framework}-restart-`))
-      dataDirs.push(dataDir)
-      const env = {
-        KEYWARD_DATA_DIR: dataDir,
-        KEYWARD_JWT_SECRET: 'restart-secret-restart-secret-restart-0',
-        DATABASE_URL: '',
-        REDIS_URL: '',
-      }
+      const env = onFreshPglite(`${framework}-restart`, 'restart-secret-restart-secret-restart-0')
       const first = await startServer(framework, env)
       let key: string
       try {
