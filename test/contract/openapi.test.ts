@@ -1,5 +1,5 @@
 /** The OpenAPI document @keyward/core ships: complete, consistent, and faithful to the product spec. */
-import { type ErrorCode, failureResponse, ROUTES } from '@keyward/core'
+import { createKeyward, type ErrorCode, failureResponse, ROUTES } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
 import { PRESENTATION } from '../../packages/core/src/http/failures.js'
 import {
@@ -198,6 +198,38 @@ describe("core's openapi.json", () => {
       const validate = validatorAt(coreDocument, schemaAt)
       expect(validate(value), `${at}: ${errorsText(validate)}`).toBe(true)
     }
+  })
+
+  it("states the length caps the handler enforces on the exchanges' credentials", async () => {
+    const keyward = createKeyward({
+      jwtSecret: 'a contract secret of thirty-two bytes!!',
+      users: { get: () => null },
+    })
+    const caps = [
+      ['/accounts/auth-with-api-key', 'AuthWithApiKeyRequest', 'api_key'],
+      ['/accounts/refresh', 'RefreshRequest', 'refresh_token'],
+    ] as const
+    for (const [path, schema, name] of caps) {
+      const property = resolve(coreDocument, `#/components/schemas/${schema}/properties/${name}`) as Node
+      const cap = Number(property.maxLength)
+      expect(cap, `${schema}.${name}`).toBeGreaterThan(0)
+      const answer = (length: number) =>
+        keyward.handle({
+          method: 'POST',
+          path,
+          query: {},
+          headers: {},
+          body: { [name]: 'x'.repeat(length) },
+          ip: '192.0.2.1',
+        })
+      // At the cap the value is read (and refused as a credential); one more is refused as too long.
+      expect((await answer(cap))?.status, `${name} at ${cap}`).toBe(401)
+      expect((await answer(cap + 1))?.body).toMatchObject({
+        field: name,
+        message: expect.stringMatching(`at most ${cap}`),
+      })
+    }
+    await keyward.close()
   })
 
   it('resolves every $ref', () => {
