@@ -34,8 +34,12 @@ export type KeywardEvent =
 export interface KeywardErrorEvent {
   readonly type: 'error'
   readonly at: Date
-  /** A request; writing last-used times; the hourly prune; subscribing to other instances' deletions. */
-  readonly during: 'request' | 'last-used' | 'prune' | 'subscribe'
+  /**
+   * A request; writing last-used times; the hourly prune; subscribing to other instances'
+   * deletions; counting a failed attempt from an address (the request still got its 401, and the
+   * attempt was counted in this process instead).
+   */
+  readonly during: 'request' | 'last-used' | 'prune' | 'subscribe' | 'rate-limit'
   readonly code: 'STORE_UNAVAILABLE' | 'INTERNAL'
   /**
    * What was thrown: the store's or the directory's own error for STORE_UNAVAILABLE. keyward hands

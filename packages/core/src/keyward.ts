@@ -68,6 +68,11 @@ export interface Keyward {
   generateTotpKey(userId: string): Promise<TotpEnrollment>
   /** Checks a TOTP code; the first valid one enables TOTP. A code is accepted at most once. */
   verifyTotp(userId: string, code: unknown): Promise<void>
+  /**
+   * Whether the user has confirmed a TOTP second factor: a host's own login asks this, then takes a
+   * code with verifyTotp before issuing tokens. A pending enrolment is not enabled.
+   */
+  totpEnabled(userId: string): Promise<boolean>
   /** Removes a user's TOTP enrolment (for the host's account recovery). */
   resetTotp(userId: string): Promise<void>
   /** The guard: X-Api-Key or Authorization: Bearer (API key or auth token). */
@@ -146,7 +151,10 @@ export function createKeyward(options: KeywardOptions): Keyward {
     cacheMax: config.cacheMax,
   })
   const tokens = new TokenService(store, authTokens, clock, config.refreshTokenLifetime, emit)
-  const limiter = config.rateLimit === false ? undefined : new RateLimiter(store, clock, config.rateLimit)
+  const limiter =
+    config.rateLimit === false
+      ? undefined
+      : new RateLimiter(store, clock, config.rateLimit, storeFailed('rate-limit'))
   const box = config.totpEncryptionKey
     ? SecretBox.fromKey(config.totpEncryptionKey)
     : SecretBox.derivedFrom(config.jwtSecret)
@@ -251,6 +259,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
       try {
         return await tokens.refresh(
           refreshToken,
+          context?.ip,
+
           async (keyId) => keys.checkById(keyId, clock()),
           async (userId) => (await loadUser(userId)) !== null,
         )
@@ -268,6 +278,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
     generateTotpKeyFor: (user) => totp.generate(user),
 
     verifyTotp: (userId, code) => totp.verify(userId, code),
+
+    totpEnabled: (userId) => totp.enabled(userId),
 
     resetTotp: (userId) => totp.reset(userId),
 

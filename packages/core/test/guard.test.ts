@@ -241,6 +241,33 @@ describe('failed-attempt limits per client address', () => {
     expect(await keyward.guard(from('203.0.113.9', key))).toMatchObject({ response: { status: 429 } })
   })
 
+  it('still limits, in process, when the store cannot count failures, and reports why', async () => {
+    const base = memoryStore()
+    const { keyward, clock, events } = setup({
+      store: { ...base, incrementCounter: () => Promise.reject(new Error('read-only transaction')) },
+      rateLimit: { perAddress: { max: 3, window: '1m' } },
+    })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.11' }
+    for (let i = 0; i < 3; i++)
+      expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
+    expect(await keyward.guard(attacker)).toMatchObject({
+      response: { status: 429, headers: { 'retry-after': '60' } },
+    })
+    expect(events.filter((event) => event.type === 'error')).toEqual(
+      Array.from({ length: 3 }, () => ({
+        type: 'error',
+        at: expect.any(Date),
+        during: 'rate-limit',
+        code: 'STORE_UNAVAILABLE',
+        error: new Error('read-only transaction'),
+      })),
+    )
+    expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '198.51.100.1' })).ok).toBe(true)
+    clock.advance(MINUTE)
+    expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
+  })
+
   it('does not lock out a key holder on another address', async () => {
     const { keyward } = setup()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })

@@ -328,15 +328,41 @@ describe('refresh tokens', () => {
     })
   })
 
-  it('report a spent token presented again as auth.failed REFRESH_TOKEN_REUSED, naming its user', async () => {
-    const { keyward, pair, events } = await exchange()
+  it('report a spent token presented again as auth.failed REFRESH_TOKEN_REUSED, naming its user, key and address', async () => {
+    const { keyward, pair, issued, events } = await exchange()
     await keyward.refreshTokens(pair.refresh_token)
-    await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
+    await expect(keyward.refreshTokens(pair.refresh_token, { ip: '192.0.2.7' })).rejects.toMatchObject({
       code: 'REFRESH_TOKEN_REUSED',
     })
     expect(events.filter((event) => event.type === 'auth.failed')).toEqual([
-      expect.objectContaining({ code: 'REFRESH_TOKEN_REUSED', userId: 'alice' }),
+      expect.objectContaining({
+        code: 'REFRESH_TOKEN_REUSED',
+        ip: '192.0.2.7',
+        userId: 'alice',
+        keyId: issued.id,
+      }),
     ])
+  })
+
+  it('report an unknown, malformed or expired token as auth.failed INVALID_REFRESH_TOKEN with its address', async () => {
+    const { keyward, pair, clock, events } = await exchange()
+    for (const token of [`rt_${'A'.repeat(43)}`, 'not a token']) {
+      await expect(keyward.refreshTokens(token, { ip: '192.0.2.8' })).rejects.toMatchObject({
+        code: 'INVALID_REFRESH_TOKEN',
+      })
+    }
+    clock.advance(31 * 86_400_000)
+    await expect(keyward.refreshTokens(pair.refresh_token, { ip: '192.0.2.9' })).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual(
+      ['192.0.2.8', '192.0.2.8', '192.0.2.9'].map((ip) => ({
+        type: 'auth.failed',
+        at: expect.any(Date),
+        code: 'INVALID_REFRESH_TOKEN',
+        ip,
+      })),
+    )
   })
 
   it('refused for a deleted key stay invalid when presented again: no reuse alarm', async () => {
@@ -346,7 +372,11 @@ describe('refresh tokens', () => {
       await expect(keyward.refreshTokens(pair.refresh_token)).rejects.toMatchObject({
         code: 'INVALID_REFRESH_TOKEN',
       })
-    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([])
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([
+      expect.objectContaining({ code: 'INVALID_REFRESH_TOKEN', userId: 'alice', keyId: issued.id }),
+      expect.objectContaining({ code: 'INVALID_REFRESH_TOKEN', ip: undefined }),
+    ])
+    expect(events.filter((event) => event.type === 'auth.failed')[1]).not.toHaveProperty('userId')
   })
 
   it('stop when the key they came from is deleted or the user is gone', async () => {

@@ -5,7 +5,7 @@
  */
 import { type KeyStore, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { burst, codeAt, setup, wrongCodes } from './support.js'
+import { burst, codeAt, MINUTE, setup, wrongCodes } from './support.js'
 
 const BURST = 50
 
@@ -83,6 +83,28 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     const result = await burst(verify, await wrongCodes(secret, clock(), 110))
     expect(result.tally).toEqual({ INVALID_TOTP_CODE: 100, RATE_LIMITED: 10 })
     expect(result.retryAfter).toEqual(new Set([900]))
+  })
+
+  it('counts consecutive failures across days: the account lock is not escaped by waiting a day', async () => {
+    const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1000 } } })
+    expect((await burst(verify, await wrongCodes(secret, clock(), 99))).tally).toEqual({
+      INVALID_TOTP_CODE: 99,
+    })
+    clock.advance(25 * 60 * MINUTE)
+    const [last, locked] = await wrongCodes(secret, clock(), 2)
+    await expect(verify(last as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    await expect(verify(locked as string)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfter: 900 })
+  })
+
+  it('keeps the delays after a day without a right code: waiting a day buys no fresh allowance', async () => {
+    const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 5, baseDelay: '30s' } } })
+    expect((await burst(verify, await wrongCodes(secret, clock(), 5))).tally).toEqual({
+      INVALID_TOTP_CODE: 5,
+    })
+    clock.advance(25 * 60 * MINUTE)
+    const [opening, refused] = await wrongCodes(secret, clock(), 2)
+    await expect(verify(opening as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    await expect(verify(refused as string)).rejects.toMatchObject({ code: 'RATE_LIMITED' })
   })
 
   it('refuses attempts while locked without counting them towards the account lock', async () => {

@@ -70,8 +70,12 @@ describe('TOTP enrolment', () => {
     const { secret } = await keyward.generateTotpKey('alice')
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     expect((await keyward.authenticateWithApiKey(key)).totp_enabled).toBe(false)
+    expect(await keyward.totpEnabled('alice')).toBe(false)
     await keyward.verifyTotp('alice', await codeAt(secret, clock()))
     expect((await keyward.authenticateWithApiKey(key)).totp_enabled).toBe(true)
+    expect(await keyward.totpEnabled('alice')).toBe(true)
+    await keyward.resetTotp('alice')
+    expect(await keyward.totpEnabled('alice')).toBe(false)
     expect(events.filter((event) => event.type === 'totp.enabled')).toHaveLength(1)
   })
 

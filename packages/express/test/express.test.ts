@@ -91,6 +91,23 @@ describe('keywardExpress', () => {
     },
   )
 
+  it("holds keyward's body rules over what a host parser mounted first produced: no form, no larger body", async () => {
+    const { keyward } = createFixture()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const app = express()
+    app.use(express.urlencoded({ extended: false }), express.json({ limit: '1mb' }))
+    app.use(keywardExpress(keyward).routes)
+    const exchange = `${await serve(app)}/accounts/auth-with-api-key`
+    const form = await post(exchange, new URLSearchParams({ api_key: key }).toString(), {
+      'content-type': 'application/x-www-form-urlencoded',
+    })
+    expect(form.status).toBe(415)
+    expect(await form.json()).toMatchObject({ message: 'Send the request body as application/json' })
+    const large = await post(exchange, JSON.stringify({ api_key: key, padding: 'x'.repeat(20_000) }))
+    expect(large.status).toBe(413)
+    expect((await post(exchange, JSON.stringify({ api_key: key }))).status).toBe(200)
+  })
+
   it('answers at once, from an empty body, when a host middleware already read the stream', async () => {
     const { keyward } = createFixture()
     const app = express()

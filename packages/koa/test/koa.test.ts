@@ -205,6 +205,11 @@ describe('keywardKoa', () => {
     expect((await post(exchange, body)).status).toBe(200)
     expect((await post(exchange, body, { 'content-type': 'application/merge-patch+json' })).status).toBe(200)
     expect((await post(exchange, 'api_key', { 'content-type': 'text/plain' })).status).toBe(415)
+    // What it parsed as a form (its default) is still not keyward's to take.
+    const form = new URLSearchParams({ api_key: alice }).toString()
+    expect((await post(exchange, form, { 'content-type': 'application/x-www-form-urlencoded' })).status).toBe(
+      415,
+    )
   })
 
   it('uses ctx.request.body when a host body parser already set it', async () => {

@@ -2,6 +2,9 @@ import { KeywardError } from '../errors.js'
 import type { HeaderBag } from './types.js'
 
 const JSON_TYPE = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+/** The types of a "simple" request, which a browser sends to any site with no preflight (Fetch). */
+const CROSS_SITE_TYPE =
+  /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data|text\/plain)\s*(?:;|$)/i
 
 /**
  * The JSON object a route needs, from a raw body (Buffer or string) or from what the host's
@@ -13,10 +16,7 @@ export function readJsonObject(body: unknown, headers: HeaderBag, limit: number)
     const size = typeof body === 'string' ? Buffer.byteLength(body) : body.byteLength
     if (size > limit) throw payloadTooLarge(limit)
     if (size === 0) return {}
-    const contentType = headers['content-type']
-    if (typeof contentType !== 'string' || !JSON_TYPE.test(contentType)) {
-      throw new KeywardError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json')
-    }
+    if (!isJson(headers)) throw unsupportedMediaType()
     try {
       value = JSON.parse(
         typeof body === 'string'
@@ -26,6 +26,13 @@ export function readJsonObject(body: unknown, headers: HeaderBag, limit: number)
     } catch {
       throw new KeywardError('MALFORMED_JSON', 'The request body is not valid JSON')
     }
+  } else if (body !== undefined && body !== null) {
+    // Parsed by a host's own body parser mounted before keyward's routes. Its media type is the
+    // host's to choose, but never one a browser sends cross-site without asking (a form, text),
+    // and the size limit holds as far as the declared length tells.
+    if (Number(headers['content-length']) > limit) throw payloadTooLarge(limit)
+    const contentType = headers['content-type']
+    if (typeof contentType === 'string' && CROSS_SITE_TYPE.test(contentType)) throw unsupportedMediaType()
   }
   if (value === undefined || value === null) return {}
   if (typeof value !== 'object' || Array.isArray(value)) {
@@ -60,6 +67,14 @@ export function queryString(query: Readonly<Record<string, unknown>>, name: stri
     throw new KeywardError('INVALID_INPUT', `${name} must be given once`, { field: name })
   return value
 }
+
+function isJson(headers: HeaderBag): boolean {
+  const contentType = headers['content-type']
+  return typeof contentType === 'string' && JSON_TYPE.test(contentType)
+}
+
+const unsupportedMediaType = () =>
+  new KeywardError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json')
 
 export const payloadTooLarge = (limit: number) =>
   new KeywardError('PAYLOAD_TOO_LARGE', `The request body is larger than ${limit} bytes`)

@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache'
 import type { Clock } from '../lib/clock.js'
 import type { ResolvedOptions } from '../options.js'
 import { storeCall } from '../store/store-call.js'
-import type { KeyStore } from '../store/types.js'
+import type { CounterHit, KeyStore } from '../store/types.js'
 import { addressGroup } from './address-group.js'
 
 export interface Limited {
@@ -13,6 +13,12 @@ export interface Limited {
 }
 
 const DAY_MS = 86_400_000
+/**
+ * How long wrong TOTP codes are remembered without a right one in between. Far longer than a day,
+ * or the count would restart daily and "consecutive" failures would never add up to the account
+ * lock, nor the delays keep doubling against a patient guesser.
+ */
+const CONSECUTIVE_FAILURES_MS = 30 * DAY_MS
 
 const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000))
 
@@ -31,6 +37,8 @@ export class RateLimiter {
     private readonly store: KeyStore,
     private readonly clock: Clock,
     private readonly config: Exclude<ResolvedOptions['rateLimit'], false>,
+    /** Told when the store could not count a failed attempt. */
+    private readonly countingFailed: (error: unknown) => void = () => {},
   ) {}
 
   /** When the last block made so far ends: from then on no address is blocked. */
@@ -63,22 +71,42 @@ export class RateLimiter {
     }
   }
 
-  /** Counts one failed attempt from this address. A counting failure never turns a 401 into a 503. */
+  /**
+   * Counts one failed attempt from this address. A counting failure never turns a 401 into a 503:
+   * the attempt is counted in this process instead (the limit then holds per instance) and the
+   * store's error is reported, so that a store that reads but cannot write (a read-only failover)
+   * never leaves guessing unlimited and unseen.
+   */
   async addressFailed(ip: string | undefined): Promise<void> {
     const perAddress = this.config.perAddress
     if (ip === undefined || perAddress === false) return
     const now = this.clock()
     const group = addressGroup(ip)
+    let hit: CounterHit
     try {
-      const hit = await this.store.incrementCounter(`addr:${group}`, perAddress.windowMs, new Date(now))
-      if (hit.count >= perAddress.max) {
-        const until = hit.resetAt.getTime()
-        this.#blockedUntil.set(group, until)
-        this.#blocksEndAt = Math.max(this.#blocksEndAt, until)
-      }
-    } catch {
-      // The store is down: the request already failed; the next one will meet the outage too.
+      hit = await this.store.incrementCounter(`addr:${group}`, perAddress.windowMs, new Date(now))
+    } catch (error) {
+      this.countingFailed(error)
+      hit = this.#countLocally(group, perAddress.windowMs, now)
     }
+    if (hit.count >= perAddress.max) {
+      const until = hit.resetAt.getTime()
+      this.#blockedUntil.set(group, until)
+      this.#blocksEndAt = Math.max(this.#blocksEndAt, until)
+    }
+  }
+
+  // Only while the store cannot count; bounded like the verdicts.
+  readonly #localCounts = new LRUCache<string, CounterHit>({ max: 100_000 })
+
+  #countLocally(group: string, windowMs: number, now: number): CounterHit {
+    const current = this.#localCounts.get(group)
+    const hit =
+      current !== undefined && current.resetAt.getTime() > now
+        ? { count: current.count + 1, resetAt: current.resetAt }
+        : { count: 1, resetAt: new Date(now + windowMs) }
+    this.#localCounts.set(group, hit)
+    return hit
   }
 
   /**
@@ -115,17 +143,21 @@ export class RateLimiter {
     const now = new Date(this.clock())
     const { totp, perAccount } = this.config
     // Named `totp-fail` as before (it counts attempts since the last success), so an upgrade keeps the count.
-    const attempts = await storeCall(() => this.store.incrementCounter(`totp-fail:${userId}`, DAY_MS, now))
+    const attempts = await storeCall(() =>
+      this.store.incrementCounter(`totp-fail:${userId}`, CONSECUTIVE_FAILURES_MS, now),
+    )
     if (attempts.count >= totp.max) {
       const locks = await storeCall(() => this.store.peekCounter(`totp-locks:${userId}`, now))
       const doublings = Math.min(locks?.count ?? 0, 16)
       const delay = Math.min(totp.baseDelayMs * 2 ** doublings, DAY_MS)
       const refused = await this.#openWindow(`totp-lock:${userId}`, delay, now)
       if (refused) return refused
-      await storeCall(() => this.store.incrementCounter(`totp-locks:${userId}`, DAY_MS, now))
+      await storeCall(() => this.store.incrementCounter(`totp-locks:${userId}`, CONSECUTIVE_FAILURES_MS, now))
     }
     if (perAccount !== false) {
-      const consecutive = await storeCall(() => this.store.incrementCounter(`account:${userId}`, DAY_MS, now))
+      const consecutive = await storeCall(() =>
+        this.store.incrementCounter(`account:${userId}`, CONSECUTIVE_FAILURES_MS, now),
+      )
       if (consecutive.count >= perAccount.max) {
         const refused = await this.#openWindow(`account-lock:${userId}`, perAccount.lockoutMs, now)
         if (refused) return refused

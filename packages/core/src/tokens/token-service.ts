@@ -33,36 +33,39 @@ export class TokenService {
    * Spends a refresh token and returns the next pair of its family. Presenting a token that
    * was already spent revokes the family: whoever holds the newer one must log in again.
    * `keyAlive` tells whether the key the family came from still exists and has not expired.
+   * Every refusal is reported as `auth.failed` with the client's address, so that guessing and
+   * replays reach the host's audit log as failed keys and codes do.
    */
   async refresh(
     raw: string,
+    ip: string | undefined,
     keyAlive: (keyId: string) => Promise<boolean>,
     userExists: (userId: string) => Promise<boolean>,
   ): Promise<TokenPair> {
-    if (!isWellFormedRefreshToken(raw)) throw invalidRefreshToken()
     const now = this.clock()
     const at = new Date(now)
+    if (!isWellFormedRefreshToken(raw)) throw this.#invalid(at, ip)
     const digest = refreshTokenDigest(raw)
     // The key and the user are checked before the token is spent: a check that fails for want of
     // the store or the directory answers 503 and spends nothing, so the client's retry with the
     // same token is not taken for reuse, which would revoke its session.
     const presented = await storeCall(() => this.store.findRefreshToken(digest, at))
-    if (presented === null) throw invalidRefreshToken()
+    if (presented === null) throw this.#invalid(at, ip)
     if (
       (presented.keyId !== null && !(await keyAlive(presented.keyId))) ||
       !(await userExists(presented.userId))
     ) {
       await this.#revokeFamilyOf(digest, at)
-      throw invalidRefreshToken()
+      throw this.#invalid(at, ip, presented)
     }
     const next = generateRefreshToken()
     const result = await storeCall(() =>
       this.store.rotateRefreshToken(digest, this.#successor(next, now), at),
     )
-    if (result.status === 'not_found') throw invalidRefreshToken()
+    if (result.status === 'not_found') throw this.#invalid(at, ip)
     const { userId, keyId } = result.previous
     if (result.status === 'reused') {
-      this.emit?.({ type: 'auth.failed', at, code: 'REFRESH_TOKEN_REUSED', ip: undefined, userId })
+      this.#failed(at, 'REFRESH_TOKEN_REUSED', ip, result.previous)
       throw new KeywardError(
         'REFRESH_TOKEN_REUSED',
         'This refresh token was already used; its session has been revoked. Sign in again',
@@ -71,6 +74,27 @@ export class TokenService {
     const { token } = await this.authTokens.sign(userId, keyId, now)
     this.emit?.({ type: 'token.refreshed', at, userId, keyId })
     return { auth_token: token, refresh_token: next }
+  }
+
+  #invalid(at: Date, ip: string | undefined, owner?: Owner): KeywardError {
+    this.#failed(at, 'INVALID_REFRESH_TOKEN', ip, owner)
+    return new KeywardError('INVALID_REFRESH_TOKEN', 'The refresh token is invalid or expired. Sign in again')
+  }
+
+  #failed(
+    at: Date,
+    code: 'INVALID_REFRESH_TOKEN' | 'REFRESH_TOKEN_REUSED',
+    ip: string | undefined,
+    owner: Owner | undefined,
+  ): void {
+    this.emit?.({
+      type: 'auth.failed',
+      at,
+      code,
+      ip,
+      ...(owner && { userId: owner.userId }),
+      ...(owner?.keyId != null && { keyId: owner.keyId }),
+    })
   }
 
   /**
@@ -112,5 +136,5 @@ export class TokenService {
   }
 }
 
-const invalidRefreshToken = () =>
-  new KeywardError('INVALID_REFRESH_TOKEN', 'The refresh token is invalid or expired. Sign in again')
+/** Whose family a refresh token belongs to, as far as the store told. */
+type Owner = Pick<RefreshTokenRecord, 'userId' | 'keyId'>
