@@ -1,10 +1,19 @@
 import { describe, expect, it } from 'vitest'
 import { data, type TokensData, withBearer, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
-import { MINUTE, SECOND } from './support/fixture.js'
+import { DAY, MINUTE, SECOND } from './support/fixture.js'
 import { FRAMEWORKS } from './support/servers.js'
 
 const INVALID_KEY = { error: 'Invalid API key', message: 'The provided API key is invalid or expired' }
+const INVALID_REFRESH = {
+  error: 'Invalid refresh token',
+  message: 'The refresh token is invalid or expired. Sign in again',
+}
+const REUSED_REFRESH = {
+  error: 'Invalid refresh token',
+  message: 'This refresh token was already used; its session has been revoked. Sign in again',
+}
+const INVALID_TOKEN_CHALLENGE = 'Bearer realm="keyward", error="invalid_token"'
 
 describe.each(FRAMEWORKS)('tokens over %s', (framework) => {
   const t = useContract(framework)
@@ -71,8 +80,45 @@ describe.each(FRAMEWORKS)('tokens over %s', (framework) => {
       const second = data<TokensData>(await refresh(first.refresh_token))
       const reuse = await refresh(first.refresh_token)
       expect(reuse.status).toBe(401)
-      expect(reuse.body).toMatchObject({ error: 'Invalid refresh token' })
-      expect((await refresh(second.refresh_token)).status).toBe(401)
+      expect(reuse.body).toEqual(REUSED_REFRESH)
+      expect(reuse.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+      // The newer token went with its family: invalid now, not a second reuse.
+      const revoked = await refresh(second.refresh_token)
+      expect(revoked.status).toBe(401)
+      expect(revoked.body).toEqual(INVALID_REFRESH)
+      expect(revoked.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+    })
+
+    it('answers a successful refresh with Cache-Control: no-store', async () => {
+      const first = await t.tokensFor(await t.keyFor('alice'))
+      const reply = await refresh(first.refresh_token)
+      expect(reply.status).toBe(200)
+      expect(reply.headers.get('cache-control')).toBe('no-store')
+    })
+
+    it('answers an expired refresh token 401 invalid, with an invalid_token challenge', async () => {
+      const first = await t.tokensFor(await t.keyFor('alice'))
+      t.clock.advance(30 * DAY)
+      const reply = await refresh(first.refresh_token)
+      expect(reply.status).toBe(401)
+      expect(reply.body).toEqual(INVALID_REFRESH)
+      expect(reply.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+    })
+
+    it('answers 503 with Retry-After: 5 when the store fails, and spends nothing: the retry succeeds', async () => {
+      const first = await t.tokensFor(await t.keyFor('alice'))
+      t.outage.down = true
+      const reply = await refresh(first.refresh_token)
+      expect(reply.status).toBe(503)
+      expect(reply.headers.get('retry-after')).toBe('5')
+      expect(reply.headers.get('www-authenticate')).toBeNull()
+      expect(reply.body).toEqual({
+        error: 'Service unavailable',
+        message: 'Authentication is temporarily unavailable. Please retry shortly',
+      })
+      t.outage.down = false
+      const next = data<TokensData>(await refresh(first.refresh_token))
+      expect((await t.api('GET', '/v1/me', { headers: withBearer(next.auth_token) })).status).toBe(200)
     })
 
     it('keeps working after the auth token expires', async () => {
@@ -95,13 +141,22 @@ describe.each(FRAMEWORKS)('tokens over %s', (framework) => {
     })
 
     it.each([
-      ['an unknown refresh token', { refresh_token: `rt_${'A'.repeat(43)}` }, 401],
-      ['a malformed refresh token', { refresh_token: 'nope' }, 401],
-      ['no refresh token', {}, 400],
-      ['a refresh token that is not a string', { refresh_token: 7 }, 400],
-    ])('answers %s with the right status', async (_case, json, status) => {
+      ['an unknown refresh token', `rt_${'A'.repeat(43)}`],
+      ['a malformed refresh token', 'nope'],
+    ])('answers %s 401 invalid, with an invalid_token challenge', async (_case, token) => {
+      const reply = await refresh(token)
+      expect(reply.status).toBe(401)
+      expect(reply.body).toEqual(INVALID_REFRESH)
+      expect(reply.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+    })
+
+    it.each([
+      ['missing', {}, 'refresh_token is required'],
+      ['not a string', { refresh_token: 7 }, 'refresh_token must be a string'],
+    ])('answers 400 naming refresh_token when it is %s', async (_case, json, message) => {
       const reply = await t.api('POST', '/accounts/refresh', { json })
-      expect(reply.status).toBe(status)
+      expect(reply.status).toBe(400)
+      expect(reply.body).toEqual({ error: 'Invalid request', message, field: 'refresh_token' })
     })
   })
 })

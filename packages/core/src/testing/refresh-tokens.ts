@@ -45,6 +45,27 @@ export function describeRefreshTokens(suite: ConformanceSuite): void {
       )
     })
 
+    it('on reuse of the first of a chain of three, revokes the newest too, not only the direct successor', async () => {
+      const first = refreshRecord(uniqueUser())
+      await suite.store.insertRefreshToken(first)
+      const second = next()
+      const third = next()
+      await suite.store.rotateRefreshToken(first.digest, second, new Date())
+      await suite.store.rotateRefreshToken(second.digest, third, new Date())
+      expect(await suite.store.rotateRefreshToken(first.digest, next(), new Date())).toEqual({
+        status: 'reused',
+        previous: first,
+      })
+      // Two rotations down the chain, the newest token went with its family.
+      expect(await suite.store.findRefreshToken(third.digest, new Date())).toBeNull()
+      expect(await suite.store.rotateRefreshToken(third.digest, next(), new Date())).toEqual({
+        status: 'not_found',
+      })
+      expect(await suite.store.rotateRefreshToken(second.digest, next(), new Date())).toEqual({
+        status: 'not_found',
+      })
+    })
+
     it('does not rotate unknown or expired tokens', async () => {
       const expired = refreshRecord(uniqueUser(), { expiresOn: new Date(Date.now() - 1000) })
       await suite.store.insertRefreshToken(expired)
@@ -92,16 +113,34 @@ export function describeRefreshTokens(suite: ConformanceSuite): void {
       expect(await store.findRefreshToken(successor.digest, new Date())).toBeNull()
     })
 
-    it('lets exactly one of many simultaneous redemptions of one token succeed, across instances', async () => {
+    it('lets exactly one of many simultaneous redemptions of one token succeed, across instances, and the losers revoke the family', async () => {
       const token = refreshRecord(uniqueUser())
       await suite.store.insertRefreshToken(token)
       const other = await peer()
-      const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) =>
-          (i % 2 === 0 ? suite.store : other).rotateRefreshToken(token.digest, next(), new Date()),
-        ),
+      const redemptions = await Promise.all(
+        Array.from({ length: 20 }, async (_, i) => {
+          const successor = next()
+          const result = await (i % 2 === 0 ? suite.store : other).rotateRefreshToken(
+            token.digest,
+            successor,
+            new Date(),
+          )
+          return { successor, result }
+        }),
       )
-      expect(results.filter((result) => result.status === 'rotated')).toHaveLength(1)
+      const winners = redemptions.filter(({ result }) => result.status === 'rotated')
+      expect(winners).toHaveLength(1)
+      // A loser finds the token spent: that is reuse, and revokes the family. The first loser to
+      // find it answers reused (later ones may find the family gone: not_found); a store whose
+      // losers all answer not_found has left the winner's successor alive.
+      const losers = redemptions.map(({ result }) => result).filter(({ status }) => status !== 'rotated')
+      expect(losers).toContainEqual({ status: 'reused', previous: token })
+      for (const { successor } of winners) {
+        expect(await suite.store.findRefreshToken(successor.digest, new Date())).toBeNull()
+        expect(await other.rotateRefreshToken(successor.digest, next(), new Date())).toEqual({
+          status: 'not_found',
+        })
+      }
     })
 
     it('leaves no successor alive when reuse revokes a family that another instance is rotating', async () => {
