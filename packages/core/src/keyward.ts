@@ -11,6 +11,7 @@ import { type KeySelector, KeyService } from './keys/key-service.js'
 import { isPromiseLike, type MaybePromise } from './lib/maybe-promise.js'
 import { RateLimiter } from './limits/rate-limiter.js'
 import { type KeywardOptions, resolveOptions } from './options.js'
+import { withDeadline } from './store/deadline.js'
 import { subscribeWithRetry } from './store/event-subscription.js'
 import type { ApiKeyRecord } from './store/types.js'
 import { AuthTokens } from './tokens/auth-token.js'
@@ -123,7 +124,9 @@ const failureError = (code: FailureCode) =>
 /** Creates the engine. Options are checked here: bad configuration throws now, not at request time. */
 export function createKeyward(options: KeywardOptions): Keyward {
   const config = resolveOptions(options)
-  const { store, clock, emit } = config
+  const { clock, emit } = config
+  const store =
+    config.storeTimeoutMs === false ? config.store : withDeadline(config.store, config.storeTimeoutMs)
   // What no client may be told is the operator's to see (keyward logs nothing itself).
   const reportError = (
     during: KeywardErrorEvent['during'],

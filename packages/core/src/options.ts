@@ -24,6 +24,11 @@ export interface KeywardOptions {
   readonly users: UserDirectory
   /** Where keys, refresh tokens and TOTP state live. Default: in memory. */
   readonly store?: KeyStore
+  /**
+   * How long a request waits for one store call before it fails closed (503). Default `5s`;
+   * `false` for no bound. The driver's own timeouts end the call itself (see the store READMEs).
+   */
+  readonly storeTimeout?: DurationInput | false
   /** Default `ms-`. */
   readonly keyPrefix?: string
   /** Default `3mo` (calendar months). Every lifetime is at most 100 years. */
@@ -65,6 +70,8 @@ export interface ResolvedOptions {
   readonly jwtSecret: Uint8Array
   readonly users: UserDirectory
   readonly store: KeyStore
+  /** False for no bound. */
+  readonly storeTimeoutMs: number | false
   readonly keyPrefix: string
   readonly keyLifetime: Duration
   readonly authTokenLifetimeMs: number
@@ -205,6 +212,14 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
       'lastUsedResolution',
       `must be at most 24d (got ${JSON.stringify(options.lastUsedResolution)})`,
     )
+  const storeTimeoutMs =
+    options.storeTimeout === false ? false : fixedMs('storeTimeout', options.storeTimeout, '5s')
+  // A timer cannot wait longer: Node would fire it after 1 ms, failing every call.
+  if (storeTimeoutMs !== false && storeTimeoutMs > 2 ** 31 - 1)
+    throw new KeywardConfigError(
+      'storeTimeout',
+      `must be at most 24d, or false (got ${JSON.stringify(options.storeTimeout)})`,
+    )
   const refreshTokenLifetime = duration('refreshTokenLifetime', options.refreshTokenLifetime, '30d')
   if (durationUpperBoundMs(refreshTokenLifetime) < authTokenLifetimeMs) {
     throw new KeywardConfigError('refreshTokenLifetime', 'must not be shorter than authTokenLifetime')
@@ -214,6 +229,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     jwtSecret,
     users: options.users,
     store: options.store ?? memoryStore(),
+    storeTimeoutMs,
     keyPrefix,
     keyLifetime,
     authTokenLifetimeMs,

@@ -110,6 +110,39 @@ describe('work in the background that fails', () => {
     ])
   })
 
+  it('answers 503 when a store call has not settled within storeTimeout (5 s by default), and says which', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] })
+    const silent = () => new Promise<never>(() => {})
+    const { keyward, events } = setup({ store: { ...memoryStore(), findKeyByDigest: silent } })
+    let outcome: unknown
+    void Promise.resolve(keyward.guard({ headers: { 'x-api-key': `ms-${'a'.repeat(32)}` } })).then((o) => {
+      outcome = o
+    })
+    await vi.advanceTimersByTimeAsync(4_999)
+    expect(outcome).toBeUndefined()
+    await vi.advanceTimersByTimeAsync(1)
+    expect(outcome).toMatchObject({ ok: false, response: { status: 503, body: UNAVAILABLE } })
+    expect(errorsIn(events)).toMatchObject([
+      {
+        during: 'request',
+        error: new Error('keyward: the store did not answer findKeyByDigest within 5000 ms'),
+      },
+    ])
+    await keyward.close()
+  })
+
+  it('waits on a store call for as long as it takes with storeTimeout: false', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout'] })
+    let answer: (value: null) => void = () => {}
+    const slow = () => new Promise<null>((resolve) => (answer = resolve))
+    const { keyward } = setup({ store: { ...memoryStore(), findKeyByDigest: slow }, storeTimeout: false })
+    const outcome = Promise.resolve(keyward.guard({ headers: { 'x-api-key': `ms-${'a'.repeat(32)}` } }))
+    await vi.advanceTimersByTimeAsync(60_000)
+    answer(null)
+    expect(await outcome).toMatchObject({ ok: false, response: { status: 401 } })
+    await keyward.close()
+  })
+
   it("reports each failed attempt to subscribe to other instances' deletions", async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] })
     const store: KeyStore = { ...memoryStore(), subscribe: refused('NOAUTH') }

@@ -1,0 +1,68 @@
+import type { KeyStore } from './types.js'
+
+type BoundedMethod = Exclude<keyof KeyStore, 'pruneExpired' | 'subscribe'>
+
+/**
+ * The calls a request waits for: every required method (a new one fails to compile until it is
+ * named here). `pruneExpired`, hourly and possibly long, and `subscribe` pass as they are.
+ */
+const BOUNDED = Object.keys({
+  insertKey: true,
+  findKeyByDigest: true,
+  findKeyById: true,
+  listKeys: true,
+  deleteKey: true,
+  recordKeyUsage: true,
+  insertRefreshToken: true,
+  findRefreshToken: true,
+  rotateRefreshToken: true,
+  getTotp: true,
+  putPendingTotp: true,
+  acceptTotpStep: true,
+  deleteTotp: true,
+  incrementCounter: true,
+  peekCounter: true,
+  resetCounter: true,
+} satisfies Record<BoundedMethod, true>) as BoundedMethod[]
+
+/**
+ * The store with every call a request waits for bounded to `ms`: a call that has not settled by
+ * then rejects, so the request fails closed (503) at once. A connection that went silent without
+ * closing (a load balancer's idle drop, a failover) otherwise holds each request until the
+ * operating system gives up on the socket, minutes later. The call itself is not cancelled: the
+ * driver's own timeouts end it (see the store READMEs).
+ */
+export function withDeadline(store: KeyStore, ms: number): KeyStore {
+  const bounded = Object.fromEntries(
+    BOUNDED.map((name) => {
+      const method = store[name] as (...args: unknown[]) => Promise<unknown>
+      return [name, (...args: unknown[]) => settledWithin(method.apply(store, args), ms, name)]
+    }),
+  ) as Pick<KeyStore, BoundedMethod>
+  return {
+    ...bounded,
+    ...(store.pruneExpired && { pruneExpired: store.pruneExpired.bind(store) }),
+    ...(store.subscribe && { subscribe: store.subscribe.bind(store) }),
+  }
+}
+
+function settledWithin<T>(call: Promise<T>, ms: number, name: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`keyward: the store did not answer ${name} within ${ms} ms`)),
+      ms,
+    )
+    // A request that is moot once nothing else keeps the process alive must not keep it alive.
+    timer.unref?.()
+    Promise.resolve(call).then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error)
+      },
+    )
+  })
+}
