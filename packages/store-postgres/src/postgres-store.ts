@@ -8,7 +8,7 @@ import {
   type TotpRecord,
 } from '@keyward/core'
 import type { PostgresClient } from './client.js'
-import { names } from './names.js'
+import { type Names, names } from './names.js'
 import { type PreparedStatement, queryRunner } from './runner.js'
 
 export interface PostgresStoreOptions {
@@ -29,6 +29,12 @@ const ms = (column: string, table = '') =>
 const familyLock = (prefix: string, familyId: string) => `hashtextextended(${prefix} || ${familyId}, 0)`
 const toDate = (epochMs: number | string) => new Date(Math.round(Number(epochMs)))
 const iso = (date: Date) => date.toISOString()
+
+/** What `pruneExpired` runs, with the time as $1; each is served by an index of migration 2. */
+export const pruneStatements = (t: Names) => [
+  `DELETE FROM ${t.refreshTokens} WHERE expires_on <= $1`,
+  `DELETE FROM ${t.counters} WHERE reset_at <= $1`,
+]
 
 /** Named after its text, so stores on different schemas sharing a pool never clash. */
 const prepare = (text: string): PreparedStatement => ({
@@ -188,8 +194,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
     },
 
     async pruneExpired(now) {
-      await db.query(`DELETE FROM ${t.refreshTokens} WHERE expires_on <= $1`, [iso(now)])
-      await db.query(`DELETE FROM ${t.counters} WHERE reset_at <= $1`, [iso(now)])
+      for (const statement of pruneStatements(t)) await db.query(statement, [iso(now)])
     },
 
     async insertRefreshToken(record) {

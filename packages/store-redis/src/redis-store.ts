@@ -1,14 +1,14 @@
-import {
-  type ApiKeyRecord,
-  decodeStoreEvent,
-  type KeyStore,
-  type RefreshTokenRecord,
-  type RotateRefreshResult,
-  type TotpRecord,
+import type {
+  ApiKeyRecord,
+  KeyStore,
+  RefreshTokenRecord,
+  RotateRefreshResult,
+  TotpRecord,
 } from '@keyward/core'
 import type { Redis } from 'ioredis'
 import { keys } from './keys.js'
 import * as lua from './lua.js'
+import { subscribeToEvents } from './subscriber.js'
 
 export interface RedisStoreOptions {
   /** An ioredis client. The host owns it: the store never quits it. */
@@ -250,38 +250,6 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       await client.del(k.counter(bucket))
     },
 
-    async subscribe(listener) {
-      // A connection of its own (a subscribed connection can do nothing else); ioredis
-      // reconnects it and subscribes again by itself. Messages sent while it is down are lost,
-      // and the key cache's TTL bounds what that costs. A SUBSCRIBE whose reply a drop lost is
-      // sent again (harmless twice), whatever the host's client does: ioredis counts a channel
-      // only once its reply came, so it would not subscribe on the next reconnect either.
-      const subscriber = client.duplicate({
-        lazyConnect: true,
-        autoResubscribe: true,
-        autoResendUnfulfilledCommands: true,
-      })
-      // Connection errors are retried by ioredis; without a listener they would only be logged.
-      subscriber.on('error', () => {})
-      subscriber.on('message', (channel: string, message: string) => {
-        if (channel !== k.events) return
-        const event = decodeStoreEvent(message)
-        if (event === undefined) return
-        // The listener runs inside the driver's message handler: a throw must not reach it.
-        try {
-          listener(event)
-        } catch {}
-      })
-      try {
-        await subscriber.connect()
-        await subscriber.subscribe(k.events)
-      } catch (error) {
-        subscriber.disconnect()
-        throw error
-      }
-      return async () => {
-        await subscriber.quit().catch(() => subscriber.disconnect())
-      }
-    },
+    subscribe: (listener) => subscribeToEvents(client, k.events, listener),
   }
 }

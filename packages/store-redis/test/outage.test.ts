@@ -11,6 +11,7 @@ import {
   expectFailsClosedWhileCut,
 } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
+import { subscribeToEvents } from '../src/subscriber.js'
 import {
   CLIENTS,
   closedPort,
@@ -96,6 +97,30 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
       // Unsubscribing closes the subscriber connection.
       await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+    })
+
+    it('replaces a subscriber connection that falls silent without closing', async () => {
+      const received: string[] = []
+      const stop = await subscribeToEvents(
+        proxied,
+        `${prefix}events`,
+        (event) => received.push(event.keyId),
+        { everyMs: 100, timeoutMs: 300 },
+      )
+      const deleting = redisStore({ client: direct, prefix })
+      try {
+        expect(await subscribers()).toBe(1)
+        // No FIN, no RST: ioredis emits nothing; only the check finds the connection silent.
+        proxy.stall()
+        // Redis still counts the stalled connection; a second one is the replacement, subscribed.
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(2)
+        await expectDeletionHeard(deleting, received)
+      } finally {
+        await stop()
+        // The stalled sockets go, so that they do not outlive the test.
+        proxy.cut()
+        proxy.restore()
+      }
     })
 
     it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {

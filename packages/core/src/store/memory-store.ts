@@ -13,6 +13,10 @@ interface RefreshEntry {
   spent: boolean
 }
 
+/** Ties by id, as PostgreSQL's `ORDER BY created_on, id` and Redis's sorted set order them. */
+const oldestFirst = (a: ApiKeyRecord, b: ApiKeyRecord) =>
+  a.createdOn.getTime() - b.createdOn.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+
 /**
  * The default store: everything in this process, gone on restart. Each method does its work
  * synchronously inside one call, which makes it atomic with respect to other requests.
@@ -72,9 +76,7 @@ export function memoryStore(): KeyStore {
     },
 
     async listKeys(userId) {
-      return [...keysById.values()]
-        .filter((record) => record.userId === userId)
-        .sort((a, b) => a.createdOn.getTime() - b.createdOn.getTime())
+      return [...keysById.values()].filter((record) => record.userId === userId).sort(oldestFirst)
     },
 
     async deleteKey(userId, selector) {

@@ -65,7 +65,12 @@ export interface KeyStore {
   insertKey(record: ApiKeyRecord): Promise<void>
   findKeyByDigest(digest: string): Promise<ApiKeyRecord | null>
   findKeyById(id: string): Promise<ApiKeyRecord | null>
-  /** The user's keys, oldest first. Expired keys may be included or already dropped (Redis drops them at expiry). */
+  /**
+   * The user's keys, oldest first by `createdOn`; keys created in the same millisecond in
+   * ascending id order. Expired keys may be included or already dropped: Redis, for one, drops a
+   * key once its lifetime (`expiresOn` - `createdOn`) has passed since it was written, by Redis's
+   * clock, so a key whose `expiresOn` has passed by keyward's clock may still be listed.
+   */
   listKeys(userId: string): Promise<ApiKeyRecord[]>
   /** Atomically deletes one of the user's keys and returns it; null when the user has no such key. Publishes key.deleted. */
   deleteKey(
@@ -102,7 +107,7 @@ export interface KeyStore {
    * than the last accepted one, and enables TOTP.
    */
   acceptTotpStep(userId: string, sealedSecret: string, step: number): Promise<boolean>
-  /** Deletes the user's TOTP enrolment (host-driven reset). */
+  /** Deletes the user's TOTP enrolment, enabled or not (host-driven reset): a new pending secret can then be stored. */
   deleteTotp(userId: string): Promise<void>
 
   /** Fixed-window counter for rate limits: atomically increments and returns the window's count. */
@@ -117,6 +122,9 @@ export interface KeyStore {
    */
   pruneExpired?(now: Date): Promise<void>
 
-  /** Delivers events published by any instance (including this one). Optional for single-process stores. */
+  /**
+   * Delivers events published by any instance (including this one) until the returned function
+   * is called. Optional for single-process stores.
+   */
   subscribe?(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>
 }

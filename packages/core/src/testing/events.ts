@@ -1,6 +1,7 @@
 /**
- * Store events: a deleted key is announced to subscribers on every instance, and a refused
- * deletion is not (stores without `subscribe` skip it).
+ * Store events: a deleted key is announced to subscribers on every instance, the deleting one
+ * included, and a refused deletion is not; a listener that unsubscribed hears nothing more
+ * (stores without `subscribe` skip these).
  */
 import { describe, expect, it } from 'vitest'
 import type { ApiKeyRecord, StoreEvent } from '../store/types.js'
@@ -38,6 +39,43 @@ export function describeEvents(suite: ConformanceSuite): void {
           .toEqual([deleted(byId), deleted(byDigest)])
       } finally {
         await unsubscribe()
+      }
+    })
+
+    it('tells subscribers on the instance that deleted the key too', async (context) => {
+      if (!suite.store.subscribe) return context.skip('the store has no subscribe (one process only)')
+      const received: string[] = []
+      const unsubscribe = await suite.store.subscribe((event) => received.push(event.keyId))
+      try {
+        const userId = uniqueUser()
+        const record = sampleKeyRecord(userId)
+        await suite.store.insertKey(record)
+        await suite.store.deleteKey(userId, { id: record.id })
+        await expect.poll(() => received, { timeout: 5_000 }).toContain(record.id)
+      } finally {
+        await unsubscribe()
+      }
+    })
+
+    it('stops telling a listener once it has unsubscribed, and only that one', async (context) => {
+      if (!suite.store.subscribe) return context.skip('the store has no subscribe (one process only)')
+      const gone: string[] = []
+      const staying: string[] = []
+      const unsubscribeGone = await suite.store.subscribe((event) => gone.push(event.keyId))
+      const unsubscribeStaying = await suite.store.subscribe((event) => staying.push(event.keyId))
+      try {
+        await unsubscribeGone()
+        const userId = uniqueUser()
+        // Two deletions heard by the listener that stayed, so that a late event for the one that
+        // left has had as long to arrive as the first one took.
+        for (const record of [sampleKeyRecord(userId), sampleKeyRecord(userId)]) {
+          await suite.store.insertKey(record)
+          await suite.store.deleteKey(userId, { id: record.id })
+          await expect.poll(() => staying, { timeout: 5_000 }).toContain(record.id)
+        }
+        expect(gone).toEqual([])
+      } finally {
+        await unsubscribeStaying()
       }
     })
   })

@@ -1,6 +1,7 @@
 /**
- * API keys: every field kept, id and digest unique, listing per user and oldest first, deletion
- * only by the owner, last-use times that never move backwards, and parallel issue and delete.
+ * API keys: every field kept, id and digest unique, listing per user and oldest first (ties by
+ * id), deletion only by the owner, last-use times that never move backwards, and parallel issue
+ * and delete.
  */
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -56,6 +57,18 @@ export function describeKeys(suite: ConformanceSuite): void {
         expect(listed).toEqual([oldest.id, expired.id, newest.id])
       }
       expect(await suite.store.listKeys(uniqueUser())).toEqual([])
+    })
+
+    it('lists keys created in the same millisecond in id order, whatever order they were stored in', async () => {
+      const userId = uniqueUser()
+      const createdOn = new Date('2026-03-01T00:00:00.000Z')
+      const stem = randomUUID()
+      const ids = [`${stem}-a`, `${stem}-b`, `${stem}-c`] as const
+      // Neither insertion order nor its reverse.
+      for (const id of [ids[1], ids[2], ids[0]]) {
+        await suite.store.insertKey(sampleKeyRecord(userId, { id, createdOn }))
+      }
+      expect((await suite.store.listKeys(userId)).map((record) => record.id)).toEqual(ids)
     })
 
     it('deletes by id and by digest, only for the owner, and returns the deleted record', async () => {

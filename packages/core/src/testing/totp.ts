@@ -1,7 +1,7 @@
 /**
  * TOTP enrolment: a pending secret is replaced but an enabled one never is, each step is accepted
  * once, only after the last one and only for the secret it was checked against, even under
- * simultaneous attempts, and deletion is per user.
+ * simultaneous attempts, and deletion is per user and resets an enabled enrolment.
  */
 import { describe, expect, it } from 'vitest'
 import { uniqueUser } from './fixtures.js'
@@ -59,6 +59,16 @@ export function describeTotp(suite: ConformanceSuite): void {
         Array.from({ length: 20 }, () => suite.store.acceptTotpStep(userId, SEALED, 42)),
       )
       expect(results.filter(Boolean)).toHaveLength(1)
+    })
+
+    it('deletes an enabled enrolment (a host-driven reset), after which a new secret can be stored', async () => {
+      const userId = uniqueUser()
+      await suite.store.putPendingTotp(pending(userId, 'v1.first'))
+      expect(await suite.store.acceptTotpStep(userId, 'v1.first', 100)).toBe(true)
+      await suite.store.deleteTotp(userId)
+      expect(await suite.store.getTotp(userId)).toBeNull()
+      expect(await suite.store.putPendingTotp(pending(userId, 'v1.second'))).toBe(true)
+      expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
     })
 
     it("deletes a user's enrolment and no one else's", async () => {

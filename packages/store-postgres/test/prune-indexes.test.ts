@@ -1,0 +1,123 @@
+import type { PGlite } from '@electric-sql/pglite'
+import { migrate } from '@keyward/store-postgres'
+import { Pool } from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describeWith } from '../../../test/support/services.js'
+import { MIGRATIONS } from '../src/migrations.js'
+import { names } from '../src/names.js'
+import { pruneStatements } from '../src/postgres-store.js'
+import { PGLITES, randomSchema } from './support.js'
+
+const LATEST = MIGRATIONS.at(-1)?.version
+const PRUNE_INDEXES = ['keyward_counters_reset_at', 'keyward_refresh_tokens_expires_on']
+
+interface Session {
+  query<Row>(text: string, params?: unknown[]): Promise<{ rows: Row[] }>
+}
+
+/** The index names in the schema's plan for each of pruneExpired's statements. */
+async function indexesPlannedForPrune(session: Session, schema: string): Promise<string[][]> {
+  // On tables this small a sequential scan is cheaper; the question is whether an index can serve.
+  await session.query('SET LOCAL enable_seqscan = off')
+  const plans: string[][] = []
+  for (const statement of pruneStatements(names(schema))) {
+    const { rows } = await session.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${statement}`, [
+      new Date().toISOString(),
+    ])
+    const plan = rows.map((row) => row['QUERY PLAN']).join('\n')
+    plans.push(PRUNE_INDEXES.filter((index) => new RegExp(`Index Scan (using|on) ${index}\\b`).test(plan)))
+  }
+  return plans
+}
+
+async function pruneIndexes(session: Session, schema: string): Promise<string[]> {
+  const { rows } = await session.query<{ indexname: string }>(
+    'SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND indexname = ANY($2) ORDER BY indexname',
+    [schema, PRUNE_INDEXES],
+  )
+  return rows.map((row) => row.indexname)
+}
+
+/** What a database migrated by the release that knew only version 1 holds. */
+async function downgradeToV1(session: Session, schema: string): Promise<void> {
+  for (const index of PRUNE_INDEXES) await session.query(`DROP INDEX "${schema}".${index}`)
+  await session.query(`DELETE FROM "${schema}".keyward_migrations WHERE version > 1`)
+}
+
+describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
+  // Opened one at a time, so the releases do not all start at once.
+  let db: PGlite
+  beforeAll(async () => {
+    db = open()
+    await db.waitReady
+  })
+  afterAll(() => db?.close())
+
+  it('are created by migrate and serve both of pruneExpired’s statements', async () => {
+    expect(await migrate(db, { schema: 'fresh' })).toEqual({ applied: [1, 2], version: LATEST })
+    expect(await pruneIndexes(db, 'fresh')).toEqual(PRUNE_INDEXES)
+    const plans = await db.transaction((tx) => indexesPlannedForPrune(tx, 'fresh'))
+    expect(plans).toEqual([['keyward_refresh_tokens_expires_on'], ['keyward_counters_reset_at']])
+  })
+
+  it('are added to a schema at version 1, which then reaches version 2', async () => {
+    await migrate(db, { schema: 'upgraded' })
+    await downgradeToV1(db, 'upgraded')
+    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [2], version: 2 })
+    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [], version: 2 })
+    expect(await pruneIndexes(db, 'upgraded')).toEqual(PRUNE_INDEXES)
+  })
+})
+
+describeWith('DATABASE_URL', 'prune indexes on PostgreSQL', (url) => {
+  const pool = new Pool({ connectionString: url })
+  const schemas: string[] = []
+  const schema = () => {
+    schemas.push(randomSchema())
+    return schemas.at(-1) as string
+  }
+  afterAll(async () => {
+    for (const name of schemas) await pool.query(`DROP SCHEMA IF EXISTS "${name}" CASCADE`)
+    await pool.end()
+  })
+
+  /** `work` in a transaction on one connection, rolled back. */
+  async function inTransaction<T>(work: (session: Session) => Promise<T>): Promise<T> {
+    const connection = await pool.connect()
+    try {
+      await connection.query('BEGIN')
+      return await work(connection)
+    } finally {
+      await connection.query('ROLLBACK')
+      connection.release()
+    }
+  }
+
+  it('are created by migrate and serve both of pruneExpired’s statements', async () => {
+    const fresh = schema()
+    expect(await migrate(pool, { schema: fresh })).toEqual({ applied: [1, 2], version: LATEST })
+    expect(await pruneIndexes(pool, fresh)).toEqual(PRUNE_INDEXES)
+    expect(await inTransaction((session) => indexesPlannedForPrune(session, fresh))).toEqual([
+      ['keyward_refresh_tokens_expires_on'],
+      ['keyward_counters_reset_at'],
+    ])
+  })
+
+  it('are added to a schema at version 1 by several processes at once, exactly once', async () => {
+    const upgraded = schema()
+    await migrate(pool, { schema: upgraded })
+    await downgradeToV1(pool, upgraded)
+    const pools = [new Pool({ connectionString: url }), new Pool({ connectionString: url })]
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 4 }, (_, i) => migrate(pools[i % 2] as Pool, { schema: upgraded })),
+      )
+      expect(results.filter((result) => result.applied.length > 0)).toEqual([{ applied: [2], version: 2 }])
+    } finally {
+      await Promise.all(pools.map((each) => each.end()))
+    }
+    const { rows } = await pool.query(`SELECT version FROM "${upgraded}".keyward_migrations ORDER BY version`)
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }])
+    expect(await pruneIndexes(pool, upgraded)).toEqual(PRUNE_INDEXES)
+  })
+})

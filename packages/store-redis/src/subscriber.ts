@@ -1,0 +1,108 @@
+import { decodeStoreEvent, type StoreEvent } from '@keyward/core'
+import type { Redis } from 'ioredis'
+
+/** How often the subscriber connection is asked to answer, and how long it has to. */
+export interface SubscriberChecks {
+  readonly everyMs: number
+  readonly timeoutMs: number
+}
+
+// As PostgreSQL's listening connection is checked (pool-listener.ts).
+const CHECKS: SubscriberChecks = { everyMs: 30_000, timeoutMs: 10_000 }
+
+/** The reply, or a rejection once the connection has been silent for `timeoutMs`. */
+function answered(reply: Promise<unknown>, timeoutMs: number): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined
+  const silent = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`keyward: the subscriber connection did not answer in ${timeoutMs} ms`)),
+      timeoutMs,
+    )
+  })
+  // Once the connection is dropped, the command left behind may fail too: nothing waits for it.
+  reply.catch(() => {})
+  return Promise.race([reply, silent]).finally(() => clearTimeout(timer))
+}
+
+/**
+ * Subscribes to `channel` on a connection of its own (a subscribed connection can do nothing
+ * else) and hands each event on it to `listener`. ioredis reconnects that connection and
+ * subscribes again by itself. A SUBSCRIBE whose reply a drop lost is sent again (harmless twice),
+ * whatever the host's client does: ioredis counts a channel only once its reply came, so it would
+ * not subscribe on the next reconnect either.
+ *
+ * A connection that dies without a FIN or RST reaching us (a load balancer's or NAT's idle
+ * timeout, a host gone in a failover) emits neither 'error' nor 'close', and one that only
+ * listens sends nothing that would find out: so it is sent a PING (allowed while subscribed)
+ * every `checks.everyMs`, and dropped when silent for `checks.timeoutMs`; ioredis then reconnects
+ * it and subscribes again. Messages published while no connection was subscribed are lost: the
+ * key cache's TTL bounds what that costs.
+ *
+ * Resolves once subscribed; rejects if the first attempt fails, like any store call against an
+ * unreachable Redis.
+ */
+export async function subscribeToEvents(
+  client: Redis,
+  channel: string,
+  listener: (event: StoreEvent) => void,
+  checks: SubscriberChecks = CHECKS,
+): Promise<() => Promise<void>> {
+  const subscriber = client.duplicate({
+    lazyConnect: true,
+    autoResubscribe: true,
+    autoResendUnfulfilledCommands: true,
+  })
+  // Connection errors are retried by ioredis; without a listener they would only be logged.
+  subscriber.on('error', () => {})
+  subscriber.on('message', (from: string, message: string) => {
+    if (from !== channel) return
+    const event = decodeStoreEvent(message)
+    if (event === undefined) return
+    // The listener runs inside the driver's message handler: a throw must not reach it.
+    try {
+      listener(event)
+    } catch {}
+  })
+  // Counts the connections that closed, so that a check answered late, after ioredis had already
+  // replaced the connection it was sent on, does not drop the healthy one that replaced it.
+  let closes = 0
+  subscriber.on('close', () => {
+    closes += 1
+  })
+  try {
+    await subscriber.connect()
+    await subscriber.subscribe(channel)
+  } catch (error) {
+    subscriber.disconnect()
+    throw error
+  }
+
+  let closed = false
+  let checking = false
+  // The connection being dropped stays 'ready' until it closes: it is not checked (or dropped) again.
+  let dropped = -1
+  const checkTimer = setInterval(() => {
+    if (checking || closes === dropped || subscriber.status !== 'ready') return
+    checking = true
+    const checked = closes
+    answered(subscriber.ping(), checks.timeoutMs)
+      .catch(() => {
+        if (closed || closes !== checked) return
+        // Ends the stream (destroyed after the client's disconnectTimeout, as a silent peer never
+        // answers the FIN) and lets ioredis reconnect and subscribe again.
+        dropped = checked
+        subscriber.disconnect(true)
+      })
+      .finally(() => {
+        checking = false
+      })
+  }, checks.everyMs)
+  checkTimer.unref()
+
+  return async () => {
+    closed = true
+    clearInterval(checkTimer)
+    // QUIT waits for its reply, which a silent connection never sends.
+    await answered(subscriber.quit(), checks.timeoutMs).catch(() => subscriber.disconnect())
+  }
+}
