@@ -1,10 +1,10 @@
 /** The examples check their configuration before they open a store: a bad setting leaves nothing behind. */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { type AddressInfo, createServer } from 'node:net'
+import { type AddressInfo, createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
-import { startServer } from './support/server-process.js'
+import { FRAMEWORKS, startRefused, startServer } from './support/server-process.js'
 
 const parent = mkdtempSync(join(tmpdir(), 'keyward-config-'))
 afterAll(() => rmSync(parent, { recursive: true, force: true }))
@@ -50,14 +50,17 @@ it('takes an empty HOST as unset: it listens on 127.0.0.1, not on every interfac
   expect(new URL(server.url).hostname).toBe('127.0.0.1')
 }, 60_000)
 
-it('says why it cannot start when Redis is unreachable', async () => {
+it('says why it cannot start when Redis is unreachable, and exits', async () => {
   const unused = await freePort()
-  await expect(startServer('fastify', { REDIS_URL: `redis://127.0.0.1:${unused}` })).rejects.toThrow(
-    new RegExp(`cannot reach Redis at REDIS_URL: connect ECONNREFUSED 127.0.0.1:${unused}`),
+  // startRefused fails if the process hangs instead (for START_TIMEOUT_MS), though it printed the reason.
+  const refused = await startRefused('fastify', { REDIS_URL: `redis://127.0.0.1:${unused}` })
+  expect(refused.code).toBe(1)
+  expect(refused.output).toContain(
+    `cannot reach Redis at REDIS_URL: connect ECONNREFUSED 127.0.0.1:${unused}`,
   )
 }, 60_000)
 
-it.each(['express', 'fastify', 'koa'] as const)(
+it.each(FRAMEWORKS)(
   'answers malformed JSON on /login in JSON, with no stack trace, on %s',
   async (framework) => {
     const server = await startServer(framework, {
@@ -83,34 +86,46 @@ it.each(['express', 'fastify', 'koa'] as const)(
   60_000,
 )
 
-it('says why Express cannot listen (a port in use)', async () => {
-  const first = await startServer('express', {
-    KEYWARD_DATA_DIR: join(parent, 'express-first'),
-    DATABASE_URL: '',
-    REDIS_URL: '',
-  })
-  try {
-    await expect(
-      startServer('express', {
-        PORT: new URL(first.url).port,
-        KEYWARD_DATA_DIR: join(parent, 'express-second'),
+it.each(FRAMEWORKS)(
+  'says why %s cannot listen (a port in use), and exits non-zero',
+  async (framework) => {
+    const taken = await listeningServer()
+    const { port } = taken.address() as AddressInfo
+    try {
+      const dataDir = join(parent, `port-in-use-${framework}`)
+      const refused = await startRefused(framework, {
+        PORT: String(port),
+        KEYWARD_DATA_DIR: dataDir,
         DATABASE_URL: '',
         REDIS_URL: '',
-      }),
-    ).rejects.toThrow(/EADDRINUSE/)
-  } finally {
-    expect(await first.stop()).toBe(0)
-  }
-}, 60_000)
+      })
+      expect(refused.code).toBe(1)
+      expect(refused.output).toContain(
+        `keyward example cannot listen on http://127.0.0.1:${port}: the port is in use (EADDRINUSE): stop what listens there, or set PORT to another port`,
+      )
+      expect(refused.output).not.toMatch(/\n\s+at /)
+      // It closed its store on the way out.
+      expect(existsSync(`${dataDir}.lock`)).toBe(false)
+    } finally {
+      await new Promise((done) => taken.close(done))
+    }
+  },
+  60_000,
+)
 
-/** A port nothing listens on: bound, read, released. */
-function freePort(): Promise<number> {
+/** A server listening on a free port of 127.0.0.1, which holds it until closed. */
+function listeningServer(): Promise<Server> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo
-      server.close(() => resolve(port))
-    })
+    server.listen(0, '127.0.0.1', () => resolve(server))
   })
+}
+
+/** A port nothing listens on: bound, read, released. */
+async function freePort(): Promise<number> {
+  const server = await listeningServer()
+  const { port } = server.address() as AddressInfo
+  await new Promise((done) => server.close(done))
+  return port
 }

@@ -68,8 +68,14 @@ describe.each(FRAMEWORKS)('examples/%s', (framework) => {
           headers: session,
         })
         expect(deleted.status).toBe(200)
+        // As the README shows it.
         const after = await call(`${base}/v1/agents`, { headers: { 'x-api-key': key } })
-        expect(after).toMatchObject({ status: 401, body: { error: 'Invalid API key' } })
+        expect(after.status).toBe(401)
+        expect(after.headers.get('www-authenticate')).toBe('Bearer realm="keyward", error="invalid_token"')
+        expect(after.body).toEqual({
+          error: 'Invalid API key',
+          message: 'The provided API key is invalid or expired',
+        })
         expect(
           (
             await call(`${base}/v1/agents`, {

@@ -1,14 +1,26 @@
 import type { AddressInfo } from 'node:net'
-import { startExample } from '@keyward/example-shared'
+import {
+  type ExampleResponse,
+  loginMethodNotAllowed,
+  notJsonBody,
+  startExample,
+  thrownResponse,
+} from '@keyward/example-shared'
 import { keywardKoa } from '@keyward/koa'
 import { bodyParser } from '@koa/bodyparser'
 import Router from '@koa/router'
-import Koa, { type Middleware } from 'koa'
+import Koa, { type Context, type Middleware } from 'koa'
 
 const example = await startExample()
 const auth = keywardKoa(example.keyward)
 const app = new Koa()
 const router = new Router()
+
+const send = (ctx: Context, { status, headers, body }: ExampleResponse) => {
+  ctx.status = status
+  ctx.set(headers)
+  ctx.body = body
+}
 
 // keyward's routes: /accounts/auth-with-api-key, /accounts/api-key, /accounts/generate-totp-key, ...
 app.use(auth.routes)
@@ -19,20 +31,20 @@ const jsonErrors: Middleware = async (ctx, next) => {
   try {
     await next()
   } catch (error) {
-    const status = (error as { status?: unknown }).status
-    if (typeof status !== 'number' || status < 400 || status >= 500) throw error
-    ctx.status = status
-    ctx.body = { error: 'Invalid request', message: 'Send JSON { "username": "...", "password": "..." }' }
+    send(ctx, thrownResponse(error))
   }
 }
 
+// bodyParser() would also read a form body (its default types are json and form): refuse any but
+// JSON, as Express and Fastify do.
+const jsonOnly: Middleware = (ctx, next) =>
+  ctx.is('application/json') === false ? send(ctx, notJsonBody) : next()
+
 // The host's own login, as a real application has one.
-router.post('/login', jsonErrors, bodyParser(), async (ctx) => {
-  const { status, headers = {}, body } = await example.login(ctx.request.body)
-  ctx.status = status
-  ctx.set(headers)
-  ctx.body = body
+router.post('/login', jsonErrors, jsonOnly, bodyParser({ enableTypes: ['json'] }), async (ctx) => {
+  send(ctx, await example.login(ctx.request.body))
 })
+router.all('/login', (ctx) => send(ctx, loginMethodNotAllowed))
 
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token. protect() is
 // the guard and the handler in one middleware; auth.requireAuth({ ... }) before the handler does the
@@ -44,7 +56,9 @@ router.get(
   }),
 )
 
-app.use(router.routes()).use(router.allowedMethods())
+// No router.allowedMethods(): a wrong method is the route's to answer (405 on /login), else a 404,
+// as on Express and Fastify.
+app.use(router.routes())
 
 const server = app.listen(example.config.port, example.config.host, () => {
   example.listening(
@@ -53,3 +67,4 @@ const server = app.listen(example.config.port, example.config.host, () => {
     () => new Promise((done) => server.close(() => done())),
   )
 })
+server.once('error', (error) => void example.cannotListen(error))

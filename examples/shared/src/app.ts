@@ -1,23 +1,21 @@
-import { createKeyward, failureResponse, type Keyward, KeywardError, type Principal } from '@keyward/core'
+import { createKeyward, type Keyward, type Principal } from '@keyward/core'
 import { type ExampleConfig, loadConfig } from './config.js'
+import { hostLogin } from './login.js'
+import type { ExampleResponse } from './response.js'
 import { type OpenedStore, openStore } from './store.js'
-import { checkPassword, demoUsers } from './users.js'
-
-export interface ExampleResponse {
-  readonly status: number
-  readonly headers?: Readonly<Record<string, string>>
-  readonly body: unknown
-}
+import { demoUsers } from './users.js'
 
 export interface Example {
   readonly config: ExampleConfig
   readonly keyward: Keyward
-  /** The host's own login: JSON { username, password } to { data: { auth_token, refresh_token } }. */
+  /** The host's own login: JSON { username, password[, totp_code] } to { data: { auth_token, refresh_token } }. */
   login(body: unknown): Promise<ExampleResponse>
   /** The guarded endpoint's payload. */
   agents(auth: Principal): { data: Array<{ id: string; name: string }>; user: string }
   /** Prints the ready line (with the port really bound) and closes everything on SIGINT/SIGTERM. */
   listening(framework: string, port: number, close: () => Promise<void>): void
+  /** Says why the server could not listen (a port in use), closes the store and exits non-zero. */
+  cannotListen(error: unknown): Promise<never>
 }
 
 const AGENTS = [
@@ -42,36 +40,17 @@ export async function startExample(): Promise<Example> {
         console.error(`keyward: ${event.code} during ${event.during}: ${reason(event.error)}`)
     },
   })
+  const url = (port: number) =>
+    `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  const closeKeyward = async () => {
+    await keyward.close()
+    await opened.close()
+  }
 
   return {
     config,
     keyward,
-
-    async login(body) {
-      const { username, password } = (typeof body === 'object' && body !== null ? body : {}) as Record<
-        string,
-        unknown
-      >
-      if (typeof username !== 'string' || typeof password !== 'string') {
-        return {
-          status: 400,
-          body: { error: 'Invalid request', message: 'Send JSON { "username": "...", "password": "..." }' },
-        }
-      }
-      // A production login also limits failed attempts per address and per account; this demo's
-      // does not (keyward's limiter covers keyward's own routes only).
-      const userId = checkPassword(username, password)
-      if (userId === undefined)
-        return { status: 401, body: { error: 'Invalid credentials', message: 'Wrong username or password' } }
-      try {
-        return { status: 200, body: { data: await keyward.issueTokens(userId) } }
-      } catch (error) {
-        // A store outage is keyward's 503 with Retry-After, as on its own routes: never a 500.
-        if (error instanceof KeywardError) return failureResponse(error.code, { message: error.message })
-        throw error
-      }
-    },
-
+    login: hostLogin(keyward),
     agents: (auth) => ({ data: AGENTS, user: auth.userId }),
 
     listening(framework, port, close) {
@@ -80,15 +59,24 @@ export async function startExample(): Promise<Example> {
         if (closing) return
         closing = true
         await close()
-        await keyward.close()
-        await opened.close()
+        await closeKeyward()
         process.exit(0)
       }
       process.once('SIGINT', shutdown)
       process.once('SIGTERM', shutdown)
       // Last: whoever waits for this line may signal at once, and must find the handlers in place.
-      const url = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
-      console.log(`keyward example (${framework}) listening on ${url} (keys in ${opened.description})`)
+      console.log(`keyward example (${framework}) listening on ${url(port)} (keys in ${opened.description})`)
+    },
+
+    async cannotListen(error) {
+      const code = (error as NodeJS.ErrnoException | undefined)?.code
+      const why =
+        code === 'EADDRINUSE'
+          ? 'the port is in use (EADDRINUSE): stop what listens there, or set PORT to another port'
+          : reason(error)
+      console.error(`keyward example cannot listen on ${url(config.port)}: ${why}`)
+      await closeKeyward()
+      process.exit(1)
     },
   }
 }

@@ -26,9 +26,7 @@ const HUNDRED_YEARS_MS = 36_525 * 86_400_000
  * A variable set to the empty string counts as unset.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig {
-  const port = Number(env.PORT || 3000)
-  if (!Number.isInteger(port) || port < 0 || port > 65_535)
-    throw new Error(`PORT must be a port number (got ${env.PORT})`)
+  const port = env.PORT ? parsePort(env.PORT) : 3000
   const keyLifetime = env.KEYWARD_KEY_LIFETIME || '3mo'
   const lifetime = parseDuration(keyLifetime)
   if (!lifetime || lifetime.months * (HUNDRED_YEARS_MS / 1200) + lifetime.milliseconds > HUNDRED_YEARS_MS)
@@ -61,6 +59,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     schema: env.KEYWARD_PG_SCHEMA || undefined,
     redisPrefix: env.KEYWARD_REDIS_PREFIX || undefined,
   }
+}
+
+/** Decimal digits only: Number() would also take ' ' (as 0), 0x50 and 1e3. */
+function parsePort(text: string): number {
+  if (!/^\d{1,5}$/.test(text) || Number(text) > 65_535)
+    throw new Error(`PORT must be a port number from 0 to 65535 (got ${JSON.stringify(text)})`)
+  return Number(text)
 }
 
 function requireBytes(name: string, secret: string): void {

@@ -1,4 +1,6 @@
-export type { Example, ExampleResponse } from './app.js'
+export type { Example } from './app.js'
 export { startExample } from './app.js'
 export type { ExampleConfig } from './config.js'
 export { loadConfig } from './config.js'
+export type { ExampleResponse } from './response.js'
+export { loginMethodNotAllowed, notJsonBody, thrownResponse } from './response.js'

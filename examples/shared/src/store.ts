@@ -2,6 +2,7 @@ import type { KeyStore } from '@keyward/core'
 import { migrate, postgresStore } from '@keyward/store-postgres'
 import { redisStore } from '@keyward/store-redis'
 import type { ExampleConfig } from './config.js'
+import { lockDataDir } from './data-dir-lock.js'
 
 export interface OpenedStore {
   readonly store: KeyStore
@@ -13,7 +14,7 @@ export interface OpenedStore {
 /**
  * REDIS_URL or DATABASE_URL switch the example to that server; otherwise PGlite (PostgreSQL
  * compiled to WebAssembly) keeps keys in a data folder, so they survive restarts with nothing
- * to install. The example owns these clients, as a host application would.
+ * to install, one process at a time. The example owns these clients, as a host application would.
  */
 export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
   if (config.redisUrl) {
@@ -60,12 +61,19 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
       close: () => pool.end(),
     }
   }
-  const { PGlite } = await import('@electric-sql/pglite')
-  const db = await PGlite.create(config.dataDir)
-  await migrate(db)
-  return {
-    store: postgresStore({ client: db }),
-    description: `PGlite in ${config.dataDir}`,
-    close: () => db.close(),
+  // Before PGlite opens the folder: a second process on it would corrupt it.
+  const lock = lockDataDir(config.dataDir)
+  try {
+    const { PGlite } = await import('@electric-sql/pglite')
+    const db = await PGlite.create(config.dataDir)
+    await migrate(db)
+    return {
+      store: postgresStore({ client: db }),
+      description: `PGlite in ${config.dataDir}`,
+      close: () => db.close().finally(lock.release),
+    }
+  } catch (error) {
+    lock.release()
+    throw error
   }
 }

@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { KeywardUser, UserDirectory } from '@keyward/core'
 
 interface DemoAccount {
@@ -25,14 +25,20 @@ export const demoUsers: UserDirectory = {
   get: (userId) => ACCOUNTS.get(userId)?.user ?? null,
 }
 
-const sameText = (a: string, b: string) => {
-  const left = Buffer.from(a)
-  const right = Buffer.from(b)
-  return left.length === right.length && timingSafeEqual(left, right)
-}
+const sha256 = (text: string) => createHash('sha256').update(text).digest()
 
-/** The user id for a username and password, or undefined. */
+/** What the demo stores per account: a digest, so every comparison is of 32 bytes whatever was sent. */
+const DIGESTS = new Map([...ACCOUNTS].map(([username, account]) => [username, sha256(account.password)]))
+/** Compared against for an unknown username, so that it takes as long as a known one. */
+const NO_ACCOUNT = sha256(randomBytes(32).toString('hex'))
+
+/**
+ * The user id for a username and password, or undefined. Always one comparison in constant time,
+ * so how long it takes tells neither whether the username exists nor the password's length.
+ * (A real login stores a slow hash such as scrypt or Argon2, never the password.)
+ */
 export function checkPassword(username: string, password: string): string | undefined {
+  const matches = timingSafeEqual(sha256(password), DIGESTS.get(username) ?? NO_ACCOUNT)
   const account = ACCOUNTS.get(username)
-  return account !== undefined && sameText(account.password, password) ? account.user.id : undefined
+  return matches && account !== undefined ? account.user.id : undefined
 }

@@ -2,16 +2,28 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
 export type Framework = 'express' | 'fastify' | 'koa'
+export const FRAMEWORKS: readonly Framework[] = ['express', 'fastify', 'koa']
 
 export interface RunningServer {
   readonly url: string
   readonly process: ChildProcess
   /** Everything it printed so far. */
   output(): string
-  /** SIGTERM, then the exit code once it has shut down. */
-  stop(): Promise<number | null>
+  /** A signal (SIGTERM unless told), then the exit code once it has shut down. */
+  stop(signal?: 'SIGTERM' | 'SIGINT'): Promise<number | null>
   /** SIGKILL: an instance dying mid-load. */
   kill(): Promise<void>
+}
+
+/** An example that exited before it was ready: its exit code and everything it printed. */
+export class ExitedBeforeReady extends Error {
+  constructor(
+    framework: Framework,
+    readonly code: number | null,
+    readonly output: string,
+  ) {
+    super(`${framework} example exited with ${code} before it was ready:\n${output}`)
+  }
 }
 
 const READY = /keyward example \((\w+)\) listening on (http:\/\/\S+)/
@@ -20,7 +32,8 @@ export const START_TIMEOUT_MS = 30_000
 
 /**
  * Starts one example server as a separate process (port 0, so runs never collide) and waits
- * for its ready line; never a fixed sleep.
+ * for its ready line; never a fixed sleep. Rejects with ExitedBeforeReady if it exits first,
+ * and with a timeout error if it neither gets ready nor exits in START_TIMEOUT_MS.
  */
 export function startServer(
   framework: Framework,
@@ -49,8 +62,8 @@ export function startServer(
           url: match[2] as string,
           process: child,
           output: () => output,
-          stop: async () => {
-            child.kill('SIGTERM')
+          stop: async (signal = 'SIGTERM') => {
+            child.kill(signal)
             return exited
           },
           kill: async () => {
@@ -64,7 +77,26 @@ export function startServer(
     child.stderr.on('data', onData)
     void exited.then((code) => {
       clearTimeout(timer)
-      reject(new Error(`${framework} example exited with ${code} before it was ready:\n${output}`))
+      reject(new ExitedBeforeReady(framework, code, output))
     })
   })
+}
+
+/**
+ * Starts an example that must refuse to start, and resolves with how it exited. Fails if it got
+ * ready (then stops it), or if it hung for START_TIMEOUT_MS instead of exiting.
+ */
+export async function startRefused(
+  framework: Framework,
+  env: Record<string, string | undefined>,
+): Promise<ExitedBeforeReady> {
+  let server: RunningServer
+  try {
+    server = await startServer(framework, env)
+  } catch (error) {
+    if (error instanceof ExitedBeforeReady) return error
+    throw error
+  }
+  await server.stop()
+  throw new Error(`${framework} example started, where it should have refused to:\n${server.output()}`)
 }
