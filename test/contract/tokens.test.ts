@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { data, type TokensData, withBearer, withKey } from './support/client.js'
+import { data, type Reply, type TokensData, withBearer, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
 import { DAY, MINUTE, SECOND } from './support/fixture.js'
 import { FRAMEWORKS } from './support/servers.js'
@@ -14,6 +14,13 @@ const REUSED_REFRESH = {
   message: 'This refresh token was already used; its session has been revoked. Sign in again',
 }
 const INVALID_TOKEN_CHALLENGE = 'Bearer realm="keyward", error="invalid_token"'
+
+/** A refused refresh: 401, this body, and the invalid_token challenge. */
+function expectRefreshRefused(reply: Reply, body: unknown) {
+  expect(reply.status).toBe(401)
+  expect(reply.body).toEqual(body)
+  expect(reply.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+}
 
 describe.each(FRAMEWORKS)('tokens over %s', (framework) => {
   const t = useContract(framework)
@@ -79,14 +86,10 @@ describe.each(FRAMEWORKS)('tokens over %s', (framework) => {
       const first = await t.tokensFor(await t.keyFor('alice'))
       const second = data<TokensData>(await refresh(first.refresh_token))
       const reuse = await refresh(first.refresh_token)
-      expect(reuse.status).toBe(401)
-      expect(reuse.body).toEqual(REUSED_REFRESH)
-      expect(reuse.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+      expectRefreshRefused(reuse, REUSED_REFRESH)
       // The newer token went with its family: invalid now, not a second reuse.
       const revoked = await refresh(second.refresh_token)
-      expect(revoked.status).toBe(401)
-      expect(revoked.body).toEqual(INVALID_REFRESH)
-      expect(revoked.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+      expectRefreshRefused(revoked, INVALID_REFRESH)
     })
 
     it('answers a successful refresh with Cache-Control: no-store', async () => {
@@ -100,9 +103,7 @@ describe.each(FRAMEWORKS)('tokens over %s', (framework) => {
       const first = await t.tokensFor(await t.keyFor('alice'))
       t.clock.advance(30 * DAY)
       const reply = await refresh(first.refresh_token)
-      expect(reply.status).toBe(401)
-      expect(reply.body).toEqual(INVALID_REFRESH)
-      expect(reply.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+      expectRefreshRefused(reply, INVALID_REFRESH)
     })
 
     it('answers 503 with Retry-After: 5 when the store fails, and spends nothing: the retry succeeds', async () => {
@@ -145,9 +146,7 @@ describe.each(FRAMEWORKS)('tokens over %s', (framework) => {
       ['a malformed refresh token', 'nope'],
     ])('answers %s 401 invalid, with an invalid_token challenge', async (_case, token) => {
       const reply = await refresh(token)
-      expect(reply.status).toBe(401)
-      expect(reply.body).toEqual(INVALID_REFRESH)
-      expect(reply.headers.get('www-authenticate')).toBe(INVALID_TOKEN_CHALLENGE)
+      expectRefreshRefused(reply, INVALID_REFRESH)
     })
 
     it.each([
