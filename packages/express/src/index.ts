@@ -1,3 +1,4 @@
+import { parse as parseQuery } from 'node:querystring'
 import {
   type AuthenticateOptions,
   bodyErrorResponse,
@@ -53,6 +54,17 @@ function send(res: Response, { status, headers, body }: HttpResponse): void {
 const callNext: Admitted = (_req, _res, next) => next()
 
 /**
+ * The query of keyward's own routes, parsed from the request target as Koa and Fastify parse theirs
+ * (Node's querystring: `?id[]=x` is the name `id[]`, a repeated name an array), whatever the app's
+ * `query parser` setting: Express 4's default (and `extended`) would make `id[]` an array named `id`,
+ * and `false` would leave no query at all.
+ */
+function queryOf(url: string): Record<string, unknown> {
+  const start = url.indexOf('?')
+  return parseQuery(start === -1 ? '' : url.slice(start + 1))
+}
+
+/**
  * Hands the request on. A rejection of what the handler returns goes to `next(error)` here, once,
  * as Express 5 does for a handler of its own: any object with a `then`, not only a native promise
  * (Express 4 would leave it unhandled); a throw reaches Express's own catch.
@@ -78,6 +90,8 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
   }
 
+  // `path` is below the prefix the app mounted the routes at (`app.use('/api', auth.routes)`), and
+  // `req.baseUrl` that prefix, as koa-mount and a Fastify scope's prefix give them to the core.
   async function serve(path: string, req: Request, res: Response, next: NextFunction): Promise<void> {
     let body: unknown
     try {
@@ -90,7 +104,8 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
     const response = await keyward.handle({
       method: req.method,
       path,
-      query: req.query,
+      mountedAt: req.baseUrl,
+      query: queryOf(req.url),
       headers: req.headers,
       rawHeaders: req.rawHeaders,
       body,
@@ -104,7 +119,7 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
   // Every request of the host's passes here: only keyward's own go on to a promise. Express 5
   // passes a rejected one to the error handler, Express 4 leaves it unhandled: this does it on both.
   const routes: RequestHandler = (req, res, next) => {
-    const path = req.baseUrl + req.path
+    const path = req.path
     if (!keyward.owns(path)) return next()
     serve(path, req, res, next).catch(next)
   }

@@ -52,20 +52,47 @@ describe('keywardExpress', () => {
     expect(withRoutes - without).toBeLessThan(0.5)
   })
 
-  it('serves the routes under basePath, whether mounted at the root or at that path', async () => {
+  it('serves the routes under basePath, below the path the app mounts them at', async () => {
     const { keyward } = createFixture({ basePath: '/auth' })
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
-    const atRoot = express().use(keywardExpress(keyward).routes)
-    const atPath = express().use('/auth', keywardExpress(keyward).routes)
-    for (const url of [await serve(atRoot), await serve(atPath)]) {
-      expect(
-        (await post(`${url}/auth/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))).status,
-      ).toBe(200)
-      expect((await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))).status).toBe(
-        404,
-      )
-    }
+    const body = JSON.stringify({ api_key: key })
+    const atRoot = await serve(express().use(keywardExpress(keyward).routes))
+    expect((await post(`${atRoot}/auth/accounts/auth-with-api-key`, body)).status).toBe(200)
+    expect((await post(`${atRoot}/accounts/auth-with-api-key`, body)).status).toBe(404)
+    // basePath comes after the mount path, as after koa-mount's prefix and a Fastify scope's.
+    const atPath = await serve(express().use('/api', keywardExpress(keyward).routes))
+    expect((await post(`${atPath}/api/auth/accounts/auth-with-api-key`, body)).status).toBe(200)
+    for (const path of ['/auth/accounts', '/api/accounts', '/auth/auth/accounts'])
+      expect((await post(`${atPath}${path}/auth-with-api-key`, body)).status).toBe(404)
   })
+
+  it.each([
+    ['5', express],
+    ['4.21.2', express4],
+  ] as const)(
+    'serves the routes mounted at a path, in an app, a router or a sub-app, and names the path in base_url (Express %s)',
+    async (_, framework) => {
+      const { keyward } = createFixture()
+      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      const inApp = framework().use('/api', keywardExpress(keyward).routes)
+      const inRouter = framework().use('/api', framework.Router().use(keywardExpress(keyward).routes))
+      const inSubApp = framework().use('/api', framework().use(keywardExpress(keyward).routes))
+      for (const app of [inApp, inRouter, inSubApp]) {
+        const url = await serve(app as Express)
+        const exchange = await post(`${url}/api/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))
+        expect(exchange.status).toBe(200)
+        expect(
+          (await post(`${url}/accounts/auth-with-api-key`, JSON.stringify({ api_key: key }))).status,
+        ).toBe(404)
+        const issued = await post(`${url}/api/accounts/api-key`, JSON.stringify({ key_name: 'cli' }), {
+          'x-api-key': key,
+        })
+        expect(issued.status).toBe(200)
+        const { data } = (await issued.json()) as { data: { creds: string } }
+        expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/api` })
+      }
+    },
+  )
 
   it.each([
     ['5', express],
@@ -260,6 +287,30 @@ describe('req.auth', () => {
     expect(await (await get(`${url}/open`, alice)).json()).toEqual({ auth: null, own: false })
     // The principal is kept out of res.locals' named entries (a template sees no `auth`).
     expect(await (await get(`${url}/locals`, bob)).json()).toEqual({ user: 'bob', names: [], json: '{}' })
+  })
+
+  it.each([
+    ['5', express],
+    ['4.21.2', express4],
+  ] as const)('outlives a later middleware that replaces res.locals (Express %s)', async (_, framework) => {
+    const { keyward } = createFixture()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const app = framework()
+    app.get(
+      '/page',
+      keywardExpress(keyward).requireAuth(),
+      (_req: Request, res: Response, next: NextFunction) => {
+        res.locals = { title: 'page' }
+        next()
+      },
+      (req: Request, res: Response) => {
+        res.json({ user: req.auth?.userId, locals: res.locals })
+      },
+    )
+    expect(await (await get(`${await serve(app as Express)}/page`, key)).json()).toEqual({
+      user: 'alice',
+      locals: { title: 'page' },
+    })
   })
 
   it('is read in the parent app after a sub-app that guarded the request', async () => {

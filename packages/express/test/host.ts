@@ -4,11 +4,20 @@ import defaultExpress, { type NextFunction, type Request, type Response } from '
 import { AGENTS_PERMISSION, GUARDED, type RunningServer } from '../../../test/contract/support/host.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 
-/** The contract suite's host application on Express (the workspace's release unless given another). */
-export function startExpressHost(keyward: Keyward, express = defaultExpress): Promise<RunningServer> {
+/**
+ * The contract suite's host application on Express (the workspace's release unless given another),
+ * with the app's `query parser` setting if given (its default otherwise: `simple` on Express 5,
+ * `extended` on 4).
+ */
+export function startExpressHost(
+  keyward: Keyward,
+  express = defaultExpress,
+  queryParser?: false | 'simple' | 'extended',
+): Promise<RunningServer> {
   const hostErrors: unknown[] = []
   const auth = keywardExpress(keyward)
   const app = express()
+  if (queryParser !== undefined) app.set('query parser', queryParser)
   app.use(auth.routes)
   // Both forms of the guard: protect (guard and handler in one) and requireAuth (a handler of its own).
   app.get(

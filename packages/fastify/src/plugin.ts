@@ -35,6 +35,15 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
   if (typeof engine?.handle !== 'function' || typeof engine.guard !== 'function') {
     throw new KeywardConfigError('keyward', 'must be the engine that createKeyward() returned')
   }
+  // fastify-plugin shares the parent's scope, so Fastify drops a `prefix` given here without a word
+  // and the routes would be served at the root.
+  if ((options as { prefix?: unknown }).prefix !== undefined) {
+    throw new KeywardConfigError(
+      'prefix',
+      'is ignored by this plugin (it shares the scope it is registered in): give createKeyward() a ' +
+        "basePath, or register the plugin inside a scope of your own with that prefix: app.register(async (api) => { await api.register(keyward, { keyward }) }, { prefix: '/api' })",
+    )
+  }
   const guard = (guardOptions?: AuthenticateOptions) => guardHook(engine, guardOptions)
 
   fastify.decorateRequest('auth', null as unknown as Principal)

@@ -47,6 +47,17 @@ describe('the @keyward/fastify plugin', () => {
     await expect(app.register(keyward, { keyward: {} as Keyward })).rejects.toThrow(KeywardConfigError)
   })
 
+  it('refuses a prefix given with the plugin, which Fastify would ignore, and names what to do instead', async () => {
+    const { keyward: engine } = createFixture()
+    const app = Fastify()
+    const error: unknown = await app.register(keyward, { keyward: engine, prefix: '/api' }).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    )
+    expect(error).toBeInstanceOf(KeywardConfigError)
+    expect(String(error)).toMatch(/option "prefix" .*basePath.*\{ prefix: '\/api' \}/)
+  })
+
   it('serves the routes under basePath only', async () => {
     const { keyward: engine } = createFixture({ basePath: '/auth' })
     const { key } = await engine.issueKey('alice', { name: 'ci' })

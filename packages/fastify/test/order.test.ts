@@ -1,6 +1,6 @@
 import type { Keyward } from '@keyward/core'
 import { keyward } from '@keyward/fastify'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFixture } from '../../../test/contract/support/fixture.js'
 
@@ -116,6 +116,33 @@ describe('@keyward/fastify guards routes whatever the order they were declared i
     expect((await fetch(`${url}/secret`, as((await keys(engine)).bob))).status).toBe(200)
     expect(seenByOwnHook).toEqual(['bob'])
   })
+
+  it.each([
+    // The guard is the route's first own hook: after every onRequest hook of the scope.
+    ['registered first', false, { before: [null, null, null], after: [null, null, null], own: ['bob'] }],
+    // The guard is a scope hook where the plugin was registered: before the hooks added after it.
+    ['registered after a route', true, { before: [null, null, null], after: ['bob', null], own: ['bob'] }],
+  ])(
+    "runs where the README's Order section says, among the app's onRequest hooks (%s)",
+    async (_, routeFirst, expected) => {
+      const { keyward: engine } = createFixture()
+      const { app: host } = app()
+      const seen: Record<string, unknown[]> = { before: [], after: [], own: [] }
+      const record = (name: string) => async (request: FastifyRequest) =>
+        void seen[name]?.push(request.auth?.userId ?? request.auth)
+      if (routeFirst) host.get('/health', async () => ({ ok: true }))
+      host.addHook('onRequest', record('before'))
+      await host.register(keyward, { keyward: engine })
+      host.addHook('onRequest', record('after'))
+      host.get('/secret', { config: { keyward: true }, onRequest: record('own') }, async () => ({}))
+      host.get('/open', async () => ({}))
+      const url = await listen(host)
+      expect((await fetch(`${url}/secret`, as((await keys(engine)).bob))).status).toBe(200)
+      expect((await fetch(`${url}/open`)).status).toBe(200)
+      expect((await fetch(`${url}/secret`)).status).toBe(401)
+      expect(seen).toEqual(expected)
+    },
+  )
 
   it.each([false, 'agents:read', { permissions: 'agents:read' }, {}])(
     'fails closed on config.keyward = %j of a route declared before keyward',

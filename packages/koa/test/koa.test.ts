@@ -271,4 +271,32 @@ describe('keywardKoa', () => {
       )
     }
   })
+
+  it.each([
+    [
+      'app.proxy with maxIpsCount: 1, as the README advises',
+      1,
+      ['203.0.113.5', '203.0.113.5', '203.0.113.5'],
+      429,
+    ],
+    ['app.proxy alone', 0, ['198.51.100.1', '198.51.100.2', '198.51.100.3'], 401],
+  ])(
+    'limits failed attempts per address behind a proxy that appends to X-Forwarded-For: %s',
+    async (_, maxIpsCount, counted, fourth) => {
+      const { keyward, events } = createFixture({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+      const auth = keywardKoa(keyward)
+      const app = new Koa({ proxy: true, maxIpsCount })
+      app.use(auth.routes).use(auth.requireAuth())
+      const url = await serve(app)
+      // The client sends an X-Forwarded-For of its choice; its proxy appends the address it saw.
+      const attempt = (spoofed: string) =>
+        fetch(`${url}/me`, {
+          headers: { 'x-forwarded-for': `${spoofed}, 203.0.113.5`, 'x-api-key': `ms-${'0'.repeat(32)}` },
+        })
+      for (const spoofed of ['198.51.100.1', '198.51.100.2', '198.51.100.3'])
+        expect((await attempt(spoofed)).status).toBe(401)
+      expect(failedAddresses(events)).toEqual(counted)
+      expect((await attempt('198.51.100.4')).status).toBe(fourth)
+    },
+  )
 })
