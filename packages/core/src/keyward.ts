@@ -153,7 +153,14 @@ export function createKeyward(options: KeywardOptions): Keyward {
     lifetimeMs: config.authTokenLifetimeMs,
     cacheMax: config.cacheMax,
   })
-  const tokens = new TokenService(store, authTokens, clock, config.refreshTokenLifetime, emit)
+  const tokens = new TokenService(
+    store,
+    authTokens,
+    clock,
+    config.refreshTokenLifetime,
+    config.sessionLifetime,
+    emit,
+  )
   const limiter =
     config.rateLimit === false
       ? undefined

@@ -35,8 +35,13 @@ export interface KeywardOptions {
   readonly keyLifetime?: DurationInput
   /** Default `15m`; at least `1s` (a JWT's exp counts whole seconds). */
   readonly authTokenLifetime?: DurationInput
-  /** Default `30d`. */
+  /** Default `30d`: a session not refreshed for that long ends. */
   readonly refreshTokenLifetime?: DurationInput
+  /**
+   * How long a session may last from its first token, however often it is refreshed; then its
+   * user signs in (or exchanges a key) again. Default `1y`; `false` for no bound.
+   */
+  readonly sessionLifetime?: DurationInput | false
   /** JWT `iss` and `aud`. Default `keyward` for both. */
   readonly issuer?: string
   readonly audience?: string
@@ -76,6 +81,8 @@ export interface ResolvedOptions {
   readonly keyLifetime: Duration
   readonly authTokenLifetimeMs: number
   readonly refreshTokenLifetime: Duration
+  /** False for no bound. */
+  readonly sessionLifetime: Duration | false
   readonly issuer: string
   readonly audience: string
   readonly cacheMax: number
@@ -224,6 +231,11 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   if (durationUpperBoundMs(refreshTokenLifetime) < authTokenLifetimeMs) {
     throw new KeywardConfigError('refreshTokenLifetime', 'must not be shorter than authTokenLifetime')
   }
+  const sessionLifetime =
+    options.sessionLifetime === false ? false : duration('sessionLifetime', options.sessionLifetime, '1y')
+  if (sessionLifetime !== false && durationUpperBoundMs(sessionLifetime) < authTokenLifetimeMs) {
+    throw new KeywardConfigError('sessionLifetime', 'must not be shorter than authTokenLifetime')
+  }
 
   return {
     jwtSecret,
@@ -234,6 +246,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     keyLifetime,
     authTokenLifetimeMs,
     refreshTokenLifetime,
+    sessionLifetime,
     issuer: nonEmpty('issuer', options.issuer, 'keyward'),
     audience: nonEmpty('audience', options.audience, 'keyward'),
     cacheMax: cacheEntries(options.cache?.max),

@@ -49,6 +49,14 @@ describe('options are checked at start-up', () => {
       { refreshTokenLifetime: '1m' },
       /refreshTokenLifetime/,
     ],
+    [
+      'a session shorter than the auth token',
+      { sessionLifetime: '10m' },
+      /sessionLifetime.*authTokenLifetime/,
+    ],
+    ['a session lifetime that is not a duration', { sessionLifetime: 'forever' }, /sessionLifetime/],
+    ['a session lifetime of true', { sessionLifetime: true as never }, /sessionLifetime/],
+    ['a session lifetime over 100 years', { sessionLifetime: '101y' }, /sessionLifetime.*100 years/],
     ['a store without the interface', { store: {} as never }, /store/],
   ])('rejects %s with a KeywardConfigError', (_, override, message) => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)

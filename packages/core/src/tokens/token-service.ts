@@ -1,8 +1,8 @@
-import { randomUUID } from 'node:crypto'
 import { KeywardError } from '../errors.js'
 import type { EventHook } from '../events.js'
 import type { Clock } from '../lib/clock.js'
 import { addDuration, type Duration } from '../lib/duration.js'
+import { timeOfId, timeOrderedId } from '../lib/time-ordered-id.js'
 import { storeCall } from '../store/store-call.js'
 import type { KeyStore, NextRefreshToken, RefreshTokenRecord } from '../store/types.js'
 import { validUserId } from '../users.js'
@@ -21,12 +21,29 @@ export class TokenService {
     private readonly authTokens: AuthTokens,
     private readonly clock: Clock,
     private readonly refreshLifetime: Duration,
+    /** How long a session (a refresh family) may last from its first token; false for no bound. */
+    private readonly sessionLifetime: Duration | false,
     private readonly emit: EventHook | undefined,
   ) {}
 
-  /** A new pair, starting a new refresh family. */
+  /** A new pair, starting a new refresh family: a new session. */
   async issuePair(userId: string, keyId: string | null): Promise<TokenPair> {
-    return this.#mint(validUserId(userId), keyId, randomUUID())
+    validUserId(userId)
+    const now = this.clock()
+    const refresh = generateRefreshToken()
+    const { digest, createdOn, expiresOn } = this.#successor(refresh, now, this.#sessionEndFrom(now))
+    // The family's id is dated by the clock: it carries the session's start through every store.
+    const record: RefreshTokenRecord = {
+      digest,
+      familyId: timeOrderedId(now),
+      userId,
+      keyId,
+      createdOn,
+      expiresOn,
+    }
+    await storeCall(() => this.store.insertRefreshToken(record))
+    const { token } = await this.authTokens.sign(userId, keyId, now)
+    return { auth_token: token, refresh_token: refresh }
   }
 
   /**
@@ -51,6 +68,9 @@ export class TokenService {
     // same token is not taken for reuse, which would revoke its session.
     const presented = await storeCall(() => this.store.findRefreshToken(digest, at))
     if (presented === null) throw this.#invalid(at, ip)
+    // A token outlives its session only if sessionLifetime was shortened since it was made.
+    const sessionEnd = this.#sessionEnd(presented.familyId)
+    if (sessionEnd <= now) throw this.#invalid(at, ip, presented)
     if (
       (presented.keyId !== null && !(await keyAlive(presented.keyId))) ||
       !(await userExists(presented.userId))
@@ -60,7 +80,7 @@ export class TokenService {
     }
     const next = generateRefreshToken()
     const result = await storeCall(() =>
-      this.store.rotateRefreshToken(digest, this.#successor(next, now), at),
+      this.store.rotateRefreshToken(digest, this.#successor(next, now, sessionEnd), at),
     )
     if (result.status === 'not_found') throw this.#invalid(at, ip)
     const { userId, keyId } = result.previous
@@ -106,33 +126,30 @@ export class TokenService {
    */
   async #revokeFamilyOf(digest: string, at: Date): Promise<void> {
     for (let presentation = 0; presentation < 2; presentation++) {
-      const discarded = this.#successor(generateRefreshToken(), at.getTime())
+      const discarded = this.#successor(generateRefreshToken(), at.getTime(), Number.POSITIVE_INFINITY)
       await storeCall(() => this.store.rotateRefreshToken(digest, discarded, at))
     }
   }
 
-  #successor(refreshToken: string, now: number): NextRefreshToken {
+  /** A token made now lives refreshTokenLifetime, but never past the end of its session. */
+  #successor(refreshToken: string, now: number, sessionEnd: number): NextRefreshToken {
     return {
       digest: refreshTokenDigest(refreshToken),
       createdOn: new Date(now),
-      expiresOn: new Date(addDuration(now, this.refreshLifetime)),
+      expiresOn: new Date(Math.min(addDuration(now, this.refreshLifetime), sessionEnd)),
     }
   }
 
-  async #mint(userId: string, keyId: string | null, familyId: string): Promise<TokenPair> {
-    const now = this.clock()
-    const refresh = generateRefreshToken()
-    const record: RefreshTokenRecord = {
-      digest: refreshTokenDigest(refresh),
-      familyId,
-      userId,
-      keyId,
-      createdOn: new Date(now),
-      expiresOn: new Date(addDuration(now, this.refreshLifetime)),
-    }
-    await storeCall(() => this.store.insertRefreshToken(record))
-    const { token } = await this.authTokens.sign(userId, keyId, now)
-    return { auth_token: token, refresh_token: refresh }
+  #sessionEndFrom(start: number): number {
+    return this.sessionLifetime === false
+      ? Number.POSITIVE_INFINITY
+      : addDuration(start, this.sessionLifetime)
+  }
+
+  /** A family named before keyward dated its families (a UUIDv4) has no known start, and no end. */
+  #sessionEnd(familyId: string): number {
+    const start = timeOfId(familyId)
+    return start === undefined ? Number.POSITIVE_INFINITY : this.#sessionEndFrom(start)
   }
 }
 
