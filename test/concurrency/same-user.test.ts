@@ -18,6 +18,7 @@ import { totpCode } from '../contract/support/totp.js'
 import { describeWith } from '../support/services.js'
 import {
   type Instances,
+  KEY_LIMIT,
   PROPAGATION_BOUND_MS,
   type SharedStore,
   startInstances,
@@ -70,6 +71,27 @@ function sameUser(name: string, setup: () => Promise<SharedStore>): void {
       const crossed = await Promise.all(issued.map((key, i) => t.both[(i + 1) % 2]!.verifyKey(key.key)))
       expect(crossed.every((result) => result.ok)).toBe(true)
       report.push(`${ISSUES} parallel issues, ${ISSUES} distinct ids listed on both instances`)
+    })
+
+    it(`${KEY_LIMIT + 50} parallel issues across both instances for ${KEY_LIMIT} places keep no more than ${KEY_LIMIT}`, async () => {
+      const results = await Promise.allSettled(
+        Array.from({ length: KEY_LIMIT + 50 }, (_, i) => t.both[i % 2]!.issueKey('crowd', { name: `k${i}` })),
+      )
+      const issued = results.filter((result) => result.status === 'fulfilled').length
+      for (const result of results)
+        if (result.status === 'rejected') expect(codeOf(result.reason)).toBe('KEY_LIMIT_REACHED')
+      for (const instance of t.both) expect(await instance.listKeys('crowd')).toHaveLength(issued)
+      expect(issued).toBeLessThanOrEqual(KEY_LIMIT)
+      // The places the race left free can be taken, one by one, and then no more.
+      for (let i = issued; i < KEY_LIMIT; i++) await t.both[i % 2]!.issueKey('crowd', { name: `later ${i}` })
+      await expect(t.a.issueKey('crowd', { name: 'over' })).rejects.toMatchObject({
+        code: 'KEY_LIMIT_REACHED',
+      })
+      await expect(t.b.issueKey('crowd', { name: 'over' })).rejects.toMatchObject({
+        code: 'KEY_LIMIT_REACHED',
+      })
+      expect(await t.a.listKeys('crowd')).toHaveLength(KEY_LIMIT)
+      report.push(`${KEY_LIMIT + 50} racing issues for ${KEY_LIMIT} places kept ${issued}`)
     })
 
     it(`${DELETES} parallel deletions amid verifications on both instances`, async () => {

@@ -44,6 +44,28 @@ describe.each(FRAMEWORKS)('API keys over %s', (framework) => {
       expect(await t.keyward.listKeys('alice')).toEqual([])
     })
 
+    it('answers 409 once the caller holds maxKeysPerUser unexpired keys, and issues again after a deletion', async () => {
+      const alice = await t.keyFor('alice')
+      for (let i = 1; i < 100; i++) await t.keyward.issueKey('alice', { name: `k${i}` })
+      const issue = () =>
+        t.api('POST', '/accounts/api-key', { headers: withKey(alice), json: { key_name: 'one more' } })
+      const refused = await issue()
+      expect(refused.status).toBe(409)
+      expect(refused.headers.get('cache-control')).toBe('no-store')
+      expect(refused.body).toEqual({
+        error: 'Key limit reached',
+        message: 'You already have 100 active API keys, the most allowed. Delete one to issue another',
+      })
+      const held = await t.keyward.listKeys('alice')
+      expect(held).toHaveLength(100)
+      const deleted = await t.api('DELETE', `/accounts/api-key?id=${held[1]!.id}`, {
+        headers: withKey(alice),
+      })
+      expect(deleted.status).toBe(200)
+      expect(data<IssuedKeyData>(await issue()).name).toBe('one more')
+      expect((await issue()).status).toBe(409)
+    })
+
     it.each([
       ['missing', {}],
       ['not a string', { key_name: 42 }],

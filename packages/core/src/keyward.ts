@@ -145,7 +145,16 @@ export function createKeyward(options: KeywardOptions): Keyward {
   const format = keyFormat(config.keyPrefix)
   const cache = new KeyCache(config.cacheMax, config.cacheTtlMs)
   const usage = new UsageRecorder(store, clock, config.lastUsedResolutionMs, storeFailed('last-used'))
-  const keys = new KeyService(store, format, cache, usage, clock, config.keyLifetime, emit)
+  const keys = new KeyService(
+    store,
+    format,
+    cache,
+    usage,
+    clock,
+    config.keyLifetime,
+    config.maxKeysPerUser,
+    emit,
+  )
   const authTokens = new AuthTokens({
     secret: config.jwtSecret,
     issuer: config.issuer,

@@ -33,6 +33,8 @@ export interface KeywardOptions {
   readonly keyPrefix?: string
   /** Default `3mo` (calendar months). Every lifetime is at most 100 years. */
   readonly keyLifetime?: DurationInput
+  /** Unexpired API keys one user may hold; issuing one more is refused (409). Default 100; `false` for no bound. */
+  readonly maxKeysPerUser?: number | false
   /** Default `15m`; at least `1s` (a JWT's exp counts whole seconds). */
   readonly authTokenLifetime?: DurationInput
   /** Default `30d`: a session not refreshed for that long ends. */
@@ -79,6 +81,8 @@ export interface ResolvedOptions {
   readonly storeTimeoutMs: number | false
   readonly keyPrefix: string
   readonly keyLifetime: Duration
+  /** False for no bound. */
+  readonly maxKeysPerUser: number | false
   readonly authTokenLifetimeMs: number
   readonly refreshTokenLifetime: Duration
   /** False for no bound. */
@@ -244,6 +248,10 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     storeTimeoutMs,
     keyPrefix,
     keyLifetime,
+    maxKeysPerUser:
+      options.maxKeysPerUser === false
+        ? false
+        : positiveInteger('maxKeysPerUser', options.maxKeysPerUser, 100),
     authTokenLifetimeMs,
     refreshTokenLifetime,
     sessionLifetime,

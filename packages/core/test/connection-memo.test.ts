@@ -33,6 +33,7 @@ function countingKeys() {
     usage,
     clock,
     { months: 3, milliseconds: 0 },
+    false,
     undefined,
   )
   return { keys, clock, digests: () => digests, close: () => usage.close() }

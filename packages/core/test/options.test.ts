@@ -57,6 +57,10 @@ describe('options are checked at start-up', () => {
     ['a session lifetime that is not a duration', { sessionLifetime: 'forever' }, /sessionLifetime/],
     ['a session lifetime of true', { sessionLifetime: true as never }, /sessionLifetime/],
     ['a session lifetime over 100 years', { sessionLifetime: '101y' }, /sessionLifetime.*100 years/],
+    ['a key limit of 0', { maxKeysPerUser: 0 }, /maxKeysPerUser.*positive integer/],
+    ['a fractional key limit', { maxKeysPerUser: 1.5 }, /maxKeysPerUser/],
+    ['a key limit given as text', { maxKeysPerUser: '5' as never }, /maxKeysPerUser/],
+    ['a key limit of true', { maxKeysPerUser: true as never }, /maxKeysPerUser/],
     ['a store without the interface', { store: {} as never }, /store/],
   ])('rejects %s with a KeywardConfigError', (_, override, message) => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)

@@ -28,6 +28,9 @@ export interface Instances {
 /** How long a deletion may take to reach the other instance over a real connection. */
 export const PROPAGATION_BOUND_MS = 10_000
 
+/** Each instance's maxKeysPerUser: above what the other tests issue to one user. */
+export const KEY_LIMIT = 250
+
 export async function startInstances(shared: SharedStore): Promise<Instances> {
   const clock = manualClock(Math.floor(Date.now() / 1000) * 1000)
   const events: KeywardEvent[] = []
@@ -36,6 +39,7 @@ export async function startInstances(shared: SharedStore): Promise<Instances> {
       jwtSecret: JWT_SECRET,
       store,
       clock,
+      maxKeysPerUser: KEY_LIMIT,
       users: { get: (id) => ({ id, permissions: ['agents:read'] }) },
       onEvent: (event) => events.push(event),
     })

@@ -52,6 +52,7 @@ export const PRESENTATION: Readonly<Record<ErrorCode, Presentation>> = {
   PAYLOAD_TOO_LARGE: { status: 413, error: 'Payload too large' },
   METHOD_NOT_ALLOWED: { status: 405, error: 'Method not allowed' },
   KEY_NOT_FOUND: { status: 404, error: 'Not found', message: 'You have no API key with that id or value' },
+  KEY_LIMIT_REACHED: { status: 409, error: 'Key limit reached' },
   INVALID_REFRESH_TOKEN: { status: 401, error: 'Invalid refresh token' },
   REFRESH_TOKEN_REUSED: { status: 401, error: 'Invalid refresh token' },
   TOTP_NOT_PENDING: {

@@ -48,6 +48,8 @@ export class KeyService {
     private readonly usage: UsageRecorder,
     private readonly clock: Clock,
     private readonly lifetime: Duration,
+    /** Unexpired keys one user may hold; false for no bound. */
+    private readonly maxPerUser: number | false,
     private readonly emit: EventHook | undefined,
   ) {}
 
@@ -67,8 +69,24 @@ export class KeyService {
       lastUsedOn: null,
     }
     await storeCall(() => this.store.insertKey(record))
+    if (this.maxPerUser !== false) await this.#withinLimit(record, this.maxPerUser)
     this.emit?.({ type: 'key.issued', at: record.createdOn, userId, keyId: record.id })
     return { record, key }
+  }
+
+  /**
+   * Counted after the insert, not before: of issues racing at the limit, on one instance or on
+   * several, each sees the others' keys, so no more than `max` are kept (all of them may be
+   * refused; a retry succeeds). A key given up here was never shown to anyone.
+   */
+  async #withinLimit(record: ApiKeyRecord, max: number): Promise<void> {
+    const held = await this.list(record.userId)
+    if (held.length <= max) return
+    await storeCall(() => this.store.deleteKey(record.userId, { id: record.id }))
+    throw new KeywardError(
+      'KEY_LIMIT_REACHED',
+      `You already have ${max} active API keys, the most allowed. Delete one to issue another`,
+    )
   }
 
   /** The user's keys that have not expired, oldest first. */

@@ -1,0 +1,72 @@
+/**
+ * maxKeysPerUser bounds the unexpired keys one user holds (and so what a listing returns): one
+ * more is refused with KEY_LIMIT_REACHED and leaves nothing behind, expired keys free their
+ * place, and issues racing at the limit never keep more than the limit.
+ */
+import { KeywardError } from '@keyward/core'
+import { describe, expect, it } from 'vitest'
+import { MINUTE, setup } from './support.js'
+
+const issueMany = (keyward: ReturnType<typeof setup>['keyward'], userId: string, count: number) =>
+  Promise.allSettled(Array.from({ length: count }, (_, i) => keyward.issueKey(userId, { name: `k${i}` })))
+
+const kept = (results: PromiseSettledResult<unknown>[]) =>
+  results.filter((r) => r.status === 'fulfilled').length
+
+describe('maxKeysPerUser', () => {
+  it('allows 100 unexpired keys by default, refuses the 101st and keeps nothing of it', async () => {
+    const { keyward, store, events } = setup()
+    for (let i = 0; i < 100; i++) await keyward.issueKey('alice', { name: `k${i}` })
+    const refusal = await keyward.issueKey('alice', { name: 'one too many' }).catch((error) => error)
+    expect(refusal).toBeInstanceOf(KeywardError)
+    expect(refusal).toMatchObject({
+      code: 'KEY_LIMIT_REACHED',
+      message: 'You already have 100 active API keys, the most allowed. Delete one to issue another',
+    })
+    expect(await store.listKeys('alice')).toHaveLength(100)
+    expect((await keyward.listKeys('alice')).map((key) => key.name)).not.toContain('one too many')
+    expect(events.filter((event) => event.type === 'key.issued')).toHaveLength(100)
+    // Another user is not counted against alice, and a deletion frees a place.
+    await expect(keyward.issueKey('bob', { name: 'b' })).resolves.toBeDefined()
+    const [oldest] = await keyward.listKeys('alice')
+    await keyward.deleteKey('alice', { id: oldest!.id })
+    await expect(keyward.issueKey('alice', { name: 'in its place' })).resolves.toBeDefined()
+    await expect(keyward.issueKey('alice', { name: 'again too many' })).rejects.toMatchObject({
+      code: 'KEY_LIMIT_REACHED',
+    })
+  })
+
+  it('counts only unexpired keys', async () => {
+    const { keyward, clock } = setup({ maxKeysPerUser: 2, keyLifetime: '5m' })
+    await keyward.issueKey('alice', { name: 'a' })
+    clock.advance(MINUTE)
+    await keyward.issueKey('alice', { name: 'b' })
+    await expect(keyward.issueKey('alice', { name: 'c' })).rejects.toMatchObject({
+      code: 'KEY_LIMIT_REACHED',
+    })
+    clock.advance(4 * MINUTE)
+    await expect(keyward.issueKey('alice', { name: 'c' })).resolves.toBeDefined()
+  })
+
+  it('keeps no more than the limit of issues racing for the last places', async () => {
+    const { keyward, store } = setup({ maxKeysPerUser: 3 })
+    await keyward.issueKey('alice', { name: 'first' })
+    const results = await issueMany(keyward, 'alice', 20)
+    const held = await store.listKeys('alice')
+    expect(held.length).toBe(1 + kept(results))
+    expect(held.length).toBeLessThanOrEqual(3)
+    for (const result of results)
+      if (result.status === 'rejected') expect(result.reason).toMatchObject({ code: 'KEY_LIMIT_REACHED' })
+    // Whatever the race left, the places it left free can be taken.
+    while ((await store.listKeys('alice')).length < 3) await keyward.issueKey('alice', { name: 'later' })
+    await expect(keyward.issueKey('alice', { name: 'over' })).rejects.toMatchObject({
+      code: 'KEY_LIMIT_REACHED',
+    })
+  })
+
+  it('is unbounded with false', async () => {
+    const { keyward } = setup({ maxKeysPerUser: false })
+    expect(kept(await issueMany(keyward, 'alice', 150))).toBe(150)
+    expect(await keyward.listKeys('alice')).toHaveLength(150)
+  })
+})
