@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { rawRequest } from '../security/support/raw-http.js'
+import { INVALID_KEY } from './support/answers.js'
 import { withBearer, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
 import { DAY, MINUTE, SECOND } from './support/fixture.js'
@@ -121,10 +122,7 @@ describe.each(FRAMEWORKS)('the guard over %s', (framework) => {
       t.clock.advance(2 * DAY)
       const reply = await agents(withKey(alice))
       expect(reply.status).toBe(401)
-      expect(reply.body).toEqual({
-        error: 'Invalid API key',
-        message: 'The provided API key is invalid or expired',
-      })
+      expect(reply.body).toEqual(INVALID_KEY)
       expect((await t.api('GET', '/accounts/api-key', { headers: withBearer(alice) })).status).toBe(401)
     })
 

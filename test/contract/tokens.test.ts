@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest'
+import { INVALID_KEY, INVALID_REFRESH, REUSED_REFRESH } from './support/answers.js'
 import { data, type Reply, type TokensData, withBearer, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
 import { DAY, MINUTE, SECOND } from './support/fixture.js'
 import { FRAMEWORKS } from './support/servers.js'
 
-const INVALID_KEY = { error: 'Invalid API key', message: 'The provided API key is invalid or expired' }
-const INVALID_REFRESH = {
-  error: 'Invalid refresh token',
-  message: 'The refresh token is invalid or expired. Sign in again',
-}
-const REUSED_REFRESH = {
-  error: 'Invalid refresh token',
-  message: 'This refresh token was already used; its session has been revoked. Sign in again',
-}
 const INVALID_TOKEN_CHALLENGE = 'Bearer realm="keyward", error="invalid_token"'
 
 /** A refused refresh: 401, this body, and the invalid_token challenge. */

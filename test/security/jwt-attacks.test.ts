@@ -9,6 +9,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 // jose is @keyward/core's dependency, not the workspace root's: borrowed as the contract suite borrows otplib.
 import { exportJWK, SignJWT } from '../../packages/core/node_modules/jose'
+import { INVALID_REFRESH, INVALID_TOKEN } from '../contract/support/answers.js'
 import {
   type Api,
   client,
@@ -28,14 +29,6 @@ import {
 } from '../contract/support/servers.js'
 
 const CHALLENGE = 'Bearer realm="keyward", error="invalid_token"'
-const INVALID_TOKEN = {
-  error: 'Invalid auth token',
-  message: 'The provided auth token is invalid or expired. Refresh it or exchange your API key again',
-}
-const INVALID_REFRESH_TOKEN = {
-  error: 'Invalid refresh token',
-  message: 'The refresh token is invalid or expired. Sign in again',
-}
 /** A guarded host route and one of keyward's own: the same guard answers on both. */
 const PROTECTED = [GUARDED.agents, '/accounts/api-key'] as const
 const secretBytes = new TextEncoder().encode(JWT_SECRET)
@@ -241,7 +234,7 @@ describe('JWT attacks over Express, Fastify and Koa', () => {
     const replies = await everywhere(hosts(), (api) =>
       api('POST', '/accounts/refresh', { json: { refresh_token: auth_token } }),
     )
-    expectRefused(replies, INVALID_REFRESH_TOKEN)
+    expectRefused(replies, INVALID_REFRESH)
   })
 
   /** The refresh token refused the same way on every framework, each presentation; never taken for a reuse. */
@@ -249,7 +242,7 @@ describe('JWT attacks over Express, Fastify and Koa', () => {
     const replies = await everywhere(h, (api) =>
       api('POST', '/accounts/refresh', { json: { refresh_token: refreshToken } }),
     )
-    expectRefused(replies, INVALID_REFRESH_TOKEN)
+    expectRefused(replies, INVALID_REFRESH)
     const reuse = h.fixture.events.filter(
       (event) => event.type === 'auth.failed' && event.code === 'REFRESH_TOKEN_REUSED',
     )

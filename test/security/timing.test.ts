@@ -14,6 +14,7 @@ import { beforeEach, describe, expect, it, vi } from 'vitest'
 import * as secrets from '../../packages/core/src/lib/secrets.js'
 import { constantTimeEqual } from '../../packages/core/src/lib/secrets.js'
 import { instrumentedStore } from '../../packages/core/test/support.js'
+import { INVALID_KEY } from '../contract/support/answers.js'
 import { createFixture, DAY, JWT_SECRET } from '../contract/support/fixture.js'
 import { FRAMEWORKS, GUARDED, START_SERVER } from '../contract/support/servers.js'
 import { type RawRequest, type RawResponse, rawRequest } from './support/raw-http.js'
@@ -29,7 +30,6 @@ vi.mock('../../packages/core/src/lib/secrets.js', async (importOriginal) => {
 })
 
 const KEY_LOOKUPS = new Set(['findKeyByDigest', 'findKeyById', 'listKeys'])
-const INVALID_KEY = { error: 'Invalid API key', message: 'The provided API key is invalid or expired' }
 const wellFormedKey = () => `ms-${randomBytes(16).toString('hex')}`
 
 /** The response as sent, but for the one header that depends on the second it was sent in. */
