@@ -33,7 +33,8 @@ const BENCH_USER = { id: 'bench', permissions: ['agents:read'] }
 const users = { get: (id) => (id === BENCH_USER.id ? BENCH_USER : null) }
 const jwtSecret = 'bench-secret-bench-secret-bench-secret-00'
 const store = memoryStore()
-const keyward = createKeyward({ jwtSecret, users, store })
+// The issuance figure issues thousands of keys to one user: maxKeysPerUser would refuse them.
+const keyward = createKeyward({ jwtSecret, users, store, maxKeysPerUser: false })
 const { key, id: keyId } = await keyward.issueKey('bench', { name: 'bench' })
 const { auth_token: token } = await keyward.authenticateWithApiKey(key)
 const payload = { data: [{ id: 'agt_1', name: 'Invoice reader' }] }
@@ -98,6 +99,13 @@ const express = {
     const { default: Express } = await import('express')
     const app = Express()
     app.disable('x-powered-by')
+    if (guard === 'base') {
+      // A copy of Express's shared request prototype for this app alone: auth-slot.ts defines its
+      // `auth` accessor on the prototypes above the request, and on a shared one the first build to
+      // guard would own it, the other then handing off through that build's setter.
+      const { auth: _taken, ...own } = Object.getOwnPropertyDescriptors(Express.request)
+      Object.setPrototypeOf(app.request, Object.create(Object.getPrototypeOf(Express.request), own))
+    }
     // keyward's routes on every app, the peer's too: the apps then differ only in the guard.
     const auth = (await import('@keyward/express')).keywardExpress(keyward)
     app.use(auth.routes)

@@ -105,6 +105,16 @@ it('runs the benchmark suite end to end (smoke)', async () => {
   // Last use is batched: the smoke's 5,000 guarded requests take well under a minute (the default
   // lastUsedResolution), so the one write is the flush at close.
   expect(results.writes).toMatchObject({ requests: 5_000, writes: 1, byMethod: { recordKeyUsage: 1 } })
+  // The cache's heap growth with the smoke's bound (bench/run.mjs) in cacheMemory's fields
+  // (bench/lib/in-process.mjs); growth after a gc can be negative, so only finiteness is asserted.
+  expect(results.memory).toEqual({
+    max: 1_000,
+    distinct: 5_000,
+    filling_mb: expect.any(Number),
+    beyond_bound_mb: expect.any(Number),
+  })
+  expect(Number.isFinite(results.memory.filling_mb)).toBe(true)
+  expect(Number.isFinite(results.memory.beyond_bound_mb)).toBe(true)
   // Where valgrind is installed (it is on CI's machines), the callgrind section ran too.
   if (spawnSync('valgrind', ['--version']).status !== 0)
     console.warn('[keyward] bench smoke: no valgrind, callgrind unchecked')
@@ -117,6 +127,7 @@ it('runs the benchmark suite end to end (smoke)', async () => {
   const report = readFileSync(join(out, 'smoke.md'), 'utf8')
   expect(report).toContain('## Guarded route throughput')
   expect(report).toContain('## Guard cost: server CPU per request')
+  expect(report).toContain('## Cache memory bound')
   // The interval's ranks are those of the slices this run has (the bench-stats test checks the ranks).
   expect(report).toContain(`with ${paired[0]?.slices} slices, ranks`)
 }, 600_000)

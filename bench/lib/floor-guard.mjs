@@ -6,10 +6,11 @@
  * connection up in a WeakMap and compares the key with the one remembered there in constant time,
  * checks the key's cache entry (still held, fresh, not expired), looks the user up, checks the
  * route's permissions, records the use once per millisecond and hands the principal to the host
- * (`request.auth`, Express's `res.locals.auth`, `ctx.state.auth`: each framework's cheapest place). What it leaves out: the digest and the cache
- * lookup on a connection's first request (it knows the one key), a rate limiter, the token path,
- * the error bodies. Not a guard to use: a measure of what keyward's structure costs above its
- * necessary work on the machine the suite runs on (the side-by-side section's `floor`).
+ * where keyward does (`request.auth`, a symbol slot of Express's `req.rawHeaders`, `ctx.state.auth`).
+ * What it leaves out: the digest and the cache lookup on a connection's first request (it knows the
+ * one key), a rate limiter, the token path, the error bodies. Not a guard to use: a measure of what
+ * keyward's structure costs above its necessary work on the machine the suite runs on (the
+ * side-by-side section's `floor`).
  */
 const CACHE_TTL_MS = 60_000
 const LIFETIME_MS = 90 * 86_400_000
@@ -71,11 +72,17 @@ function floorCheck({ key, keyId, userId, users, permissions }) {
 const statusOf = (refusal) => (refusal === 'forbidden' ? 403 : 401)
 
 /**
+ * Where the Express floor puts the principal, as keyward's adapter does (packages/express/src/
+ * auth-slot.ts): a symbol slot of `req.rawHeaders`, since a property added to an Express request
+ * builds a hidden class of its own. Left out: the `req.auth` accessor keyward defines once to read
+ * the slot (the floor's route reads nothing) and its WeakMap for requests without `rawHeaders`.
+ */
+const SLOT = Symbol('floor.auth')
+
+/**
  * A check mounted as each framework mounts a guard: a Fastify onRequest hook, an Express or a Koa
- * middleware. The principal goes where each framework keeps it cheapest: `request.auth`,
- * Express's `res.locals.auth` (not `req.auth`: a property added to an Express request builds a
- * hidden class of its own, packages/express/src/auth-slot.ts, a cost keyward avoids),
- * `ctx.state.auth`.
+ * middleware. The principal goes where keyward's adapter puts it: `request.auth`, the `rawHeaders`
+ * slot on Express, `ctx.state.auth`.
  */
 export const mountCheck = {
   fastify: (check) =>
@@ -89,7 +96,7 @@ export const mountCheck = {
     function floor(req, res, next) {
       const outcome = check(req.headers, req.socket)
       if (typeof outcome === 'string') return res.status(statusOf(outcome)).json({ error: outcome })
-      res.locals.auth = outcome
+      req.rawHeaders[SLOT] = outcome
       next()
     },
   koa: (check) =>

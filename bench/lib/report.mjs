@@ -1,6 +1,8 @@
 import { medianIntervalRanks } from './stats.mjs'
 
 const round1 = (value) => Math.round(value * 10) / 10
+// autocannon runs whole seconds (bench/lib/http.mjs load): a kept section's 1.5 s slices ran 2 s.
+const ranSeconds = (seconds) => Math.ceil(seconds)
 
 /** The Markdown report: one table per section, figures and ratios side by side. */
 const table = (headers, rows) =>
@@ -23,7 +25,7 @@ export function renderMarkdown(results) {
     '',
     `Measured ${stamp} on ${machine.cores} × ${machine.cpu}, ${machine.memory_gib} GiB, Node ${machine.node}.`,
     `autocannon, ${settings.connections} connections, from a separate process; each server in its own process on 127.0.0.1${settings.pinned ? ` (servers pinned to core ${settings.pinned.serverCore}, the load generator to core ${settings.pinned.loadCore})` : ''}.`,
-    `Per framework, ${settings.rounds} round(s), each with one fresh server process in which every variant is an app of its own (same framework code, JIT state and heap); each app warmed up ${settings.warmup} s, then ${settings.cycles} cycle(s) in which every variant is loaded for ${settings.slice} s, in alternating order. A ratio compares two slices of the same cycle; figures are medians over all slices, with the interquartile range of the ratios.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
+    `Per framework, ${settings.rounds} round(s), each with one fresh server process in which every variant is an app of its own (same framework code, JIT state and heap); each app warmed up ${ranSeconds(settings.warmup)} s, then ${settings.cycles} cycle(s) in which every variant is loaded for ${ranSeconds(settings.slice)} s, in alternating order. A ratio compares two slices of the same cycle; figures are medians over all slices, with the interquartile range of the ratios.${settings.smoke ? ' **Smoke run: too short to mean anything.**' : ''}`,
     '',
   ]
   if (results.paired?.length) {
@@ -32,7 +34,7 @@ export function renderMarkdown(results) {
     parts.push(
       heading('Guard cost: server CPU per request, measured side by side', 'paired'),
       '',
-      `Two server processes of one framework on one core, loaded at the same time (25 connections each): one serves the guarded app, the other the app it is paired with (the unguarded app unless named) receiving the very same request; they swap roles every slice. Whatever the machine does to that core during a slice, it does to both, so this is the steadiest of the ratios. The ratio is the paired app's CPU / the guarded app's CPU per request: against the unguarded app, the share of its throughput a CPU-bound server keeps behind the guard; against a peer or the floor (head to head, same request), above 1 when keyward costs less (@fastify/bearer-auth reads only Authorization: keyward meets it on a Bearer key, and guarding by X-Api-Key on a request that carries both headers, each guard reading its own). CPU from the scheduler's per-thread account (ns). The control is a second unguarded app (the noise floor). The floor is a hook (Fastify) or middleware (Express, Koa) that does only the work keyward's guard must do on a warm keep-alive connection, in one function (bench/lib/floor-guard.mjs): what keyward's structure costs is the distance between the two. The interval is the median's 95% interval (distribution-free, from the order statistics of the slices; with ${slices} slices, ranks ${ranks.join(' and ')}): where the median of a much longer run would be. ${settings.rounds} round(s) of fresh processes, ${settings.cycles} slice(s) of ${settings.slice} s per pair and round.`,
+      `Two server processes of one framework on one core, loaded at the same time (25 connections each): one serves the guarded app, the other the app it is paired with (the unguarded app unless named) receiving the very same request; they swap roles every slice. Whatever the machine does to that core during a slice, it does to both, so this is the steadiest of the ratios. The ratio is the paired app's CPU / the guarded app's CPU per request: against the unguarded app, the share of its throughput a CPU-bound server keeps behind the guard; against a peer or the floor (head to head, same request), above 1 when keyward costs less (@fastify/bearer-auth reads only Authorization: keyward meets it on a Bearer key, and guarding by X-Api-Key on a request that carries both headers, each guard reading its own). CPU from the scheduler's per-thread account (ns). The control is a second unguarded app (the noise floor). The floor is a hook (Fastify) or middleware (Express, Koa) that does only the work keyward's guard must do on a warm keep-alive connection, in one function (bench/lib/floor-guard.mjs): what keyward's structure costs is the distance between the two. The interval is the median's 95% interval (distribution-free, from the order statistics of the slices; with ${slices} slices, ranks ${ranks.join(' and ')}): where the median of a much longer run would be. ${settings.rounds} round(s) of fresh processes, ${settings.cycles} slice(s) of ${ranSeconds(settings.slice)} s per pair and round.`,
       '',
       table(
         [
@@ -117,6 +119,8 @@ export function renderMarkdown(results) {
   if (results.issuance.length) {
     parts.push(
       heading('Issuance and exchange (Fastify, memory store)', 'http'),
+      '',
+      "Every key is issued to one user, so `maxKeysPerUser` is off here; on (the default), each issue also lists that user's keys, one more store read.",
       '',
       table(
         ['operation', 'req/s', 'p99 ms'],

@@ -151,8 +151,8 @@ const STORES: Record<Store, { modules: Record<string, string>; open: string }> =
     modules: { storePostgres: '@keyward/store-postgres', pglite: '@electric-sql/pglite' },
     open: `
       const db = await pglite.PGlite.create()
-      await storePostgres.migrate(db)
-      return { store: storePostgres.postgresStore({ client: db }), close: () => db.close() }`,
+      const migrated = await storePostgres.migrate(db)
+      return { store: storePostgres.postgresStore({ client: db }), migrated, close: () => db.close() }`,
   },
   postgres: {
     modules: { storePostgres: '@keyward/store-postgres', pg: 'pg' },
@@ -160,9 +160,10 @@ const STORES: Record<Store, { modules: Record<string, string>; open: string }> =
       const schema = 'host_' + process.env.RUN_ID
       const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
       pool.on('error', () => {})
-      await storePostgres.migrate(pool, { schema })
+      const migrated = await storePostgres.migrate(pool, { schema })
       return {
         store: storePostgres.postgresStore({ client: pool, schema }),
+        migrated,
         close: async () => {
           await pool.query('DROP SCHEMA ' + schema + ' CASCADE')
           await pool.end()
@@ -233,6 +234,8 @@ async function main() {
     withoutKey: (await agents({})).status,
     exchange: exchange.status,
     byToken: await agents({ authorization: 'Bearer ' + exchanged.data.auth_token }),
+    totpEnabled: await keyward.totpEnabled('alice'),
+    migrated: opened.migrated,
   }
   await server.close()
   await keyward.close()
@@ -262,7 +265,13 @@ const ADMITTED = {
   withoutKey: 401,
   exchange: 200,
   byToken: { status: 200, body: { user: 'alice' } },
+  totpEnabled: false,
 }
+/** What the host saw on `store`: a PostgreSQL store's migrate() ran both migrations on a fresh schema. */
+const admittedOn = (store: Store) =>
+  store === 'pglite' || store === 'postgres'
+    ? { ...ADMITTED, migrated: { applied: [1, 2], version: 2 } }
+    : ADMITTED
 
 /** A package's manifest as npm installed it into the host: the published one. */
 const publishedManifest = (name: string) => readManifest(hostDir, 'node_modules', name)
@@ -289,14 +298,14 @@ describe.each(['esm', 'cjs'] as const)('a host installed with npm, loading keywa
   ] as const)(
     'serves %s on the %s store: a key, no key, the exchange, the token',
     async (framework, store) => {
-      expect(await runHost(framework, store, modules)).toEqual(ADMITTED)
+      expect(await runHost(framework, store, modules)).toEqual(admittedOn(store))
     },
   )
 })
 
 describeWith('DATABASE_URL', 'a host installed with npm, on PostgreSQL through pg', (url) => {
   it('serves fastify on it: a key, no key, the exchange, the token', async () => {
-    expect(await runHost('fastify', 'postgres', 'esm', { DATABASE_URL: url })).toEqual(ADMITTED)
+    expect(await runHost('fastify', 'postgres', 'esm', { DATABASE_URL: url })).toEqual(admittedOn('postgres'))
   })
 })
 

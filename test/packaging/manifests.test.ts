@@ -57,6 +57,13 @@ it("@keyward/store-postgres's published types need neither optional driver (a ho
   }
 })
 
+it('@keyward/store-postgres exports its factory and migrate(), and nothing internal', () => {
+  const names: string[] = JSON.parse(
+    node(['-e', "console.log(JSON.stringify(Object.keys(require('@keyward/store-postgres')).sort()))"]),
+  )
+  expect(names).toEqual(['migrate', 'postgresStore'])
+})
+
 describe('@keyward/core public surface', () => {
   it('exports the public API and nothing internal', () => {
     const names: string[] = JSON.parse(

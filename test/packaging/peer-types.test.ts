@@ -20,7 +20,12 @@ const work = mkdtempSync(join(scratch, 'keyward-peer-types-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 const ENGINE = `import { createKeyward } from '@keyward/core'
-const keyward = createKeyward({ jwtSecret: 'a'.repeat(32), users: { get: (id) => ({ id, permissions: [] }) } })
+const users = { get: (id: string) => ({ id, permissions: [] }) }
+const keyward = createKeyward({ jwtSecret: 'a'.repeat(32), users, storeTimeout: '2s' })
+createKeyward({ jwtSecret: 'a'.repeat(32), users, storeTimeout: false })
+// @ts-expect-error storeTimeout is a duration ('5s') or false: a bare number has no unit
+createKeyward({ jwtSecret: 'a'.repeat(32), users, storeTimeout: 5000 })
+const on: Promise<boolean> = keyward.totpEnabled('u')
 `
 
 /** A host app that uses what the adapter declares, and one line that must not compile. */
