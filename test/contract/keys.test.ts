@@ -54,7 +54,7 @@ describe.each(FRAMEWORKS)('API keys over %s', (framework) => {
       expect(refused.headers.get('cache-control')).toBe('no-store')
       expect(refused.body).toEqual({
         error: 'Key limit reached',
-        message: 'You already have 100 active API keys, the most allowed. Delete one to issue another',
+        message: 'You have reached the limit of 100 active API keys. Delete one to issue another',
       })
       const held = await t.keyward.listKeys('alice')
       expect(held).toHaveLength(100)

@@ -51,7 +51,10 @@ export interface RequestContext {
 }
 
 export interface Keyward {
-  /** Issues a key for a user; the returned `key` is the only time it is ever seen. */
+  /**
+   * Issues a key for a user; the returned `key` is the only time it is ever seen. Rejects with
+   * KEY_LIMIT_REACHED when the user already holds `maxKeysPerUser` unexpired keys.
+   */
   issueKey(userId: string, options: { readonly name: unknown }): Promise<IssuedKey>
   /** The user's keys that have not expired, oldest first. */
   listKeys(userId: string): Promise<KeyInfo[]>

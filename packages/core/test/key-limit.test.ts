@@ -3,9 +3,9 @@
  * more is refused with KEY_LIMIT_REACHED and leaves nothing behind, expired keys free their
  * place, and issues racing at the limit never keep more than the limit.
  */
-import { KeywardError } from '@keyward/core'
+import { KeywardError, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { MINUTE, setup } from './support.js'
+import { instrumentedStore, MINUTE, setup } from './support.js'
 
 const issueMany = (keyward: ReturnType<typeof setup>['keyward'], userId: string, count: number) =>
   Promise.allSettled(Array.from({ length: count }, (_, i) => keyward.issueKey(userId, { name: `k${i}` })))
@@ -21,7 +21,7 @@ describe('maxKeysPerUser', () => {
     expect(refusal).toBeInstanceOf(KeywardError)
     expect(refusal).toMatchObject({
       code: 'KEY_LIMIT_REACHED',
-      message: 'You already have 100 active API keys, the most allowed. Delete one to issue another',
+      message: 'You have reached the limit of 100 active API keys. Delete one to issue another',
     })
     expect(await store.listKeys('alice')).toHaveLength(100)
     expect((await keyward.listKeys('alice')).map((key) => key.name)).not.toContain('one too many')
@@ -62,6 +62,36 @@ describe('maxKeysPerUser', () => {
     await expect(keyward.issueKey('alice', { name: 'over' })).rejects.toMatchObject({
       code: 'KEY_LIMIT_REACHED',
     })
+  })
+
+  it('lets a user at the limit write nothing: one listing, no insert, no deletion', async () => {
+    const { store, count, calls } = instrumentedStore()
+    const { keyward } = setup({ store, maxKeysPerUser: 2 })
+    await keyward.issueKey('alice', { name: 'a' })
+    await keyward.issueKey('alice', { name: 'b' })
+    calls.length = 0
+    await expect(keyward.issueKey('alice', { name: 'c' })).rejects.toMatchObject({
+      code: 'KEY_LIMIT_REACHED',
+    })
+    expect(calls).toEqual(['listKeys'])
+    expect(count('insertKey')).toBe(0)
+  })
+
+  it('gives the new key up when the count after the insert fails, and answers as the store failed', async () => {
+    const base = memoryStore()
+    let listings = 0
+    const store = {
+      ...base,
+      listKeys: (userId: string) =>
+        ++listings === 2 ? Promise.reject(new Error('connection reset')) : base.listKeys(userId),
+    }
+    const { keyward, events } = setup({ store })
+    await expect(keyward.issueKey('alice', { name: 'lost reply' })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    })
+    expect(await base.listKeys('alice')).toEqual([])
+    expect(events.filter((event) => event.type === 'key.issued')).toEqual([])
+    await expect(keyward.issueKey('alice', { name: 'retry' })).resolves.toMatchObject({ name: 'retry' })
   })
 
   it('is unbounded with false', async () => {

@@ -115,7 +115,7 @@ describe('sessionLifetime', () => {
     expect(codesOf(after.events)).toEqual(['INVALID_REFRESH_TOKEN', 'INVALID_REFRESH_TOKEN'])
   })
 
-  it('leaves a family named before families were dated (a UUIDv4) without an end', async () => {
+  it('takes a family named before families were dated (a UUIDv4) to have begun on 2026-12-02', async () => {
     const context = setup({ sessionLifetime: '10d' })
     const raw = `rt_${'A'.repeat(43)}`
     await context.store.insertRefreshToken({
@@ -126,11 +126,14 @@ describe('sessionLifetime', () => {
       createdOn: new Date(ISSUED_AT),
       expiresOn: new Date(ISSUED_AT + 30 * DAY),
     })
-    context.clock.advance(20 * DAY)
+    const end = Date.parse('2026-12-12T00:00:00.000Z')
+    context.clock.set(end - 1)
     const next = await context.keyward.refreshTokens(raw)
-    expect((await stored(context.store, next.refresh_token, context.clock())).expiresOn.getTime()).toBe(
-      context.clock() + 30 * DAY,
-    )
+    expect((await stored(context.store, next.refresh_token, context.clock())).expiresOn.getTime()).toBe(end)
+    context.clock.set(end)
+    await expect(context.keyward.refreshTokens(next.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
   })
 
   it('names each family with a UUIDv7 dated by the clock', async () => {
@@ -140,6 +143,9 @@ describe('sessionLifetime', () => {
     expect(familyId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     expect(timeOfId(familyId)).toBe(ISSUED_AT)
     for (const ms of [0, 1, ISSUED_AT, 2 ** 48 - 1]) expect(timeOfId(timeOrderedId(ms))).toBe(ms)
+    expect(timeOfId(timeOrderedId(ISSUED_AT + 0.75))).toBe(ISSUED_AT)
+    for (const broken of [-1, 2 ** 48, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => timeOrderedId(broken)).toThrow(RangeError)
     expect(new Set(Array.from({ length: 100 }, () => timeOrderedId(ISSUED_AT))).size).toBe(100)
     expect(timeOfId(randomUUID())).toBeUndefined()
     expect(timeOfId('not-an-id')).toBeUndefined()

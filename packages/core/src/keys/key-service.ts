@@ -15,6 +15,12 @@ import type { KeyFormat } from './key-format.js'
 
 export const MAX_KEY_NAME_LENGTH = 128
 
+const keyLimitReached = (max: number) =>
+  new KeywardError(
+    'KEY_LIMIT_REACHED',
+    `You have reached the limit of ${max} active API keys. Delete one to issue another`,
+  )
+
 export interface IssuedKey {
   readonly record: ApiKeyRecord
   /** The full key: returned once, never stored. */
@@ -68,25 +74,32 @@ export class KeyService {
       expiresOn: new Date(addDuration(now, this.lifetime)),
       lastUsedOn: null,
     }
+    const max = this.maxPerUser
+    // Counted before the insert, so that a user at the limit writes nothing, and again after it:
+    // of issues racing for the last places, on one instance or on several, each then sees the
+    // others' keys, so no more than `max` are kept (all of them may be refused; a retry succeeds).
+    if (max !== false && (await this.list(userId)).length >= max) throw keyLimitReached(max)
     await storeCall(() => this.store.insertKey(record))
-    if (this.maxPerUser !== false) await this.#withinLimit(record, this.maxPerUser)
+    if (max !== false) await this.#keptWithin(record, max)
     this.emit?.({ type: 'key.issued', at: record.createdOn, userId, keyId: record.id })
     return { record, key }
   }
 
   /**
-   * Counted after the insert, not before: of issues racing at the limit, on one instance or on
-   * several, each sees the others' keys, so no more than `max` are kept (all of them may be
-   * refused; a retry succeeds). A key given up here was never shown to anyone.
+   * Gives the new key up when it is one too many, or when the count fails (a store outage: the
+   * request answers 503 and its key, shown to no one, should not linger in the listing). Only
+   * when that deletion fails too does the key stay, until it expires or the user deletes it.
    */
-  async #withinLimit(record: ApiKeyRecord, max: number): Promise<void> {
-    const held = await this.list(record.userId)
-    if (held.length <= max) return
-    await storeCall(() => this.store.deleteKey(record.userId, { id: record.id }))
-    throw new KeywardError(
-      'KEY_LIMIT_REACHED',
-      `You already have ${max} active API keys, the most allowed. Delete one to issue another`,
-    )
+  async #keptWithin(record: ApiKeyRecord, max: number): Promise<void> {
+    let refusal: unknown
+    try {
+      if ((await this.list(record.userId)).length <= max) return
+      refusal = keyLimitReached(max)
+    } catch (error) {
+      refusal = error
+    }
+    await storeCall(() => this.store.deleteKey(record.userId, { id: record.id })).catch(() => {})
+    throw refusal
   }
 
   /** The user's keys that have not expired, oldest first. */

@@ -7,8 +7,11 @@ import { randomBytes } from 'node:crypto'
  * from keyward's injected clock and be read back, and no store needs to know.
  */
 export function timeOrderedId(ms: number): string {
+  // 48 bits hold every millisecond from 1970 to the year 10889; a clock outside is broken.
+  if (!(ms >= 0 && ms < 2 ** 48))
+    throw new RangeError(`the clock must read milliseconds since 1970 (got ${ms})`)
   const bytes = randomBytes(16)
-  bytes.writeUIntBE(ms, 0, 6)
+  bytes.writeUIntBE(Math.floor(ms), 0, 6)
   bytes[6] = ((bytes[6] as number) & 0x0f) | 0x70
   bytes[8] = ((bytes[8] as number) & 0x3f) | 0x80
   const hex = bytes.toString('hex')

@@ -24,6 +24,8 @@ const oldestFirst = (a: ApiKeyRecord, b: ApiKeyRecord) =>
 export function memoryStore(): KeyStore {
   const keysById = new Map<string, ApiKeyRecord>()
   const idByDigest = new Map<string, string>()
+  /** Each user's key ids: a listing (and so each issue, under maxKeysPerUser) reads only the user's own. */
+  const idsByUser = new Map<string, Set<string>>()
   const refreshTokens = new Map<string, RefreshEntry>()
   const totp = new Map<string, TotpRecord>()
   const counters = new Map<string, { count: number; resetAt: number }>()
@@ -64,6 +66,9 @@ export function memoryStore(): KeyStore {
       if (keysById.has(record.id) || idByDigest.has(record.digest)) throw new Error('duplicate key record')
       keysById.set(record.id, record)
       idByDigest.set(record.digest, record.id)
+      const ids = idsByUser.get(record.userId)
+      if (ids === undefined) idsByUser.set(record.userId, new Set([record.id]))
+      else ids.add(record.id)
     },
 
     async findKeyByDigest(digest) {
@@ -76,7 +81,8 @@ export function memoryStore(): KeyStore {
     },
 
     async listKeys(userId) {
-      return [...keysById.values()].filter((record) => record.userId === userId).sort(oldestFirst)
+      const ids = idsByUser.get(userId) ?? []
+      return Array.from(ids, (id) => keysById.get(id) as ApiKeyRecord).sort(oldestFirst)
     },
 
     async deleteKey(userId, selector) {
@@ -85,6 +91,9 @@ export function memoryStore(): KeyStore {
       if (!record || record.userId !== userId) return null
       keysById.delete(record.id)
       idByDigest.delete(record.digest)
+      const ids = idsByUser.get(userId)
+      ids?.delete(record.id)
+      if (ids?.size === 0) idsByUser.delete(userId)
       publish({ type: 'key.deleted', keyId: record.id, digest: record.digest })
       return record
     },

@@ -94,6 +94,21 @@ export function describeRefreshTokens(suite: ConformanceSuite): void {
       })
     })
 
+    it("keeps a successor made to live less than a second (a session's last) until its expiresOn", async () => {
+      const first = refreshRecord(uniqueUser())
+      await suite.store.insertRefreshToken(first)
+      // keyward caps a successor at its session's end; a store that counts lifetimes in whole
+      // seconds would have none left to give it.
+      const at = Date.now()
+      const last = { digest: sha256Hex(randomUUID()), createdOn: new Date(at), expiresOn: new Date(at + 500) }
+      expect(await suite.store.rotateRefreshToken(first.digest, last, new Date(at))).toEqual({
+        status: 'rotated',
+        previous: first,
+      })
+      expect(await suite.store.findRefreshToken(last.digest, new Date(at))).toEqual({ ...first, ...last })
+      expect(await suite.store.findRefreshToken(last.digest, new Date(at + 500))).toBeNull()
+    })
+
     it('finds a token by digest, spent or not, until its expiresOn (by the given time) or its family is revoked', async () => {
       const { store } = suite
       const expiresOn = new Date(Date.now() + DAY)

@@ -146,12 +146,16 @@ export class TokenService {
       : addDuration(start, this.sessionLifetime)
   }
 
-  /** A family named before keyward dated its families (a UUIDv4) has no known start, and no end. */
   #sessionEnd(familyId: string): number {
-    const start = timeOfId(familyId)
-    return start === undefined ? Number.POSITIVE_INFINITY : this.#sessionEndFrom(start)
+    return this.#sessionEndFrom(timeOfId(familyId) ?? UNDATED_SESSIONS_START)
   }
 }
+
+/**
+ * A family named before keyward dated its families (a UUIDv4) has no start on record: its
+ * session is taken to have begun when they began to be dated, so that it too has an end.
+ */
+const UNDATED_SESSIONS_START = Date.parse('2026-12-02T00:00:00.000Z')
 
 /** Whose family a refresh token belongs to, as far as the store told. */
 type Owner = Pick<RefreshTokenRecord, 'userId' | 'keyId'>
