@@ -22,6 +22,12 @@ export interface CuttableProxy {
    * is dropped before any answer gets back: a command sent, its reply lost.
    */
   dropAfter(pattern: RegExp): void
+  /**
+   * The next data a client sends that matches `pattern` reaches the server, and the server's
+   * answer gets back, with the end of the connection right behind it: a connection that closes
+   * as soon as it has answered (as a server does in a failover).
+   */
+  endAfterReply(pattern: RegExp): void
   close(): Promise<void>
 }
 
@@ -29,6 +35,7 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
   const sockets = new Set<Socket>()
   let open = true
   let dropAfter: RegExp | undefined
+  let endAfterReply: RegExp | undefined
   const server: Server = createServer((client) => {
     if (!open) {
       client.destroy()
@@ -48,6 +55,17 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     client.pipe(upstream)
     upstream.pipe(client)
     client.on('data', (chunk: Buffer) => {
+      if (endAfterReply?.test(chunk.toString('latin1'))) {
+        endAfterReply = undefined
+        upstream.unpipe(client)
+        upstream.once('data', (reply: Buffer) => {
+          client.end(reply)
+          upstream.end()
+        })
+        // Unpiped, the upstream was paused: a listener alone would not start it again.
+        upstream.resume()
+        return
+      }
       if (dropAfter === undefined || !dropAfter.test(chunk.toString('latin1'))) return
       dropAfter = undefined
       // The pipe has written the chunk on: let the server have it, and the client nothing back.
@@ -74,6 +92,9 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     },
     dropAfter(pattern) {
       dropAfter = pattern
+    },
+    endAfterReply(pattern) {
+      endAfterReply = pattern
     },
     close: () =>
       new Promise<void>((resolve) => {

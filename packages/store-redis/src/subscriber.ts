@@ -26,10 +26,12 @@ function answered(reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
 
 /**
  * Subscribes to `channel` on a connection of its own (a subscribed connection can do nothing
- * else) and hands each event on it to `listener`. ioredis reconnects that connection and
- * subscribes again by itself. A SUBSCRIBE whose reply a drop lost is sent again (harmless twice),
- * whatever the host's client does: ioredis counts a channel only once its reply came, so it would
- * not subscribe on the next reconnect either.
+ * else) and hands each event on it to `listener`. ioredis reconnects that connection, and each
+ * reconnection subscribes again, here rather than by ioredis's `autoResubscribe`: that sends its
+ * SUBSCRIBE as a promise nothing awaits, which rejects when the new connection drops at once on
+ * a client without an offline queue, and an unhandled rejection ends the host's process. A
+ * SUBSCRIBE whose reply a drop lost is sent again too (harmless twice), whatever the host's
+ * client does.
  *
  * A connection that dies without a FIN or RST reaching us (a load balancer's or NAT's idle
  * timeout, a host gone in a failover) emits neither 'error' nor 'close', and one that only
@@ -49,7 +51,7 @@ export async function subscribeToEvents(
 ): Promise<() => Promise<void>> {
   const subscriber = client.duplicate({
     lazyConnect: true,
-    autoResubscribe: true,
+    autoResubscribe: false,
     autoResendUnfulfilledCommands: true,
   })
   // Connection errors are retried by ioredis; without a listener they would only be logged.
@@ -76,6 +78,12 @@ export async function subscribeToEvents(
     subscriber.disconnect()
     throw error
   }
+
+  // Every later 'ready' is a reconnection. A SUBSCRIBE that fails there failed with its
+  // connection, and the next reconnection sends another.
+  subscriber.on('ready', () => {
+    subscriber.subscribe(channel).catch(() => {})
+  })
 
   let closed = false
   let checking = false

@@ -89,7 +89,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         proxy.cut()
         await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
         proxy.restore()
-        // ioredis reconnects and subscribes again by itself.
+        // ioredis reconnects, and the store subscribes again.
         await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
         await expectDeletionHeard(deleting, received)
       } finally {
@@ -97,6 +97,33 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
       // Unsubscribing closes the subscriber connection.
       await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+    })
+
+    it('subscribes again after reconnections that close as soon as they are ready, leaving no rejection unhandled', async () => {
+      const unhandled: unknown[] = []
+      const noteUnhandled = (reason: unknown) => unhandled.push(reason)
+      process.on('unhandledRejection', noteUnhandled)
+      // Through the proxied client: no offline queue, so a command sent on a closed connection rejects.
+      const listening = redisStore({ client: proxied, prefix })
+      const deleting = redisStore({ client: direct, prefix })
+      const received: string[] = []
+      const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+      try {
+        for (let round = 0; round < 5; round++) {
+          // The readiness check (INFO) of the next connection is answered, then it closes.
+          proxy.endAfterReply(/\$4\r\ninfo\r\n/i)
+          proxy.cut()
+          // Until Redis has seen the cut, it still counts the connection that was subscribed.
+          await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+          proxy.restore()
+          await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        }
+        await expectDeletionHeard(deleting, received)
+        expect(unhandled).toEqual([])
+      } finally {
+        process.off('unhandledRejection', noteUnhandled)
+        await unsubscribe()
+      }
     })
 
     it('replaces a subscriber connection that falls silent without closing', async () => {
