@@ -270,7 +270,7 @@ const ADMITTED = {
 /** What the host saw on `store`: a PostgreSQL store's migrate() ran both migrations on a fresh schema. */
 const admittedOn = (store: Store) =>
   store === 'pglite' || store === 'postgres'
-    ? { ...ADMITTED, migrated: { applied: [1, 2], version: 2 } }
+    ? { ...ADMITTED, migrated: { applied: [1, 2, 3], version: 3 } }
     : ADMITTED
 
 /** A package's manifest as npm installed it into the host: the published one. */

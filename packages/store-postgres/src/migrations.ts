@@ -59,6 +59,12 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS keyward_counters_reset_at ON ${t.counters} (reset_at)`,
     ],
   },
+  {
+    version: 3,
+    name: 'index for pruning expired keys',
+    // last_used_on is not indexed, so the batched last-use writes stay HOT updates.
+    statements: (t) => [`CREATE INDEX IF NOT EXISTS keyward_api_keys_expires_on ON ${t.keys} (expires_on)`],
+  },
 ]
 
 export interface MigrateOptions {

@@ -30,8 +30,13 @@ const familyLock = (prefix: string, familyId: string) => `hashtextextended(${pre
 const toDate = (epochMs: number | string) => new Date(Math.round(Number(epochMs)))
 const iso = (date: Date) => date.toISOString()
 
-/** What `pruneExpired` runs, with the time as $1; each is served by an index of migration 2. */
+/**
+ * What `pruneExpired` runs, with the time as $1; each is served by an index of migration 2 or 3.
+ * An expired key is refused everywhere already, as Redis drops one by itself; deleting it needs
+ * no event.
+ */
 export const pruneStatements = (t: Names) => [
+  `DELETE FROM ${t.keys} WHERE expires_on <= $1`,
   `DELETE FROM ${t.refreshTokens} WHERE expires_on <= $1`,
   `DELETE FROM ${t.counters} WHERE reset_at <= $1`,
 ]

@@ -9,7 +9,11 @@ import { pruneStatements } from '../src/postgres-store.js'
 import { PGLITES, randomSchema } from './support.js'
 
 const LATEST = MIGRATIONS.at(-1)?.version
-const PRUNE_INDEXES = ['keyward_counters_reset_at', 'keyward_refresh_tokens_expires_on']
+const PRUNE_INDEXES = [
+  'keyward_api_keys_expires_on',
+  'keyward_counters_reset_at',
+  'keyward_refresh_tokens_expires_on',
+]
 
 interface Session {
   query<Row>(text: string, params?: unknown[]): Promise<{ rows: Row[] }>
@@ -53,18 +57,22 @@ describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
   })
   afterAll(() => db?.close())
 
-  it('are created by migrate and serve both of pruneExpired’s statements', async () => {
-    expect(await migrate(db, { schema: 'fresh' })).toEqual({ applied: [1, 2], version: LATEST })
+  it('are created by migrate and serve each of pruneExpired’s statements', async () => {
+    expect(await migrate(db, { schema: 'fresh' })).toEqual({ applied: [1, 2, 3], version: LATEST })
     expect(await pruneIndexes(db, 'fresh')).toEqual(PRUNE_INDEXES)
     const plans = await db.transaction((tx) => indexesPlannedForPrune(tx, 'fresh'))
-    expect(plans).toEqual([['keyward_refresh_tokens_expires_on'], ['keyward_counters_reset_at']])
+    expect(plans).toEqual([
+      ['keyward_api_keys_expires_on'],
+      ['keyward_refresh_tokens_expires_on'],
+      ['keyward_counters_reset_at'],
+    ])
   })
 
-  it('are added to a schema at version 1, which then reaches version 2', async () => {
+  it('are added to a schema at version 1, which then reaches the latest version', async () => {
     await migrate(db, { schema: 'upgraded' })
     await downgradeToV1(db, 'upgraded')
-    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [2], version: 2 })
-    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [], version: 2 })
+    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [2, 3], version: 3 })
+    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [], version: 3 })
     expect(await pruneIndexes(db, 'upgraded')).toEqual(PRUNE_INDEXES)
   })
 })
@@ -93,11 +101,12 @@ describeWith('DATABASE_URL', 'prune indexes on PostgreSQL', (url) => {
     }
   }
 
-  it('are created by migrate and serve both of pruneExpired’s statements', async () => {
+  it('are created by migrate and serve each of pruneExpired’s statements', async () => {
     const fresh = schema()
-    expect(await migrate(pool, { schema: fresh })).toEqual({ applied: [1, 2], version: LATEST })
+    expect(await migrate(pool, { schema: fresh })).toEqual({ applied: [1, 2, 3], version: LATEST })
     expect(await pruneIndexes(pool, fresh)).toEqual(PRUNE_INDEXES)
     expect(await inTransaction((session) => indexesPlannedForPrune(session, fresh))).toEqual([
+      ['keyward_api_keys_expires_on'],
       ['keyward_refresh_tokens_expires_on'],
       ['keyward_counters_reset_at'],
     ])
@@ -112,12 +121,12 @@ describeWith('DATABASE_URL', 'prune indexes on PostgreSQL', (url) => {
       const results = await Promise.all(
         Array.from({ length: 4 }, (_, i) => migrate(pools[i % 2] as Pool, { schema: upgraded })),
       )
-      expect(results.filter((result) => result.applied.length > 0)).toEqual([{ applied: [2], version: 2 }])
+      expect(results.filter((result) => result.applied.length > 0)).toEqual([{ applied: [2, 3], version: 3 }])
     } finally {
       await Promise.all(pools.map((each) => each.end()))
     }
     const { rows } = await pool.query(`SELECT version FROM "${upgraded}".keyward_migrations ORDER BY version`)
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }])
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }])
     expect(await pruneIndexes(pool, upgraded)).toEqual(PRUNE_INDEXES)
   })
 })

@@ -31,8 +31,17 @@ export function memoryStore(): KeyStore {
   const counters = new Map<string, { count: number; resetAt: number }>()
   const listeners = new Set<(event: StoreEvent) => void>()
 
-  // Expired counters and refresh tokens are swept now and then, so memory stays bounded.
+  const forgetKey = (record: ApiKeyRecord) => {
+    keysById.delete(record.id)
+    idByDigest.delete(record.digest)
+    const ids = idsByUser.get(record.userId)
+    ids?.delete(record.id)
+    if (ids?.size === 0) idsByUser.delete(record.userId)
+  }
+
+  // Expired keys, counters and refresh tokens are swept now and then, so memory stays bounded.
   const sweep = (now: number) => {
+    for (const record of keysById.values()) if (record.expiresOn.getTime() <= now) forgetKey(record)
     for (const [bucket, counter] of counters) if (counter.resetAt <= now) counters.delete(bucket)
     for (const [digest, entry] of refreshTokens) {
       if (entry.record.expiresOn.getTime() <= now) refreshTokens.delete(digest)
@@ -89,11 +98,7 @@ export function memoryStore(): KeyStore {
       const id = 'id' in selector ? selector.id : idByDigest.get(selector.digest)
       const record = id === undefined ? undefined : keysById.get(id)
       if (!record || record.userId !== userId) return null
-      keysById.delete(record.id)
-      idByDigest.delete(record.digest)
-      const ids = idsByUser.get(userId)
-      ids?.delete(record.id)
-      if (ids?.size === 0) idsByUser.delete(userId)
+      forgetKey(record)
       publish({ type: 'key.deleted', keyId: record.id, digest: record.digest })
       return record
     },

@@ -117,7 +117,7 @@ export interface KeyStore {
   resetCounter(bucket: string): Promise<void>
 
   /**
-   * Deletes expired refresh tokens and ended counter windows. Optional: stores whose records
+   * Deletes expired keys and refresh tokens, and ended counter windows. Optional: stores whose records
    * expire by themselves (Redis) leave it out. keyward calls it once an hour.
    */
   pruneExpired?(now: Date): Promise<void>

@@ -1,17 +1,17 @@
 /**
- * What the backing storage keeps, read through `dump`: pruning removes expired refresh tokens and
- * ended counters but nothing live or spent, and no key, refresh token or TOTP secret is held in
+ * What the backing storage keeps, read through `dump`: pruning removes expired keys, expired
+ * refresh tokens and ended counters but nothing live or spent, and no key, refresh token or TOTP secret is held in
  * plaintext after a full keyward session.
  */
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createKeyward } from '../keyward.js'
-import { DAY, next, refreshRecord, uniqueUser } from './fixtures.js'
+import { DAY, next, refreshRecord, sampleKeyRecord, uniqueUser } from './fixtures.js'
 import type { ConformanceSuite } from './suite.js'
 
 export function describePruning(suite: ConformanceSuite): void {
   describe('pruning', () => {
-    /** Tokens and counters on both sides of `now`, a day ahead of the real time (so a store pruning by its own clock would keep the dead), pruned at `now`. */
+    /** Keys, tokens and counters on both sides of `now`, a day ahead of the real time (so a store pruning by its own clock would keep the dead), pruned at `now`. */
     async function prunedAtNow(pruneExpired: (now: Date) => Promise<void>) {
       const now = new Date(Date.now() + DAY)
       const userId = uniqueUser()
@@ -24,26 +24,35 @@ export function describePruning(suite: ConformanceSuite): void {
       const running = `test:running:${randomUUID()}`
       await suite.store.incrementCounter(ended, 1000, new Date(now.getTime() - 1000))
       await suite.store.incrementCounter(running, 60_000, now)
+      const liveKey = sampleKeyRecord(userId, { expiresOn: new Date(now.getTime() + 1) })
+      const deadKey = sampleKeyRecord(userId, { expiresOn: now })
+      for (const key of [liveKey, deadKey]) await suite.store.insertKey(key)
       await pruneExpired.call(suite.store, now)
-      return { now, live, spent, dead, ended, running }
+      return { now, live, spent, dead, ended, running, liveKey, deadKey }
     }
 
-    it('keeps everything live or spent (stores that prune)', async (context) => {
+    it('keeps everything live or spent, and drops expired keys (stores that prune)', async (context) => {
       const { pruneExpired } = suite.store
       if (!pruneExpired) return context.skip('the store does not prune: its records expire by themselves')
-      const { now, live, spent, running } = await prunedAtNow(pruneExpired)
+      const { now, live, spent, running, liveKey, deadKey } = await prunedAtNow(pruneExpired)
+      expect(await suite.store.findKeyById(liveKey.id)).toEqual(liveKey)
+      expect(await suite.store.findKeyByDigest(deadKey.digest)).toBeNull()
+      expect(await suite.store.findKeyById(deadKey.id)).toBeNull()
+      expect(await suite.store.listKeys(liveKey.userId)).toEqual([liveKey])
       expect((await suite.store.peekCounter(running, now))?.count).toBe(1)
       expect((await suite.store.rotateRefreshToken(live.digest, next(), now)).status).toBe('rotated')
       // A spent token is kept until it expires, or presenting it again would go unnoticed.
       expect((await suite.store.rotateRefreshToken(spent.digest, next(), now)).status).toBe('reused')
     })
 
-    it('deletes expired refresh tokens and ended counters (stores that prune, read through dump)', async (context) => {
+    it('deletes expired keys, expired refresh tokens and ended counters (stores that prune, read through dump)', async (context) => {
       const { pruneExpired } = suite.store
       if (!pruneExpired || !suite.subject.dump)
         return context.skip('the store does not prune, or the suite has no dump')
-      const { dead, ended, running } = await prunedAtNow(pruneExpired)
+      const { dead, ended, running, deadKey, liveKey } = await prunedAtNow(pruneExpired)
       const stored = await suite.subject.dump()
+      expect(stored).not.toContain(deadKey.id)
+      expect(stored).toContain(liveKey.id)
       expect(stored).not.toContain(dead.digest)
       expect(stored).not.toContain(ended)
       expect(stored).toContain(running)
