@@ -267,7 +267,7 @@ const ADMITTED = {
   byToken: { status: 200, body: { user: 'alice' } },
   totpEnabled: false,
 }
-/** What the host saw on `store`: a PostgreSQL store's migrate() ran both migrations on a fresh schema. */
+/** What the host saw on `store`: a PostgreSQL store's migrate() ran every migration on a fresh schema. */
 const admittedOn = (store: Store) =>
   store === 'pglite' || store === 'postgres'
     ? { ...ADMITTED, migrated: { applied: [1, 2, 3], version: 3 } }

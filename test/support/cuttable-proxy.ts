@@ -25,17 +25,27 @@ export interface CuttableProxy {
   /**
    * The next data a client sends that matches `pattern` reaches the server, and the server's
    * answer gets back, with the end of the connection right behind it: a connection that closes
-   * as soon as it has answered (as a server does in a failover).
+   * as soon as it has answered (as a server does in a failover). Resolves once it has.
    */
-  endAfterReply(pattern: RegExp): void
+  endAfterReply(pattern: RegExp): Promise<void>
   close(): Promise<void>
+}
+
+/** Whether `data` holds one whole RESP reply: a line (+, -, :) or a bulk or verbatim string. */
+function isWholeReply(data: Buffer): boolean {
+  const lineEnd = data.indexOf('\r\n')
+  if (lineEnd < 0) return false
+  const type = String.fromCharCode(data[0] ?? 0)
+  if (type !== '$' && type !== '=') return true
+  const length = Number(data.subarray(1, lineEnd).toString('latin1'))
+  return length < 0 || data.length >= lineEnd + 2 + length + 2
 }
 
 export async function cuttableProxy(targetHost: string, targetPort: number): Promise<CuttableProxy> {
   const sockets = new Set<Socket>()
   let open = true
   let dropAfter: RegExp | undefined
-  let endAfterReply: RegExp | undefined
+  let endAfterReply: { readonly pattern: RegExp; readonly ended: () => void } | undefined
   const server: Server = createServer((client) => {
     if (!open) {
       client.destroy()
@@ -55,13 +65,20 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     client.pipe(upstream)
     upstream.pipe(client)
     client.on('data', (chunk: Buffer) => {
-      if (endAfterReply?.test(chunk.toString('latin1'))) {
+      const trap = endAfterReply
+      if (trap?.pattern.test(chunk.toString('latin1'))) {
         endAfterReply = undefined
         upstream.unpipe(client)
-        upstream.once('data', (reply: Buffer) => {
+        let reply = Buffer.alloc(0)
+        const onReply = (data: Buffer) => {
+          reply = Buffer.concat([reply, data])
+          if (!isWholeReply(reply)) return
+          upstream.off('data', onReply)
           client.end(reply)
           upstream.end()
-        })
+          trap.ended()
+        }
+        upstream.on('data', onReply)
         // Unpiped, the upstream was paused: a listener alone would not start it again.
         upstream.resume()
         return
@@ -94,7 +111,9 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
       dropAfter = pattern
     },
     endAfterReply(pattern) {
-      endAfterReply = pattern
+      return new Promise((ended) => {
+        endAfterReply = { pattern, ended }
+      })
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -34,7 +34,10 @@ export interface ApiKeyAuthentication extends TokenPair {
   readonly totp_enabled: boolean
 }
 
-/** Why a key did not verify: unknown, expired and malformed keys get the same HTTP answer. */
+/**
+ * Why a key did not verify: unknown, expired and malformed keys get the same HTTP answer. An
+ * expired key the store has since pruned (hourly) or dropped (Redis) is NOT_FOUND.
+ */
 export type KeyFailureCode = 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' | 'USER_GONE'
 
 export type VerifyKeyResult =
@@ -216,7 +219,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
     storeFailed('subscribe'),
   )
 
-  // Expired refresh tokens and ended counter windows are deleted once an hour (if the store can).
+  // Expired keys and refresh tokens and ended counter windows are deleted once an hour (if the store can).
   const pruning = setInterval(
     () => void store.pruneExpired?.(new Date(clock())).catch(storeFailed('prune')),
     3_600_000,

@@ -30,15 +30,31 @@ const familyLock = (prefix: string, familyId: string) => `hashtextextended(${pre
 const toDate = (epochMs: number | string) => new Date(Math.round(Number(epochMs)))
 const iso = (date: Date) => date.toISOString()
 
+/** Rows one prune statement deletes at most: a backlog is many short statements, never one long one. */
+export const PRUNE_BATCH = 1000
+
+/**
+ * One batch of the rows of `table` whose `time` is at or before $1, with how many went. Rows
+ * another statement holds are skipped, not waited for, so the prune never waits on a lock and
+ * never deadlocks (the batched last-use writes lock keys in id order, the prune in another).
+ */
+const pruneBatch = (table: string, key: string, time: string) =>
+  `WITH doomed AS (
+     SELECT ${key} FROM ${table} WHERE ${time} <= $1 LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
+   ), deleted AS (
+     DELETE FROM ${table} AS gone USING doomed WHERE gone.${key} = doomed.${key} RETURNING 1
+   )
+   SELECT count(*)::int AS deleted FROM deleted`
+
 /**
  * What `pruneExpired` runs, with the time as $1; each is served by an index of migration 2 or 3.
  * An expired key is refused everywhere already, as Redis drops one by itself; deleting it needs
  * no event.
  */
 export const pruneStatements = (t: Names) => [
-  `DELETE FROM ${t.keys} WHERE expires_on <= $1`,
-  `DELETE FROM ${t.refreshTokens} WHERE expires_on <= $1`,
-  `DELETE FROM ${t.counters} WHERE reset_at <= $1`,
+  pruneBatch(t.keys, 'id', 'expires_on'),
+  pruneBatch(t.refreshTokens, 'digest', 'expires_on'),
+  pruneBatch(t.counters, 'bucket', 'reset_at'),
 ]
 
 /** Named after its text, so stores on different schemas sharing a pool never clash. */
@@ -199,7 +215,20 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
     },
 
     async pruneExpired(now) {
-      for (const statement of pruneStatements(t)) await db.query(statement, [iso(now)])
+      // Each table on its own: one that fails (a statement timeout, say) leaves the others pruned.
+      let failure: unknown
+      for (const statement of pruneStatements(t)) {
+        try {
+          let deleted: number
+          do {
+            const [row] = await db.query<{ deleted: number }>(statement, [iso(now)])
+            deleted = row?.deleted ?? 0
+          } while (deleted === PRUNE_BATCH)
+        } catch (error) {
+          failure ??= error
+        }
+      }
+      if (failure !== undefined) throw failure
     },
 
     async insertRefreshToken(record) {

@@ -48,6 +48,12 @@ async function downgradeToV1(session: Session, schema: string): Promise<void> {
   await session.query(`DELETE FROM "${schema}".keyward_migrations WHERE version > 1`)
 }
 
+/** What a database migrated by the release that knew versions 1 and 2 holds. */
+async function downgradeToV2(session: Session, schema: string): Promise<void> {
+  await session.query(`DROP INDEX "${schema}".keyward_api_keys_expires_on`)
+  await session.query(`DELETE FROM "${schema}".keyward_migrations WHERE version > 2`)
+}
+
 describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
   // Opened one at a time, so the releases do not all start at once.
   let db: PGlite
@@ -74,6 +80,14 @@ describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
     expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [2, 3], version: 3 })
     expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [], version: 3 })
     expect(await pruneIndexes(db, 'upgraded')).toEqual(PRUNE_INDEXES)
+  })
+
+  it('are completed on a schema at version 2 by version 3 alone', async () => {
+    await migrate(db, { schema: 'at_v2' })
+    await downgradeToV2(db, 'at_v2')
+    expect(await pruneIndexes(db, 'at_v2')).not.toContain('keyward_api_keys_expires_on')
+    expect(await migrate(db, { schema: 'at_v2' })).toEqual({ applied: [3], version: 3 })
+    expect(await pruneIndexes(db, 'at_v2')).toEqual(PRUNE_INDEXES)
   })
 })
 

@@ -27,17 +27,17 @@ function answered(reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
 /**
  * Subscribes to `channel` on a connection of its own (a subscribed connection can do nothing
  * else) and hands each event on it to `listener`. ioredis reconnects that connection, and each
- * reconnection subscribes again, here rather than by ioredis's `autoResubscribe`: that sends its
- * SUBSCRIBE as a promise nothing awaits, which rejects when the new connection drops at once on
- * a client without an offline queue, and an unhandled rejection ends the host's process. A
- * SUBSCRIBE whose reply a drop lost is sent again too (harmless twice), whatever the host's
- * client does.
+ * reconnection subscribes again, here rather than by ioredis's `autoResubscribe`: that one lost
+ * the subscription for good when a connection closed right after its ready check, and sends its
+ * SUBSCRIBE as a promise nothing awaits, which rejects unhandled when the command queue is
+ * flushed at a close (and an unhandled rejection ends the host's process). A SUBSCRIBE whose
+ * reply a drop lost is sent again too (harmless twice), whatever the host's client does.
  *
  * A connection that dies without a FIN or RST reaching us (a load balancer's or NAT's idle
  * timeout, a host gone in a failover) emits neither 'error' nor 'close', and one that only
  * listens sends nothing that would find out: so it is sent a PING (allowed while subscribed)
  * every `checks.everyMs`, and dropped when silent for `checks.timeoutMs`; ioredis then reconnects
- * it and subscribes again. Messages published while no connection was subscribed are lost: the
+ * it, and the reconnection subscribes again. Messages published while no connection was subscribed are lost: the
  * key cache's TTL bounds what that costs.
  *
  * Resolves once subscribed; rejects if the first attempt fails, like any store call against an
@@ -79,13 +79,16 @@ export async function subscribeToEvents(
     throw error
   }
 
-  // Every later 'ready' is a reconnection. A SUBSCRIBE that fails there failed with its
-  // connection, and the next reconnection sends another.
-  subscriber.on('ready', () => {
-    subscriber.subscribe(channel).catch(() => {})
-  })
-
   let closed = false
+  // Every later 'ready' is a reconnection. A SUBSCRIBE that fails with its connection is sent
+  // again by the next reconnection; one the server refuses (an ACL change, a busy script) on a
+  // connection that stays up gets a new connection, so as not to listen to nothing for good.
+  subscriber.on('ready', () => {
+    if (closed) return
+    subscriber.subscribe(channel).catch(() => {
+      if (!closed && subscriber.status === 'ready') subscriber.disconnect(true)
+    })
+  })
   let checking = false
   // The connection being dropped stays 'ready' until it closes: it is not checked (or dropped) again.
   let dropped = -1
@@ -97,7 +100,7 @@ export async function subscribeToEvents(
       .catch(() => {
         if (closed || closes !== checked) return
         // Ends the stream (destroyed after the client's disconnectTimeout, as a silent peer never
-        // answers the FIN) and lets ioredis reconnect and subscribe again.
+        // answers the FIN) and lets ioredis reconnect, and the reconnection subscribe again.
         dropped = checked
         subscriber.disconnect(true)
       })

@@ -103,26 +103,65 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       const unhandled: unknown[] = []
       const noteUnhandled = (reason: unknown) => unhandled.push(reason)
       process.on('unhandledRejection', noteUnhandled)
-      // Through the proxied client: no offline queue, so a command sent on a closed connection rejects.
-      const listening = redisStore({ client: proxied, prefix })
-      const deleting = redisStore({ client: direct, prefix })
+      // A proxy of its own, and a client never connected: the only connection through it is the
+      // subscriber's. No offline queue, as the client above.
+      const target = new URL(url)
+      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
+      target.host = `127.0.0.1:${own.port}`
+      const client = connect(target.toString(), {
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        lazyConnect: true,
+        retryStrategy: () => 50,
+      })
       const received: string[] = []
-      const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+      const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId))
       try {
         for (let round = 0; round < 5; round++) {
           // The readiness check (INFO) of the next connection is answered, then it closes.
-          proxy.endAfterReply(/\$4\r\ninfo\r\n/i)
-          proxy.cut()
+          const ended = own.endAfterReply(/\$4\r\ninfo\r\n/i)
+          own.cut()
           // Until Redis has seen the cut, it still counts the connection that was subscribed.
           await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
-          proxy.restore()
+          own.restore()
+          await ended
           await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
         }
-        await expectDeletionHeard(deleting, received)
+        await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
         expect(unhandled).toEqual([])
       } finally {
         process.off('unhandledRejection', noteUnhandled)
-        await unsubscribe()
+        await stop()
+        client.disconnect()
+        await own.close()
+      }
+    })
+
+    it('gets a new connection when the server refuses its SUBSCRIBE, and subscribes once allowed again', async () => {
+      // A user of its own, whose channel rights an ACL change takes away and gives back.
+      const user = `kw_test_${randomUUID().slice(0, 8)}`
+      await direct.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', '&*', '+@all')
+      const target = new URL(url)
+      target.username = user
+      target.password = 'secret'
+      const client = connect(target.toString(), { lazyConnect: true, retryStrategy: () => 50 })
+      const received: string[] = []
+      const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId))
+      try {
+        expect(await subscribers()).toBe(1)
+        // Redis drops the subscribed connection; each reconnection's SUBSCRIBE is refused (NOPERM).
+        await direct.call('ACL', 'SETUSER', user, 'resetchannels')
+        await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+        // Rights come back only once a SUBSCRIBE has been refused (the ACL log records it).
+        const refused = async () => JSON.stringify(await direct.call('ACL', 'LOG')).includes(user)
+        await expect.poll(refused, { timeout: 5_000 }).toBe(true)
+        await direct.call('ACL', 'SETUSER', user, '&*')
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
+      } finally {
+        await stop()
+        client.disconnect()
+        await direct.call('ACL', 'DELUSER', user)
       }
     })
 

@@ -39,9 +39,9 @@ export function memoryStore(): KeyStore {
     if (ids?.size === 0) idsByUser.delete(record.userId)
   }
 
-  // Expired keys, counters and refresh tokens are swept now and then, so memory stays bounded.
+  // Expired counters and refresh tokens are swept now and then, so memory stays bounded; keys,
+  // which requests do not write, only in the hourly prune.
   const sweep = (now: number) => {
-    for (const record of keysById.values()) if (record.expiresOn.getTime() <= now) forgetKey(record)
     for (const [bucket, counter] of counters) if (counter.resetAt <= now) counters.delete(bucket)
     for (const [digest, entry] of refreshTokens) {
       if (entry.record.expiresOn.getTime() <= now) refreshTokens.delete(digest)
@@ -179,6 +179,7 @@ export function memoryStore(): KeyStore {
 
     async pruneExpired(now) {
       sweep(now.getTime())
+      for (const record of keysById.values()) if (record.expiresOn <= now) forgetKey(record)
     },
 
     async subscribe(listener) {
