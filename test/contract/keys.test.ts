@@ -58,7 +58,9 @@ describe.each(FRAMEWORKS)('API keys over %s', (framework) => {
       })
       const held = await t.keyward.listKeys('alice')
       expect(held).toHaveLength(100)
-      const deleted = await t.api('DELETE', `/accounts/api-key?id=${held[1]!.id}`, {
+      // Not the caller's own key: all were made in the same millisecond, so they list in id order.
+      const other = held.find((key) => key.name === 'k1')!
+      const deleted = await t.api('DELETE', `/accounts/api-key?id=${other.id}`, {
         headers: withKey(alice),
       })
       expect(deleted.status).toBe(200)
