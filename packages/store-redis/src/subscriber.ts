@@ -37,8 +37,8 @@ function answered(reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
  * timeout, a host gone in a failover) emits neither 'error' nor 'close', and one that only
  * listens sends nothing that would find out: so it is sent a PING (allowed while subscribed)
  * every `checks.everyMs`, and dropped when silent for `checks.timeoutMs`; ioredis then reconnects
- * it, and the reconnection subscribes again. Messages published while no connection was subscribed are lost: the
- * key cache's TTL bounds what that costs.
+ * it, and the reconnection subscribes again. Messages published while no connection was
+ * subscribed are lost: the key cache's TTL bounds what that costs.
  *
  * Resolves once subscribed; rejects if the first attempt fails, like any store call against an
  * unreachable Redis.
