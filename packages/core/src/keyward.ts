@@ -16,7 +16,7 @@ import { subscribeWithRetry } from './store/event-subscription.js'
 import type { ApiKeyRecord } from './store/types.js'
 import { AuthTokens } from './tokens/auth-token.js'
 import { type TokenPair, TokenService } from './tokens/token-service.js'
-import { SecretBox } from './totp/secret-box.js'
+import { SecretBox, totpKeyDerivedFrom } from './totp/secret-box.js'
 import { type TotpEnrollment, TotpService } from './totp/totp-service.js'
 import { UsageRecorder } from './usage/usage-recorder.js'
 import type { KeywardUser, Principal, UserDirectory } from './users.js'
@@ -74,7 +74,7 @@ export interface Keyward {
   /** Starts TOTP enrolment: a pending secret, confirmed by verifyTotp. */
   generateTotpKey(userId: string): Promise<TotpEnrollment>
   /** Checks a TOTP code; the first valid one enables TOTP. A code is accepted at most once. */
-  verifyTotp(userId: string, code: unknown): Promise<void>
+  verifyTotp(userId: string, code: unknown, context?: RequestContext): Promise<void>
   /**
    * Whether the user has confirmed a TOTP second factor: a host's own login asks this, then takes a
    * code with verifyTotp before issuing tokens. A pending enrolment is not enabled.
@@ -112,7 +112,8 @@ export interface Keyward {
 
 /** What the HTTP handler needs beyond the public API. */
 export interface KeywardInternals extends Keyward {
-  generateTotpKeyFor(user: KeywardUser): Promise<TotpEnrollment>
+  /** `user` is what the directory answered for `userId`; it names the enrolment, `userId` keys it. */
+  generateTotpKeyFor(userId: string, user: KeywardUser): Promise<TotpEnrollment>
   /** The response for anything thrown while answering a request; a 5xx is reported to onEvent. */
   answerThrown(error: unknown): HttpResponse
 }
@@ -176,13 +177,14 @@ export function createKeyward(options: KeywardOptions): Keyward {
     config.sessionLifetime,
     emit,
   )
-  const limiter =
-    config.rateLimit === false
-      ? undefined
-      : new RateLimiter(store, clock, config.rateLimit, storeFailed('rate-limit'))
+  const limiter = new RateLimiter(store, clock, config.rateLimit, storeFailed('rate-limit'))
+  // The guard asks nothing of a limiter that blocks no address (one check less per request).
+  const addressLimiter = config.rateLimit.perAddress === false ? undefined : limiter
+  // A configured key also opens what the key derived from jwtSecret sealed before it was set.
+  const derivedKey = totpKeyDerivedFrom(config.jwtSecret)
   const box = config.totpEncryptionKey
-    ? SecretBox.fromKey(config.totpEncryptionKey)
-    : SecretBox.derivedFrom(config.jwtSecret)
+    ? new SecretBox(config.totpEncryptionKey, [...config.totpPreviousKeys, derivedKey])
+    : new SecretBox(derivedKey, config.totpPreviousKeys)
   const totp = new TotpService(store, box, limiter, clock, config.totpIssuer, emit)
 
   // The host's directory may answer synchronously (no promise on the hot path) or not; if it
@@ -207,8 +209,16 @@ export function createKeyward(options: KeywardOptions): Keyward {
     if (user === null) throw failureError('USER_GONE')
     return user
   }
-  const authenticator = new Authenticator(keys, authTokens, loadUser, limiter, clock, config.keyPrefix, emit)
-  const warmPath = new WarmPath(keys, authTokens, config.users, limiter, clock, config.keyPrefix)
+  const authenticator = new Authenticator(
+    keys,
+    authTokens,
+    loadUser,
+    addressLimiter,
+    clock,
+    config.keyPrefix,
+    emit,
+  )
+  const warmPath = new WarmPath(keys, authTokens, config.users, addressLimiter, clock, config.keyPrefix)
 
   // Deletions on other instances reach this one through the store's channel.
   const unsubscribe = subscribeWithRetry(
@@ -227,7 +237,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
   pruning.unref()
 
   const throwIfAddressBlocked = (ip: string | undefined) => {
-    const limited = limiter?.addressBlocked(ip, clock())
+    const limited = limiter.addressBlocked(ip, clock())
     if (limited) {
       throw new KeywardError('RATE_LIMITED', PRESENTATION.RATE_LIMITED.message as string, {
         retryAfter: limited.retryAfter,
@@ -291,18 +301,18 @@ export function createKeyward(options: KeywardOptions): Keyward {
         )
       } catch (error) {
         if (error instanceof KeywardError && error.code !== 'STORE_UNAVAILABLE')
-          await limiter?.addressFailed(context?.ip)
+          await limiter.addressFailed(context?.ip)
         throw error
       }
     },
 
     async generateTotpKey(userId) {
-      return totp.generate(await requireUser(userId))
+      return totp.generate(userId, await requireUser(userId))
     },
 
-    generateTotpKeyFor: (user) => totp.generate(user),
+    generateTotpKeyFor: (userId, user) => totp.generate(userId, user),
 
-    verifyTotp: (userId, code) => totp.verify(userId, code),
+    verifyTotp: (userId, code, context) => totp.verify(userId, code, context?.ip),
 
     totpEnabled: (userId) => totp.enabled(userId),
 

@@ -60,7 +60,13 @@ export interface KeywardOptions {
     readonly issuer?: string
     /** 32-byte key that seals TOTP secrets at rest (AES-256-GCM). Default: derived from jwtSecret. */
     readonly encryptionKey?: string | Uint8Array
+    /**
+     * Keys TOTP secrets were sealed with before a rotation (32 bytes each): they still open what
+     * they sealed, and seal nothing. Keep a key here while enrolments sealed with it remain.
+     */
+    readonly previousEncryptionKeys?: ReadonlyArray<string | Uint8Array>
   }
+  /** `false` turns off the address and account limits; wrong TOTP codes are always limited. */
   readonly rateLimit?: RateLimitOptions | false
   /** Mount prefix of the routes, e.g. `/auth`. Default: none. */
   readonly basePath?: string
@@ -94,13 +100,12 @@ export interface ResolvedOptions {
   readonly lastUsedResolutionMs: number
   readonly totpIssuer: string
   readonly totpEncryptionKey: Uint8Array | undefined
-  readonly rateLimit:
-    | {
-        readonly perAddress: { readonly max: number; readonly windowMs: number } | false
-        readonly perAccount: { readonly max: number; readonly lockoutMs: number } | false
-        readonly totp: { readonly max: number; readonly baseDelayMs: number }
-      }
-    | false
+  readonly totpPreviousKeys: readonly Uint8Array[]
+  readonly rateLimit: {
+    readonly perAddress: { readonly max: number; readonly windowMs: number } | false
+    readonly perAccount: { readonly max: number; readonly lockoutMs: number } | false
+    readonly totp: { readonly max: number; readonly baseDelayMs: number }
+  }
   readonly basePath: string
   readonly baseUrl: string | undefined
   readonly bodyLimit: number
@@ -116,6 +121,16 @@ const averageDays = ({ months, milliseconds }: Duration) =>
 
 const toBytes = (value: string | Uint8Array): Uint8Array =>
   typeof value === 'string' ? new TextEncoder().encode(value) : value
+
+/** An AES-256 key: exactly 32 bytes. */
+function sealingKey(option: string, value: string | Uint8Array): Uint8Array {
+  if (typeof value !== 'string' && !(value instanceof Uint8Array))
+    throw new KeywardConfigError(option, 'must be a string or a Uint8Array of 32 bytes')
+  const key = toBytes(value)
+  if (key.byteLength !== 32)
+    throw new KeywardConfigError(option, `must be exactly 32 bytes (got ${key.byteLength})`)
+  return key
+}
 
 function duration(option: string, input: DurationInput | undefined, fallback: string): Duration {
   const parsed = parseDuration(input ?? fallback)
@@ -195,13 +210,17 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     throw new KeywardConfigError('baseUrl', 'must be an absolute URL')
   }
   const encryptionKey = options.totp?.encryptionKey
-  const totpEncryptionKey = encryptionKey === undefined ? undefined : toBytes(encryptionKey)
-  if (totpEncryptionKey && totpEncryptionKey.byteLength !== 32) {
-    throw new KeywardConfigError(
-      'totp.encryptionKey',
-      `must be exactly 32 bytes (got ${totpEncryptionKey.byteLength})`,
-    )
-  }
+  const totpEncryptionKey =
+    encryptionKey === undefined ? undefined : sealingKey('totp.encryptionKey', encryptionKey)
+  const previousKeys = options.totp?.previousEncryptionKeys ?? []
+  if (!Array.isArray(previousKeys))
+    throw new KeywardConfigError('totp.previousEncryptionKeys', 'must be an array of keys')
+  const totpPreviousKeys = previousKeys.map((key, index) =>
+    sealingKey(`totp.previousEncryptionKeys[${index}]`, key),
+  )
+  const totpIssuer = nonEmpty('totp.issuer', options.totp?.issuer, 'keyward')
+  // The otpauth label is "issuer:account": a colon in the issuer would split it elsewhere.
+  if (totpIssuer.includes(':')) throw new KeywardConfigError('totp.issuer', 'must not contain ":"')
   if (options.store !== undefined && typeof options.store?.findKeyByDigest !== 'function') {
     throw new KeywardConfigError('store', 'must implement the KeyStore interface')
   }
@@ -260,8 +279,9 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     cacheMax: cacheEntries(options.cache?.max),
     cacheTtlMs: fixedMs('cache.ttl', options.cache?.ttl, '30s'),
     lastUsedResolutionMs,
-    totpIssuer: nonEmpty('totp.issuer', options.totp?.issuer, 'keyward'),
+    totpIssuer,
     totpEncryptionKey,
+    totpPreviousKeys,
     rateLimit: resolveRateLimit(options.rateLimit),
     basePath,
     baseUrl: options.baseUrl?.replace(/\/+$/, ''),
@@ -272,9 +292,10 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
 }
 
 function resolveRateLimit(options: RateLimitOptions | false | undefined): ResolvedOptions['rateLimit'] {
-  if (options === false) return false
-  const perAddress = options?.perAddress
-  const perAccount = options?.perAccount
+  // Six digits are guessed in about 333,000 tries: no proxy's limit counts them per account.
+  const perAddress = options === false ? false : options?.perAddress
+  const perAccount = options === false ? false : options?.perAccount
+  const totp = options === false ? undefined : options?.totp
   return {
     perAddress:
       perAddress === false
@@ -291,8 +312,8 @@ function resolveRateLimit(options: RateLimitOptions | false | undefined): Resolv
             lockoutMs: fixedMs('rateLimit.perAccount.lockout', perAccount?.lockout, '15m'),
           },
     totp: {
-      max: positiveInteger('rateLimit.totp.max', options?.totp?.max, 5),
-      baseDelayMs: fixedMs('rateLimit.totp.baseDelay', options?.totp?.baseDelay, '30s'),
+      max: positiveInteger('rateLimit.totp.max', totp?.max, 5),
+      baseDelayMs: fixedMs('rateLimit.totp.baseDelay', totp?.baseDelay, '30s'),
     },
   }
 }

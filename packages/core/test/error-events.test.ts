@@ -89,7 +89,7 @@ describe('a request that fails on our side', () => {
     const [event, ...others] = errorsIn(events)
     expect(others).toEqual([])
     expect(event).toMatchObject({ during: 'request', code: 'INTERNAL' })
-    expect(String(event?.error)).toMatch(/stored TOTP key of user alice cannot be opened/)
+    expect(String(event?.error)).toMatch(/stored TOTP key of user alice opens with no configured key/)
   })
 })
 

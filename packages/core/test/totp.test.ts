@@ -1,9 +1,9 @@
-import { memoryStore } from '@keyward/core'
+import { type KeywardOptions, memoryStore } from '@keyward/core'
 import { generate } from 'otplib'
 import { describe, expect, it } from 'vitest'
 import { otpCode } from '../src/totp/otp.js'
 import { SecretBox } from '../src/totp/secret-box.js'
-import { setup } from './support.js'
+import { setup, wrongCodes } from './support.js'
 
 const ascii = (text: string) => new TextEncoder().encode(text)
 
@@ -138,6 +138,69 @@ describe('TOTP enrolment', () => {
     expect(decodeURIComponent(new URL(otpauth_url).pathname)).toBe('/keyward:Zoë \uFFFD')
   })
 
+  it('names the account without a colon, which apps take for the end of the issuer', async () => {
+    const { keyward, users } = setup({ totp: { issuer: 'Acme EU' } })
+    users.set('ops', { id: 'ops', displayName: 'Ops: Alice', permissions: [] })
+    const { otpauth_url } = await keyward.generateTotpKey('ops')
+    expect(decodeURIComponent(new URL(otpauth_url).pathname)).toBe('/Acme EU:Ops  Alice')
+  })
+
+  it('refuses an issuer with a colon at start-up', () => {
+    expect(() => setup({ totp: { issuer: 'Acme: EU' } })).toThrow(/totp\.issuer.*":"/)
+  })
+
+  it('keeps the enrolment under the id it was asked for, whatever id the directory answers', async () => {
+    const { keyward, users, clock } = setup()
+    // A directory that finds users case-insensitively and answers their canonical id.
+    users.set('Alice', { id: 'alice', permissions: [] })
+    const { secret } = await keyward.generateTotpKey('Alice')
+    await keyward.verifyTotp('Alice', await codeAt(secret, clock()))
+    expect(await keyward.totpEnabled('Alice')).toBe(true)
+    expect(await keyward.totpEnabled('alice')).toBe(false)
+  })
+
+  it('still limits wrong codes with rateLimit: false, which turns off only the address and account limits', async () => {
+    const { keyward, clock } = setup({ rateLimit: false })
+    const { secret } = await keyward.generateTotpKey('alice')
+    for (const code of await wrongCodes(secret, clock(), 5))
+      await expect(keyward.verifyTotp('alice', code)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    await expect(keyward.verifyTotp('alice', await codeAt(secret, clock()))).rejects.toMatchObject({
+      code: 'RATE_LIMITED',
+      retryAfter: 30,
+    })
+  })
+
+  it('names the address of a wrong code sent to the verify-totp route in its auth.failed event', async () => {
+    const { keyward, events, clock } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const [wrong] = await wrongCodes(secret, clock(), 1)
+    const reply = await keyward.handle({
+      method: 'POST',
+      path: '/accounts/verify-totp',
+      query: {},
+      headers: { 'content-type': 'application/json', 'x-api-key': key },
+      body: Buffer.from(JSON.stringify({ code: wrong })),
+      ip: '198.51.100.4',
+    })
+    expect(reply?.status).toBe(401)
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([
+      expect.objectContaining({ code: 'INVALID_TOTP_CODE', ip: '198.51.100.4' }),
+    ])
+  })
+
+  it('names the address a wrong code came from in its auth.failed event', async () => {
+    const { keyward, events, clock } = setup()
+    const { secret } = await keyward.generateTotpKey('alice')
+    const [wrong] = await wrongCodes(secret, clock(), 1)
+    await expect(keyward.verifyTotp('alice', wrong, { ip: '203.0.113.7' })).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([
+      expect.objectContaining({ code: 'INVALID_TOTP_CODE', userId: 'alice', ip: '203.0.113.7' }),
+    ])
+  })
+
   it('does not enable a secret that replaced, while the code was checked, the one the code matched', async () => {
     // Two tabs: one verifies a code of the first secret while the other generates a second secret.
     const base = memoryStore()
@@ -233,8 +296,54 @@ describe('TOTP enrolment', () => {
   })
 })
 
+describe('TOTP sealing keys across a rotation', () => {
+  const KEY_A = 'a'.repeat(32)
+  const KEY_B = 'b'.repeat(32)
+
+  /** Enrols alice under the first options, then confirms her code under the second, over one store. */
+  async function enrolThenVerify(before: Partial<KeywardOptions>, after: Partial<KeywardOptions>) {
+    const store = memoryStore()
+    const first = setup({ store, ...before })
+    const { secret } = await first.keyward.generateTotpKey('alice')
+    const second = setup({ store, ...after })
+    return second.keyward.verifyTotp('alice', await codeAt(secret, second.clock()))
+  }
+
+  it('opens a secret sealed with a key now listed in previousEncryptionKeys', async () => {
+    await enrolThenVerify(
+      { totp: { encryptionKey: KEY_A } },
+      { totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] } },
+    )
+  })
+
+  it('opens a secret sealed with the key derived from jwtSecret once encryptionKey is set', async () => {
+    await enrolThenVerify({}, { totp: { encryptionKey: KEY_B } })
+  })
+
+  it('cannot open a secret whose key is no longer configured, and says what to do', async () => {
+    await expect(
+      enrolThenVerify({ totp: { encryptionKey: KEY_A } }, { totp: { encryptionKey: KEY_B } }),
+    ).rejects.toThrow(/previousEncryptionKeys, or reset/)
+  })
+
+  it('seals new enrolments with encryptionKey, never with a previous key', async () => {
+    const store = memoryStore()
+    const { keyward } = setup({ store, totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] } })
+    await keyward.generateTotpKey('alice')
+    const sealed = (await store.getTotp('alice'))?.sealedSecret as string
+    expect(new SecretBox(new TextEncoder().encode(KEY_B)).open(sealed, 'alice')).toBeDefined()
+    expect(new SecretBox(new TextEncoder().encode(KEY_A)).open(sealed, 'alice')).toBeUndefined()
+  })
+
+  it('refuses a previous key that is not 32 bytes, naming it', () => {
+    expect(() => setup({ totp: { previousEncryptionKeys: [KEY_A, 'short'] } })).toThrow(
+      /totp\.previousEncryptionKeys\[1\].*32 bytes \(got 5\)/,
+    )
+  })
+})
+
 describe('secret box (AES-256-GCM)', () => {
-  const box = SecretBox.fromKey(new Uint8Array(32).fill(1))
+  const box = new SecretBox(new Uint8Array(32).fill(1))
 
   it('opens what it sealed, for the same user only', () => {
     const sealed = box.seal('JBSWY3DPEHPK3PXP', 'alice')
@@ -248,7 +357,7 @@ describe('secret box (AES-256-GCM)', () => {
     bytes[20] = (bytes[20] as number) ^ 1
     const flipped = `v1.${bytes.toString('base64url')}`
     expect(box.open(flipped, 'alice')).toBeUndefined()
-    expect(SecretBox.fromKey(new Uint8Array(32).fill(2)).open(sealed, 'alice')).toBeUndefined()
+    expect(new SecretBox(new Uint8Array(32).fill(2)).open(sealed, 'alice')).toBeUndefined()
     expect(box.open('v2.garbage', 'alice')).toBeUndefined()
   })
 

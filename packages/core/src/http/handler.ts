@@ -151,12 +151,12 @@ export class HttpHandler {
   }
 
   async #generateTotp(principal: Principal): Promise<HttpResponse> {
-    return jsonResponse(200, { data: await this.engine.generateTotpKeyFor(principal.user) })
+    return jsonResponse(200, { data: await this.engine.generateTotpKeyFor(principal.userId, principal.user) })
   }
 
   async #verifyTotp(request: HttpRequest, principal: Principal): Promise<HttpResponse> {
     const body = readJsonObject(request.body, request.headers, this.bodyLimit)
-    await this.engine.verifyTotp(principal.userId, field(body, 'code'))
+    await this.engine.verifyTotp(principal.userId, field(body, 'code'), { ip: request.ip })
     return jsonResponse(200, { data: { totp_enabled: true } })
   }
 

@@ -10,16 +10,15 @@ export type OtpAlgorithm = 'sha1' | 'sha256' | 'sha512'
 
 export const newTotpSecret = (): string => generateSecret({ length: SECRET_BYTES })
 
-const wellFormed = (text: string): string => text.replace(/\p{Cs}/gu, '\uFFFD')
-
 /**
  * The otpauth:// URL. A lone surrogate (a display name cut in the middle of an emoji) becomes
- * U+FFFD, since encodeURIComponent throws on it.
+ * U+FFFD, since encodeURIComponent throws on it. The label is "issuer:account", and apps split it
+ * at a colon, encoded or not: one in the account name becomes a space (the issuer has none).
  */
-export const totpUri = (issuer: string, label: string, secret: string): string =>
+export const totpUri = (issuer: string, account: string, secret: string): string =>
   generateURI({
-    issuer: wellFormed(issuer),
-    label: wellFormed(label),
+    issuer: issuer.toWellFormed(),
+    label: account.toWellFormed().replaceAll(':', ' '),
     secret,
     period: TOTP_PERIOD_SECONDS,
     digits: TOTP_DIGITS,

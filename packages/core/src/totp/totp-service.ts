@@ -26,7 +26,7 @@ export class TotpService {
   constructor(
     private readonly store: KeyStore,
     private readonly box: SecretBox,
-    private readonly limiter: RateLimiter | undefined,
+    private readonly limiter: RateLimiter,
     private readonly clock: Clock,
     private readonly issuer: string,
     private readonly emit: EventHook | undefined,
@@ -37,15 +37,19 @@ export class TotpService {
     return record?.enabled === true
   }
 
-  /** A new pending secret. Refused while TOTP is enabled: replacing a second factor takes the host's reset. */
-  async generate(user: KeywardUser): Promise<TotpEnrollment> {
-    validUserId(user.id)
+  /**
+   * A new pending secret. Refused while TOTP is enabled: replacing a second factor takes the host's
+   * reset. Kept under `userId`, as every other TOTP call finds it, whatever id the directory's
+   * `user` carries; `user` names it in the authenticator app.
+   */
+  async generate(userId: string, user: KeywardUser): Promise<TotpEnrollment> {
+    validUserId(userId)
     const secret = newTotpSecret()
-    const otpauthUrl = totpUri(this.issuer, user.email ?? user.displayName ?? user.id, secret)
+    const otpauthUrl = totpUri(this.issuer, user.email ?? user.displayName ?? userId, secret)
     const stored = await storeCall(() =>
       this.store.putPendingTotp({
-        userId: user.id,
-        sealedSecret: this.box.seal(secret, user.id),
+        userId,
+        sealedSecret: this.box.seal(secret, userId),
         enabled: false,
         lastStep: null,
         createdOn: new Date(this.clock()),
@@ -56,13 +60,13 @@ export class TotpService {
   }
 
   /** Checks a code; the first valid one enables TOTP. A code is accepted at most once. */
-  async verify(userId: string, code: unknown): Promise<void> {
+  async verify(userId: string, code: unknown, ip?: string): Promise<void> {
     if (typeof code !== 'string' || !CODE_PATTERN.test(code)) {
       throw new KeywardError('INVALID_INPUT', `code must be a string of ${TOTP_DIGITS} digits`, {
         field: 'code',
       })
     }
-    const blocked = await this.limiter?.totpBlocked(userId)
+    const blocked = await this.limiter.totpBlocked(userId)
     if (blocked) throw rateLimited(blocked)
     const record = await storeCall(() => this.store.getTotp(userId))
     if (record === null)
@@ -71,10 +75,10 @@ export class TotpService {
     // A 500 that tells the client nothing; the operator reads this in the error event.
     if (secret === undefined)
       throw new Error(
-        `keyward: the stored TOTP key of user ${userId} cannot be opened with the configured encryption key`,
+        `keyward: the stored TOTP key of user ${userId} opens with no configured key: list the key that sealed it in totp.previousEncryptionKeys, or reset the user's TOTP`,
       )
     // Counted before the code is checked, so concurrent requests cannot all pass one check.
-    const refused = await this.limiter?.totpAttempt(userId)
+    const refused = await this.limiter.totpAttempt(userId)
     if (refused) throw rateLimited(refused)
     const now = this.clock()
     const step = await matchTotpStep(secret, code, Math.floor(now / 1000), record.lastStep)
@@ -87,12 +91,12 @@ export class TotpService {
         type: 'auth.failed',
         at: new Date(now),
         code: 'INVALID_TOTP_CODE',
-        ip: undefined,
+        ip,
         userId,
       })
       throw new KeywardError('INVALID_TOTP_CODE', 'The code is wrong, expired or already used')
     }
-    await this.limiter?.totpSucceeded(userId)
+    await this.limiter.totpSucceeded(userId)
     if (!record.enabled) this.emit?.({ type: 'totp.enabled', at: new Date(now), userId })
   }
 
