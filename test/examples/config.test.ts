@@ -9,29 +9,35 @@ import { FRAMEWORKS, startRefused, startServer } from './support/server-process.
 const parent = mkdtempSync(join(tmpdir(), 'keyward-config-'))
 afterAll(() => rmSync(parent, { recursive: true, force: true }))
 
+// startRefused, not startServer: should a regression let the example start, it is stopped, not left running.
 it('refuses a short KEYWARD_JWT_SECRET before it makes its data folder', async () => {
   const dataDir = join(parent, 'data')
-  const started = startServer('fastify', {
+  const refused = await startRefused('fastify', {
     KEYWARD_DATA_DIR: dataDir,
     KEYWARD_JWT_SECRET: 'short',
     DATABASE_URL: '',
     REDIS_URL: '',
   })
-  await expect(started).rejects.toThrow(/KEYWARD_JWT_SECRET must be at least 32 bytes \(got 5\)/)
+  expect(refused.code).toBe(1)
+  expect(refused.output).toMatch(/KEYWARD_JWT_SECRET must be at least 32 bytes \(got 5\)/)
   expect(existsSync(dataDir)).toBe(false)
 }, 60_000)
 
 it('refuses a key lifetime past 100 years, and a KEYWARD_TOTP_KEY not of 32 bytes, before it makes its data folder', async () => {
   const dataDir = join(parent, 'lifetime')
   const base = { KEYWARD_DATA_DIR: dataDir, DATABASE_URL: '', REDIS_URL: '' }
-  await expect(startServer('koa', { ...base, KEYWARD_KEY_LIFETIME: '101y' })).rejects.toThrow(
+  const lifetime = await startRefused('koa', { ...base, KEYWARD_KEY_LIFETIME: '101y' })
+  expect(lifetime.code).toBe(1)
+  expect(lifetime.output).toMatch(
     /KEYWARD_KEY_LIFETIME must be a lifetime such as 3mo, 90d or 2s, at most 100y \(got 101y\)/,
   )
   for (const [key, bytes] of [
     ['short', 5],
     ['x'.repeat(44), 44],
   ] as const) {
-    await expect(startServer('koa', { ...base, KEYWARD_TOTP_KEY: key })).rejects.toThrow(
+    const refused = await startRefused('koa', { ...base, KEYWARD_TOTP_KEY: key })
+    expect(refused.code).toBe(1)
+    expect(refused.output).toMatch(
       new RegExp(`KEYWARD_TOTP_KEY must be exactly 32 bytes, .* \\(got ${bytes}\\)`),
     )
   }

@@ -62,58 +62,108 @@ async function revocationAcrossInstances(env: Record<string, string>) {
   }
 }
 
+/**
+ * The example's two accounts (examples/shared/src/users.ts). Each may hold 100 keys (keyward's
+ * default maxKeysPerUser, which the example keeps): the load is spread over both, and the kill
+ * comes well before either is full, so that every request up to it is an insert, never a
+ * refusal after a read.
+ */
+const ACCOUNTS = ['alice', 'demo'] as const
+/** The attempt that kills the instance: only those started before it reach it, at most 60 an account. */
+const KILL_AT = 120
+const ATTEMPTS = 240
+const WORKERS = 8
+
 async function crashMidLoad(env: Record<string, string>) {
   const [victim, survivor] = await Promise.all([startServer('fastify', env), startServer('fastify', env)])
   try {
-    const login = await call(`${victim.url}/login`, { json: { username: 'alice', password: 'alice' } })
-    const session = { authorization: `Bearer ${login.body.data.auth_token}` }
-    const issued: Array<{ key: string; id: string }> = []
-    let failures = 0
+    const sessions = await Promise.all(
+      ACCOUNTS.map(async (username) => {
+        const login = await call(`${victim.url}/login`, { json: { username, password: username } })
+        expect(login.status).toBe(200)
+        return { authorization: `Bearer ${login.body.data.auth_token}` }
+      }),
+    )
+    /** Attempt n issues a key named `load n` for ACCOUNTS[n % 2]. */
+    const accountOf = (attempt: number) => attempt % ACCOUNTS.length
+    const issued: Array<{ key: string; id: string; attempt: number }> = []
+    const refused: Array<{ attempt: number; status: number; body: unknown }> = []
+    const unanswered = new Set<number>() // the connection died with the process
+    const inFlight = new Set<number>()
+    let inFlightAtKill: number[] = []
+    let killed: Promise<void> | undefined
     let started = 0
     const worker = async () => {
-      while (started < 400) {
-        started++
-        if (started === 150) void victim.kill()
+      while (started < ATTEMPTS) {
+        const attempt = ++started
+        if (attempt === KILL_AT) {
+          inFlightAtKill = [...inFlight]
+          killed = victim.kill()
+        }
+        inFlight.add(attempt)
         try {
           const response = await call(`${victim.url}/accounts/api-key`, {
-            headers: session,
-            json: { key_name: `load ${started}` },
+            headers: sessions[accountOf(attempt)] as Record<string, string>,
+            json: { key_name: `load ${attempt}` },
           })
-          if (response.status === 200) issued.push(response.body.data)
+          if (response.status === 200) issued.push({ ...response.body.data, attempt })
+          else refused.push({ attempt, status: response.status, body: response.body })
         } catch {
-          failures++ // the connection died with the process
+          unanswered.add(attempt)
+        } finally {
+          inFlight.delete(attempt)
         }
       }
     }
-    await Promise.all(Array.from({ length: 8 }, worker))
+    await Promise.all(Array.from({ length: WORKERS }, worker))
+    await killed
+    // Every answer before the kill issued a key: none was a 409 (a full account), so every
+    // request the kill cut off was writing a key.
+    expect(refused).toEqual([])
     expect(issued.length).toBeGreaterThan(0)
-    expect(failures).toBeGreaterThan(0)
-    const check = await call(`${survivor.url}/login`, { json: { username: 'alice', password: 'alice' } })
-    const listed = await call(`${survivor.url}/accounts/api-key`, {
-      headers: { authorization: `Bearer ${check.body.data.auth_token}` },
-    })
-    const listedIds = new Set(listed.body.data.map((entry: { id: string }) => entry.id))
-    // Every stored key comes from this run's attempts: acknowledged ones, plus at most those in flight.
-    expect(listedIds.size).toBeGreaterThanOrEqual(issued.length)
-    expect(listedIds.size).toBeLessThanOrEqual(issued.length + failures)
+    // The kill cut requests off mid-flight, not only those sent after it.
+    expect(inFlightAtKill.filter((attempt) => unanswered.has(attempt))).not.toEqual([])
+
+    const stored: Array<{ id: string; name: string }> = []
+    for (const [account, username] of ACCOUNTS.entries()) {
+      const check = await call(`${survivor.url}/login`, { json: { username, password: username } })
+      const listed = await call(`${survivor.url}/accounts/api-key`, {
+        headers: { authorization: `Bearer ${check.body.data.auth_token}` },
+      })
+      expect(listed.status).toBe(200)
+      for (const entry of listed.body.data) {
+        // No half-written record: every stored key is complete.
+        expect(entry).toEqual({
+          id: expect.any(String),
+          name: expect.stringMatching(/^load \d+$/),
+          preview: expect.stringMatching(/^ms-…[0-9a-f]{4}$/),
+          created_on: expect.any(String),
+          expires_on: expect.any(String),
+          last_used_on: entry.last_used_on === null ? null : expect.any(String),
+        })
+        // Under the account that asked for it.
+        expect(accountOf(Number(entry.name.slice('load '.length)))).toBe(account)
+        stored.push(entry)
+      }
+    }
+    const storedIds = new Set(stored.map((entry) => entry.id))
+    // No issued key is lost, and each works on the survivor.
     for (const { key, id } of issued) {
-      expect(listedIds.has(id)).toBe(true)
+      expect(storedIds.has(id)).toBe(true)
       expect((await call(`${survivor.url}/v1/agents`, { headers: { 'x-api-key': key } })).status).toBe(200)
     }
-    // No half-written record: every stored key is complete.
-    for (const entry of listed.body.data) {
-      expect(entry).toEqual({
-        id: expect.any(String),
-        name: expect.stringMatching(/^load \d+$/),
-        preview: expect.stringMatching(/^ms-…[0-9a-f]{4}$/),
-        created_on: expect.any(String),
-        expires_on: expect.any(String),
-        last_used_on: entry.last_used_on === null ? null : expect.any(String),
-      })
+    // Every other stored key is one whose answer the kill cut off.
+    const acknowledged = new Set(issued.map(({ id }) => id))
+    for (const entry of stored.filter(({ id }) => !acknowledged.has(id)))
+      expect(unanswered.has(Number(entry.name.slice('load '.length)))).toBe(true)
+    return {
+      acknowledged: issued.length,
+      stored: storedIds.size,
+      inFlightAtKill: inFlightAtKill.length,
+      dropped: unanswered.size,
     }
-    return { acknowledged: issued.length, stored: listedIds.size, dropped: failures }
   } finally {
-    await survivor.stop()
+    await Promise.all([victim.kill(), survivor.stop()])
   }
 }
 

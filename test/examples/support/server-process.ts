@@ -33,7 +33,8 @@ export const START_TIMEOUT_MS = 30_000
 /**
  * Starts one example server as a separate process (port 0, so runs never collide) and waits
  * for its ready line; never a fixed sleep. Rejects with ExitedBeforeReady if it exits first,
- * and with a timeout error if it neither gets ready nor exits in START_TIMEOUT_MS.
+ * and with a timeout error if it neither gets ready nor exits in START_TIMEOUT_MS (then it is
+ * killed first).
  */
 export function startServer(
   framework: Framework,
@@ -46,17 +47,19 @@ export function startServer(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  // 'close', not 'exit': by then its stdout and stderr are read to the end, so output() is all of it.
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () =>
-        reject(new Error(`${framework} example did not start in ${START_TIMEOUT_MS / 1000} s:\n${output}`)),
-      START_TIMEOUT_MS,
-    )
+    let hung = false
+    // A hung example is killed, and the promise rejected only once it has exited: no run leaves one behind.
+    const timer = setTimeout(() => {
+      hung = true
+      child.kill('SIGKILL')
+    }, START_TIMEOUT_MS)
     const onData = (chunk: Buffer) => {
       output += chunk.toString()
       const match = READY.exec(output)
-      if (match) {
+      if (match && !hung) {
         clearTimeout(timer)
         resolve({
           url: match[2] as string,
@@ -77,7 +80,11 @@ export function startServer(
     child.stderr.on('data', onData)
     void exited.then((code) => {
       clearTimeout(timer)
-      reject(new ExitedBeforeReady(framework, code, output))
+      reject(
+        hung
+          ? new Error(`${framework} example did not start in ${START_TIMEOUT_MS / 1000} s:\n${output}`)
+          : new ExitedBeforeReady(framework, code, output),
+      )
     })
   })
 }
