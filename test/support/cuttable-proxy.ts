@@ -10,7 +10,10 @@ import { expect } from 'vitest'
  */
 export interface CuttableProxy {
   readonly port: number
+  /** How many connections the proxy has accepted, refused ones included. */
+  readonly accepted: number
   cut(): void
+  /** Ends a cut, and silence. */
   restore(): void
   /**
    * Open connections stop carrying data but stay open, as when a peer vanished without a FIN
@@ -18,10 +21,15 @@ export interface CuttableProxy {
    */
   stall(): void
   /**
-   * The next data a client sends that matches `pattern` reaches the server, then that connection
-   * is dropped before any answer gets back: a command sent, its reply lost.
+   * New connections are accepted but never answered, as when the server behind a proxy or load
+   * balancer hangs; open connections carry on.
    */
-  dropAfter(pattern: RegExp): void
+  silence(): void
+  /**
+   * The next data a client sends that matches `pattern` reaches the server, then that connection
+   * is dropped before any answer gets back: a command sent, its reply lost. Resolves once it has.
+   */
+  dropAfter(pattern: RegExp): Promise<void>
   /**
    * The next data a client sends that matches `pattern` reaches the server, and the server's
    * answer gets back, with the end of the connection right behind it: a connection that closes
@@ -44,11 +52,21 @@ function isWholeReply(data: Buffer): boolean {
 export async function cuttableProxy(targetHost: string, targetPort: number): Promise<CuttableProxy> {
   const sockets = new Set<Socket>()
   let open = true
-  let dropAfter: RegExp | undefined
+  let silent = false
+  let accepted = 0
+  let dropAfter: { readonly pattern: RegExp; readonly dropped: () => void } | undefined
   let endAfterReply: { readonly pattern: RegExp; readonly ended: () => void } | undefined
   const server: Server = createServer((client) => {
+    accepted += 1
     if (!open) {
       client.destroy()
+      return
+    }
+    if (silent) {
+      // Kept (so that a cut or close ends it) and read, but nothing is forwarded or answered.
+      sockets.add(client)
+      client.on('error', () => sockets.delete(client)).on('close', () => sockets.delete(client))
+      client.resume()
       return
     }
     const upstream = connect(targetPort, targetHost)
@@ -83,12 +101,14 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
         upstream.resume()
         return
       }
-      if (dropAfter === undefined || !dropAfter.test(chunk.toString('latin1'))) return
+      const armed = dropAfter
+      if (armed === undefined || !armed.pattern.test(chunk.toString('latin1'))) return
       dropAfter = undefined
       // The pipe has written the chunk on: let the server have it, and the client nothing back.
       upstream.unpipe(client)
       client.destroy()
       upstream.end()
+      armed.dropped()
     })
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
@@ -96,6 +116,9 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
   if (address === null || typeof address === 'string') throw new Error('proxy did not bind')
   return {
     port: address.port,
+    get accepted() {
+      return accepted
+    },
     cut() {
       open = false
       for (const socket of sockets) socket.destroy()
@@ -103,12 +126,18 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     },
     restore() {
       open = true
+      silent = false
     },
     stall() {
       for (const socket of sockets) socket.unpipe().pause()
     },
+    silence() {
+      silent = true
+    },
     dropAfter(pattern) {
-      dropAfter = pattern
+      return new Promise((dropped) => {
+        dropAfter = { pattern, dropped }
+      })
     },
     endAfterReply(pattern) {
       return new Promise((ended) => {

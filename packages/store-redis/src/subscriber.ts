@@ -1,14 +1,21 @@
 import { decodeStoreEvent, type StoreEvent } from '@keyward/core'
 import type { Redis } from 'ioredis'
 
-/** How often the subscriber connection is asked to answer, and how long it has to. */
+/**
+ * How often the subscriber connection is asked to answer, how long it has to, and how long a
+ * connection whose SUBSCRIBE the server refused waits before it is replaced (doubling, with
+ * jitter, from `firstRetryMs` up to `maxRetryMs`).
+ */
 export interface SubscriberChecks {
   readonly everyMs: number
   readonly timeoutMs: number
+  readonly firstRetryMs: number
+  readonly maxRetryMs: number
 }
 
-// As PostgreSQL's listening connection is checked (pool-listener.ts).
-const CHECKS: SubscriberChecks = { everyMs: 30_000, timeoutMs: 10_000 }
+// As PostgreSQL's listening connection is checked (pool-listener.ts), and as core retries a
+// subscription that failed (event-subscription.ts).
+const CHECKS: SubscriberChecks = { everyMs: 30_000, timeoutMs: 10_000, firstRetryMs: 500, maxRetryMs: 30_000 }
 
 /** The reply, or a rejection once the connection has been silent for `timeoutMs`. */
 function answered(reply: Promise<unknown>, timeoutMs: number): Promise<unknown> {
@@ -40,15 +47,20 @@ function answered(reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
  * it, and the reconnection subscribes again. Messages published while no connection was
  * subscribed are lost: the key cache's TTL bounds what that costs.
  *
- * Resolves once subscribed; rejects if the first attempt fails, like any store call against an
- * unreachable Redis.
+ * A SUBSCRIBE the server refuses (an ACL change, a busy script) on a connection that stays up
+ * gets a new connection, after a backoff of our own: ioredis's retry delay starts over at each
+ * 'ready', so a refusal on every connection would otherwise reconnect at its first delay for good.
+ *
+ * Resolves once subscribed; rejects if the first attempt fails or is not answered within
+ * `checks.timeoutMs`, like any store call against an unreachable Redis.
  */
 export async function subscribeToEvents(
   client: Redis,
   channel: string,
   listener: (event: StoreEvent) => void,
-  checks: SubscriberChecks = CHECKS,
+  overrides: Partial<SubscriberChecks> = {},
 ): Promise<() => Promise<void>> {
+  const checks = { ...CHECKS, ...overrides }
   const subscriber = client.duplicate({
     lazyConnect: true,
     autoResubscribe: false,
@@ -72,22 +84,43 @@ export async function subscribeToEvents(
     closes += 1
   })
   try {
-    await subscriber.connect()
-    await subscriber.subscribe(channel)
+    // ioredis stops timing a connection once TCP connects: without a limit, a server (or a proxy
+    // in front of it) that accepts connections but never answers would keep this waiting for good.
+    await answered(
+      subscriber.connect().then(() => subscriber.subscribe(channel)),
+      checks.timeoutMs,
+    )
   } catch (error) {
     subscriber.disconnect()
     throw error
   }
 
   let closed = false
+  let refusals = 0
+  let retryTimer: NodeJS.Timeout | undefined
   // Every later 'ready' is a reconnection. A SUBSCRIBE that fails with its connection is sent
-  // again by the next reconnection; one the server refuses (an ACL change, a busy script) on a
-  // connection that stays up gets a new connection, so as not to listen to nothing for good.
+  // again by the next reconnection; one the server refuses on a connection that stays up gets a
+  // new connection, so as not to listen to nothing for good, once the backoff has passed.
   subscriber.on('ready', () => {
+    clearTimeout(retryTimer)
     if (closed) return
-    subscriber.subscribe(channel).catch(() => {
-      if (!closed && subscriber.status === 'ready') subscriber.disconnect(true)
-    })
+    subscriber.subscribe(channel).then(
+      () => {
+        refusals = 0
+      },
+      () => {
+        if (closed || subscriber.status !== 'ready') return
+        const ceiling = Math.min(checks.firstRetryMs * 2 ** refusals, checks.maxRetryMs)
+        refusals += 1
+        retryTimer = setTimeout(
+          () => {
+            if (!closed && subscriber.status === 'ready') subscriber.disconnect(true)
+          },
+          ceiling / 2 + Math.random() * (ceiling / 2),
+        )
+        retryTimer.unref()
+      },
+    )
   })
   let checking = false
   // The connection being dropped stays 'ready' until it closes: it is not checked (or dropped) again.
@@ -113,6 +146,7 @@ export async function subscribeToEvents(
   return async () => {
     closed = true
     clearInterval(checkTimer)
+    clearTimeout(retryTimer)
     // QUIT waits for its reply, which a silent connection never sends.
     await answered(subscriber.quit(), checks.timeoutMs).catch(() => subscriber.disconnect())
   }

@@ -137,16 +137,22 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
-    it('gets a new connection when the server refuses its SUBSCRIBE, and subscribes once allowed again', async () => {
-      // A user of its own, whose channel rights an ACL change takes away and gives back.
+    it('gets new connections, backing off, while the server refuses its SUBSCRIBE, and subscribes once allowed again', async () => {
+      // A user of its own, whose channel rights an ACL change takes away and gives back, and a
+      // proxy of its own, which counts the subscriber's connections (the only ones through it).
       const user = `kw_test_${randomUUID().slice(0, 8)}`
       await direct.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', '&*', '+@all')
       const target = new URL(url)
+      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
+      target.host = `127.0.0.1:${own.port}`
       target.username = user
       target.password = 'secret'
       const client = connect(target.toString(), { lazyConnect: true, retryStrategy: () => 50 })
       const received: string[] = []
-      const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId))
+      const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId), {
+        firstRetryMs: 100,
+        maxRetryMs: 2_000,
+      })
       try {
         expect(await subscribers()).toBe(1)
         // Redis drops the subscribed connection; each reconnection's SUBSCRIBE is refused (NOPERM).
@@ -155,13 +161,41 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         // Rights come back only once a SUBSCRIBE has been refused (the ACL log records it).
         const refused = async () => JSON.stringify(await direct.call('ACL', 'LOG')).includes(user)
         await expect.poll(refused, { timeout: 5_000 }).toBe(true)
+        // ioredis alone would reconnect every 50 ms (its retry count starts over at each 'ready'),
+        // some 40 connections in 2 s; backing off from 100 ms, there are a handful at most.
+        const before = own.accepted
+        await new Promise((resolve) => setTimeout(resolve, 2_000))
+        expect(own.accepted - before).toBeLessThan(10)
         await direct.call('ACL', 'SETUSER', user, '&*')
         await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
         await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
       } finally {
         await stop()
         client.disconnect()
+        await own.close()
         await direct.call('ACL', 'DELUSER', user)
+      }
+    })
+
+    it('rejects its first subscription when the server accepts the connection but never answers', async () => {
+      const target = new URL(url)
+      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
+      target.host = `127.0.0.1:${own.port}`
+      const client = connect(target.toString(), { lazyConnect: true, retryStrategy: () => 50 })
+      try {
+        own.silence()
+        // ioredis times the TCP connection only: its ready check, and the SUBSCRIBE, would wait for good.
+        await expect(
+          subscribeToEvents(client, `${prefix}events`, () => {}, { timeoutMs: 300 }),
+        ).rejects.toThrow(/did not answer/)
+        // Core's subscribeWithRetry tries again, on a connection of its own.
+        own.restore()
+        const stop = await subscribeToEvents(client, `${prefix}events`, () => {})
+        expect(await subscribers()).toBe(1)
+        await stop()
+      } finally {
+        client.disconnect()
+        await own.close()
       }
     })
 
@@ -205,11 +239,12 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
       try {
         expect(await subscribers()).toBe(1)
-        proxy.dropAfter(/subscribe/i)
+        const dropped = proxy.dropAfter(/subscribe/i)
         proxy.cut()
         proxy.restore()
         // The SUBSCRIBE sent on reconnecting reached Redis on a connection that then dropped; a
         // deletion made after that is heard once it has subscribed again.
+        await dropped
         const deleting = redisStore({ client: direct, prefix })
         await expect
           .poll(
