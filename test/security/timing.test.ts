@@ -8,7 +8,7 @@
 
 import * as crypto from 'node:crypto'
 import { randomBytes } from 'node:crypto'
-import { createKeyward, type KeyStore, memoryStore } from '@keyward/core'
+import { createKeyward, type KeyStore, type KeywardOptions, memoryStore } from '@keyward/core'
 import fc from 'fast-check'
 import { beforeEach, describe, expect, it, vi } from 'vitest'
 import * as secrets from '../../packages/core/src/lib/secrets.js'
@@ -58,9 +58,9 @@ const PRESENTATIONS: ReadonlyArray<[string, (key: string) => RawRequest]> = [
 ]
 
 describe.each(FRAMEWORKS)('over %s', (framework) => {
-  async function start() {
+  async function start(options: Partial<KeywardOptions> = {}) {
     const instrumented = instrumentedStore(memoryStore())
-    const fixture = createFixture({ store: instrumented.store })
+    const fixture = createFixture({ store: instrumented.store, ...options })
     const server = await START_SERVER[framework](fixture.keyward)
     /** Sends a request and returns it with the store calls it caused. */
     const send = async (request: RawRequest) => {
@@ -107,7 +107,8 @@ describe.each(FRAMEWORKS)('over %s', (framework) => {
   })
 
   it('a structurally malformed key never reaches the store', async () => {
-    const { send, stop } = await start()
+    // No rate limit: past its 60 failures a minute every answer is a 429, sent before the key is read.
+    const { send, stop } = await start({ rateLimit: false })
     const malformed = [
       'ms-',
       `ms-${'a'.repeat(31)}`,
@@ -132,8 +133,7 @@ describe.each(FRAMEWORKS)('over %s', (framework) => {
     for (const key of samples) {
       for (const [label, present] of PRESENTATIONS) {
         const { response, calls } = await send(present(key))
-        expect(response.status, `${label}: ${key}`).toBeGreaterThanOrEqual(400)
-        expect(response.status, `${label}: ${key}`).toBeLessThan(500)
+        expect([400, 401], `${label}: ${key}: ${response.status}`).toContain(response.status)
         expect(
           calls.filter((call) => KEY_LOOKUPS.has(call)),
           `${label}: ${key}`,

@@ -7,7 +7,18 @@ export const DAY = 86_400_000
 let sequence = 0
 export const uniqueUser = () => `user-${randomUUID()}`
 
-/** A well-formed key record (random id and digest) for a store's own tests. */
+/**
+ * Sample keys are created a millisecond apart in the order they are made, so a listing by
+ * creation time has one right answer; from a day before the suite loaded, so none is created
+ * ahead of a store's clock.
+ */
+const CREATED_FROM = Date.now() - DAY
+
+/**
+ * A well-formed key record (random id and digest) for a store's own tests. It expires three
+ * months after it is made, not on a fixed date, so a store that drops expired keys keeps it
+ * whenever the suite runs.
+ */
 export function sampleKeyRecord(userId: string, overrides: Partial<ApiKeyRecord> = {}): ApiKeyRecord {
   sequence += 1
   const secret = `${randomUUID()}${sequence}`
@@ -17,8 +28,8 @@ export function sampleKeyRecord(userId: string, overrides: Partial<ApiKeyRecord>
     name: `key ${sequence}`,
     digest: sha256Hex(secret),
     preview: `ms-…${String(sequence).padStart(4, '0').slice(-4)}`,
-    createdOn: new Date(Date.UTC(2026, 10, 22, 12, 0, 0) + sequence),
-    expiresOn: new Date(Date.UTC(2027, 1, 22, 12, 0, 0)),
+    createdOn: new Date(CREATED_FROM + sequence),
+    expiresOn: new Date(Date.now() + 90 * DAY),
     lastUsedOn: null,
     ...overrides,
   }

@@ -95,18 +95,32 @@ export function describeRefreshTokens(suite: ConformanceSuite): void {
     })
 
     it("keeps a successor made to live less than a second (a session's last) until its expiresOn", async () => {
-      const first = refreshRecord(uniqueUser())
-      await suite.store.insertRefreshToken(first)
       // keyward caps a successor at its session's end; a store that counts lifetimes in whole
-      // seconds would have none left to give it.
-      const at = Date.now()
-      const last = { digest: sha256Hex(randomUUID()), createdOn: new Date(at), expiresOn: new Date(at + 500) }
-      expect(await suite.store.rotateRefreshToken(first.digest, last, new Date(at))).toEqual({
-        status: 'rotated',
-        previous: first,
-      })
-      expect(await suite.store.findRefreshToken(last.digest, new Date(at))).toEqual({ ...first, ...last })
-      expect(await suite.store.findRefreshToken(last.digest, new Date(at + 500))).toBeNull()
+      // seconds would have none left to give it. 999 ms is the most that is still under a
+      // second, the widest margin for a store that expires records on its own clock.
+      const lifetime = 999
+      for (let attempt = 1; ; attempt++) {
+        const first = refreshRecord(uniqueUser())
+        await suite.store.insertRefreshToken(first)
+        const at = Date.now()
+        const last = {
+          digest: sha256Hex(randomUUID()),
+          createdOn: new Date(at),
+          expiresOn: new Date(at + lifetime),
+        }
+        const started = performance.now()
+        expect(await suite.store.rotateRefreshToken(first.digest, last, new Date(at))).toEqual({
+          status: 'rotated',
+          previous: first,
+        })
+        const found = await suite.store.findRefreshToken(last.digest, new Date(at))
+        // Gone after a stall as long as its whole life proves nothing (its store's clock may have
+        // expired it), so the case runs again; a whole-second store loses it at once, every time.
+        if (found === null && performance.now() - started >= lifetime && attempt < 3) continue
+        expect(found).toEqual({ ...first, ...last })
+        expect(await suite.store.findRefreshToken(last.digest, new Date(at + lifetime))).toBeNull()
+        return
+      }
     })
 
     it('finds a token by digest, spent or not, until its expiresOn (by the given time) or its family is revoked', async () => {
