@@ -84,6 +84,7 @@ describe('@keyward/core public surface', () => {
         'memoryStore',
         'parseDuration',
         'readRawBody',
+        'settledWithin',
       ].sort(),
     )
   })

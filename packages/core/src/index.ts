@@ -22,6 +22,7 @@ export type { Clock } from './lib/clock.js'
 export type { Duration, DurationInput } from './lib/duration.js'
 export { parseDuration } from './lib/duration.js'
 export type { KeywardOptions, RateLimitOptions } from './options.js'
+export { settledWithin } from './store/deadline.js'
 export { decodeStoreEvent, encodeStoreEvent } from './store/event-codec.js'
 export { memoryStore } from './store/memory-store.js'
 export type {

@@ -1,3 +1,4 @@
+import { settledWithin } from '@keyward/core'
 import type { Notification, Pool, PoolClient } from 'pg'
 
 const FIRST_RETRY_MS = 100
@@ -12,19 +13,12 @@ export interface ListenerChecks {
 const CHECKS: ListenerChecks = { everyMs: 30_000, timeoutMs: 10_000 }
 
 /** The query's answer, or a rejection once the connection has been silent for `timeoutMs`. */
-function answered(connection: PoolClient, text: string, timeoutMs: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined
-  const silent = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`keyward: the listening connection did not answer in ${timeoutMs} ms`)),
-      timeoutMs,
-    )
-  })
-  const query = connection.query(text)
-  // Once the connection is dropped, the query left behind fails too: nothing waits for it.
-  query.catch(() => {})
-  return Promise.race([query, silent]).finally(() => clearTimeout(timer))
-}
+const answered = (connection: PoolClient, text: string, timeoutMs: number): Promise<unknown> =>
+  settledWithin(
+    connection.query(text),
+    timeoutMs,
+    `keyward: the listening connection did not answer in ${timeoutMs} ms`,
+  )
 
 /**
  * LISTEN on a connection checked out of the host's pool for as long as the subscription

@@ -1,4 +1,4 @@
-import { decodeStoreEvent, type StoreEvent } from '@keyward/core'
+import { decodeStoreEvent, type StoreEvent, settledWithin } from '@keyward/core'
 import type { Redis } from 'ioredis'
 
 /**
@@ -18,18 +18,8 @@ export interface SubscriberChecks {
 const CHECKS: SubscriberChecks = { everyMs: 30_000, timeoutMs: 10_000, firstRetryMs: 500, maxRetryMs: 30_000 }
 
 /** The reply, or a rejection once the connection has been silent for `timeoutMs`. */
-function answered(reply: Promise<unknown>, timeoutMs: number): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined
-  const silent = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`keyward: the subscriber connection did not answer in ${timeoutMs} ms`)),
-      timeoutMs,
-    )
-  })
-  // Once the connection is dropped, the command left behind may fail too: nothing waits for it.
-  reply.catch(() => {})
-  return Promise.race([reply, silent]).finally(() => clearTimeout(timer))
-}
+const answered = (reply: Promise<unknown>, timeoutMs: number): Promise<unknown> =>
+  settledWithin(reply, timeoutMs, `keyward: the subscriber connection did not answer in ${timeoutMs} ms`)
 
 /**
  * Subscribes to `channel` on a connection of its own (a subscribed connection can do nothing

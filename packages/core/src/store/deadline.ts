@@ -36,7 +36,8 @@ export function withDeadline(store: KeyStore, ms: number): KeyStore {
   const bounded = Object.fromEntries(
     BOUNDED.map((name) => {
       const method = store[name] as (...args: unknown[]) => Promise<unknown>
-      return [name, (...args: unknown[]) => settledWithin(method.apply(store, args), ms, name)]
+      const late = `keyward: the store did not answer ${name} within ${ms} ms`
+      return [name, (...args: unknown[]) => settledWithin(method.apply(store, args), ms, late)]
     }),
   ) as Pick<KeyStore, BoundedMethod>
   return {
@@ -46,13 +47,14 @@ export function withDeadline(store: KeyStore, ms: number): KeyStore {
   }
 }
 
-function settledWithin<T>(call: Promise<T>, ms: number, name: string): Promise<T> {
+/**
+ * The call's outcome, or a rejection with `late` once `ms` have passed without one. The call is
+ * not cancelled, and what it settles with later is handled (never an unhandled rejection). The
+ * timer does not keep the process alive. Exported for stores, which bound their own checks with it.
+ */
+export function settledWithin<T>(call: PromiseLike<T>, ms: number, late: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`keyward: the store did not answer ${name} within ${ms} ms`)),
-      ms,
-    )
-    // A request that is moot once nothing else keeps the process alive must not keep it alive.
+    const timer = setTimeout(() => reject(new Error(late)), ms)
     timer.unref?.()
     Promise.resolve(call).then(
       (value) => {
