@@ -8,8 +8,36 @@ export interface OpenedStore {
   readonly store: KeyStore
   /** Where keys live, for the start-up line. */
   readonly description: string
+  /**
+   * Closes the client. A PostgreSQL or Redis one still closing after CLOSE_LIMIT_MS is given up;
+   * PGlite, in process, has no connection to fall silent and is waited for.
+   */
   close(): Promise<void>
 }
+
+/**
+ * How long closing a PostgreSQL or Redis client may take at shutdown. A server that fell silent
+ * (no FIN, no RST) answers no QUIT, and pg's pool.end() waits for a connection whose query is
+ * stuck on it for as long as TCP retries (many minutes). The drivers' timeouts below end any such
+ * call within 3 s; past this, shutdown drops the connection or leaves it to the process's exit.
+ */
+const CLOSE_LIMIT_MS = 3_000
+
+/** What `promise` resolves to, or undefined once `ms` have passed. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms)
+  })
+  try {
+    return await Promise.race([promise, late])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const gaveUp = (server: string) =>
+  console.error(`keyward example: ${server} did not close in ${CLOSE_LIMIT_MS / 1000} s; stopping anyway`)
 
 /**
  * REDIS_URL or DATABASE_URL switch the example to that server; otherwise PGlite (PostgreSQL
@@ -25,6 +53,9 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
       enableOfflineQueue: false,
       // A command whose reply a dropped connection lost fails, never runs twice (see the store's README).
       autoResendUnfulfilledCommands: false,
+      // A command on a connection that fell silent fails (keyward answers 503) instead of hanging;
+      // below keyward's storeTimeout (5 s), as the store's README says.
+      commandTimeout: 2_000,
       lazyConnect: true,
     })
     // Once it is up, an outage is keyward's 503, not a crash; until then, say why it cannot start
@@ -41,24 +72,53 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
     return {
       store: redisStore({ client, prefix: config.redisPrefix }),
       description: 'Redis',
-      // Redis may be away at shutdown: quit politely if it can answer, else just drop the socket.
-      close: () =>
-        client.quit().then(
-          () => undefined,
-          () => client.disconnect(),
-        ),
+      // Redis may be away at shutdown: quit politely if it answers, else just drop the socket.
+      close: async () => {
+        const quit = client.quit().then(
+          () => 'quit' as const,
+          () => 'refused' as const,
+        )
+        const outcome = await within(quit, CLOSE_LIMIT_MS)
+        if (outcome === 'quit') return
+        if (outcome === undefined) gaveUp('Redis')
+        client.disconnect()
+      },
     }
   }
   if (config.databaseUrl) {
     const { default: pg } = await import('pg')
-    const pool = new pg.Pool({ connectionString: config.databaseUrl, connectionTimeoutMillis: 2_000 })
+    const connection = {
+      connectionString: config.databaseUrl,
+      connectionTimeoutMillis: 2_000,
+      keepAlive: true,
+    }
+    // migrate's one transaction may queue behind another instance's migration, or build indexes:
+    // it gets a pool of its own, without the store's query timeouts (see the store's README).
+    const migrating = new pg.Pool({ ...connection, max: 1 })
+    migrating.on('error', () => {})
+    try {
+      await migrate(migrating, { schema: config.schema })
+    } finally {
+      await migrating.end()
+    }
+    const pool = new pg.Pool({
+      ...connection,
+      // A query on a connection that fell silent fails (keyward answers 503) and frees its
+      // connection, instead of holding it for as long as TCP retries; below keyward's storeTimeout
+      // (5 s), as the store's README says.
+      query_timeout: 3_000,
+      statement_timeout: 3_000,
+    })
     // An idle connection that drops must not crash the server: the next query reconnects.
     pool.on('error', () => {})
-    await migrate(pool, { schema: config.schema })
     return {
       store: postgresStore({ client: pool, schema: config.schema }),
       description: 'PostgreSQL',
-      close: () => pool.end(),
+      // pool.end() waits for every connection in use to come back.
+      close: async () => {
+        const ended = pool.end().then(() => 'ended' as const)
+        if ((await within(ended, CLOSE_LIMIT_MS)) === undefined) gaveUp('PostgreSQL')
+      },
     }
   }
   // Before PGlite opens the folder: a second process on it would corrupt it.
