@@ -49,7 +49,7 @@ export type GuardOutcome =
   | { readonly ok: false; readonly response: HttpResponse }
 
 export interface RequestContext {
-  /** The client address, for failed-attempt limits. */
+  /** The client address, for failed-attempt limits and the events that report failures. */
   readonly ip?: string | undefined
 }
 
@@ -112,7 +112,7 @@ export interface Keyward {
 
 /** What the HTTP handler needs beyond the public API. */
 export interface KeywardInternals extends Keyward {
-  /** `user` is what the directory answered for `userId`; it names the enrolment, `userId` keys it. */
+  /** `userId` keys the enrolment (the principal's id); `user` names it in the authenticator app. */
   generateTotpKeyFor(userId: string, user: KeywardUser): Promise<TotpEnrollment>
   /** The response for anything thrown while answering a request; a 5xx is reported to onEvent. */
   answerThrown(error: unknown): HttpResponse

@@ -56,7 +56,7 @@ export interface KeywardOptions {
   /** How often last_used_on is written, batched. Default `1m`; at most `24d` (a timer's limit). */
   readonly lastUsedResolution?: DurationInput
   readonly totp?: {
-    /** The issuer shown in authenticator apps. Default `keyward`. */
+    /** The issuer shown in authenticator apps, without ":" (it ends the issuer in the label). Default `keyward`. */
     readonly issuer?: string
     /** 32-byte key that seals TOTP secrets at rest (AES-256-GCM). Default: derived from jwtSecret. */
     readonly encryptionKey?: string | Uint8Array

@@ -36,7 +36,7 @@ export class RateLimiter {
   constructor(
     private readonly store: KeyStore,
     private readonly clock: Clock,
-    private readonly config: Exclude<ResolvedOptions['rateLimit'], false>,
+    private readonly config: ResolvedOptions['rateLimit'],
     /** Told when the store could not count a failed attempt. */
     private readonly countingFailed: (error: unknown) => void = () => {},
   ) {}
