@@ -88,10 +88,23 @@ export async function subscribeToEvents(
   let closed = false
   let refusals = 0
   let retryTimer: NodeJS.Timeout | undefined
+  // A reconnection that gets through TCP and is then never answered (a flow a load balancer or NAT
+  // black-holes) waits for its ready check for good: ioredis times TCP only, and the PING check
+  // below runs only once ready. So one not ready within `timeoutMs` is dropped for another.
+  let readyTimer: NodeJS.Timeout | undefined
+  subscriber.on('connect', () => {
+    clearTimeout(readyTimer)
+    if (closed) return
+    readyTimer = setTimeout(() => {
+      if (!closed && subscriber.status === 'connect') subscriber.disconnect(true)
+    }, checks.timeoutMs)
+    readyTimer.unref()
+  })
   // Every later 'ready' is a reconnection. A SUBSCRIBE that fails with its connection is sent
   // again by the next reconnection; one the server refuses on a connection that stays up gets a
   // new connection, so as not to listen to nothing for good, once the backoff has passed.
   subscriber.on('ready', () => {
+    clearTimeout(readyTimer)
     clearTimeout(retryTimer)
     if (closed) return
     subscriber.subscribe(channel).then(
@@ -137,6 +150,7 @@ export async function subscribeToEvents(
     closed = true
     clearInterval(checkTimer)
     clearTimeout(retryTimer)
+    clearTimeout(readyTimer)
     // QUIT waits for its reply, which a silent connection never sends.
     await answered(subscriber.quit(), checks.timeoutMs).catch(() => subscriber.disconnect())
   }

@@ -199,6 +199,45 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('replaces a reconnection that is never answered, and subscribes on the next', async () => {
+      const target = new URL(url)
+      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
+      target.host = `127.0.0.1:${own.port}`
+      // Named, so that Redis can drop this test's subscriber alone (the duplicate takes the name).
+      const name = `kw-test-${randomUUID().slice(0, 8)}`
+      const client = connect(target.toString(), {
+        lazyConnect: true,
+        retryStrategy: () => 50,
+        connectionName: name,
+      })
+      const received: string[] = []
+      const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId), {
+        timeoutMs: 300,
+      })
+      try {
+        expect(await subscribers()).toBe(1)
+        // The next connection gets through TCP and is never answered, even once the proxy
+        // forwards again: a flow black-holed on the way, while new ones pass.
+        own.silence()
+        const before = own.accepted
+        const list = String(await direct.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+        const id = list
+          .split('\n')
+          .find((line) => line.includes(`name=${name} `))
+          ?.match(/^id=(\d+)/)?.[1]
+        expect(id).toBeDefined()
+        await direct.call('CLIENT', 'KILL', 'ID', id as string)
+        await expect.poll(() => own.accepted - before, { timeout: 5_000 }).toBe(1)
+        own.restore()
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
+      } finally {
+        await stop()
+        client.disconnect()
+        await own.close()
+      }
+    })
+
     it('replaces a subscriber connection that falls silent without closing', async () => {
       const received: string[] = []
       const stop = await subscribeToEvents(
