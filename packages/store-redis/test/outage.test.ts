@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { StoreUnavailableError } from '@keyward/core'
 import { sampleKeyRecord } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
-import type { Redis } from 'ioredis'
+import type { Redis, RedisOptions } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   type CuttableProxy,
@@ -74,6 +74,19 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       return count
     }
 
+    /** A proxy of its own and a client through it, never connected: the subscriber's is the only connection there. */
+    const throughOwnProxy = async (options: RedisOptions = {}) => {
+      const target = new URL(url)
+      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
+      target.host = `127.0.0.1:${own.port}`
+      const client = connect(target.toString(), { lazyConnect: true, retryStrategy: () => 50, ...options })
+      const close = async () => {
+        client.disconnect()
+        await own.close()
+      }
+      return { own, client, close }
+    }
+
     it('fails closed while cut and answers again once restored', async () => {
       const store = redisStore({ client: proxied, prefix })
       await expectFailsClosedWhileCut(proxy, store, keywardOver(store), wellFormedKey(), 'on a timer')
@@ -103,16 +116,10 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       const unhandled: unknown[] = []
       const noteUnhandled = (reason: unknown) => unhandled.push(reason)
       process.on('unhandledRejection', noteUnhandled)
-      // A proxy of its own, and a client never connected: the only connection through it is the
-      // subscriber's. No offline queue, as the client above.
-      const target = new URL(url)
-      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
-      target.host = `127.0.0.1:${own.port}`
-      const client = connect(target.toString(), {
+      // No offline queue, as the client above.
+      const { own, client, close } = await throughOwnProxy({
         maxRetriesPerRequest: 0,
         enableOfflineQueue: false,
-        lazyConnect: true,
-        retryStrategy: () => 50,
       })
       const received: string[] = []
       const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId))
@@ -132,22 +139,16 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       } finally {
         process.off('unhandledRejection', noteUnhandled)
         await stop()
-        client.disconnect()
-        await own.close()
+        await close()
       }
     })
 
     it('gets new connections, backing off, while the server refuses its SUBSCRIBE, and subscribes once allowed again', async () => {
-      // A user of its own, whose channel rights an ACL change takes away and gives back, and a
-      // proxy of its own, which counts the subscriber's connections (the only ones through it).
+      // A user of its own, whose channel rights an ACL change takes away and gives back; the
+      // proxy counts the subscriber's connections.
       const user = `kw_test_${randomUUID().slice(0, 8)}`
       await direct.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', '&*', '+@all')
-      const target = new URL(url)
-      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
-      target.host = `127.0.0.1:${own.port}`
-      target.username = user
-      target.password = 'secret'
-      const client = connect(target.toString(), { lazyConnect: true, retryStrategy: () => 50 })
+      const { own, client, close } = await throughOwnProxy({ username: user, password: 'secret' })
       const received: string[] = []
       const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId), {
         firstRetryMs: 100,
@@ -171,17 +172,13 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
       } finally {
         await stop()
-        client.disconnect()
-        await own.close()
+        await close()
         await direct.call('ACL', 'DELUSER', user)
       }
     })
 
     it('rejects its first subscription when the server accepts the connection but never answers', async () => {
-      const target = new URL(url)
-      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
-      target.host = `127.0.0.1:${own.port}`
-      const client = connect(target.toString(), { lazyConnect: true, retryStrategy: () => 50 })
+      const { own, client, close } = await throughOwnProxy()
       try {
         own.silence()
         // ioredis times the TCP connection only: its ready check, and the SUBSCRIBE, would wait for good.
@@ -194,22 +191,14 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         expect(await subscribers()).toBe(1)
         await stop()
       } finally {
-        client.disconnect()
-        await own.close()
+        await close()
       }
     })
 
     it('replaces a reconnection that is never answered, and subscribes on the next', async () => {
-      const target = new URL(url)
-      const own = await cuttableProxy(target.hostname, Number(target.port || 6379))
-      target.host = `127.0.0.1:${own.port}`
       // Named, so that Redis can drop this test's subscriber alone (the duplicate takes the name).
       const name = `kw-test-${randomUUID().slice(0, 8)}`
-      const client = connect(target.toString(), {
-        lazyConnect: true,
-        retryStrategy: () => 50,
-        connectionName: name,
-      })
+      const { own, client, close } = await throughOwnProxy({ connectionName: name })
       const received: string[] = []
       const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId), {
         timeoutMs: 300,
@@ -233,8 +222,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
       } finally {
         await stop()
-        client.disconnect()
-        await own.close()
+        await close()
       }
     })
 
