@@ -1,4 +1,4 @@
-import type { KeyStore } from '@keyward/core'
+import { type KeyStore, settledWithin } from '@keyward/core'
 import { migrate, postgresStore } from '@keyward/store-postgres'
 import { redisStore } from '@keyward/store-redis'
 import type { ExampleConfig } from './config.js'
@@ -23,21 +23,19 @@ export interface OpenedStore {
  */
 const CLOSE_LIMIT_MS = 3_000
 
-/** What `promise` resolves to, or undefined once `ms` have passed. */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(() => resolve(undefined), ms)
+/**
+ * Whether `closing` (a client's close) finished within CLOSE_LIMIT_MS; past that, says so and
+ * answers false, leaving the client to be dropped or to the process's exit.
+ */
+const closedInTime = (closing: Promise<boolean>, server: string): Promise<boolean> =>
+  settledWithin(
+    closing,
+    CLOSE_LIMIT_MS,
+    `keyward example: ${server} did not close in ${CLOSE_LIMIT_MS / 1000} s; stopping anyway`,
+  ).catch((late: Error) => {
+    console.error(late.message)
+    return false
   })
-  try {
-    return await Promise.race([promise, late])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
-const gaveUp = (server: string) =>
-  console.error(`keyward example: ${server} did not close in ${CLOSE_LIMIT_MS / 1000} s; stopping anyway`)
 
 /**
  * REDIS_URL or DATABASE_URL switch the example to that server; otherwise PGlite (PostgreSQL
@@ -75,13 +73,10 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
       // Redis may be away at shutdown: quit politely if it answers, else just drop the socket.
       close: async () => {
         const quit = client.quit().then(
-          () => 'quit' as const,
-          () => 'refused' as const,
+          () => true,
+          () => false,
         )
-        const outcome = await within(quit, CLOSE_LIMIT_MS)
-        if (outcome === 'quit') return
-        if (outcome === undefined) gaveUp('Redis')
-        client.disconnect()
+        if (!(await closedInTime(quit, 'Redis'))) client.disconnect()
       },
     }
   }
@@ -116,8 +111,10 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
       description: 'PostgreSQL',
       // pool.end() waits for every connection in use to come back.
       close: async () => {
-        const ended = pool.end().then(() => 'ended' as const)
-        if ((await within(ended, CLOSE_LIMIT_MS)) === undefined) gaveUp('PostgreSQL')
+        await closedInTime(
+          pool.end().then(() => true),
+          'PostgreSQL',
+        )
       },
     }
   }
