@@ -24,16 +24,17 @@ export interface OpenedStore {
 const CLOSE_LIMIT_MS = 3_000
 
 /**
- * Whether `closing` (a client's close) finished within CLOSE_LIMIT_MS; past that, says so and
- * answers false, leaving the client to be dropped or to the process's exit.
+ * Whether `closing` (a client's close) finished within CLOSE_LIMIT_MS. A close that fails or takes
+ * longer is reported on stderr and answers false, leaving the client to be dropped or to the
+ * process's exit: shutdown goes on either way.
  */
 const closedInTime = (closing: Promise<boolean>, server: string): Promise<boolean> =>
   settledWithin(
     closing,
     CLOSE_LIMIT_MS,
     `keyward example: ${server} did not close in ${CLOSE_LIMIT_MS / 1000} s; stopping anyway`,
-  ).catch((late: Error) => {
-    console.error(late.message)
+  ).catch((failed: Error) => {
+    console.error(failed.message)
     return false
   })
 
