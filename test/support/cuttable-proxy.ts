@@ -26,6 +26,11 @@ export interface CuttableProxy {
    */
   silence(): void
   /**
+   * New connections are accepted and kept waiting, unanswered, until `restore`, which carries
+   * them on to the server with what they sent meanwhile: a server slow to accept, not a lost one.
+   */
+  hold(): void
+  /**
    * The next data a client sends that matches `pattern` reaches the server, then that connection
    * is dropped before any answer gets back: a command sent, its reply lost. Resolves once it has.
    */
@@ -53,6 +58,8 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
   const sockets = new Set<Socket>()
   let open = true
   let silent = false
+  let holding = false
+  const held: Socket[] = []
   let accepted = 0
   let dropAfter: { readonly pattern: RegExp; readonly dropped: () => void } | undefined
   let endAfterReply: { readonly pattern: RegExp; readonly ended: () => void } | undefined
@@ -62,13 +69,18 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
       client.destroy()
       return
     }
-    if (silent) {
-      // Kept (so that a cut or close ends it) and read, but nothing is forwarded or answered.
+    if (silent || holding) {
+      // Kept (so that a cut or close ends it); silenced, it is read and nothing is forwarded or
+      // answered; held, it is left unread until `restore` forwards it.
       sockets.add(client)
       client.on('error', () => sockets.delete(client)).on('close', () => sockets.delete(client))
-      client.resume()
+      if (holding) held.push(client)
+      else client.resume()
       return
     }
+    forward(client)
+  })
+  const forward = (client: Socket) => {
     const upstream = connect(targetPort, targetHost)
     sockets.add(client)
     sockets.add(upstream)
@@ -110,7 +122,7 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
       upstream.end()
       armed.dropped()
     })
-  })
+  }
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const address = server.address()
   if (address === null || typeof address === 'string') throw new Error('proxy did not bind')
@@ -127,12 +139,17 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     restore() {
       open = true
       silent = false
+      holding = false
+      for (const client of held.splice(0)) if (!client.destroyed) forward(client)
     },
     stall() {
       for (const socket of sockets) socket.unpipe().pause()
     },
     silence() {
       silent = true
+    },
+    hold() {
+      holding = true
     },
     dropAfter(pattern) {
       return new Promise((dropped) => {

@@ -36,8 +36,9 @@ export interface KeywardErrorEvent {
   readonly at: Date
   /**
    * A request; writing last-used times; the hourly prune; subscribing to other instances'
-   * deletions; counting a failed attempt from an address (the request still got its 401, and the
-   * attempt was counted in this process instead).
+   * deletions, or staying subscribed (a dropped connection, a failed reconnection); counting a
+   * failed attempt from an address (the request still got its 401, and the attempt was counted in
+   * this process instead).
    */
   readonly during: 'request' | 'last-used' | 'prune' | 'subscribe' | 'rate-limit'
   readonly code: 'STORE_UNAVAILABLE' | 'INTERNAL'

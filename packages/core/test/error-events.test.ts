@@ -157,6 +157,47 @@ describe('work in the background that fails', () => {
     await keyward.close()
   })
 
+  it('reports what the store tells of once subscribed, until closed', async () => {
+    let tell: ((error: unknown) => void) | undefined
+    const store: KeyStore = {
+      ...memoryStore(),
+      subscribe: async (_listener, onError) => {
+        tell = onError
+        return async () => {}
+      },
+    }
+    const { keyward, events } = setup({ store })
+    if (tell === undefined) throw new Error('keyward gave the store no onError')
+    tell(new Error('Connection terminated unexpectedly'))
+    expect(errorsIn(events)).toMatchObject([
+      {
+        during: 'subscribe',
+        code: 'STORE_UNAVAILABLE',
+        error: new Error('Connection terminated unexpectedly'),
+      },
+    ])
+    await keyward.close()
+    tell(new Error('told after close'))
+    expect(errorsIn(events)).toHaveLength(1)
+  })
+
+  it('closes only once a subscription still being made is made and stopped', async () => {
+    let subscribed: (stop: () => Promise<void>) => void = () => {}
+    const stopped = vi.fn(async () => {})
+    const store: KeyStore = {
+      ...memoryStore(),
+      subscribe: () => new Promise((resolve) => (subscribed = resolve)),
+    }
+    const { keyward } = setup({ store })
+    let closed = false
+    const closing = keyward.close().then(() => (closed = true))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(closed).toBe(false)
+    subscribed(stopped)
+    await closing
+    expect(stopped).toHaveBeenCalledOnce()
+  })
+
   it('reports a failed hourly prune', async () => {
     vi.useFakeTimers({ toFake: ['setInterval'] })
     const { keyward, events } = setup({

@@ -1,5 +1,6 @@
 import { settledWithin } from '@keyward/core'
 import type { Notification, Pool, PoolClient } from 'pg'
+import { checkouts } from './pool-checkout.js'
 
 const FIRST_RETRY_MS = 100
 const MAX_RETRY_MS = 10_000
@@ -28,17 +29,20 @@ const answered = (connection: PoolClient, text: string, timeoutMs: number): Prom
  * a failover) emits neither 'error' nor 'end', and one that only listens sends nothing that
  * would find out: so it is asked to answer every `checks.everyMs`, and replaced when silent.
  * Notifications sent while no connection was listening are lost: the key cache's TTL bounds
- * what that costs.
+ * what that costs, and `onError` hears of each drop and each failed reconnection.
  *
- * Resolves once LISTEN is active; rejects if the first attempt fails, like any store call
- * against an unreachable database.
+ * Resolves once LISTEN is active; rejects if the first attempt fails or takes longer than
+ * `checks.timeoutMs` for the checkout or for LISTEN, like any store call against an unreachable
+ * database.
  */
 export async function listenOnPool(
   pool: Pool,
   channel: string,
   onPayload: (payload: string) => void,
+  onError: (error: unknown) => void = () => {},
   checks: ListenerChecks = CHECKS,
 ): Promise<() => Promise<void>> {
+  const pooled = checkouts(pool, checks.timeoutMs)
   let closed = false
   let current: PoolClient | undefined
   let retryTimer: NodeJS.Timeout | undefined
@@ -65,7 +69,11 @@ export async function listenOnPool(
     retryMs = Math.min(retryMs * 2, MAX_RETRY_MS)
     retryTimer = setTimeout(() => {
       retryTimer = undefined
-      connect().catch(scheduleRetry)
+      connect().catch((error: unknown) => {
+        if (closed) return
+        onError(error)
+        scheduleRetry()
+      })
     }, delay)
     retryTimer.unref()
   }
@@ -75,12 +83,14 @@ export async function listenOnPool(
   const lost = (connection: PoolClient, error?: unknown) => {
     const wasListening = current === connection
     discard(connection, error)
-    if (wasListening) scheduleRetry()
+    if (!wasListening || closed) return
+    onError(error ?? new Error('keyward: the listening connection ended'))
+    scheduleRetry()
   }
 
   const connect = async () => {
     // An idle connection of the pool may be as silent as the one it replaces.
-    const connection = await pool.connect()
+    const connection = await pooled.next()
     // 'error' must always have a listener on a checked-out client, or a drop would crash the host.
     connection.on('error', (error: unknown) => lost(connection, error))
     connection.on('end', () => lost(connection))
@@ -96,7 +106,12 @@ export async function listenOnPool(
     retryMs = FIRST_RETRY_MS
   }
 
-  await connect()
+  try {
+    await connect()
+  } catch (error) {
+    pooled.close()
+    throw error
+  }
 
   let checking = false
   const checkTimer = setInterval(() => {
@@ -113,6 +128,7 @@ export async function listenOnPool(
 
   return async () => {
     closed = true
+    pooled.close()
     clearInterval(checkTimer)
     clearTimeout(retryTimer)
     if (current !== undefined) discard(current)

@@ -374,15 +374,19 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       await db.query(`DELETE FROM ${t.counters} WHERE bucket = $1`, [bucket])
     },
 
-    async subscribe(listener) {
-      return db.listen(t.channel, (payload) => {
-        const event = decodeStoreEvent(payload)
-        if (event === undefined) return
-        // The listener runs inside the driver's notification handler: a throw must not reach it.
-        try {
-          listener(event)
-        } catch {}
-      })
+    async subscribe(listener, onError) {
+      return db.listen(
+        t.channel,
+        (payload) => {
+          const event = decodeStoreEvent(payload)
+          if (event === undefined) return
+          // The listener runs inside the driver's notification handler: a throw must not reach it.
+          try {
+            listener(event)
+          } catch {}
+        },
+        onError,
+      )
     },
   }
 }

@@ -22,8 +22,15 @@ export interface QueryRunner extends Queryable {
    * snapshot, which REPEATABLE READ and SERIALIZABLE would fix at the first statement.
    */
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>
-  /** Resolves once listening; the returned function stops listening and releases the connection. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>
+  /**
+   * Resolves once listening; the returned function stops listening and releases the connection.
+   * `onError` hears of each trouble the listening meets later (PGlite, in process, has none).
+   */
+  listen(
+    channel: string,
+    onPayload: (payload: string) => void,
+    onError?: (error: unknown) => void,
+  ): Promise<() => Promise<void>>
 }
 
 const isPGlite = (client: object): client is PGliteInterface =>
@@ -104,6 +111,6 @@ function poolRunner(pool: Pool): QueryRunner {
         connection.release(broken)
       }
     },
-    listen: (channel, onPayload) => listenOnPool(pool, channel, onPayload),
+    listen: (channel, onPayload, onError) => listenOnPool(pool, channel, onPayload, onError),
   }
 }

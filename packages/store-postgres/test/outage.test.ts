@@ -39,6 +39,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
     const schema = randomSchema()
     const direct = connect(url)
     let proxy: CuttableProxy
+    let proxiedUrl: string
     let proxied: Pool
 
     beforeAll(async () => {
@@ -46,7 +47,8 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       const target = new URL(url)
       proxy = await cuttableProxy(target.hostname, Number(target.port || 5432))
       target.host = `127.0.0.1:${proxy.port}`
-      proxied = connect(target.toString()).on('error', () => {})
+      proxiedUrl = target.toString()
+      proxied = connect(proxiedUrl).on('error', () => {})
     })
     afterAll(async () => {
       await proxied?.end()
@@ -64,7 +66,11 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       const listening = postgresStore({ client: proxied, schema })
       const deleting = postgresStore({ client: direct, schema })
       const received: string[] = []
-      const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+      const errors: unknown[] = []
+      const unsubscribe = await listening.subscribe!(
+        (event) => received.push(event.keyId),
+        (error) => errors.push(error),
+      )
       const listenerPids = async () =>
         (
           await direct.query<{ pid: number }>(
@@ -89,6 +95,9 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
           .toBe(true)
 
         await expectDeletionHeard(deleting, received)
+        // The drop was reported: pg's own error, or its end.
+        expect(errors.length).toBeGreaterThanOrEqual(1)
+        for (const error of errors) expect(error).toBeInstanceOf(Error)
       } finally {
         await unsubscribe()
       }
@@ -99,10 +108,14 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
     it('replaces a listening connection that falls silent without closing', async () => {
       const channel = `keyward_test_${randomUUID().replaceAll('-', '')}`
       const received: string[] = []
-      const stop = await listenOnPool(proxied, channel, (payload) => received.push(payload), {
-        everyMs: 100,
-        timeoutMs: 300,
-      })
+      const errors: unknown[] = []
+      const stop = await listenOnPool(
+        proxied,
+        channel,
+        (payload) => received.push(payload),
+        (error) => errors.push(error),
+        { everyMs: 100, timeoutMs: 300 },
+      )
       try {
         // No FIN, no RST: pg emits nothing; only the check finds the connection silent.
         proxy.stall()
@@ -115,11 +128,76 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
             { timeout: 10_000 },
           )
           .toContain('after the stall')
+        expect(errors[0]).toEqual(new Error('keyward: the listening connection did not answer in 300 ms'))
       } finally {
         await stop()
         // The stalled sockets go, so that the pool can end.
         proxy.cut()
         proxy.restore()
+      }
+    })
+
+    it('waits a bounded time for a connection from a pool without connectionTimeoutMillis, one checkout at a time', async () => {
+      // A pool of its own, with no idle connection to hand out instead of a new one.
+      const pool = connect(proxiedUrl).on('error', () => {})
+      const channel = `keyward_test_${randomUUID().replaceAll('-', '')}`
+      const checks = { everyMs: 100, timeoutMs: 300 }
+      const received: string[] = []
+      const errors: string[] = []
+      const gaveNone = 'keyward: the pool gave no connection to listen on in 300 ms'
+      try {
+        // The server accepts connections and does not answer yet: the pool alone would wait for good.
+        proxy.hold()
+        await expect(
+          listenOnPool(
+            pool,
+            channel,
+            () => {},
+            () => {},
+            checks,
+          ),
+        ).rejects.toThrow(gaveNone)
+        expect(pool.totalCount).toBe(1)
+        // The checkout it gave up on is destroyed once it comes, not left checked out.
+        proxy.restore()
+        await expect.poll(() => pool.totalCount, { timeout: 5_000 }).toBe(0)
+
+        const stop = await listenOnPool(
+          pool,
+          channel,
+          (payload) => received.push(payload),
+          (error) => errors.push((error as Error).message),
+          checks,
+        )
+        try {
+          // The listening connection falls silent, and the server holds every new connection.
+          proxy.hold()
+          proxy.stall()
+          const before = proxy.accepted
+          await expect
+            .poll(() => errors.filter((error) => error === gaveNone).length, { timeout: 10_000 })
+            .toBeGreaterThanOrEqual(3)
+          expect(errors[0]).toBe('keyward: the listening connection did not answer in 300 ms')
+          // Each retry waited on the same checkout rather than take another of the host's connections.
+          expect(proxy.accepted - before).toBe(1)
+          // Once the server answers, that checkout listens.
+          proxy.restore()
+          await expect
+            .poll(
+              async () => {
+                await direct.query(`NOTIFY ${channel}, 'once answered'`)
+                return received
+              },
+              { timeout: 10_000 },
+            )
+            .toContain('once answered')
+        } finally {
+          await stop()
+        }
+      } finally {
+        proxy.cut()
+        proxy.restore()
+        await pool.end()
       }
     })
   })

@@ -250,6 +250,6 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       await client.del(k.counter(bucket))
     },
 
-    subscribe: (listener) => subscribeToEvents(client, k.events, listener),
+    subscribe: (listener, onError) => subscribeToEvents(client, k.events, listener, onError),
   }
 }

@@ -41,6 +41,9 @@ const answered = (reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
  * gets a new connection, after a backoff of our own: ioredis's retry delay starts over at each
  * 'ready', so a refusal on every connection would otherwise reconnect at its first delay for good.
  *
+ * Once subscribed, `onError` hears of each trouble: a connection error (each failed reconnection
+ * included), a refused SUBSCRIBE, a connection dropped for silence.
+ *
  * Resolves once subscribed; rejects if the first attempt fails or is not answered within
  * `checks.timeoutMs`, like any store call against an unreachable Redis.
  */
@@ -48,16 +51,22 @@ export async function subscribeToEvents(
   client: Redis,
   channel: string,
   listener: (event: StoreEvent) => void,
+  onError: (error: unknown) => void = () => {},
   overrides: Partial<SubscriberChecks> = {},
 ): Promise<() => Promise<void>> {
   const checks = { ...CHECKS, ...overrides }
+  // Until subscribed, a failure rejects the first attempt instead; once closed, nothing is news.
+  let reporting = false
+  const report = (error: unknown) => {
+    if (reporting) onError(error)
+  }
   const subscriber = client.duplicate({
     lazyConnect: true,
     autoResubscribe: false,
     autoResendUnfulfilledCommands: true,
   })
   // Connection errors are retried by ioredis; without a listener they would only be logged.
-  subscriber.on('error', () => {})
+  subscriber.on('error', report)
   subscriber.on('message', (from: string, message: string) => {
     if (from !== channel) return
     const event = decodeStoreEvent(message)
@@ -84,6 +93,7 @@ export async function subscribeToEvents(
     subscriber.disconnect()
     throw error
   }
+  reporting = true
 
   let closed = false
   let refusals = 0
@@ -96,7 +106,9 @@ export async function subscribeToEvents(
     clearTimeout(readyTimer)
     if (closed) return
     readyTimer = setTimeout(() => {
-      if (!closed && subscriber.status === 'connect') subscriber.disconnect(true)
+      if (closed || subscriber.status !== 'connect') return
+      report(new Error(`keyward: the subscriber connection was not ready in ${checks.timeoutMs} ms`))
+      subscriber.disconnect(true)
     }, checks.timeoutMs)
     readyTimer.unref()
   })
@@ -111,8 +123,9 @@ export async function subscribeToEvents(
       () => {
         refusals = 0
       },
-      () => {
+      (refusal: unknown) => {
         if (closed || subscriber.status !== 'ready') return
+        report(refusal)
         const ceiling = Math.min(checks.firstRetryMs * 2 ** refusals, checks.maxRetryMs)
         refusals += 1
         retryTimer = setTimeout(
@@ -133,8 +146,9 @@ export async function subscribeToEvents(
     checking = true
     const checked = closes
     answered(subscriber.ping(), checks.timeoutMs)
-      .catch(() => {
+      .catch((silence: unknown) => {
         if (closed || closes !== checked) return
+        report(silence)
         // Ends the stream (destroyed after the client's disconnectTimeout, as a silent peer never
         // answers the FIN) and lets ioredis reconnect, and the reconnection subscribe again.
         dropped = checked
@@ -148,6 +162,7 @@ export async function subscribeToEvents(
 
   return async () => {
     closed = true
+    reporting = false
     clearInterval(checkTimer)
     clearTimeout(retryTimer)
     clearTimeout(readyTimer)

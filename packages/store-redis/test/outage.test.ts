@@ -150,10 +150,14 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       await direct.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', '&*', '+@all')
       const { own, client, close } = await throughOwnProxy({ username: user, password: 'secret' })
       const received: string[] = []
-      const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId), {
-        firstRetryMs: 100,
-        maxRetryMs: 2_000,
-      })
+      const errors: string[] = []
+      const stop = await subscribeToEvents(
+        client,
+        `${prefix}events`,
+        (event) => received.push(event.keyId),
+        (error) => errors.push((error as Error).message),
+        { firstRetryMs: 100, maxRetryMs: 2_000 },
+      )
       try {
         expect(await subscribers()).toBe(1)
         // Redis drops the subscribed connection; each reconnection's SUBSCRIBE is refused (NOPERM).
@@ -167,6 +171,8 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         const before = own.accepted
         await new Promise((resolve) => setTimeout(resolve, 2_000))
         expect(own.accepted - before).toBeLessThan(10)
+        // Each refusal is reported, as the server gave it.
+        expect(errors.some((error) => error.startsWith('NOPERM'))).toBe(true)
         await direct.call('ACL', 'SETUSER', user, '&*')
         await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
         await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
@@ -183,7 +189,13 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         own.silence()
         // ioredis times the TCP connection only: its ready check, and the SUBSCRIBE, would wait for good.
         await expect(
-          subscribeToEvents(client, `${prefix}events`, () => {}, { timeoutMs: 300 }),
+          subscribeToEvents(
+            client,
+            `${prefix}events`,
+            () => {},
+            () => {},
+            { timeoutMs: 300 },
+          ),
         ).rejects.toThrow(/did not answer/)
         // Core's subscribeWithRetry tries again, on a connection of its own.
         own.restore()
@@ -200,9 +212,14 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       const name = `kw-test-${randomUUID().slice(0, 8)}`
       const { own, client, close } = await throughOwnProxy({ connectionName: name })
       const received: string[] = []
-      const stop = await subscribeToEvents(client, `${prefix}events`, (event) => received.push(event.keyId), {
-        timeoutMs: 300,
-      })
+      const errors: string[] = []
+      const stop = await subscribeToEvents(
+        client,
+        `${prefix}events`,
+        (event) => received.push(event.keyId),
+        (error) => errors.push((error as Error).message),
+        { timeoutMs: 300 },
+      )
       try {
         expect(await subscribers()).toBe(1)
         // The next connection gets through TCP and is never answered, even once the proxy
@@ -217,6 +234,9 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         expect(id).toBeDefined()
         await direct.call('CLIENT', 'KILL', 'ID', id as string)
         await expect.poll(() => own.accepted - before, { timeout: 5_000 }).toBe(1)
+        await expect
+          .poll(() => errors, { timeout: 5_000 })
+          .toContain('keyward: the subscriber connection was not ready in 300 ms')
         own.restore()
         await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
         await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
@@ -228,10 +248,12 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
 
     it('replaces a subscriber connection that falls silent without closing', async () => {
       const received: string[] = []
+      const errors: string[] = []
       const stop = await subscribeToEvents(
         proxied,
         `${prefix}events`,
         (event) => received.push(event.keyId),
+        (error) => errors.push((error as Error).message),
         { everyMs: 100, timeoutMs: 300 },
       )
       const deleting = redisStore({ client: direct, prefix })
@@ -242,6 +264,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         // Redis still counts the stalled connection; a second one is the replacement, subscribed.
         await expect.poll(subscribers, { timeout: 10_000 }).toBe(2)
         await expectDeletionHeard(deleting, received)
+        expect(errors[0]).toBe('keyward: the subscriber connection did not answer in 300 ms')
       } finally {
         await stop()
         // The stalled sockets go, so that they do not outlive the test.

@@ -7,7 +7,11 @@ const MAX_RETRY_MS = 30_000
  * Subscribes to the store's cross-instance events, retrying with backoff while the store is
  * unreachable (an instance may start during an outage). Until it succeeds, the cache TTL is
  * what bounds how long a key deleted elsewhere keeps working here. Each failed attempt goes to
- * `onError`.
+ * `onError`, and so does each trouble the store meets once subscribed.
+ *
+ * The returned function resolves once no subscription is left: an attempt still in flight is
+ * waited for (and what it opened closed), so that a host closing its client next finds nothing
+ * of keyward's still on it.
  */
 export function subscribeWithRetry(
   store: KeyStore,
@@ -18,12 +22,16 @@ export function subscribeWithRetry(
   const subscribe = store.subscribe.bind(store)
   let closed = false
   let timer: NodeJS.Timeout | undefined
+  let inFlight: Promise<void> | undefined
   let unsubscribe: (() => Promise<void>) | undefined
+  const reportWhileOpen = (error: unknown) => {
+    if (!closed) onError(error)
+  }
 
   const attempt = (delay: number) => {
-    subscribe(listener).then(
-      (stop) => {
-        if (closed) void stop().catch(() => {})
+    inFlight = subscribe(listener, reportWhileOpen).then(
+      async (stop) => {
+        if (closed) await stop().catch(() => {})
         else unsubscribe = stop
       },
       (error: unknown) => {
@@ -39,6 +47,7 @@ export function subscribeWithRetry(
   return async () => {
     closed = true
     clearTimeout(timer)
+    await inFlight
     await unsubscribe?.()
   }
 }

@@ -124,7 +124,14 @@ export interface KeyStore {
 
   /**
    * Delivers events published by any instance (including this one) until the returned function
-   * is called. Optional for single-process stores.
+   * is called. Optional for single-process stores. Resolves once listening, or rejects; it must
+   * settle in bounded time, as keyward's `close()` waits for it. Once listening, the store keeps
+   * listening by itself (reconnecting as needed) and tells `onError` of each trouble on the way
+   * (a dropped connection, a failed reconnection, a refused subscription), which keyward reports
+   * on its error event: events missed meanwhile are lost, and an operator should know.
    */
-  subscribe?(listener: (event: StoreEvent) => void): Promise<() => Promise<void>>
+  subscribe?(
+    listener: (event: StoreEvent) => void,
+    onError?: (error: unknown) => void,
+  ): Promise<() => Promise<void>>
 }
