@@ -57,6 +57,18 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       await direct.end()
     })
 
+    /** Sends `payload` on `channel` until `received` holds it: a listener that came back hears it. */
+    const expectHeard = (channel: string, payload: string, received: readonly string[]) =>
+      expect
+        .poll(
+          async () => {
+            await direct.query(`NOTIFY ${channel}, '${payload}'`)
+            return received
+          },
+          { timeout: 10_000 },
+        )
+        .toContain(payload)
+
     it('fails closed while cut and answers again once restored', async () => {
       const store = postgresStore({ client: proxied, schema })
       await expectFailsClosedWhileCut(proxy, store, keywardOver(store), wellFormedKey(), 'at once')
@@ -119,15 +131,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       try {
         // No FIN, no RST: pg emits nothing; only the check finds the connection silent.
         proxy.stall()
-        await expect
-          .poll(
-            async () => {
-              await direct.query(`NOTIFY ${channel}, 'after the stall'`)
-              return received
-            },
-            { timeout: 10_000 },
-          )
-          .toContain('after the stall')
+        await expectHeard(channel, 'after the stall', received)
         expect(errors[0]).toEqual(new Error('keyward: the listening connection did not answer in 300 ms'))
       } finally {
         await stop()
@@ -182,15 +186,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
           expect(proxy.accepted - before).toBe(1)
           // Once the server answers, that checkout listens.
           proxy.restore()
-          await expect
-            .poll(
-              async () => {
-                await direct.query(`NOTIFY ${channel}, 'once answered'`)
-                return received
-              },
-              { timeout: 10_000 },
-            )
-            .toContain('once answered')
+          await expectHeard(channel, 'once answered', received)
         } finally {
           await stop()
         }

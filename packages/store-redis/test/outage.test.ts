@@ -11,7 +11,7 @@ import {
   expectFailsClosedWhileCut,
 } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
-import { subscribeToEvents } from '../src/subscriber.js'
+import { type SubscriberChecks, subscribeToEvents } from '../src/subscriber.js'
 import {
   CLIENTS,
   closedPort,
@@ -72,6 +72,20 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
     const subscribers = async () => {
       const [, count] = (await direct.pubsub('NUMSUB', `${prefix}events`)) as [string, number]
       return count
+    }
+
+    /** Subscribes through `client`, keeping the key ids heard and the messages of the troubles reported. */
+    const subscribeKeeping = async (client: Redis, checks: Partial<SubscriberChecks>) => {
+      const received: string[] = []
+      const errors: string[] = []
+      const stop = await subscribeToEvents(
+        client,
+        `${prefix}events`,
+        (event) => received.push(event.keyId),
+        (error) => errors.push((error as Error).message),
+        checks,
+      )
+      return { stop, received, errors }
     }
 
     /** A proxy of its own and a client through it, never connected: the subscriber's is the only connection there. */
@@ -149,15 +163,10 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       const user = `kw_test_${randomUUID().slice(0, 8)}`
       await direct.call('ACL', 'SETUSER', user, 'on', '>secret', '~*', '&*', '+@all')
       const { own, client, close } = await throughOwnProxy({ username: user, password: 'secret' })
-      const received: string[] = []
-      const errors: string[] = []
-      const stop = await subscribeToEvents(
-        client,
-        `${prefix}events`,
-        (event) => received.push(event.keyId),
-        (error) => errors.push((error as Error).message),
-        { firstRetryMs: 100, maxRetryMs: 2_000 },
-      )
+      const { stop, received, errors } = await subscribeKeeping(client, {
+        firstRetryMs: 100,
+        maxRetryMs: 2_000,
+      })
       try {
         expect(await subscribers()).toBe(1)
         // Redis drops the subscribed connection; each reconnection's SUBSCRIBE is refused (NOPERM).
@@ -211,15 +220,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       // Named, so that Redis can drop this test's subscriber alone (the duplicate takes the name).
       const name = `kw-test-${randomUUID().slice(0, 8)}`
       const { own, client, close } = await throughOwnProxy({ connectionName: name })
-      const received: string[] = []
-      const errors: string[] = []
-      const stop = await subscribeToEvents(
-        client,
-        `${prefix}events`,
-        (event) => received.push(event.keyId),
-        (error) => errors.push((error as Error).message),
-        { timeoutMs: 300 },
-      )
+      const { stop, received, errors } = await subscribeKeeping(client, { timeoutMs: 300 })
       try {
         expect(await subscribers()).toBe(1)
         // The next connection gets through TCP and is never answered, even once the proxy
@@ -247,15 +248,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
     })
 
     it('replaces a subscriber connection that falls silent without closing', async () => {
-      const received: string[] = []
-      const errors: string[] = []
-      const stop = await subscribeToEvents(
-        proxied,
-        `${prefix}events`,
-        (event) => received.push(event.keyId),
-        (error) => errors.push((error as Error).message),
-        { everyMs: 100, timeoutMs: 300 },
-      )
+      const { stop, received, errors } = await subscribeKeeping(proxied, { everyMs: 100, timeoutMs: 300 })
       const deleting = redisStore({ client: direct, prefix })
       try {
         expect(await subscribers()).toBe(1)
