@@ -63,8 +63,10 @@ export async function listenOnPool(
   }
 
   const scheduleRetry = () => {
-    // A pool the host has ended will never hand out a connection again.
-    if (closed || pool.ending || retryTimer !== undefined) return
+    if (closed || retryTimer !== undefined) return
+    // A pool the host has ended will never hand out a connection again, and cannot end while a
+    // checkout still pending is not given back.
+    if (pool.ending) return pooled.close()
     const delay = retryMs / 2 + Math.random() * (retryMs / 2)
     retryMs = Math.min(retryMs * 2, MAX_RETRY_MS)
     retryTimer = setTimeout(() => {

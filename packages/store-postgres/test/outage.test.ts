@@ -196,5 +196,39 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
         await pool.end()
       }
     })
+
+    it('gives back a checkout still pending when the host ends its pool, so that the pool can end', async () => {
+      const pool = connect(proxiedUrl).on('error', () => {})
+      const channel = `keyward_test_${randomUUID().replaceAll('-', '')}`
+      const errors: string[] = []
+      const gaveNone = () => errors.filter((error) => error.startsWith('keyward: the pool gave no')).length
+      const stop = await listenOnPool(
+        pool,
+        channel,
+        () => {},
+        (error) => errors.push((error as Error).message),
+        { everyMs: 100, timeoutMs: 300 },
+      )
+      let ended = false
+      try {
+        proxy.hold()
+        proxy.stall()
+        await expect.poll(gaveNone, { timeout: 10_000 }).toBeGreaterThanOrEqual(1)
+        // The host ends its pool without closing the store first; the checkout is still held.
+        void pool.end().then(() => {
+          ended = true
+        })
+        const before = gaveNone()
+        await expect.poll(gaveNone, { timeout: 10_000 }).toBeGreaterThan(before)
+        // The server answers at last: the connection it hands over goes straight back, and the pool ends.
+        proxy.restore()
+        await expect.poll(() => ended, { timeout: 10_000 }).toBe(true)
+      } finally {
+        await stop()
+        proxy.cut()
+        proxy.restore()
+        if (!ended) await pool.end().catch(() => {})
+      }
+    })
   })
 })
