@@ -42,7 +42,7 @@ const answered = (reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
  * 'ready', so a refusal on every connection would otherwise reconnect at its first delay for good.
  *
  * Once subscribed, `onError` hears of each trouble: a connection error (each failed reconnection
- * included), a refused SUBSCRIBE, a connection dropped for silence.
+ * included), a refused SUBSCRIBE, a connection dropped for silence, and the end of reconnecting.
  *
  * Resolves once subscribed; rejects if the first attempt fails or is not answered within
  * `checks.timeoutMs`, like any store call against an unreachable Redis.
@@ -82,6 +82,15 @@ export async function subscribeToEvents(
   subscriber.on('close', () => {
     closes += 1
   })
+  // ioredis ends a connection for good only when the client's retryStrategy gives up (or at our
+  // own QUIT, when nothing is reported): from then on this instance hears no other's deletions.
+  subscriber.on('end', () =>
+    report(
+      new Error(
+        "keyward: the subscriber connection ended, and its client's retryStrategy will not reconnect it",
+      ),
+    ),
+  )
   try {
     // ioredis stops timing a connection once TCP connects: without a limit, a server (or a proxy
     // in front of it) that accepts connections but never answers would keep this waiting for good.

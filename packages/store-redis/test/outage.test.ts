@@ -192,6 +192,23 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it("reports that its connection ended for good when the client's retryStrategy gives up", async () => {
+      const { own, client, close } = await throughOwnProxy({ retryStrategy: () => null })
+      const { stop, errors } = await subscribeKeeping(client, {})
+      try {
+        expect(errors).toEqual([])
+        own.cut()
+        await expect
+          .poll(() => errors, { timeout: 5_000 })
+          .toContain(
+            "keyward: the subscriber connection ended, and its client's retryStrategy will not reconnect it",
+          )
+      } finally {
+        await stop()
+        await close()
+      }
+    })
+
     it('rejects its first subscription when the server accepts the connection but never answers', async () => {
       const { own, client, close } = await throughOwnProxy()
       try {
