@@ -30,6 +30,7 @@ export async function startExample(): Promise<Example> {
   const opened: OpenedStore = await openStore(config)
   const keyward = createKeyward({
     jwtSecret: config.jwtSecret,
+    previousJwtSecrets: config.previousJwtSecrets,
     users: demoUsers,
     store: opened.store,
     keyLifetime: config.keyLifetime,

@@ -5,6 +5,8 @@ export interface ExampleConfig {
   readonly port: number
   readonly host: string
   readonly jwtSecret: string
+  /** Secrets jwtSecret replaced: their tokens live out their lifetime, their derived TOTP keys still open. */
+  readonly previousJwtSecrets: string[]
   /** Seals TOTP secrets at rest; keyward derives one from jwtSecret when it is not set. */
   readonly totpKey: string | undefined
   readonly keyLifetime: string
@@ -42,6 +44,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     )
   }
   requireBytes('KEYWARD_JWT_SECRET', jwtSecret)
+  // Comma-separated: a secret from openssl rand -base64 (or -hex) holds no comma.
+  const previousJwtSecrets = env.KEYWARD_PREVIOUS_JWT_SECRETS
+    ? env.KEYWARD_PREVIOUS_JWT_SECRETS.split(',')
+    : []
+  for (const [index, secret] of previousJwtSecrets.entries())
+    requireBytes(`KEYWARD_PREVIOUS_JWT_SECRETS (secret ${index + 1})`, secret)
   // AES-256 takes exactly 32 bytes; createKeyward would refuse any other, after the store is open.
   if (totpKey !== undefined && Buffer.byteLength(totpKey) !== 32)
     throw new Error(
@@ -51,6 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
     port,
     host: env.HOST || '127.0.0.1',
     jwtSecret,
+    previousJwtSecrets,
     totpKey,
     keyLifetime,
     dataDir: env.KEYWARD_DATA_DIR || '.keyward-data',

@@ -164,6 +164,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
   )
   const authTokens = new AuthTokens({
     secret: config.jwtSecret,
+    previousSecrets: config.previousJwtSecrets,
     issuer: config.issuer,
     audience: config.audience,
     lifetimeMs: config.authTokenLifetimeMs,
@@ -180,11 +181,17 @@ export function createKeyward(options: KeywardOptions): Keyward {
   const limiter = new RateLimiter(store, clock, config.rateLimit, storeFailed('rate-limit'))
   // The guard asks nothing of a limiter that blocks no address (one check less per request).
   const addressLimiter = config.rateLimit.perAddress === false ? undefined : limiter
-  // A configured key also opens what the key derived from jwtSecret sealed before it was set.
+  // A configured key also opens what the keys derived from jwtSecret (and from the secrets it
+  // replaced) sealed before it was set.
   const derivedKey = totpKeyDerivedFrom(config.jwtSecret)
+  const derivedPreviousKeys = config.previousJwtSecrets.map(totpKeyDerivedFrom)
   const box = config.totpEncryptionKey
-    ? new SecretBox(config.totpEncryptionKey, [...config.totpPreviousKeys, derivedKey])
-    : new SecretBox(derivedKey, config.totpPreviousKeys)
+    ? new SecretBox(config.totpEncryptionKey, [
+        ...config.totpPreviousKeys,
+        derivedKey,
+        ...derivedPreviousKeys,
+      ])
+    : new SecretBox(derivedKey, [...derivedPreviousKeys, ...config.totpPreviousKeys])
   const totp = new TotpService(store, box, limiter, clock, config.totpIssuer, emit)
 
   // The host's directory may answer synchronously (no promise on the hot path) or not; if it

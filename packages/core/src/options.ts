@@ -20,6 +20,13 @@ export interface RateLimitOptions {
 export interface KeywardOptions {
   /** HMAC secret for auth tokens (HS256), at least 32 bytes. */
   readonly jwtSecret: string | Uint8Array
+  /**
+   * Secrets `jwtSecret` replaced (at least 32 bytes each): auth tokens they signed still verify
+   * until they expire, and they sign nothing. What the TOTP keys derived from them sealed (with no
+   * `totp.encryptionKey`) still opens. Never list a secret that leaked: it would verify what its
+   * holder signs.
+   */
+  readonly previousJwtSecrets?: ReadonlyArray<string | Uint8Array>
   /** The host's user directory. */
   readonly users: UserDirectory
   /** Where keys, refresh tokens and TOTP state live. Default: in memory. */
@@ -81,6 +88,7 @@ export interface KeywardOptions {
 
 export interface ResolvedOptions {
   readonly jwtSecret: Uint8Array
+  readonly previousJwtSecrets: readonly Uint8Array[]
   readonly users: UserDirectory
   readonly store: KeyStore
   /** False for no bound. */
@@ -121,6 +129,32 @@ const averageDays = ({ months, milliseconds }: Duration) =>
 
 const toBytes = (value: string | Uint8Array): Uint8Array =>
   typeof value === 'string' ? new TextEncoder().encode(value) : value
+
+/** An HMAC-SHA-256 secret: at least 32 bytes (RFC 7518 3.2: no shorter than the hash). */
+function signingSecret(option: string, value: string | Uint8Array): Uint8Array {
+  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
+    const what = `a string or Uint8Array of at least ${MIN_SECRET_BYTES} bytes`
+    throw new KeywardConfigError(option, value === undefined ? `is required: ${what}` : `must be ${what}`)
+  }
+  const secret = toBytes(value)
+  if (secret.byteLength < MIN_SECRET_BYTES)
+    throw new KeywardConfigError(
+      option,
+      `must be at least ${MIN_SECRET_BYTES} bytes (got ${secret.byteLength})`,
+    )
+  return secret
+}
+
+/** A list of keys or secrets, each checked by `check` and named by its place in the list. */
+function keyList<T>(
+  option: string,
+  values: ReadonlyArray<string | Uint8Array> | undefined,
+  check: (option: string, value: string | Uint8Array) => T,
+): T[] {
+  if (values === undefined) return []
+  if (!Array.isArray(values)) throw new KeywardConfigError(option, 'must be an array of keys')
+  return values.map((value, index) => check(`${option}[${index}]`, value))
+}
 
 /** An AES-256 key: exactly 32 bytes. */
 function sealingKey(option: string, value: string | Uint8Array): Uint8Array {
@@ -181,17 +215,8 @@ function nonEmpty(option: string, value: string | undefined, fallback: string): 
 export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null)
     throw new KeywardConfigError('options', 'must be an object')
-  const secret = options.jwtSecret
-  if (typeof secret !== 'string' && !(secret instanceof Uint8Array)) {
-    throw new KeywardConfigError('jwtSecret', 'is required: a string or Uint8Array of at least 32 bytes')
-  }
-  const jwtSecret = toBytes(secret)
-  if (jwtSecret.byteLength < MIN_SECRET_BYTES) {
-    throw new KeywardConfigError(
-      'jwtSecret',
-      `must be at least ${MIN_SECRET_BYTES} bytes (got ${jwtSecret.byteLength})`,
-    )
-  }
+  const jwtSecret = signingSecret('jwtSecret', options.jwtSecret)
+  const previousJwtSecrets = keyList('previousJwtSecrets', options.previousJwtSecrets, signingSecret)
   if (typeof options.users?.get !== 'function') {
     throw new KeywardConfigError(
       'users',
@@ -212,11 +237,10 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   const encryptionKey = options.totp?.encryptionKey
   const totpEncryptionKey =
     encryptionKey === undefined ? undefined : sealingKey('totp.encryptionKey', encryptionKey)
-  const previousKeys = options.totp?.previousEncryptionKeys ?? []
-  if (!Array.isArray(previousKeys))
-    throw new KeywardConfigError('totp.previousEncryptionKeys', 'must be an array of keys')
-  const totpPreviousKeys = previousKeys.map((key, index) =>
-    sealingKey(`totp.previousEncryptionKeys[${index}]`, key),
+  const totpPreviousKeys = keyList(
+    'totp.previousEncryptionKeys',
+    options.totp?.previousEncryptionKeys,
+    sealingKey,
   )
   const totpIssuer = nonEmpty('totp.issuer', options.totp?.issuer, 'keyward')
   // The otpauth label is "issuer:account": a colon in the issuer would split it elsewhere.
@@ -262,6 +286,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
 
   return {
     jwtSecret,
+    previousJwtSecrets,
     users: options.users,
     store: options.store ?? memoryStore(),
     storeTimeoutMs,

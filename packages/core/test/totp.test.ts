@@ -323,7 +323,7 @@ describe('TOTP sealing keys across a rotation', () => {
   it('cannot open a secret whose key is no longer configured, and says what to do', async () => {
     await expect(
       enrolThenVerify({ totp: { encryptionKey: KEY_A } }, { totp: { encryptionKey: KEY_B } }),
-    ).rejects.toThrow(/previousEncryptionKeys, or reset/)
+    ).rejects.toThrow(/totp\.previousEncryptionKeys \(.*\), or reset/)
   })
 
   it('seals new enrolments with encryptionKey, never with a previous key', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import { type JWTPayload, type JWTVerifyOptions, errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import { LRUCache } from 'lru-cache'
 import { PLAIN_BEARER } from '../guard/credentials.js'
 import type { KeyLink } from '../keys/key-service.js'
@@ -83,7 +83,10 @@ export type AuthTokenCheck =
   | { readonly ok: false; readonly code: 'INVALID_TOKEN' | 'TOKEN_EXPIRED' }
 
 export interface AuthTokenConfig {
+  /** Signs every token, and verifies. */
   readonly secret: Uint8Array
+  /** Verify only: the secrets `secret` replaced, so that the tokens they signed live out their lifetime. */
+  readonly previousSecrets: readonly Uint8Array[]
   readonly issuer: string
   readonly audience: string
   readonly lifetimeMs: number
@@ -101,10 +104,12 @@ export class AuthTokens {
   // whole token, compared before it is trusted, so a clash is only a miss.
   readonly #verified: LRUCache<string, VerifiedToken>
   readonly #maxLength: number
+  readonly #verifyingSecrets: readonly Uint8Array[]
 
   constructor(private readonly config: AuthTokenConfig) {
     this.#verified = new LRUCache({ max: config.cacheMax })
     this.#maxLength = longestToken(config.issuer, config.audience)
+    this.#verifyingSecrets = [config.secret, ...config.previousSecrets]
   }
 
   async sign(
@@ -158,14 +163,7 @@ export class AuthTokens {
 
   async #verifySignature(token: string, now: number): Promise<AuthTokenCheck> {
     try {
-      const { payload } = await jwtVerify(token, this.config.secret, {
-        algorithms: ALGORITHMS,
-        issuer: this.config.issuer,
-        audience: this.config.audience,
-        typ: AUTH_TOKEN_TYP,
-        currentDate: new Date(now),
-        requiredClaims: ['sub', 'iat', 'exp', 'jti'],
-      })
+      const payload = await this.#signedPayload(token, now)
       const keyId = payload.key_id
       if (typeof payload.sub !== 'string' || (keyId !== null && typeof keyId !== 'string')) {
         return { ok: false, code: 'INVALID_TOKEN' }
@@ -177,6 +175,30 @@ export class AuthTokens {
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return { ok: false, code: 'TOKEN_EXPIRED' }
       return { ok: false, code: 'INVALID_TOKEN' }
+    }
+  }
+
+  /**
+   * The payload, verified with the current secret or, where that did not make the signature, with
+   * each previous one in turn. Everything else (algorithm, claims, expiry) fails at the first.
+   */
+  async #signedPayload(token: string, now: number): Promise<JWTPayload> {
+    const options: JWTVerifyOptions = {
+      algorithms: ALGORITHMS,
+      issuer: this.config.issuer,
+      audience: this.config.audience,
+      typ: AUTH_TOKEN_TYP,
+      currentDate: new Date(now),
+      requiredClaims: ['sub', 'iat', 'exp', 'jti'],
+    }
+    const secrets = this.#verifyingSecrets
+    for (let index = 0; ; index++) {
+      try {
+        return (await jwtVerify(token, secrets[index] as Uint8Array, options)).payload
+      } catch (error) {
+        const anotherSecret = index + 1 < secrets.length
+        if (!anotherSecret || !(error instanceof joseErrors.JWSSignatureVerificationFailed)) throw error
+      }
     }
   }
 }

@@ -75,7 +75,7 @@ export class TotpService {
     // A 500 that tells the client nothing; the operator reads this in the error event.
     if (secret === undefined)
       throw new Error(
-        `keyward: the stored TOTP key of user ${userId} opens with no configured key: list the key that sealed it in totp.previousEncryptionKeys, or reset the user's TOTP`,
+        `keyward: the stored TOTP key of user ${userId} opens with no configured key: list the key that sealed it in totp.previousEncryptionKeys (a key derived from an earlier jwtSecret: that secret in previousJwtSecrets), or reset the user's TOTP`,
       )
     // Counted before the code is checked, so concurrent requests cannot all pass one check.
     const refused = await this.limiter.totpAttempt(userId)

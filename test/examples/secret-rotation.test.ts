@@ -1,0 +1,74 @@
+/**
+ * A jwtSecret rotation as an operator makes it on an example server: restarted with a new
+ * KEYWARD_JWT_SECRET and the old one in KEYWARD_PREVIOUS_JWT_SECRETS, the auth tokens handed out
+ * before still work, and so do TOTP enrolments sealed under the old secret (no KEYWARD_TOTP_KEY).
+ */
+import { createHmac } from 'node:crypto'
+import { expect, it } from 'vitest'
+import { loadConfig } from '../../examples/shared/src/config.js'
+import { totpCode } from '../contract/support/totp.js'
+import { call } from './support/client.js'
+import { dataFolders } from './support/data-folders.js'
+import { START_TIMEOUT_MS, startServer } from './support/server-process.js'
+
+const OLD = 'rotation-old-secret-rotation-old-secret-0'
+const NEW = 'rotation-new-secret-rotation-new-secret-0'
+const folders = dataFolders('rotation')
+
+it(
+  'keeps auth tokens and TOTP enrolments made before a rotation working after it',
+  async () => {
+    const alice = { username: 'alice', password: 'alice' }
+    const before = await startServer('fastify', folders.env('data', { KEYWARD_JWT_SECRET: OLD }))
+    let token: string
+    let secret: string
+    try {
+      const login = await call(`${before.url}/login`, { json: alice })
+      token = login.body.data.auth_token
+      const session = { authorization: `Bearer ${token}` }
+      const enrolment = await call(`${before.url}/accounts/generate-totp-key`, {
+        method: 'POST',
+        headers: session,
+      })
+      secret = enrolment.body.data.secret
+      const enabled = await call(`${before.url}/accounts/verify-totp`, {
+        headers: session,
+        json: { code: await totpCode(secret, Date.now()) },
+      })
+      expect(enabled.body).toEqual({ data: { totp_enabled: true } })
+    } finally {
+      expect(await before.stop()).toBe(0)
+    }
+
+    const after = await startServer(
+      'fastify',
+      folders.env('data', { KEYWARD_JWT_SECRET: NEW, KEYWARD_PREVIOUS_JWT_SECRETS: OLD }),
+    )
+    try {
+      const agents = await call(`${after.url}/v1/agents`, { headers: { authorization: `Bearer ${token}` } })
+      expect(agents.status).toBe(200)
+      // The next step's code: the one the enrolment used is spent.
+      const login = await call(`${after.url}/login`, {
+        json: { ...alice, totp_code: await totpCode(secret, Date.now() + 30_000) },
+      })
+      expect(login.status).toBe(200)
+      // What it signs now, it signs with the new secret alone.
+      const [header, payload, signature] = login.body.data.auth_token.split('.')
+      expect(createHmac('sha256', NEW).update(`${header}.${payload}`).digest('base64url')).toBe(signature)
+    } finally {
+      expect(await after.stop()).toBe(0)
+    }
+  },
+  2 * START_TIMEOUT_MS + 30_000,
+)
+
+it('refuses a previous secret shorter than 32 bytes, naming which', () => {
+  const env = { KEYWARD_JWT_SECRET: NEW, KEYWARD_PREVIOUS_JWT_SECRETS: `${OLD},short` }
+  expect(() => loadConfig(env)).toThrow(
+    'KEYWARD_PREVIOUS_JWT_SECRETS (secret 2) must be at least 32 bytes (got 5)',
+  )
+  expect(loadConfig({ ...env, KEYWARD_PREVIOUS_JWT_SECRETS: `${OLD},${NEW}` }).previousJwtSecrets).toEqual([
+    OLD,
+    NEW,
+  ])
+})
