@@ -69,7 +69,8 @@ export interface KeywardOptions {
     readonly encryptionKey?: string | Uint8Array
     /**
      * Keys TOTP secrets were sealed with before a rotation (32 bytes each): they still open what
-     * they sealed, and seal nothing. Keep a key here while enrolments sealed with it remain.
+     * they sealed, and seal nothing. An enrolment is sealed again with `encryptionKey` as it accepts
+     * its next code: keep a key here while enrolments no code was accepted for since remain.
      */
     readonly previousEncryptionKeys?: ReadonlyArray<string | Uint8Array>
   }

@@ -130,6 +130,16 @@ describe('TOTP enrolments across a jwtSecret rotation', () => {
     })
   })
 
+  it('are sealed again under the new secret as a code is accepted: the old one is then not needed', async () => {
+    const store = memoryStore()
+    const { secret } = await setup({ store }).keyward.generateTotpKey('alice')
+    const rotated = setup({ store, jwtSecret: NEW, previousJwtSecrets: [OLD] })
+    await rotated.keyward.verifyTotp('alice', await codeAt(secret, rotated.clock()))
+    const withoutOld = setup({ store, jwtSecret: NEW })
+    withoutOld.clock.advance(30_000)
+    await withoutOld.keyward.verifyTotp('alice', await codeAt(secret, withoutOld.clock()))
+  })
+
   it('sealed under a secret no longer listed do not open, and the error says what to do', async () => {
     await expect(enrolThenVerify({ jwtSecret: NEW })).rejects.toThrow(
       /jwtSecret: that secret in previousJwtSecrets\), or reset/,

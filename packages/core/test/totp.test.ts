@@ -335,6 +335,38 @@ describe('TOTP sealing keys across a rotation', () => {
     expect(new SecretBox(new TextEncoder().encode(KEY_A)).open(sealed, 'alice')).toBeUndefined()
   })
 
+  it('seals an enrolment again with encryptionKey as it accepts a code: the previous key is then not needed', async () => {
+    const store = memoryStore()
+    const { secret } = await setup({ store, totp: { encryptionKey: KEY_A } }).keyward.generateTotpKey('alice')
+    const rotated = setup({ store, totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] } })
+    const stale = (await store.getTotp('alice'))?.sealedSecret
+    // A wrong code writes nothing.
+    const [wrong] = await wrongCodes(secret, rotated.clock(), 1)
+    await expect(rotated.keyward.verifyTotp('alice', wrong)).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    expect((await store.getTotp('alice'))?.sealedSecret).toBe(stale)
+
+    await rotated.keyward.verifyTotp('alice', await codeAt(secret, rotated.clock()))
+    const sealed = (await store.getTotp('alice'))?.sealedSecret as string
+    expect(new SecretBox(new TextEncoder().encode(KEY_B)).open(sealed, 'alice')).toBe(secret)
+    const withoutA = setup({ store, totp: { encryptionKey: KEY_B } })
+    withoutA.clock.advance(30_000)
+    await withoutA.keyward.verifyTotp('alice', await codeAt(secret, withoutA.clock()))
+  })
+
+  it('leaves an enrolment the current key sealed as it is when it accepts a code', async () => {
+    const store = memoryStore()
+    const { keyward, clock } = setup({
+      store,
+      totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] },
+    })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const sealed = (await store.getTotp('alice'))?.sealedSecret
+    await keyward.verifyTotp('alice', await codeAt(secret, clock()))
+    expect(await store.getTotp('alice')).toMatchObject({ sealedSecret: sealed, enabled: true })
+  })
+
   it('refuses a previous key that is not 32 bytes, naming it', () => {
     expect(() => setup({ totp: { previousEncryptionKeys: [KEY_A, 'short'] } })).toThrow(
       /totp\.previousEncryptionKeys\[1\].*32 bytes \(got 5\)/,

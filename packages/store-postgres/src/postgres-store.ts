@@ -334,12 +334,12 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       return rows.length > 0
     },
 
-    async acceptTotpStep(userId, sealedSecret, step) {
+    async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
       const rows = await db.query(
-        `UPDATE ${t.totp} SET enabled = true, last_step = $3
+        `UPDATE ${t.totp} SET enabled = true, last_step = $3, sealed_secret = COALESCE($4::text, sealed_secret)
          WHERE user_id = $1 AND sealed_secret = $2 AND (last_step IS NULL OR last_step < $3)
          RETURNING user_id`,
-        [userId, sealedSecret, step],
+        [userId, sealedSecret, step, resealedSecret ?? null],
       )
       return rows.length > 0
     },

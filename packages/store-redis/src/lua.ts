@@ -195,14 +195,17 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lastStep', ARGV[4]) end
 return 1
 `)
 
-/** KEYS: TOTP hash. ARGV: step, sealed secret. 1 if accepted (and TOTP now enabled). */
+/**
+ * KEYS: TOTP hash. ARGV: step, sealed secret, and the secret sealed again (optional). 1 if accepted
+ * (and TOTP now enabled).
+ */
 export const acceptTotpStep = script(`
 local step = integer(ARGV[1])
 if not step then return invalid('a TOTP step') end
 if redis.call('HGET', KEYS[1], 'sealedSecret') ~= ARGV[2] then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'lastStep'))
 if last and step <= last then return 0 end
-redis.call('HSET', KEYS[1], 'lastStep', ARGV[1], 'enabled', '1')
+redis.call('HSET', KEYS[1], 'lastStep', ARGV[1], 'enabled', '1', 'sealedSecret', ARGV[3] or ARGV[2])
 return 1
 `)
 

@@ -221,8 +221,9 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
       return stored === 1
     },
 
-    async acceptTotpStep(userId, sealedSecret, step) {
+    async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
       const args = [finite(step, 'step'), sealedSecret]
+      if (resealedSecret !== undefined) args.push(resealedSecret)
       return (await lua.acceptTotpStep.run(client, [k.totp(userId)], args)) === 1
     },
 

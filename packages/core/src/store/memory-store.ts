@@ -143,11 +143,16 @@ export function memoryStore(): KeyStore {
       return true
     },
 
-    async acceptTotpStep(userId, sealedSecret, step) {
+    async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
       const record = totp.get(userId)
       if (!record || record.sealedSecret !== sealedSecret) return false
       if (record.lastStep !== null && step <= record.lastStep) return false
-      totp.set(userId, { ...record, enabled: true, lastStep: step })
+      totp.set(userId, {
+        ...record,
+        sealedSecret: resealedSecret ?? sealedSecret,
+        enabled: true,
+        lastStep: step,
+      })
       return true
     },
 

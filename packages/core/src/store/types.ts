@@ -104,9 +104,16 @@ export interface KeyStore {
   /**
    * Atomically accepts `step` if the stored secret is still `sealedSecret` (the one the code was
    * checked against: a new pending secret may have replaced it meanwhile) and the step is later
-   * than the last accepted one, and enables TOTP.
+   * than the last accepted one, and enables TOTP. With `resealedSecret` (the same secret sealed
+   * with the current key, where a previous key had sealed it), an accepted step also stores that
+   * in place of `sealedSecret`.
    */
-  acceptTotpStep(userId: string, sealedSecret: string, step: number): Promise<boolean>
+  acceptTotpStep(
+    userId: string,
+    sealedSecret: string,
+    step: number,
+    resealedSecret?: string,
+  ): Promise<boolean>
   /** Deletes the user's TOTP enrolment, enabled or not (host-driven reset): a new pending secret can then be stored. */
   deleteTotp(userId: string): Promise<void>
 

@@ -1,7 +1,8 @@
 /**
  * TOTP enrolment: a pending secret is replaced but an enabled one never is, each step is accepted
  * once, only after the last one and only for the secret it was checked against, even under
- * simultaneous attempts, and deletion is per user and resets an enabled enrolment.
+ * simultaneous attempts (an accepted step may store the secret sealed again), and deletion is per
+ * user and resets an enabled enrolment.
  */
 import { describe, expect, it } from 'vitest'
 import { uniqueUser } from './fixtures.js'
@@ -50,6 +51,24 @@ export function describeTotp(suite: ConformanceSuite): void {
       expect(await suite.store.acceptTotpStep(userId, 'v1.first', 42)).toBe(false)
       expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
       expect(await suite.store.acceptTotpStep(userId, 'v1.second', 42)).toBe(true)
+    })
+
+    it('stores the secret sealed again in the same write as an accepted step, and only then', async () => {
+      const userId = uniqueUser()
+      await suite.store.putPendingTotp(pending(userId, 'v1.old'))
+      expect(await suite.store.acceptTotpStep(userId, 'v1.old', 10, 'v1.resealed')).toBe(true)
+      expect(await suite.store.getTotp(userId)).toMatchObject({
+        sealedSecret: 'v1.resealed',
+        enabled: true,
+        lastStep: 10,
+      })
+      // Refused steps write nothing: a spent step, and a secret no longer stored.
+      expect(await suite.store.acceptTotpStep(userId, 'v1.resealed', 10, 'v1.spent')).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.old', 11, 'v1.replaced')).toBe(false)
+      expect(await suite.store.getTotp(userId)).toMatchObject({ sealedSecret: 'v1.resealed', lastStep: 10 })
+      // Without one, the secret stays as it is.
+      expect(await suite.store.acceptTotpStep(userId, 'v1.resealed', 11)).toBe(true)
+      expect(await suite.store.getTotp(userId)).toMatchObject({ sealedSecret: 'v1.resealed', lastStep: 11 })
     })
 
     it('accepts one step once under simultaneous attempts', async () => {

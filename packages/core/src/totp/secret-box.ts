@@ -8,6 +8,11 @@ const TAG_BYTES = 16
 export const totpKeyDerivedFrom = (jwtSecret: Uint8Array): Uint8Array =>
   new Uint8Array(hkdfSync('sha256', jwtSecret, Buffer.alloc(0), 'keyward totp secret v1', 32))
 
+export interface Unsealed {
+  readonly plaintext: string
+  readonly byPreviousKey: boolean
+}
+
 /**
  * Seals TOTP secrets at rest with AES-256-GCM. The user id is bound in as associated data,
  * so a sealed secret copied onto another user's record does not open. Seals with one key and
@@ -32,13 +37,18 @@ export class SecretBox {
 
   /** Returns the plaintext, or undefined when the box was tampered with or sealed by an unknown key. */
   open(sealed: string, boundTo: string): string | undefined {
+    return this.unseal(sealed, boundTo)?.plaintext
+  }
+
+  /** The plaintext, and whether a previous key sealed it (so that it is due to be sealed again). */
+  unseal(sealed: string, boundTo: string): Unsealed | undefined {
     const [version, payload] = sealed.split('.')
     if (version !== VERSION || payload === undefined) return undefined
     const bytes = Buffer.from(payload, 'base64url')
     if (bytes.length < IV_BYTES + TAG_BYTES) return undefined
-    for (const key of this.#opening) {
-      const opened = openWith(key, bytes, boundTo)
-      if (opened !== undefined) return opened
+    for (const [index, key] of this.#opening.entries()) {
+      const plaintext = openWith(key, bytes, boundTo)
+      if (plaintext !== undefined) return { plaintext, byPreviousKey: index > 0 }
     }
     return undefined
   }

@@ -71,9 +71,9 @@ export class TotpService {
     const record = await storeCall(() => this.store.getTotp(userId))
     if (record === null)
       throw new KeywardError('TOTP_NOT_PENDING', 'No TOTP key to verify: generate one first')
-    const secret = this.box.open(record.sealedSecret, userId)
+    const opened = this.box.unseal(record.sealedSecret, userId)
     // A 500 that tells the client nothing; the operator reads this in the error event.
-    if (secret === undefined)
+    if (opened === undefined)
       throw new Error(
         `keyward: the stored TOTP key of user ${userId} opens with no configured key: list the key that sealed it in totp.previousEncryptionKeys (a key derived from an earlier jwtSecret: that secret in previousJwtSecrets), or reset the user's TOTP`,
       )
@@ -81,11 +81,15 @@ export class TotpService {
     const refused = await this.limiter.totpAttempt(userId)
     if (refused) throw rateLimited(refused)
     const now = this.clock()
+    const secret = opened.plaintext
     const step = await matchTotpStep(secret, code, Math.floor(now / 1000), record.lastStep)
     // Only for the secret the code matched: a second generate may have replaced it meanwhile.
+    // What a previous key sealed is sealed again with the current one in the same write, so that
+    // the previous key is needed only until each enrolment's next accepted code.
+    const resealed = step !== undefined && opened.byPreviousKey ? this.box.seal(secret, userId) : undefined
     const accepted =
       step !== undefined &&
-      (await storeCall(() => this.store.acceptTotpStep(userId, record.sealedSecret, step)))
+      (await storeCall(() => this.store.acceptTotpStep(userId, record.sealedSecret, step, resealed)))
     if (!accepted) {
       this.emit?.({
         type: 'auth.failed',
