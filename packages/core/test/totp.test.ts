@@ -349,7 +349,7 @@ describe('TOTP sealing keys across a rotation', () => {
 
     await rotated.keyward.verifyTotp('alice', await codeAt(secret, rotated.clock()))
     const sealed = (await store.getTotp('alice'))?.sealedSecret as string
-    expect(new SecretBox(new TextEncoder().encode(KEY_B)).open(sealed, 'alice')).toBe(secret)
+    expect(new SecretBox(new TextEncoder().encode(KEY_B)).open(sealed, 'alice')?.plaintext).toBe(secret)
     const withoutA = setup({ store, totp: { encryptionKey: KEY_B } })
     withoutA.clock.advance(30_000)
     await withoutA.keyward.verifyTotp('alice', await codeAt(secret, withoutA.clock()))
@@ -379,7 +379,7 @@ describe('secret box (AES-256-GCM)', () => {
 
   it('opens what it sealed, for the same user only', () => {
     const sealed = box.seal('JBSWY3DPEHPK3PXP', 'alice')
-    expect(box.open(sealed, 'alice')).toBe('JBSWY3DPEHPK3PXP')
+    expect(box.open(sealed, 'alice')).toEqual({ plaintext: 'JBSWY3DPEHPK3PXP', byPreviousKey: false })
     expect(box.open(sealed, 'bob')).toBeUndefined()
   })
 
@@ -391,6 +391,15 @@ describe('secret box (AES-256-GCM)', () => {
     expect(box.open(flipped, 'alice')).toBeUndefined()
     expect(new SecretBox(new Uint8Array(32).fill(2)).open(sealed, 'alice')).toBeUndefined()
     expect(box.open('v2.garbage', 'alice')).toBeUndefined()
+  })
+
+  it('tells what a previous key sealed, and seals with the current key only', () => {
+    const rotated = new SecretBox(new Uint8Array(32).fill(2), [new Uint8Array(32).fill(1)])
+    const sealed = box.seal('JBSWY3DPEHPK3PXP', 'alice')
+    expect(rotated.open(sealed, 'alice')).toEqual({ plaintext: 'JBSWY3DPEHPK3PXP', byPreviousKey: true })
+    const resealed = rotated.seal('JBSWY3DPEHPK3PXP', 'alice')
+    expect(rotated.open(resealed, 'alice')).toEqual({ plaintext: 'JBSWY3DPEHPK3PXP', byPreviousKey: false })
+    expect(box.open(resealed, 'alice')).toBeUndefined()
   })
 
   it('seals with a fresh nonce each time', () => {

@@ -191,14 +191,16 @@ export class AuthTokens {
       currentDate: new Date(now),
       requiredClaims: ['sub', 'iat', 'exp', 'jti'],
     }
-    const secrets = this.#verifyingSecrets
-    for (let index = 0; ; index++) {
+    let failure: unknown
+    for (const secret of this.#verifyingSecrets) {
       try {
-        return (await jwtVerify(token, secrets[index] as Uint8Array, options)).payload
+        return (await jwtVerify(token, secret, options)).payload
       } catch (error) {
-        const anotherSecret = index + 1 < secrets.length
-        if (!anotherSecret || !(error instanceof joseErrors.JWSSignatureVerificationFailed)) throw error
+        // Only a signature this secret did not make is worth another secret's try.
+        if (!(error instanceof joseErrors.JWSSignatureVerificationFailed)) throw error
+        failure = error
       }
     }
+    throw failure
   }
 }

@@ -35,13 +35,11 @@ export class SecretBox {
     return `${VERSION}.${Buffer.concat([iv, body, cipher.getAuthTag()]).toString('base64url')}`
   }
 
-  /** Returns the plaintext, or undefined when the box was tampered with or sealed by an unknown key. */
-  open(sealed: string, boundTo: string): string | undefined {
-    return this.unseal(sealed, boundTo)?.plaintext
-  }
-
-  /** The plaintext, and whether a previous key sealed it (so that it is due to be sealed again). */
-  unseal(sealed: string, boundTo: string): Unsealed | undefined {
+  /**
+   * The plaintext, and whether a previous key sealed it (so that it is due to be sealed again);
+   * undefined when the box was tampered with or sealed by an unknown key.
+   */
+  open(sealed: string, boundTo: string): Unsealed | undefined {
     const [version, payload] = sealed.split('.')
     if (version !== VERSION || payload === undefined) return undefined
     const bytes = Buffer.from(payload, 'base64url')

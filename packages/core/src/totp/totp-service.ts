@@ -71,7 +71,7 @@ export class TotpService {
     const record = await storeCall(() => this.store.getTotp(userId))
     if (record === null)
       throw new KeywardError('TOTP_NOT_PENDING', 'No TOTP key to verify: generate one first')
-    const opened = this.box.unseal(record.sealedSecret, userId)
+    const opened = this.box.open(record.sealedSecret, userId)
     // A 500 that tells the client nothing; the operator reads this in the error event.
     if (opened === undefined)
       throw new Error(
