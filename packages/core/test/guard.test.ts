@@ -289,6 +289,21 @@ describe('failed-attempt limits per client address', () => {
     expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '203.0.113.1' })).ok).toBe(true)
   })
 
+  it('counts an address forwarded with its port as the address, so each new connection buys nothing', async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    for (const ip of ['203.0.113.7:51234', '203.0.113.7:51235', '[::ffff:203.0.113.7]:443'])
+      expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip })).toMatchObject({
+        response: { status: 401 },
+      })
+    for (const ip of ['203.0.113.7', '203.0.113.7:60000'])
+      expect(await keyward.guard({ headers: { 'x-api-key': key }, ip })).toMatchObject({
+        ok: false,
+        response: { status: 429 },
+      })
+    expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '203.0.113.8:51234' })).ok).toBe(true)
+  })
+
   it('counts failures of the key exchange and of refresh too', async () => {
     const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
     const ip = '203.0.113.10'

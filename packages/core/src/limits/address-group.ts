@@ -1,25 +1,42 @@
-import { isIPv6 } from 'node:net'
+import { isIPv4, isIPv6 } from 'node:net'
 
 /** Bits of an IPv6 address that name one customer: a /56, as ISPs assign (express-rate-limit's default). */
 const IPV6_PREFIX_GROUPS = 3 // the first 48 bits, then the high byte of the fourth group
+/** RFC 6052's well-known prefix, 64:ff9b::/96: an IPv4 client translated into IPv6 (NAT64, SIIT-DC). */
+const NAT64_PREFIX = [0x64, 0xff9b, 0, 0, 0, 0]
+/** ::ffff:0:0/96: an IPv4 client on a dual-stack socket. */
+const MAPPED_PREFIX = [0, 0, 0, 0, 0, 0xffff]
 
 /**
- * The group a client address is limited as. An IPv4 address (or one mapped into IPv6) alone; an
- * IPv6 address by its /56, since anyone holds a whole block of them and could rotate through it;
- * anything else (a name, a framework's placeholder) as given.
+ * The group a client address is limited as. An IPv4 address (or one mapped or translated into
+ * IPv6) alone; an IPv6 address by its /56, since anyone holds a whole block of them and could
+ * rotate through it; anything else (a name, a framework's placeholder) as given. A port some
+ * proxies forward with the address is dropped: kept, every connection would be a group of its own.
  */
 export function addressGroup(ip: string): string {
   if (!ip.includes(':')) return ip
-  const address = ip.replace(/%.*$/, '') // a zone id (fe80::1%eth0)
+  const address = withoutPort(ip).replace(/%.*$/, '') // and a zone id (fe80::1%eth0)
+  if (isIPv4(address)) return address
   if (!isIPv6(address)) return ip
   const groups = ipv6Groups(address)
-  const [, , , , , mapped = 0, high = 0, low = 0] = groups
-  if (groups.slice(0, 5).every((group) => group === 0) && mapped === 0xffff) {
+  if (startsWith(groups, MAPPED_PREFIX) || startsWith(groups, NAT64_PREFIX)) {
+    const [, , , , , , high = 0, low = 0] = groups
     return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.')
   }
   const prefix = groups.slice(0, IPV6_PREFIX_GROUPS).map((group) => group.toString(16))
   return `${prefix.join(':')}:${((groups[IPV6_PREFIX_GROUPS] ?? 0) & 0xff00).toString(16)}::/56`
 }
+
+/** `203.0.113.7:51234` and `[2001:db8::1]:443` (or `[2001:db8::1]`) without the port and brackets. */
+function withoutPort(ip: string): string {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(ip)
+  if (bracketed) return bracketed[1] as string
+  const withPort = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(ip)
+  return withPort ? (withPort[1] as string) : ip
+}
+
+const startsWith = (groups: readonly number[], prefix: readonly number[]) =>
+  prefix.every((group, index) => groups[index] === group)
 
 /** The eight 16-bit groups of a valid IPv6 address, `::` expanded and a dotted IPv4 tail converted. */
 function ipv6Groups(address: string): number[] {
