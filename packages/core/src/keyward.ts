@@ -195,7 +195,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
   const totp = new TotpService(store, box, limiter, clock, config.totpIssuer, emit)
 
   // The host's directory may answer synchronously (no promise on the hot path) or not; if it
-  // fails, keyward fails closed exactly as for a store outage.
+  // fails, keyward fails closed exactly as for a store outage. Any falsy answer is no user, as
+  // null is: a plain-JS `has(id) && get(id)` answers `false` for a user deleted.
   const loadUser = (userId: string): MaybePromise<KeywardUser | null> => {
     let found: ReturnType<UserDirectory['get']>
     try {
@@ -203,9 +204,9 @@ export function createKeyward(options: KeywardOptions): Keyward {
     } catch (error) {
       throw new StoreUnavailableError(error)
     }
-    if (!isPromiseLike(found)) return found ?? null
+    if (!isPromiseLike(found)) return found || null
     return Promise.resolve(found).then(
-      (user) => user ?? null,
+      (user) => user || null,
       (error: unknown) => {
         throw new StoreUnavailableError(error)
       },

@@ -11,13 +11,13 @@ export interface KeywardUser {
 }
 
 /**
- * The host's user directory. Return null for a user who no longer exists, and a user whose `id` is
- * the id asked for: keyward keys everything by ids compared exactly, and its routes act as the
- * `id` answered (a directory that canonicalises `Alice` to `alice` should be given `alice` by the
- * host's own calls too). Answer without a promise
- * when the user is in the host's memory (or its own cache): the guard's warm path admits a
- * keep-alive client's known key or token only with a user answered at once, and a directory that
- * answers with a promise puts every request through the full guard, one promise each.
+ * The host's user directory. Return null (any falsy answer counts as none) for a user who no
+ * longer exists, and a user whose `id` is the id asked for: keyward keys everything by ids
+ * compared exactly, and its routes act as the `id` answered (a directory that canonicalises
+ * `Alice` to `alice` should be given `alice` by the host's own calls too). Answer without a
+ * promise when the user is in the host's memory (or its own cache): the guard's warm path admits
+ * a keep-alive client's known key or token only with a user answered at once, and a directory
+ * that answers with a promise puts every request through the full guard, one promise each.
  */
 export interface UserDirectory {
   get(userId: string): KeywardUser | null | undefined | Promise<KeywardUser | null | undefined>

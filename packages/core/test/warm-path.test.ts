@@ -185,6 +185,13 @@ describe('the warm path leaves everything else to the full guard', () => {
     await leftToFull(world, 401)
   })
 
+  it('a user gone, told by a falsy answer (a plain-JS `has(id) && get(id)`)', async () => {
+    const users = new Map([['alice', { id: 'alice', permissions: ['agents:read'] }]])
+    const world = await known({ users: { get: (id) => (users.has(id) && users.get(id)) as KeywardUser } })
+    users.delete('alice')
+    await leftToFull(world, 401)
+  })
+
   it('a permission the user lacks', async () => {
     const world = await known()
     await leftToFull(world, 403, { permissions: ['agents:write'] })

@@ -100,7 +100,7 @@ export class WarmPath {
       user.catch(() => {})
       return undefined
     }
-    if (user == null || (required !== undefined && !hasAll(user.permissions, required))) return undefined
+    if (!user || (required !== undefined && !hasAll(user.permissions, required))) return undefined
     return user
   }
 }
