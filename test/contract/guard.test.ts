@@ -1,9 +1,11 @@
+import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
-import { rawRequest } from '../security/support/raw-http.js'
+import { encodeRequest, rawRequest } from '../security/support/raw-http.js'
 import { INVALID_KEY } from './support/answers.js'
 import { withBearer, withKey } from './support/client.js'
 import { useContract } from './support/contract.js'
-import { DAY, MINUTE, SECOND } from './support/fixture.js'
+import { DAY, heldReads, MINUTE, SECOND } from './support/fixture.js'
+import { failedAddresses } from './support/forwarded.js'
 import { FRAMEWORKS } from './support/servers.js'
 
 const REALM = 'Bearer realm="keyward"'
@@ -203,3 +205,37 @@ describe.each(FRAMEWORKS)('the failed-attempt limit over %s', (framework) => {
     })
   })
 })
+
+describe.each(FRAMEWORKS)(
+  'a client that resets its connection while the guard reads the store, over %s',
+  (framework) => {
+    const reads = heldReads()
+    const t = useContract(framework, {
+      store: reads.store,
+      rateLimit: { perAddress: { max: 2, window: '1m' } },
+    })
+
+    /** A request with an unknown key whose client resets the connection while the store is read. */
+    async function resetWhileRead(unknownKey: string) {
+      const hold = reads.holdNext()
+      const { host, hostname, port } = new URL(t.server.url)
+      const socket = connect(Number(port), hostname)
+      socket.on('error', () => {})
+      const target = '/v1/agents'
+      socket.write(encodeRequest({ method: 'GET', target, headers: [['x-api-key', unknownKey]] }, host))
+      await hold.reached
+      socket.resetAndDestroy()
+      // The server has read the reset once it has answered a request that came after it.
+      expect((await t.api('GET', '/public')).status).toBe(200)
+      hold.release()
+    }
+
+    it('is counted against its address all the same, so it is blocked as any client', async () => {
+      const alice = await t.keyFor('alice')
+      await resetWhileRead(`ms-${'c'.repeat(32)}`)
+      await resetWhileRead(`ms-${'d'.repeat(32)}`)
+      expect((await t.api('GET', '/v1/agents', { headers: withKey(alice) })).status).toBe(429)
+      expect(failedAddresses(t.events)).toEqual(['127.0.0.1', '127.0.0.1'])
+    })
+  },
+)

@@ -93,3 +93,36 @@ export function coldEngine() {
     reads,
   }
 }
+
+/** The memory store, whose next key read can be held: a request kept waiting inside the guard. */
+export function heldReads(base: KeyStore = memoryStore()) {
+  let held: { reached: () => void; released: Promise<void> } | undefined
+  const store = new Proxy(base, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver)
+      if (name !== 'findKeyByDigest') return value
+      return async (digest: string) => {
+        const hold = held
+        held = undefined
+        if (hold !== undefined) {
+          hold.reached()
+          await hold.released
+        }
+        return target.findKeyByDigest(digest)
+      }
+    },
+  })
+  return {
+    store,
+    /** Holds the next key read until `release()`; `reached` settles once a request is held. */
+    holdNext() {
+      let reached = () => {}
+      let release = () => {}
+      const arrived = new Promise<void>((resolve) => {
+        reached = resolve
+      })
+      held = { reached, released: new Promise<void>((resolve) => (release = resolve)) }
+      return { reached: arrived, release }
+    },
+  }
+}

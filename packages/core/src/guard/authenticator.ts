@@ -79,9 +79,12 @@ export class Authenticator {
       credential.kind === 'api_key'
         ? this.byApiKey(credential.value, now, request.socket)
         : this.#byAuthToken(credential.value, now)
-    return isPromiseLike(result)
-      ? result.then((outcome) => this.#settle(outcome, request, required))
-      : this.#settle(result, request, required)
+    if (!isPromiseLike(result))
+      return result.ok ? admitted(result, required) : this.#refused(result, request.ip)
+    // Read before waiting: Node keeps a socket's peer address only once something has read it, so a
+    // client that resets its connection meanwhile would take its address along, uncounted.
+    const ip = request.ip
+    return result.then((outcome) => (outcome.ok ? admitted(outcome, required) : this.#refused(outcome, ip)))
   }
 
   /** Counts a failed credential towards the address limit and reports it. */
@@ -90,14 +93,8 @@ export class Authenticator {
     await this.limiter?.addressFailed(ip)
   }
 
-  #settle(
-    result: AuthResult,
-    request: GuardRequest,
-    required: readonly string[] | undefined,
-  ): MaybePromise<AuthResult> {
-    if (!result.ok) return this.failed(result.failure.code, request.ip).then(() => result)
-    if (required !== undefined && !hasAll(result.principal.permissions, required)) return FORBIDDEN
-    return result
+  #refused(result: Extract<AuthResult, { ok: false }>, ip: string | undefined): Promise<AuthResult> {
+    return this.failed(result.failure.code, ip).then(() => result)
   }
 
   /** An API key, from a request's connection or alone (what `verifyKey` answers). */
@@ -149,6 +146,12 @@ export class Authenticator {
       : tokenUserResult(user, keyId)
   }
 }
+
+const admitted = (
+  result: Extract<AuthResult, { ok: true }>,
+  required: readonly string[] | undefined,
+): AuthResult =>
+  required !== undefined && !hasAll(result.principal.permissions, required) ? FORBIDDEN : result
 
 const tokenUserResult = (user: KeywardUser | null, keyId: string | null): AuthResult =>
   user === null ? TOKEN_USER_GONE : { ok: true, principal: tokenPrincipal(user, keyId) }
