@@ -76,6 +76,9 @@ describe.each(FRAMEWORKS)('the guard over %s', (framework) => {
     it.each([
       ['an unknown key', { 'x-api-key': `ms-${'b'.repeat(32)}` }, 'Invalid API key'],
       ['a forged auth token', withBearer('eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.'), 'Invalid auth token'],
+      // Neither the key prefix nor a JWT's dots: a key mistyped or of another prefix, not a token to refresh.
+      ['a bearer key of another prefix', withBearer(`sk-${'b'.repeat(32)}`), 'Invalid API key'],
+      ['a bearer key cut short', withBearer('s-0123456789abcdef'), 'Invalid API key'],
     ])('answers 401 invalid_token for %s', async (_case, headers, error) => {
       const reply = await agents(headers)
       expect(reply.status).toBe(401)

@@ -18,6 +18,11 @@ describe('reading the credential', () => {
     [{ authorization: `bearer ${KEY}` }, { kind: 'api_key', value: KEY }],
     [{ authorization: `BEARER   ${KEY}  ` }, { kind: 'api_key', value: KEY }],
     [{ authorization: 'Bearer aaa.bbb.ccc' }, { kind: 'auth_token', value: 'aaa.bbb.ccc' }],
+    // No prefix and no JWT dots: a key mistyped or of another prefix, refused as a key.
+    [{ authorization: 'Bearer sk-0123456789abcdef' }, { kind: 'api_key', value: 'sk-0123456789abcdef' }],
+    [{ authorization: 'Bearer junk' }, { kind: 'api_key', value: 'junk' }],
+    // A refresh token sent in its stead is refused as an auth token.
+    [{ authorization: `Bearer rt_${'A'.repeat(43)}` }, { kind: 'auth_token', value: `rt_${'A'.repeat(43)}` }],
     [
       { 'x-api-key': KEY, authorization: 'Bearer aaa.bbb.ccc' },
       { kind: 'api_key', value: KEY },
@@ -66,7 +71,8 @@ describe('reading the credential', () => {
         if (line === undefined) return
         plain++
         const value = line.slice(BEARER_VALUE_START)
-        const kind = value.startsWith('ms-') ? 'api_key' : 'auth_token'
+        const token = value.includes('.') || value.startsWith('rt_')
+        const kind = value.startsWith('ms-') || !token ? 'api_key' : 'auth_token'
         expect(readRawCredential(raw, 'ms-')).toEqual({ kind, value })
       }),
       { numRuns: 2000 },

@@ -1,4 +1,5 @@
 import type { GuardRequest, HeaderBag } from '../http/types.js'
+import { REFRESH_PREFIX } from '../tokens/refresh-token.js'
 
 export type Credential =
   | { readonly kind: 'api_key'; readonly value: string }
@@ -56,7 +57,8 @@ export const BEARER_VALUE_START = PLAIN_BEARER.length
  * Undefined for anything else (a repeat, an empty value, another scheme, other spacing, an
  * X-Api-Key), which only credentialOf reads in full, so the warm path never decides what the full
  * reading would decide otherwise. A value that starts with the key prefix is an API key, as
- * credentialOf reads it; any other came as a bearer auth token.
+ * credentialOf reads it; any other is looked up in the token cache, which holds only JWTs
+ * (credentialOf reads some values without a dot as keys, which the cache never holds either).
  */
 export function plainBearerLine(rawHeaders: readonly string[]): string | undefined {
   let authorization: string | undefined
@@ -85,8 +87,10 @@ const added = (seen: HeaderValue, value: string): HeaderValue =>
 
 /**
  * Reads the credential from `X-Api-Key: <key>` or `Authorization: Bearer <key or token>`.
- * X-Api-Key wins when both are sent. A bearer value that starts with the key prefix is an API
- * key; anything else is taken for an auth token. Another Authorization scheme is no credential.
+ * X-Api-Key wins when both are sent. A bearer value with the key prefix is an API key; one with
+ * a dot (a JWT's three parts) or a refresh token's prefix is taken for an auth token; anything
+ * else is an API key too, so that a key mistyped or of another prefix is answered "Invalid API
+ * key", not told to refresh a token. Another Authorization scheme is no credential.
  */
 function credentialFrom(apiKey: HeaderValue, authorization: HeaderValue, keyPrefix: string): Credential {
   if (apiKey !== undefined) {
@@ -102,7 +106,9 @@ function credentialFrom(apiKey: HeaderValue, authorization: HeaderValue, keyPref
   if (authorization.charCodeAt(6) !== 32) return NONE
   const value = trimmed(authorization.slice(7))
   if (value === '') return { kind: 'malformed', reason: 'Bearer needs a key or token' }
-  return value.startsWith(keyPrefix) ? { kind: 'api_key', value } : { kind: 'auth_token', value }
+  return value.startsWith(keyPrefix) || !(value.includes('.') || value.startsWith(REFRESH_PREFIX))
+    ? { kind: 'api_key', value }
+    : { kind: 'auth_token', value }
 }
 
 /** The scheme is case-insensitive; the usual spelling is answered without allocating. */

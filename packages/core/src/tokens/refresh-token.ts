@@ -1,7 +1,7 @@
 import { randomBase64Url, sha256Hex } from '../lib/secrets.js'
 
 /** Opaque refresh tokens: `rt_` and 256 random bits; stored only as a SHA-256 digest. */
-const REFRESH_PREFIX = 'rt_'
+export const REFRESH_PREFIX = 'rt_'
 const REFRESH_PATTERN = /^rt_[A-Za-z0-9_-]{43}$/
 
 export const generateRefreshToken = (): string => REFRESH_PREFIX + randomBase64Url(32)
