@@ -26,7 +26,7 @@ app.post(
   (req, res, next) => (req.is('application/json') === false ? send(res, notJsonBody) : next()),
   express.json(),
   async (req, res) => {
-    send(res, await example.login(req.body))
+    send(res, await example.login(req.body, req.ip))
   },
 )
 app.all('/login', (_req, res) => send(res, loginMethodNotAllowed))

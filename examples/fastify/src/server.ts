@@ -22,13 +22,13 @@ await app.register(keyward, { keyward: example.keyward })
 // and Koa do, and like theirs it takes JSON only (Fastify would also parse text/plain).
 await app.register(async (login) => {
   login.removeContentTypeParser('text/plain')
-  login.setErrorHandler<FastifyError>(async (error, _request, reply) =>
+  login.setErrorHandler<FastifyError>(async (error, request, reply) =>
     // Express and Koa read an empty JSON body as no body, where Fastify refuses it.
     error.code === 'FST_ERR_CTP_EMPTY_JSON_BODY'
-      ? send(reply, await example.login(undefined))
+      ? send(reply, await example.login(undefined, request.ip))
       : send(reply, thrownResponse(error)),
   )
-  login.post('/login', async (request, reply) => send(reply, await example.login(request.body)))
+  login.post('/login', async (request, reply) => send(reply, await example.login(request.body, request.ip)))
   // HEAD comes with GET.
   login.route({
     method: ['GET', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],

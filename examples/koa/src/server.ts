@@ -42,7 +42,7 @@ const jsonOnly: Middleware = (ctx, next) =>
 
 // The host's own login, as a real application has one.
 router.post('/login', jsonErrors, jsonOnly, bodyParser({ enableTypes: ['json'] }), async (ctx) => {
-  send(ctx, await example.login(ctx.request.body))
+  send(ctx, await example.login(ctx.request.body, ctx.ip))
 })
 router.all('/login', (ctx) => send(ctx, loginMethodNotAllowed))
 

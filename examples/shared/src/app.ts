@@ -8,8 +8,11 @@ import { demoUsers } from './users.js'
 export interface Example {
   readonly config: ExampleConfig
   readonly keyward: Keyward
-  /** The host's own login: JSON { username, password[, totp_code] } to { data: { auth_token, refresh_token } }. */
-  login(body: unknown): Promise<ExampleResponse>
+  /**
+   * The host's own login: JSON { username, password[, totp_code] } to { data: { auth_token, refresh_token } }.
+   * `ip`, the client's address, goes into the auth.failed event of a wrong code.
+   */
+  login(body: unknown, ip?: string): Promise<ExampleResponse>
   /** The guarded endpoint's payload. */
   agents(auth: Principal): { data: Array<{ id: string; name: string }>; user: string }
   /** Prints the ready line (with the port really bound) and closes everything on SIGINT/SIGTERM. */

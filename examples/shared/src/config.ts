@@ -40,7 +40,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
   if (!jwtSecret) {
     jwtSecret = randomBytes(32).toString('base64url')
     console.warn(
-      `KEYWARD_JWT_SECRET is not set: using a random one, so auth tokens${totpKey ? '' : ' and TOTP enrolments'} end with this process. Set it in production.`,
+      `KEYWARD_JWT_SECRET is not set: using a random one, so auth tokens end with this process${totpKey ? '' : ", and a TOTP enrolment made now cannot be opened after a restart (its user's login then fails until the data folder is removed)"}. Set it in production.`,
     )
   }
   requireBytes('KEYWARD_JWT_SECRET', jwtSecret)

@@ -24,8 +24,8 @@ const TOTP_REQUIRED = answer(401, {
  * The host's own login: JSON { username, password } to { data: { auth_token, refresh_token } }.
  * Once the user has enabled TOTP, the password alone is not enough: the body needs a `totp_code`.
  */
-export function hostLogin(keyward: Keyward): (body: unknown) => Promise<ExampleResponse> {
-  return async (body) => {
+export function hostLogin(keyward: Keyward): (body: unknown, ip?: string) => Promise<ExampleResponse> {
+  return async (body, ip) => {
     const fields = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>
     const { username, password } = fields
     if (typeof username !== 'string' || typeof password !== 'string') return INVALID_REQUEST
@@ -36,7 +36,7 @@ export function hostLogin(keyward: Keyward): (body: unknown) => Promise<ExampleR
     try {
       if (await keyward.totpEnabled(userId)) {
         if (fields.totp_code === undefined) return TOTP_REQUIRED
-        await keyward.verifyTotp(userId, fields.totp_code)
+        await keyward.verifyTotp(userId, fields.totp_code, { ip })
       }
       return answer(200, { data: await keyward.issueTokens(userId) })
     } catch (error) {
