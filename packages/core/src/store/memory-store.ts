@@ -129,7 +129,13 @@ export function memoryStore(): KeyStore {
         return { status: 'reused', previous: entry.record }
       }
       entry.spent = true
-      refreshTokens.set(next.digest, { record: { ...entry.record, ...next }, spent: false })
+      // Only the fields `next` is made of: the family, user and key are the spent token's, as in
+      // the other stores, whatever else the object handed in carries.
+      const { digest: nextDigest, createdOn, expiresOn } = next
+      refreshTokens.set(nextDigest, {
+        record: { ...entry.record, digest: nextDigest, createdOn, expiresOn },
+        spent: false,
+      })
       return { status: 'rotated', previous: entry.record }
     },
 

@@ -15,9 +15,11 @@ export function describeRefreshTokens(suite: ConformanceSuite): void {
     it('rotates a live token once; the successor inherits family, user and key, with its own digest and dates', async () => {
       const first = refreshRecord(uniqueUser(), { keyId: randomUUID() })
       await suite.store.insertRefreshToken(first)
-      // Dates unlike the first token's, so a successor that kept them would show.
+      // Dates unlike the first token's, so a successor that kept them would show; handed in with
+      // another token's family, user and key beside them, which the store must not take.
       const successor = next(Date.now() + 60_000)
-      const rotated = await suite.store.rotateRefreshToken(first.digest, successor, new Date())
+      const carrying = { ...refreshRecord(uniqueUser(), { keyId: randomUUID() }), ...successor }
+      const rotated = await suite.store.rotateRefreshToken(first.digest, carrying, new Date())
       expect(rotated).toEqual({ status: 'rotated', previous: first })
       const again = await suite.store.rotateRefreshToken(successor.digest, next(), new Date())
       expect(again).toEqual({ status: 'rotated', previous: { ...first, ...successor } })
