@@ -45,6 +45,17 @@ export function describeCounters(suite: ConformanceSuite): void {
       }
     })
 
+    it('keeps the end of a window its first increment set, whatever window a later one asks for', async () => {
+      const bucket = `test:${randomUUID()}`
+      const at = Date.UTC(2031, 0, 1)
+      await suite.store.incrementCounter(bucket, 60_000, new Date(at))
+      for (const windowMs of [120_000, 1_000])
+        expect(await suite.store.incrementCounter(bucket, windowMs, new Date(at + 500))).toMatchObject({
+          resetAt: new Date(at + 60_000),
+        })
+      expect((await suite.store.peekCounter(bucket, new Date(at + 59_999)))?.count).toBe(3)
+    })
+
     it('resets one counter and no other', async () => {
       const [reset, kept] = [`test:${randomUUID()}`, `test:${randomUUID()}`]
       const now = new Date()

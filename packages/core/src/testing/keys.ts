@@ -107,6 +107,38 @@ export function describeKeys(suite: ConformanceSuite): void {
       await suite.store.recordKeyUsage([])
     })
 
+    it("keeps users apart whose ids nest or run past ASCII ('a', 'a:key', 'a:totp:a', 'ü名')", async () => {
+      const base = uniqueUser()
+      const users = [base, `${base}:key`, `${base}:totp:${base}`, `${base}ü名`]
+      const records = users.map((userId) => sampleKeyRecord(userId))
+      for (const record of records) await suite.store.insertKey(record)
+      for (const [index, userId] of users.entries()) {
+        expect(await suite.store.listKeys(userId)).toEqual([records[index]])
+        expect(
+          await suite.store.putPendingTotp({
+            userId,
+            sealedSecret: `v1.${index}`,
+            enabled: false,
+            lastStep: null,
+            createdOn: new Date('2026-11-22T00:00:00.000Z'),
+          }),
+        ).toBe(true)
+      }
+      for (const [index, userId] of users.entries())
+        expect(await suite.store.getTotp(userId)).toMatchObject({ userId, sealedSecret: `v1.${index}` })
+    })
+
+    it('writes no last use for a key deleted before its batch: the key stays gone', async () => {
+      const userId = uniqueUser()
+      const record = sampleKeyRecord(userId)
+      await suite.store.insertKey(record)
+      await suite.store.deleteKey(userId, { id: record.id })
+      await suite.store.recordKeyUsage([{ id: record.id, lastUsedOn: new Date('2026-12-01T10:00:00.000Z') }])
+      expect(await suite.store.findKeyById(record.id)).toBeNull()
+      expect(await suite.store.findKeyByDigest(record.digest)).toBeNull()
+      expect(await suite.store.listKeys(userId)).toEqual([])
+    })
+
     it(`issues and deletes ${parallel} keys in parallel without losing or duplicating one`, async () => {
       const userId = uniqueUser()
       const records = Array.from({ length: parallel }, () => sampleKeyRecord(userId))

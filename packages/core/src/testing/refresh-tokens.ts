@@ -96,6 +96,20 @@ export function describeRefreshTokens(suite: ConformanceSuite): void {
       })
     })
 
+    it('leaves the family alone when a spent token is presented after it expired', async () => {
+      const first = refreshRecord(uniqueUser(), { expiresOn: new Date(Date.now() + DAY) })
+      await suite.store.insertRefreshToken(first)
+      const successor = next()
+      await suite.store.rotateRefreshToken(first.digest, successor, new Date())
+      const afterFirstExpired = new Date(first.expiresOn.getTime() + 1)
+      expect(await suite.store.rotateRefreshToken(first.digest, next(), afterFirstExpired)).toEqual({
+        status: 'not_found',
+      })
+      expect((await suite.store.rotateRefreshToken(successor.digest, next(), afterFirstExpired)).status).toBe(
+        'rotated',
+      )
+    })
+
     it("keeps a successor made to live less than a second (a session's last) until its expiresOn", async () => {
       // keyward caps a successor at its session's end; a store that counts lifetimes in whole
       // seconds would have none left to give it. 999 ms is the most that is still under a

@@ -69,6 +69,10 @@ export function describeTotp(suite: ConformanceSuite): void {
       // Without one, the secret stays as it is.
       expect(await suite.store.acceptTotpStep(userId, 'v1.resealed', 11)).toBe(true)
       expect(await suite.store.getTotp(userId)).toMatchObject({ sealedSecret: 'v1.resealed', lastStep: 11 })
+      // For a user with no enrolment, nothing is accepted and nothing made.
+      const stranger = uniqueUser()
+      expect(await suite.store.acceptTotpStep(stranger, 'v1.old', 12, 'v1.resealed')).toBe(false)
+      expect(await suite.store.getTotp(stranger)).toBeNull()
     })
 
     it('accepts one step once under simultaneous attempts', async () => {
