@@ -285,13 +285,23 @@ describe('failed-attempt limits per client address', () => {
     expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '198.51.100.1' })).ok).toBe(true)
   })
 
-  it('counts an IPv6 client by its /56, so rotating through its own addresses buys nothing', async () => {
+  /** Three failures a minute allowed, and alice's key; then one unknown key from each address (401). */
+  async function failedOnceFrom(ips: readonly string[]) {
     const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
-    for (const ip of ['2001:db8:0:1::1', '2001:db8:0:2::2', '2001:db8:0:ff:abcd::3'])
+    for (const ip of ips)
       expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip })).toMatchObject({
         response: { status: 401 },
       })
+    return { keyward, key }
+  }
+
+  it('counts an IPv6 client by its /56, so rotating through its own addresses buys nothing', async () => {
+    const { keyward, key } = await failedOnceFrom([
+      '2001:db8:0:1::1',
+      '2001:db8:0:2::2',
+      '2001:db8:0:ff:abcd::3',
+    ])
     const rotated = await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '2001:DB8::99' })
     expect(rotated).toMatchObject({ ok: false, response: { status: 429 } })
     // The next /56, and an IPv4 client, are not held to its failures.
@@ -300,12 +310,11 @@ describe('failed-attempt limits per client address', () => {
   })
 
   it('counts an address forwarded with its port as the address, so each new connection buys nothing', async () => {
-    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
-    const { key } = await keyward.issueKey('alice', { name: 'ci' })
-    for (const ip of ['203.0.113.7:51234', '203.0.113.7:51235', '[::ffff:203.0.113.7]:443'])
-      expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip })).toMatchObject({
-        response: { status: 401 },
-      })
+    const { keyward, key } = await failedOnceFrom([
+      '203.0.113.7:51234',
+      '203.0.113.7:51235',
+      '[::ffff:203.0.113.7]:443',
+    ])
     for (const ip of ['203.0.113.7', '203.0.113.7:60000'])
       expect(await keyward.guard({ headers: { 'x-api-key': key }, ip })).toMatchObject({
         ok: false,
