@@ -19,7 +19,11 @@ it('refuses a short KEYWARD_JWT_SECRET before it makes its data folder', async (
     REDIS_URL: '',
   })
   expect(refused.code).toBe(1)
-  expect(refused.output).toMatch(/KEYWARD_JWT_SECRET must be at least 32 bytes \(got 5\)/)
+  expect(refused.output).toMatch(
+    /^keyward example cannot start: KEYWARD_JWT_SECRET must be at least 32 bytes \(got 5\)/m,
+  )
+  // One line that says why, not a crash's stack trace.
+  expect(refused.output).not.toMatch(/\n\s+at /)
   expect(existsSync(dataDir)).toBe(false)
 }, 60_000)
 
@@ -64,6 +68,7 @@ it('says why it cannot start when Redis is unreachable, and exits', async () => 
   expect(refused.output).toContain(
     `cannot reach Redis at REDIS_URL: connect ECONNREFUSED 127.0.0.1:${unused}`,
   )
+  expect(refused.output).not.toMatch(/\n\s+at /)
 }, 60_000)
 
 it.each(FRAMEWORKS)(

@@ -72,6 +72,7 @@ it('makes no data folder while a live process holds its lock', async () => {
   expect(refused.output).toContain(
     `KEYWARD_DATA_DIR ${env.KEYWARD_DATA_DIR} is in use by process ${process.pid}`,
   )
+  expect(refused.output).not.toMatch(/\n\s+at /)
   expect(existsSync(env.KEYWARD_DATA_DIR)).toBe(false)
   expect(readFileSync(`${env.KEYWARD_DATA_DIR}.lock`, 'utf8')).toBe(String(process.pid))
 }, 60_000)

@@ -28,9 +28,20 @@ const AGENTS = [
 
 const reason = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
+/**
+ * Opens the example, or says in one line why it cannot (a setting refused, the data folder in use,
+ * the store unreachable) and exits non-zero: a misconfiguration is not a crash to read a stack of.
+ */
 export async function startExample(): Promise<Example> {
-  const config = loadConfig()
-  const opened: OpenedStore = await openStore(config)
+  let config: ExampleConfig
+  let opened: OpenedStore
+  try {
+    config = loadConfig()
+    opened = await openStore(config)
+  } catch (error) {
+    console.error(`keyward example cannot start: ${reason(error)}`)
+    process.exit(1)
+  }
   const keyward = createKeyward({
     jwtSecret: config.jwtSecret,
     previousJwtSecrets: config.previousJwtSecrets,
