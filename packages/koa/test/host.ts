@@ -23,6 +23,11 @@ export function startKoaHost(keyward: Keyward, Application = Koa): Promise<Runni
       ctx.body = { error: 'host error handler' }
     }
   })
+  // What reaches Koa's own handler (thrown past the middleware above, or a response's stream
+  // failing) is recorded too, but for a client that reset its connection: the client's doing.
+  app.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ECONNRESET') hostErrors.push(error)
+  })
   app.use(auth.routes)
   // Both forms of the guard: protect (guard and handler in one) and requireAuth (a middleware of its own).
   router.get(
