@@ -103,7 +103,10 @@ export interface Keyward {
   owns(path: string): boolean
   /** Writes pending last-used times now. */
   flushUsage(): Promise<void>
-  /** Flushes usage, stops timers and subscriptions. The store's client stays the host's to close. */
+  /**
+   * Flushes usage, stops timers and subscriptions, and waits for a prune in flight (stopped at its
+   * next step). Once it resolves keyward uses the store no more: the client is the host's to close.
+   */
   close(): Promise<void>
   /** Mount prefix and body limit, for adapters. */
   readonly basePath: string
@@ -237,11 +240,13 @@ export function createKeyward(options: KeywardOptions): Keyward {
     storeFailed('subscribe'),
   )
 
-  // Expired keys and refresh tokens and ended counter windows are deleted once an hour (if the store can).
-  const pruning = setInterval(
-    () => void store.pruneExpired?.(new Date(clock())).catch(storeFailed('prune')),
-    3_600_000,
-  )
+  // Expired keys and refresh tokens and ended counter windows are deleted once an hour (if the
+  // store can). close() stops a prune in flight at its next step and waits for it.
+  const stopPruning = new AbortController()
+  let pruned: Promise<unknown> | undefined
+  const pruning = setInterval(() => {
+    pruned = store.pruneExpired?.(new Date(clock()), stopPruning.signal).catch(storeFailed('prune'))
+  }, 3_600_000)
   pruning.unref()
 
   const throwIfAddressBlocked = (ip: string | undefined) => {
@@ -353,7 +358,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
     async close() {
       usage.close()
       clearInterval(pruning)
-      await Promise.allSettled([usage.flush().catch(storeFailed('last-used')), unsubscribe()])
+      stopPruning.abort()
+      await Promise.allSettled([usage.flush().catch(storeFailed('last-used')), unsubscribe(), pruned])
     },
   }
   const http = new HttpHandler(engine, authenticator, config.basePath, config.bodyLimit, config.baseUrl)

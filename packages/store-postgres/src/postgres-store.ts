@@ -214,16 +214,17 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       )
     },
 
-    async pruneExpired(now) {
+    async pruneExpired(now, signal) {
       // Each table on its own: one that fails (a statement timeout, say) leaves the others pruned.
+      // Once keyward closes (`signal`), no further batch: the next hour's prune goes on from there.
       let failure: unknown
       for (const statement of pruneStatements(t)) {
         try {
-          let deleted: number
-          do {
+          let deleted = PRUNE_BATCH
+          while (deleted === PRUNE_BATCH && signal?.aborted !== true) {
             const [row] = await db.query<{ deleted: number }>(statement, [iso(now)])
             deleted = row?.deleted ?? 0
-          } while (deleted === PRUNE_BATCH)
+          }
         } catch (error) {
           failure ??= error
         }

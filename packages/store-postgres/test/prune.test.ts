@@ -1,7 +1,7 @@
 /**
- * pruneExpired on a backlog: batches of PRUNE_BATCH rows until none is left, a row another
- * transaction holds skipped rather than waited for (so the prune never deadlocks with the
- * batched last-use writes), and one table that fails leaving the others pruned.
+ * pruneExpired on a backlog: batches of PRUNE_BATCH rows until none is left or keyward closes, a
+ * row another transaction holds skipped rather than waited for (so the prune never deadlocks with
+ * the batched last-use writes), and one table that fails leaving the others pruned.
  */
 import { PGlite } from '@electric-sql/pglite'
 import { sampleKeyRecord } from '@keyward/core/testing'
@@ -47,6 +47,29 @@ describe('pruneExpired on PGlite', () => {
     const { store, live } = await withBacklog(db, 'backlog')
     await store.pruneExpired!(NOW)
     expect(await countKeys(db, 'backlog')).toBe(1)
+    expect(await store.findKeyById(live.id)).toEqual(live)
+  })
+
+  it('runs no batch after keyward closes (its signal aborted), and the next prune goes on from there', async () => {
+    await migrate(db, { schema: 'stopped' })
+    const stopping = new AbortController()
+    // The first batch's answer comes once the signal is aborted, as when keyward closes meanwhile.
+    const closingDuringFirstBatch = new Proxy(db, {
+      get(target, name, receiver) {
+        if (name !== 'query') return Reflect.get(target, name, receiver)
+        return async (...args: Parameters<PGlite['query']>) => {
+          const result = await target.query(...args)
+          if (String(args[0]).includes('DELETE')) stopping.abort()
+          return result
+        }
+      },
+    })
+    const { live } = await withBacklog(db, 'stopped')
+    const store = postgresStore({ client: closingDuringFirstBatch, schema: 'stopped' })
+    await store.pruneExpired!(NOW, stopping.signal)
+    expect(await countKeys(db, 'stopped')).toBe(BACKLOG - PRUNE_BATCH + 1)
+    await store.pruneExpired!(NOW)
+    expect(await countKeys(db, 'stopped')).toBe(1)
     expect(await store.findKeyById(live.id)).toEqual(live)
   })
 

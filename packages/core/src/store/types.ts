@@ -125,9 +125,11 @@ export interface KeyStore {
 
   /**
    * Deletes expired keys and refresh tokens, and ended counter windows. Optional: stores whose records
-   * expire by themselves (Redis) leave it out. keyward calls it once an hour.
+   * expire by themselves (Redis) leave it out. keyward calls it once an hour. `signal` is aborted
+   * when keyward closes, which then waits for the prune: a store that prunes in steps stops at the
+   * next one, so that nothing uses the host's client once keyward is closed.
    */
-  pruneExpired?(now: Date): Promise<void>
+  pruneExpired?(now: Date, signal?: AbortSignal): Promise<void>
 
   /**
    * Delivers events published by any instance (including this one) until the returned function
