@@ -216,7 +216,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
 
     async pruneExpired(now, signal) {
       // Each table on its own: one that fails (a statement timeout, say) leaves the others pruned.
-      // Once keyward closes (`signal`), no further batch: the next hour's prune goes on from there.
+      // Once keyward closes (`signal`), no further batch: the next prune goes on from there.
       let failure: unknown
       for (const statement of pruneStatements(t)) {
         try {
