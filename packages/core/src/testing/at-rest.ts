@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { createKeyward } from '../keyward.js'
-import { DAY, next, refreshRecord, sampleKeyRecord, uniqueUser } from './fixtures.js'
+import { DAY, next, pendingTotp, refreshRecord, sampleKeyRecord, uniqueUser } from './fixtures.js'
 import type { ConformanceSuite } from './suite.js'
 
 export function describePruning(suite: ConformanceSuite): void {
@@ -28,13 +28,7 @@ export function describePruning(suite: ConformanceSuite): void {
       const deadKey = sampleKeyRecord(userId, { expiresOn: now })
       for (const key of [liveKey, deadKey]) await suite.store.insertKey(key)
       // An enrolment never expires, however old: its user's second factor.
-      const enrolment = {
-        userId,
-        sealedSecret: 'v1.enrolled',
-        enabled: false,
-        lastStep: null,
-        createdOn: new Date(now.getTime() - 400 * DAY),
-      }
+      const enrolment = pendingTotp(userId, 'v1.enrolled', new Date(now.getTime() - 400 * DAY))
       await suite.store.putPendingTotp(enrolment)
       await pruneExpired.call(suite.store, now)
       return { now, live, spent, dead, ended, running, liveKey, deadKey, enrolment }

@@ -50,6 +50,19 @@ export function refreshRecord(
   }
 }
 
+/** A pending TOTP enrolment, as keyward stores one before its first code. */
+export const pendingTotp = (
+  userId: string,
+  sealedSecret = 'v1.sealed',
+  createdOn = new Date('2026-11-22T00:00:00.000Z'),
+) => ({
+  userId,
+  sealedSecret,
+  enabled: false,
+  lastStep: null,
+  createdOn,
+})
+
 export const next = (at = Date.now()) => ({
   digest: sha256Hex(randomUUID()),
   createdOn: new Date(at),

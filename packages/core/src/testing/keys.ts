@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { sha256Hex } from '../lib/secrets.js'
-import { DAY, sampleKeyRecord, uniqueUser } from './fixtures.js'
+import { DAY, pendingTotp, sampleKeyRecord, uniqueUser } from './fixtures.js'
 import type { ConformanceSuite } from './suite.js'
 
 export function describeKeys(suite: ConformanceSuite): void {
@@ -114,15 +114,7 @@ export function describeKeys(suite: ConformanceSuite): void {
       for (const record of records) await suite.store.insertKey(record)
       for (const [index, userId] of users.entries()) {
         expect(await suite.store.listKeys(userId)).toEqual([records[index]])
-        expect(
-          await suite.store.putPendingTotp({
-            userId,
-            sealedSecret: `v1.${index}`,
-            enabled: false,
-            lastStep: null,
-            createdOn: new Date('2026-11-22T00:00:00.000Z'),
-          }),
-        ).toBe(true)
+        expect(await suite.store.putPendingTotp(pendingTotp(userId, `v1.${index}`))).toBe(true)
       }
       for (const [index, userId] of users.entries())
         expect(await suite.store.getTotp(userId)).toMatchObject({ userId, sealedSecret: `v1.${index}` })

@@ -5,28 +5,21 @@
  * user and resets an enabled enrolment.
  */
 import { describe, expect, it } from 'vitest'
-import { uniqueUser } from './fixtures.js'
+import { pendingTotp, uniqueUser } from './fixtures.js'
 import type { ConformanceSuite } from './suite.js'
 
 export function describeTotp(suite: ConformanceSuite): void {
   describe('TOTP', () => {
     const SEALED = 'v1.sealed'
-    const pending = (userId: string, sealedSecret = SEALED) => ({
-      userId,
-      sealedSecret,
-      enabled: false,
-      lastStep: null,
-      createdOn: new Date('2026-11-22T00:00:00.000Z'),
-    })
 
     it('stores a pending secret, replaces a pending one, and never an enabled one', async () => {
       const userId = uniqueUser()
       expect(await suite.store.getTotp(userId)).toBeNull()
-      expect(await suite.store.putPendingTotp(pending(userId, 'v1.first'))).toBe(true)
-      expect(await suite.store.putPendingTotp(pending(userId, 'v1.second'))).toBe(true)
-      expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
+      expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))).toBe(true)
+      expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))).toBe(true)
+      expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second'))
       expect(await suite.store.acceptTotpStep(userId, 'v1.second', 100)).toBe(true)
-      expect(await suite.store.putPendingTotp(pending(userId, 'v1.third'))).toBe(false)
+      expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.third'))).toBe(false)
       expect(await suite.store.getTotp(userId)).toMatchObject({
         sealedSecret: 'v1.second',
         enabled: true,
@@ -37,7 +30,7 @@ export function describeTotp(suite: ConformanceSuite): void {
     it('accepts only steps later than the last accepted one', async () => {
       const userId = uniqueUser()
       expect(await suite.store.acceptTotpStep(userId, SEALED, 1)).toBe(false)
-      await suite.store.putPendingTotp(pending(userId))
+      await suite.store.putPendingTotp(pendingTotp(userId))
       expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe(true)
       expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe(false)
       expect(await suite.store.acceptTotpStep(userId, SEALED, 9)).toBe(false)
@@ -46,16 +39,16 @@ export function describeTotp(suite: ConformanceSuite): void {
 
     it('accepts a step only for the secret it was checked against, not one that replaced it', async () => {
       const userId = uniqueUser()
-      await suite.store.putPendingTotp(pending(userId, 'v1.first'))
-      await suite.store.putPendingTotp(pending(userId, 'v1.second'))
+      await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))
+      await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))
       expect(await suite.store.acceptTotpStep(userId, 'v1.first', 42)).toBe(false)
-      expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
+      expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second'))
       expect(await suite.store.acceptTotpStep(userId, 'v1.second', 42)).toBe(true)
     })
 
     it('stores the secret sealed again in the same write as an accepted step, and only then', async () => {
       const userId = uniqueUser()
-      await suite.store.putPendingTotp(pending(userId, 'v1.old'))
+      await suite.store.putPendingTotp(pendingTotp(userId, 'v1.old'))
       expect(await suite.store.acceptTotpStep(userId, 'v1.old', 10, 'v1.resealed')).toBe(true)
       expect(await suite.store.getTotp(userId)).toMatchObject({
         sealedSecret: 'v1.resealed',
@@ -77,7 +70,7 @@ export function describeTotp(suite: ConformanceSuite): void {
 
     it('accepts one step once under simultaneous attempts', async () => {
       const userId = uniqueUser()
-      await suite.store.putPendingTotp(pending(userId))
+      await suite.store.putPendingTotp(pendingTotp(userId))
       const results = await Promise.all(
         Array.from({ length: 20 }, () => suite.store.acceptTotpStep(userId, SEALED, 42)),
       )
@@ -86,22 +79,22 @@ export function describeTotp(suite: ConformanceSuite): void {
 
     it('deletes an enabled enrolment (a host-driven reset), after which a new secret can be stored', async () => {
       const userId = uniqueUser()
-      await suite.store.putPendingTotp(pending(userId, 'v1.first'))
+      await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))
       expect(await suite.store.acceptTotpStep(userId, 'v1.first', 100)).toBe(true)
       await suite.store.deleteTotp(userId)
       expect(await suite.store.getTotp(userId)).toBeNull()
-      expect(await suite.store.putPendingTotp(pending(userId, 'v1.second'))).toBe(true)
-      expect(await suite.store.getTotp(userId)).toEqual(pending(userId, 'v1.second'))
+      expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))).toBe(true)
+      expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second'))
     })
 
     it("deletes a user's enrolment and no one else's", async () => {
       const userId = uniqueUser()
       const other = uniqueUser()
-      await suite.store.putPendingTotp(pending(userId))
-      await suite.store.putPendingTotp(pending(other))
+      await suite.store.putPendingTotp(pendingTotp(userId))
+      await suite.store.putPendingTotp(pendingTotp(other))
       await suite.store.deleteTotp(userId)
       expect(await suite.store.getTotp(userId)).toBeNull()
-      expect(await suite.store.getTotp(other)).toEqual(pending(other))
+      expect(await suite.store.getTotp(other)).toEqual(pendingTotp(other))
     })
   })
 }
