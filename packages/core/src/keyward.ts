@@ -13,6 +13,7 @@ import { RateLimiter } from './limits/rate-limiter.js'
 import { type KeywardOptions, resolveOptions } from './options.js'
 import { withDeadline } from './store/deadline.js'
 import { subscribeWithRetry } from './store/event-subscription.js'
+import { schedulePruning } from './store/prune-schedule.js'
 import type { ApiKeyRecord } from './store/types.js'
 import { AuthTokens } from './tokens/auth-token.js'
 import { type TokenPair, TokenService } from './tokens/token-service.js'
@@ -240,14 +241,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
     storeFailed('subscribe'),
   )
 
-  // Expired keys and refresh tokens and ended counter windows are deleted once an hour (if the
-  // store can). close() stops a prune in flight at its next step and waits for it.
-  const stopPruning = new AbortController()
-  let pruned: Promise<unknown> | undefined
-  const pruning = setInterval(() => {
-    pruned = store.pruneExpired?.(new Date(clock()), stopPruning.signal).catch(storeFailed('prune'))
-  }, 3_600_000)
-  pruning.unref()
+  const stopPruning = schedulePruning(store, clock, storeFailed('prune'))
 
   const throwIfAddressBlocked = (ip: string | undefined) => {
     const limited = limiter.addressBlocked(ip, clock())
@@ -357,9 +351,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
 
     async close() {
       usage.close()
-      clearInterval(pruning)
-      stopPruning.abort()
-      await Promise.allSettled([usage.flush().catch(storeFailed('last-used')), unsubscribe(), pruned])
+      await Promise.allSettled([usage.flush().catch(storeFailed('last-used')), unsubscribe(), stopPruning()])
     },
   }
   const http = new HttpHandler(engine, authenticator, config.basePath, config.bodyLimit, config.baseUrl)

@@ -125,9 +125,10 @@ export interface KeyStore {
 
   /**
    * Deletes expired keys and refresh tokens, and ended counter windows. Optional: stores whose records
-   * expire by themselves (Redis) leave it out. keyward calls it once an hour. `signal` is aborted
-   * when keyward closes, which then waits for the prune: a store that prunes in steps stops at the
-   * next one, so that nothing uses the host's client once keyward is closed.
+   * expire by themselves (Redis) leave it out. keyward calls it a minute after start, then an hour
+   * after each call settles (never two at once). `signal` is aborted when keyward closes, which
+   * then waits for the prune: a store that prunes in steps stops at the next one, so that nothing
+   * uses the host's client once keyward is closed.
    */
   pruneExpired?(now: Date, signal?: AbortSignal): Promise<void>
 
