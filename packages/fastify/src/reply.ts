@@ -25,7 +25,7 @@ function targetPath(url: string, mountedAt: string): string {
 /**
  * Hands a request to the core with the body the child context read; a path that is not keyward's
  * goes to the host's 404. `mountedAt` is the prefix of the scope the plugin was registered in,
- * which the core does not see, as a path an Express app is mounted at.
+ * without a trailing slash, which the core does not see, as a path an Express app is mounted at.
  */
 export async function serve(
   keyward: Keyward,

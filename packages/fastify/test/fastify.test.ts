@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream'
+import { createGunzip, gzipSync } from 'node:zlib'
 import { type Keyward, KeywardConfigError } from '@keyward/core'
 import keywardDefault, { keyward } from '@keyward/fastify'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
@@ -99,6 +100,26 @@ describe('the @keyward/fastify plugin', () => {
     expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/api/auth` })
   })
 
+  it('serves the routes under a scope prefix that ends in a slash, or is one', async () => {
+    const { keyward: engine } = createFixture()
+    const { key } = await engine.issueKey('alice', { name: 'ci' })
+    for (const [prefix, mountedAt] of [
+      ['/api/', '/api'],
+      ['/', ''],
+    ]) {
+      const app = Fastify()
+      running.push(app)
+      await app.register(async (scope) => scope.register(keyward, { keyward: engine }), { prefix })
+      const url = await app.listen({ host: '127.0.0.1', port: 0 })
+      const issued = await post(`${url}${mountedAt}/accounts/api-key`, JSON.stringify({ key_name: 'cli' }), {
+        'x-api-key': key,
+      })
+      expect(issued.status).toBe(200)
+      const { data } = (await issued.json()) as { data: { creds: string } }
+      expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}${mountedAt}` })
+    }
+  })
+
   describe('encapsulation', () => {
     it("keeps keyward's body handling and error handler away from the host's routes", async () => {
       const { url, hostErrors } = await host(createFixture().keyward, (app) => {
@@ -137,6 +158,28 @@ describe('the @keyward/fastify plugin', () => {
         message: 'The request body is larger than 16384 bytes',
       })
       expect(transformed).toEqual(['/accounts/auth-with-api-key', '/accounts/auth-with-api-key'])
+    })
+
+    it('reads a body from a preParsing stream handed over paused, as @fastify/compress hands its decompressor', async () => {
+      const { keyward: engine } = createFixture()
+      const { key } = await engine.issueKey('alice', { name: 'ci' })
+      const app = Fastify()
+      running.push(app)
+      app.addHook('preParsing', async (_request, _reply, payload) => {
+        const decompressor = payload.pipe(createGunzip())
+        decompressor.pause()
+        return decompressor
+      })
+      await app.register(keyward, { keyward: engine })
+      const url = await app.listen({ host: '127.0.0.1', port: 0 })
+      const answer = await fetch(`${url}/accounts/auth-with-api-key`, {
+        method: 'POST',
+        body: gzipSync(JSON.stringify({ api_key: key })),
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+        signal: AbortSignal.timeout(5_000),
+      })
+      expect(answer.status).toBe(200)
+      expect(await answer.json()).toMatchObject({ data: { auth_token: expect.any(String) } })
     })
 
     it("never hands keyward's failures to the host's error handler", async () => {

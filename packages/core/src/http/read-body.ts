@@ -46,6 +46,9 @@ export function readRawBody(
     request.on('data', onData)
     request.on('end', onEnd)
     request.on('error', onError)
+    // A stream paused by whoever handed it over (@fastify/compress's decompressor) does not
+    // flow again for a new 'data' listener: it would never end.
+    request.resume()
   })
 }
 
