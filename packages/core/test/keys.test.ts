@@ -307,6 +307,36 @@ describe('deleting keys', () => {
     slow = false
     expect((await keyward.verifyKey(key)).ok).toBe(false)
   })
+
+  it('does not cache a key a read raced more deletions than the cache remembers', async () => {
+    const base = memoryStore()
+    let release: () => void = () => {}
+    const gate = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    let slow = false
+    const store = {
+      ...base,
+      async findKeyByDigest(digest: string) {
+        const record = await base.findKeyByDigest(digest)
+        if (slow) await gate
+        return record
+      },
+    }
+    // The cache remembers two deletions: three more push the raced key's out.
+    const { keyward } = setup({ store, cache: { max: 2, ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    const others = await Promise.all(['a', 'b', 'c'].map((name) => keyward.issueKey('alice', { name })))
+    slow = true
+    const racing = keyward.verifyKey(key)
+    await keyward.deleteKey('alice', { id })
+    for (const other of others) await keyward.deleteKey('alice', { id: other.id })
+    release()
+    // The read answers as it began before the deletion; what it read is not kept.
+    expect((await racing).ok).toBe(true)
+    slow = false
+    expect((await keyward.verifyKey(key)).ok).toBe(false)
+  })
 })
 
 describe('listing keys', () => {

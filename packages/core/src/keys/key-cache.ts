@@ -57,11 +57,18 @@ export class KeyCache {
   readonly #byDigest: LRUCache<string, CachedKey>
   readonly #digestById = new Map<string, string>()
   readonly #tombstones: LRUCache<string, true>
+  /** Tombstones pushed out by newer ones (there are at most `max`): each was a deletion forgotten. */
+  #forgottenDeletions = 0
   readonly #ttlMs: number
 
   constructor(max: number, ttlMs: number) {
     this.#ttlMs = ttlMs
-    this.#tombstones = new LRUCache({ max })
+    this.#tombstones = new LRUCache({
+      max,
+      dispose: (_value, _id, reason) => {
+        if (reason === 'evict') this.#forgottenDeletions++
+      },
+    })
     this.#byDigest = new LRUCache<string, CachedKey>({
       max,
       // Every way out of the cache (delete, eviction, overwrite) passes here.
@@ -102,10 +109,24 @@ export class KeyCache {
     return digest === undefined ? undefined : this.get(digest, now)
   }
 
-  /** Caches a record read from the store; refuses one deleted meanwhile (undefined then). */
-  set(record: ApiKeyRecord, now: number): CachedKey | undefined {
+  /** Taken before a store read and handed to `set` with its answer. */
+  readMark(): number {
+    return this.#forgottenDeletions
+  }
+
+  /**
+   * Caches a record read from the store; refuses one deleted meanwhile (undefined then). If
+   * deletions were forgotten since `mark` (more than `max` of them during the read), whether this
+   * key was one is unknown: the record answers the read that fetched it but is not cached, so the
+   * next request reads the store again.
+   */
+  set(record: ApiKeyRecord, now: number, mark: number): CachedKey | undefined {
     if (this.#tombstones.has(record.id)) return undefined
     const entry = new CachedKey(record, hexToBytes(record.digest), now, now + this.#ttlMs)
+    if (mark !== this.#forgottenDeletions) {
+      entry.live = false
+      return entry
+    }
     this.#byDigest.set(entry.digestBytes, entry)
     this.#digestById.set(record.id, entry.digestBytes)
     return entry

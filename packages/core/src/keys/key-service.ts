@@ -145,9 +145,12 @@ export class KeyService {
     // The full format test waits until here: a key that fails it cannot be in the cache.
     if (!this.format.isWellFormed(raw)) return MALFORMED
     const digest = bytesToHex(digestBytes)
+    const mark = this.cache.readMark()
     return storeCall(() => this.store.findKeyByDigest(digest)).then((stored) => {
       const entry =
-        stored === null || !constantTimeEqual(stored.digest, digest) ? undefined : this.cache.set(stored, now)
+        stored === null || !constantTimeEqual(stored.digest, digest)
+          ? undefined
+          : this.cache.set(stored, now, mark)
       if (entry !== undefined) return this.#verified(entry, now, connection, raw)
       if (connection !== undefined) this.#memo.forget(connection)
       return NOT_FOUND
@@ -198,8 +201,9 @@ export class KeyService {
     const cached = this.cache.getById(id, now)
     if (cached !== undefined) return this.#link(cached, now, link)
     if (this.cache.isDeleted(id)) return false
+    const mark = this.cache.readMark()
     return storeCall(() => this.store.findKeyById(id)).then((stored) => {
-      const entry = stored === null ? undefined : this.cache.set(stored, now)
+      const entry = stored === null ? undefined : this.cache.set(stored, now, mark)
       return entry !== undefined && this.#link(entry, now, link)
     })
   }
