@@ -42,7 +42,8 @@ const answered = (reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
  * 'ready', so a refusal on every connection would otherwise reconnect at its first delay for good.
  *
  * Once subscribed, `onError` hears of each trouble: a connection error (each failed reconnection
- * included), a refused SUBSCRIBE, a connection dropped for silence, and the end of reconnecting.
+ * included), a connection closed without one, a refused SUBSCRIBE, a connection dropped for
+ * silence, and the end of reconnecting.
  *
  * Resolves once subscribed; rejects if the first attempt fails or is not answered within
  * `checks.timeoutMs`, like any store call against an unreachable Redis.
@@ -57,8 +58,13 @@ export async function subscribeToEvents(
   const checks = { ...CHECKS, ...overrides }
   // Until subscribed, a failure rejects the first attempt instead; once closed, nothing is news.
   let reporting = false
+  // Whether this connection's trouble was told already: its close then adds nothing.
+  let told = false
+  let closed = false
   const report = (error: unknown) => {
-    if (reporting) onError(error)
+    if (!reporting) return
+    told = true
+    onError(error)
   }
   const subscriber = client.duplicate({
     lazyConnect: true,
@@ -81,6 +87,11 @@ export async function subscribeToEvents(
   let closes = 0
   subscriber.on('close', () => {
     closes += 1
+    // A close with no error before it (the server's CLIENT KILL or restart, a proxy's idle
+    // timeout) is a trouble too: deletions published until the reconnection subscribes are lost.
+    if (!told && !closed) {
+      report(new Error('keyward: the subscriber connection closed; it reconnects and subscribes again'))
+    }
   })
   // ioredis ends a connection for good only when the client's retryStrategy gives up (or at our
   // own QUIT, when nothing is reported): from then on this instance hears no other's deletions.
@@ -104,7 +115,6 @@ export async function subscribeToEvents(
   }
   reporting = true
 
-  let closed = false
   let refusals = 0
   let retryTimer: NodeJS.Timeout | undefined
   // A reconnection that gets through TCP and is then never answered (a flow a load balancer or NAT
@@ -127,6 +137,7 @@ export async function subscribeToEvents(
   subscriber.on('ready', () => {
     clearTimeout(readyTimer)
     clearTimeout(retryTimer)
+    told = false
     if (closed) return
     subscriber.subscribe(channel).then(
       () => {

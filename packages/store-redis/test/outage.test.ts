@@ -126,6 +126,27 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
     })
 
+    it('reports a subscriber connection closed without an error, once, and subscribes again', async () => {
+      const { own, client, close } = await throughOwnProxy()
+      const { stop, received, errors } = await subscribeKeeping(client, {})
+      try {
+        expect(await subscribers()).toBe(1)
+        // The proxy closes the connection as a server's CLIENT KILL or an idle timeout would.
+        own.cut()
+        await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+        own.restore()
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
+        expect(errors).toEqual([
+          'keyward: the subscriber connection closed; it reconnects and subscribes again',
+        ])
+      } finally {
+        await stop()
+        await close()
+      }
+      expect(errors).toHaveLength(1)
+    })
+
     it('subscribes again after reconnections that close as soon as they are ready, leaving no rejection unhandled', async () => {
       const unhandled: unknown[] = []
       const noteUnhandled = (reason: unknown) => unhandled.push(reason)
