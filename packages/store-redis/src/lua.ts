@@ -121,6 +121,18 @@ end
 return 0
 `)
 
+/** Tokens a revocation deletes at most: the rest of a long chain expire by their TTL. */
+export const REVOKE_BATCH = 1_000
+
+/** KEYS: token hash. ARGV: prefix. The token's fields, or nil when unknown or its family was revoked. */
+export const findRefreshToken = script(`
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields == 0 then return nil end
+local token = as_map(fields)
+if redis.call('EXISTS', ARGV[1] .. '${PART.family}' .. token.familyId) == 0 then return nil end
+return fields
+`)
+
 /** KEYS: token hash, family set. ARGV: the record's fields. */
 export const insertRefreshToken = script(`
 local created_on, expires_on = integer(ARGV[5]), integer(ARGV[6])
@@ -141,7 +153,8 @@ return 1
  * KEYS: presented token's hash. ARGV: prefix, now, next digest, next created, next expires.
  * { status, fields of the presented token }. A spent token stays, marked with the successor it
  * was spent for, until it expires, so that presenting it again is recognised as reuse and
- * revokes the family.
+ * revokes the family: its set is deleted, and with it every token of the family, though only
+ * REVOKE_BATCH of their hashes are (each lookup of a token checks its family's set).
  */
 export const rotateRefreshToken = script(`
 local prefix, next_digest = ARGV[1], ARGV[3]
@@ -153,13 +166,19 @@ local token = as_map(fields)
 if tonumber(token.expiresOn) <= now then return { 'not_found' } end
 -- The same rotation again (ioredis resends a command whose reply was lost): the same answer,
 -- not reuse. Only keyward knows the successor, so no one else presents the same next digest.
-if token.spentFor == next_digest then return { 'rotated', fields } end
 local family = prefix .. '${PART.family}' .. token.familyId
+-- A revoked family's set is gone; tokens of it that revoking left behind are refused.
+if redis.call('EXISTS', family) == 0 then return { 'not_found' } end
+if token.spentFor == next_digest then return { 'rotated', fields } end
 if token.spentAt then
-  for _, digest in ipairs(redis.call('SMEMBERS', family)) do
+  -- A chain holds a token per rotation of its lifetime. Deleting them all here would hold Redis
+  -- for as long as the chain is; the rest expire by their TTL, and UNLINK frees the set off
+  -- Redis's main thread.
+  for _, digest in ipairs(redis.call('SPOP', family, ${REVOKE_BATCH})) do
     redis.call('DEL', prefix .. '${PART.refresh}' .. digest)
   end
-  redis.call('DEL', family, KEYS[1])
+  redis.call('UNLINK', family)
+  redis.call('DEL', KEYS[1])
   return { 'reused', fields }
 end
 redis.call('HSET', KEYS[1], 'spentAt', ARGV[2], 'spentFor', next_digest)

@@ -177,7 +177,7 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
     },
 
     async findRefreshToken(digest, now) {
-      const fields = await client.hgetall(k.refresh(digest))
+      const fields = asMap(await lua.findRefreshToken.run(client, [k.refresh(digest)], [prefix]))
       if (fields.digest === undefined) return null
       const token = refreshRecord(fields)
       return token.expiresOn.getTime() <= ms(now, 'now') ? null : token
