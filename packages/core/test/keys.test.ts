@@ -245,6 +245,31 @@ describe('verifying keys', () => {
   })
 })
 
+/** A memory store whose key reads, once held, wait (having read) until released; later reads do not. */
+function heldKeyReads() {
+  const base = memoryStore()
+  let gate: Promise<void> | undefined
+  let open = () => {}
+  const store = {
+    ...base,
+    async findKeyByDigest(digest: string) {
+      const record = await base.findKeyByDigest(digest)
+      await gate
+      return record
+    },
+  }
+  const hold = () => {
+    gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+  }
+  const release = () => {
+    gate = undefined
+    open()
+  }
+  return { store, hold, release }
+}
+
 describe('deleting keys', () => {
   it('takes effect at once under a warm cache', async () => {
     const { keyward } = setup({ cache: { ttl: '1h' } })
@@ -283,58 +308,30 @@ describe('deleting keys', () => {
   })
 
   it('does not let a store read that raced a deletion put the key back in the cache', async () => {
-    const base = memoryStore()
-    let release: () => void = () => {}
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    let slow = false
-    const store = {
-      ...base,
-      async findKeyByDigest(digest: string) {
-        const record = await base.findKeyByDigest(digest)
-        if (slow) await gate
-        return record
-      },
-    }
+    const { store, hold, release } = heldKeyReads()
     const { keyward } = setup({ store, cache: { ttl: '1h' } })
     const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
-    slow = true
+    hold()
     const racing = keyward.verifyKey(key)
     await keyward.deleteKey('alice', { id })
     release()
     expect((await racing).ok).toBe(false)
-    slow = false
     expect((await keyward.verifyKey(key)).ok).toBe(false)
   })
 
   it('does not cache a key a read raced more deletions than the cache remembers', async () => {
-    const base = memoryStore()
-    let release: () => void = () => {}
-    const gate = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    let slow = false
-    const store = {
-      ...base,
-      async findKeyByDigest(digest: string) {
-        const record = await base.findKeyByDigest(digest)
-        if (slow) await gate
-        return record
-      },
-    }
+    const { store, hold, release } = heldKeyReads()
     // The cache remembers two deletions: three more push the raced key's out.
     const { keyward } = setup({ store, cache: { max: 2, ttl: '1h' } })
     const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
     const others = await Promise.all(['a', 'b', 'c'].map((name) => keyward.issueKey('alice', { name })))
-    slow = true
+    hold()
     const racing = keyward.verifyKey(key)
     await keyward.deleteKey('alice', { id })
     for (const other of others) await keyward.deleteKey('alice', { id: other.id })
     release()
     // The read answers as it began before the deletion; what it read is not kept.
     expect((await racing).ok).toBe(true)
-    slow = false
     expect((await keyward.verifyKey(key)).ok).toBe(false)
   })
 })

@@ -118,9 +118,9 @@ export class KeyCache {
    * Caches a record read from the store; refuses one deleted meanwhile (undefined then). If
    * deletions were forgotten since `mark` (more than `max` of them during the read), whether this
    * key was one is unknown: the record answers the read that fetched it but is not cached, so the
-   * next request reads the store again.
+   * next request reads the store again. Without a mark, no read came between.
    */
-  set(record: ApiKeyRecord, now: number, mark: number): CachedKey | undefined {
+  set(record: ApiKeyRecord, now: number, mark = this.#forgottenDeletions): CachedKey | undefined {
     if (this.#tombstones.has(record.id)) return undefined
     const entry = new CachedKey(record, hexToBytes(record.digest), now, now + this.#ttlMs)
     if (mark !== this.#forgottenDeletions) {
