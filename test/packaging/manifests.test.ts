@@ -75,6 +75,7 @@ describe('@keyward/core public surface', () => {
         'KeywardError',
         'ROUTES',
         'bodyErrorResponse',
+        'checkGuardOptions',
         'readBody',
         'StoreUnavailableError',
         'createKeyward',

@@ -2,6 +2,7 @@ import { parse as parseQuery } from 'node:querystring'
 import {
   type AuthenticateOptions,
   bodyErrorResponse,
+  checkGuardOptions,
   type GuardOutcome,
   type HttpResponse,
   type Keyward,
@@ -143,14 +144,15 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
       else admit(outcome, req, res, next, admitted)
     }
 
-  const requireAuth = (options?: AuthenticateOptions) => guardThen(options, callNext)
+  const requireAuth = (options?: AuthenticateOptions) =>
+    guardThen(checkGuardOptions(options, 'requireAuth(options)'), callNext)
 
   function protect(...args: [Admitted] | [AuthenticateOptions, Admitted]): RequestHandler {
     const [options, handler] = args.length === 1 ? [undefined, args[0]] : args
     // Express calls a function of four parameters only with an error: it cannot be a route's handler.
     if (typeof handler !== 'function' || handler.length > 3)
       throw new KeywardConfigError('handler', 'of protect() must be a request handler (req, res, next)')
-    return guardThen(options, handler)
+    return guardThen(checkGuardOptions(options, 'protect(options)'), handler)
   }
 
   return { routes, requireAuth, protect: protect as KeywardExpress['protect'] }

@@ -208,6 +208,18 @@ describe('keywardExpress', () => {
     await expectRoutes(await serve(app), () => reached)
   })
 
+  it('refuses guard options that would require no permission, as the route is declared', () => {
+    const { requireAuth, protect } = keywardExpress(createFixture().keyward)
+    const handler: RequestHandler = (_req, res) => res.end()
+    expect(() => requireAuth('agents:read' as never)).toThrow(
+      /"requireAuth\(options\)" must be \{ permissions/,
+    )
+    expect(() => protect({ permission: ['agents:read'] } as never, handler)).toThrow(
+      /"protect\(options\)" has no option "permission"/,
+    )
+    expect(() => requireAuth({ permissions: 'agents:read' } as never)).toThrow(KeywardConfigError)
+  })
+
   it('refuses to protect anything but a request handler', () => {
     const { protect } = keywardExpress(createFixture().keyward)
     expect(() => protect(undefined as unknown as RequestHandler)).toThrow(KeywardConfigError)

@@ -1,4 +1,10 @@
-import { type AuthenticateOptions, type Keyward, KeywardConfigError, type Principal } from '@keyward/core'
+import {
+  type AuthenticateOptions,
+  checkGuardOptions,
+  type Keyward,
+  KeywardConfigError,
+  type Principal,
+} from '@keyward/core'
 import type { FastifyInstance, FastifyPluginAsync, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { guardHook } from './guard.js'
@@ -44,7 +50,8 @@ const plugin: FastifyPluginAsync<KeywardPluginOptions> = async (fastify, options
         "basePath, or register the plugin inside a scope of your own with that prefix: app.register(async (api) => { await api.register(keyward, { keyward }) }, { prefix: '/api' })",
     )
   }
-  const guard = (guardOptions?: AuthenticateOptions) => guardHook(engine, guardOptions)
+  const guard = (guardOptions?: AuthenticateOptions) =>
+    guardHook(engine, checkGuardOptions(guardOptions, 'keywardAuth(options)'))
 
   fastify.decorateRequest('auth', null as unknown as Principal)
   fastify.decorate('keywardAuth', guard)

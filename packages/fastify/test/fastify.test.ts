@@ -48,6 +48,17 @@ describe('the @keyward/fastify plugin', () => {
     await expect(app.register(keyward, { keyward: {} as Keyward })).rejects.toThrow(KeywardConfigError)
   })
 
+  it('refuses keywardAuth options that would require no permission, as the route is declared', async () => {
+    const { app } = await host(createFixture().keyward)
+    expect(() => app.keywardAuth('agents:read' as never)).toThrow(
+      /"keywardAuth\(options\)" must be \{ permissions/,
+    )
+    expect(() => app.keywardAuth({ permission: ['agents:read'] } as never)).toThrow(
+      /has no option "permission"/,
+    )
+    expect(() => app.keywardAuth({ permissions: 'agents:read' } as never)).toThrow(KeywardConfigError)
+  })
+
   it('refuses a prefix given with the plugin, which Fastify would ignore, and names what to do instead', async () => {
     const { keyward: engine } = createFixture()
     const app = Fastify()

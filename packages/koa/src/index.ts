@@ -1,6 +1,7 @@
 import {
   type AuthenticateOptions,
   bodyErrorResponse,
+  checkGuardOptions,
   type GuardOutcome,
   type GuardRequest,
   type HttpResponse,
@@ -126,13 +127,14 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
         : admit(outcome, ctx, next, admitted)
     }
 
-  const requireAuth = (options?: AuthenticateOptions) => guardThen(options, callNext)
+  const requireAuth = (options?: AuthenticateOptions) =>
+    guardThen(checkGuardOptions(options, 'requireAuth(options)'), callNext)
 
   function protect(...args: [Admitted] | [AuthenticateOptions, Admitted]): Middleware {
     const [options, handler] = args.length === 1 ? [undefined, args[0]] : args
     if (typeof handler !== 'function')
       throw new KeywardConfigError('handler', 'of protect() must be a middleware (ctx, next)')
-    return guardThen(options, handler)
+    return guardThen(checkGuardOptions(options, 'protect(options)'), handler)
   }
 
   return { routes, requireAuth, protect: protect as KeywardKoa['protect'] }

@@ -184,6 +184,20 @@ describe('keywardKoa', () => {
     expect(seen).toEqual(['thrown', 'thrown', 'rejected', 'rejected'])
   })
 
+  it('refuses guard options that would require no permission, as the route is declared', () => {
+    const { requireAuth, protect } = keywardKoa(createFixture().keyward)
+    const handler: Koa.Middleware = (ctx) => {
+      ctx.body = {}
+    }
+    expect(() => requireAuth('agents:read' as never)).toThrow(
+      /"requireAuth\(options\)" must be \{ permissions/,
+    )
+    expect(() => protect({ permission: ['agents:read'] } as never, handler)).toThrow(
+      /"protect\(options\)" has no option "permission"/,
+    )
+    expect(() => requireAuth({ permissions: 'agents:read' } as never)).toThrow(KeywardConfigError)
+  })
+
   it('refuses to protect anything but a middleware', () => {
     const { protect } = keywardKoa(createFixture().keyward)
     expect(() => protect(undefined as unknown as Koa.Middleware)).toThrow(KeywardConfigError)
