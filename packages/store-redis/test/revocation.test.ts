@@ -19,13 +19,7 @@ describeWith('REDIS_URL', 'redis store revoking a long rotation chain', (url) =>
   const { client, prefix, store } = suiteStore(url)
 
   it('deletes at most a batch of its tokens in the script, and every one of them is refused', async () => {
-    const first: RefreshTokenRecord = {
-      digest: randomUUID(),
-      familyId: randomUUID(),
-      userId: 'hana',
-      keyId: null,
-      ...successor(),
-    }
+    const first: RefreshTokenRecord = { ...successor(), familyId: randomUUID(), userId: 'hana', keyId: null }
     await store.insertRefreshToken(first)
     const chain = [first.digest]
     for (let rotation = 0; rotation < ROTATIONS; rotation++) {
