@@ -79,4 +79,12 @@ export class KeywardConfigError extends TypeError {
   }
 }
 
+/** A refused option value as its error shows it: a string quoted, NaN as NaN, a function named so. */
+export const shownValue = (value: unknown): string =>
+  typeof value === 'function'
+    ? 'a function'
+    : typeof value === 'number' || value === undefined
+      ? String(value)
+      : (JSON.stringify(value) ?? String(value))
+
 export const isKeywardError = (error: unknown): error is KeywardError => error instanceof KeywardError

@@ -3,7 +3,20 @@ import type { KeywardEvent } from './events.js'
 import { type EventHook, safeEmitter } from './events.js'
 import { KEY_PREFIX_PATTERN } from './keys/key-format.js'
 import { type Clock, systemClock } from './lib/clock.js'
-import { type Duration, type DurationInput, durationUpperBoundMs, parseDuration } from './lib/duration.js'
+import { type Duration, type DurationInput, durationUpperBoundMs } from './lib/duration.js'
+import {
+  cacheEntries,
+  checkStore,
+  duration,
+  fixedMs,
+  group,
+  isHttpUrl,
+  keyList,
+  nonEmpty,
+  positiveInteger,
+  sealingKey,
+  signingSecret,
+} from './option-values.js'
 import { memoryStore } from './store/memory-store.js'
 import type { KeyStore } from './store/types.js'
 import type { UserDirectory } from './users.js'
@@ -122,96 +135,6 @@ export interface ResolvedOptions {
   readonly emit: EventHook | undefined
 }
 
-const MIN_SECRET_BYTES = 32
-/** The longest lifetime: 100 years of 365.25 days, a month counted as a twelfth of such a year. */
-const MAX_LIFETIME_DAYS = 36_525
-const averageDays = ({ months, milliseconds }: Duration) =>
-  (months * MAX_LIFETIME_DAYS) / 1200 + milliseconds / 86_400_000
-
-const toBytes = (value: string | Uint8Array): Uint8Array =>
-  typeof value === 'string' ? new TextEncoder().encode(value) : value
-
-/** An HMAC-SHA-256 secret: at least 32 bytes (RFC 7518 3.2: no shorter than the hash). */
-function signingSecret(option: string, value: string | Uint8Array): Uint8Array {
-  if (typeof value !== 'string' && !(value instanceof Uint8Array)) {
-    const what = `a string or Uint8Array of at least ${MIN_SECRET_BYTES} bytes`
-    throw new KeywardConfigError(option, value === undefined ? `is required: ${what}` : `must be ${what}`)
-  }
-  const secret = toBytes(value)
-  if (secret.byteLength < MIN_SECRET_BYTES)
-    throw new KeywardConfigError(
-      option,
-      `must be at least ${MIN_SECRET_BYTES} bytes (got ${secret.byteLength})`,
-    )
-  return secret
-}
-
-/** A list of keys or secrets, each checked by `check` and named by its place in the list. */
-function keyList<T>(
-  option: string,
-  values: ReadonlyArray<string | Uint8Array> | undefined,
-  check: (option: string, value: string | Uint8Array) => T,
-): T[] {
-  if (values === undefined) return []
-  if (!Array.isArray(values)) throw new KeywardConfigError(option, 'must be an array of keys')
-  return values.map((value, index) => check(`${option}[${index}]`, value))
-}
-
-/** An AES-256 key: exactly 32 bytes. */
-function sealingKey(option: string, value: string | Uint8Array): Uint8Array {
-  if (typeof value !== 'string' && !(value instanceof Uint8Array))
-    throw new KeywardConfigError(option, 'must be a string or a Uint8Array of 32 bytes')
-  const key = toBytes(value)
-  if (key.byteLength !== 32)
-    throw new KeywardConfigError(option, `must be exactly 32 bytes (got ${key.byteLength})`)
-  return key
-}
-
-function duration(option: string, input: DurationInput | undefined, fallback: string): Duration {
-  const parsed = parseDuration(input ?? fallback)
-  if (!parsed)
-    throw new KeywardConfigError(
-      option,
-      `must be a lifetime such as "3mo", "90d", "15m" or "30s" (got ${JSON.stringify(input)})`,
-    )
-  // A longer one would put expiry dates where a Date or PostgreSQL (year 9999) cannot follow,
-  // and every issuance would fail at the store instead of here.
-  if (averageDays(parsed) > MAX_LIFETIME_DAYS)
-    throw new KeywardConfigError(option, `must be at most 100 years (got ${JSON.stringify(input)})`)
-  return parsed
-}
-
-function fixedMs(option: string, input: DurationInput | undefined, fallback: string): number {
-  const parsed = duration(option, input, fallback)
-  if (parsed.months > 0)
-    throw new KeywardConfigError(option, 'must be a fixed length (s, m, h, d or w), not months')
-  return parsed.milliseconds
-}
-
-function positiveInteger(option: string, value: number | undefined, fallback: number): number {
-  const resolved = value ?? fallback
-  if (!Number.isSafeInteger(resolved) || resolved < 1)
-    throw new KeywardConfigError(option, `must be a positive integer (got ${value})`)
-  return resolved
-}
-
-/** Each cache allocates its table for `max` entries as it is made (three of them). */
-const MAX_CACHE_ENTRIES = 1_000_000
-
-function cacheEntries(value: number | undefined): number {
-  const max = positiveInteger('cache.max', value, 10_000)
-  if (max > MAX_CACHE_ENTRIES)
-    throw new KeywardConfigError('cache.max', `must be at most 1,000,000 (got ${value})`)
-  return max
-}
-
-function nonEmpty(option: string, value: string | undefined, fallback: string): string {
-  const resolved = value ?? fallback
-  if (typeof resolved !== 'string' || resolved.trim() === '')
-    throw new KeywardConfigError(option, 'must be a non-empty string')
-  return resolved
-}
-
 /** Every default, in one place. The caller's object is read, never changed. */
 export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null)
@@ -225,16 +148,24 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     )
   }
   const keyPrefix = options.keyPrefix ?? 'ms-'
-  if (!KEY_PREFIX_PATTERN.test(keyPrefix)) {
+  if (typeof keyPrefix !== 'string' || !KEY_PREFIX_PATTERN.test(keyPrefix)) {
     throw new KeywardConfigError('keyPrefix', 'must be 1-16 letters, digits, "_" or "-"')
+  }
+  if (options.basePath !== undefined && typeof options.basePath !== 'string') {
+    throw new KeywardConfigError('basePath', 'must be a path starting with "/"')
   }
   const basePath = (options.basePath ?? '').replace(/\/+$/, '')
   if (basePath !== '' && !/^\/[A-Za-z0-9/_.-]*$/.test(basePath)) {
     throw new KeywardConfigError('basePath', 'must be a path starting with "/"')
   }
-  if (options.baseUrl !== undefined && !URL.canParse(options.baseUrl)) {
-    throw new KeywardConfigError('baseUrl', 'must be an absolute URL')
+  if (options.baseUrl !== undefined && !isHttpUrl(options.baseUrl)) {
+    throw new KeywardConfigError('baseUrl', 'must be an absolute http or https URL, as a string')
   }
+  if (options.clock !== undefined && typeof options.clock !== 'function') {
+    throw new KeywardConfigError('clock', 'must be a function returning epoch milliseconds')
+  }
+  group('cache', options.cache)
+  group('totp', options.totp)
   const encryptionKey = options.totp?.encryptionKey
   const totpEncryptionKey =
     encryptionKey === undefined ? undefined : sealingKey('totp.encryptionKey', encryptionKey)
@@ -246,9 +177,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   const totpIssuer = nonEmpty('totp.issuer', options.totp?.issuer, 'keyward')
   // The otpauth label is "issuer:account": a colon in the issuer would split it elsewhere.
   if (totpIssuer.includes(':')) throw new KeywardConfigError('totp.issuer', 'must not contain ":"')
-  if (options.store !== undefined && typeof options.store?.findKeyByDigest !== 'function') {
-    throw new KeywardConfigError('store', 'must implement the KeyStore interface')
-  }
+  checkStore(options.store)
   if (options.onEvent !== undefined && typeof options.onEvent !== 'function') {
     throw new KeywardConfigError('onEvent', 'must be a function')
   }
@@ -318,6 +247,12 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
 }
 
 function resolveRateLimit(options: RateLimitOptions | false | undefined): ResolvedOptions['rateLimit'] {
+  group('rateLimit', options, true)
+  if (options !== undefined && options !== false) {
+    group('rateLimit.perAddress', options.perAddress, true)
+    group('rateLimit.perAccount', options.perAccount, true)
+    group('rateLimit.totp', options.totp)
+  }
   // Six digits are guessed in about 333,000 tries: no proxy's limit counts them per account.
   const perAddress = options === false ? false : options?.perAddress
   const perAccount = options === false ? false : options?.perAccount

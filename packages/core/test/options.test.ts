@@ -62,6 +62,48 @@ describe('options are checked at start-up', () => {
     ['a key limit given as text', { maxKeysPerUser: '5' as never }, /maxKeysPerUser/],
     ['a key limit of true', { maxKeysPerUser: true as never }, /maxKeysPerUser/],
     ['a store without the interface', { store: {} as never }, /store/],
+    // What a JavaScript caller may pass, each of which passed or failed later, elsewhere, before.
+    [
+      'a store missing methods, named',
+      { store: { findKeyByDigest: async () => null } as never },
+      /"store" must implement the KeyStore interface \(missing insertKey, findKeyById, listKeys, deleteKey,/,
+    ],
+    ['a key prefix that is a number', { keyPrefix: 5 as never }, /keyPrefix/],
+    ['a base path that is a number', { basePath: 5 as never }, /"basePath" must be a path/],
+    [
+      'a base URL that is a URL object',
+      { baseUrl: new URL('https://api.example') as never },
+      /baseUrl.*as a string/,
+    ],
+    ['a base URL of another scheme', { baseUrl: 'javascript:alert(1)' }, /baseUrl.*http or https/],
+    ['a clock that is a time', { clock: Date.now() as never }, /"clock" must be a function/],
+    ['a cache size alone', { cache: 1000 as never }, /"cache" must be an object \(got 1000\)/],
+    [
+      'a cache size given as text',
+      { cache: { max: '1000' as never } },
+      /cache.max.*positive integer \(got "1000"\)/,
+    ],
+    ['a TOTP option that is not an object', { totp: 'x' as never }, /"totp" must be an object/],
+    [
+      'a rate limit of true',
+      { rateLimit: true as never },
+      /"rateLimit" must be an object or false \(got true\)/,
+    ],
+    ['a rate limit of null', { rateLimit: null as never }, /"rateLimit" must be an object or false/],
+    [
+      'an address limit of true',
+      { rateLimit: { perAddress: true as never } },
+      /rateLimit.perAddress.*object or false/,
+    ],
+    [
+      'a TOTP limit of false',
+      { rateLimit: { totp: false as never } },
+      /"rateLimit.totp" must be an object \(got false\)/,
+    ],
+    ['a key lifetime of null', { keyLifetime: null as never }, /keyLifetime.*\(got null\)/],
+    ['a session lifetime of null', { sessionLifetime: null as never }, /sessionLifetime.*\(got null\)/],
+    ['a store timeout of null', { storeTimeout: null as never }, /storeTimeout.*\(got null\)/],
+    ['a key limit of null', { maxKeysPerUser: null as never }, /maxKeysPerUser.*\(got null\)/],
   ])('rejects %s with a KeywardConfigError', (_, override, message) => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)
     expect(attempt).toThrow(KeywardConfigError)

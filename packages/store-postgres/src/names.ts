@@ -1,3 +1,5 @@
+import { KeywardConfigError } from '@keyward/core'
+
 /**
  * Every SQL identifier the store uses, derived from one schema name. The name is checked
  * here so it can be spliced into SQL and into LISTEN, and so the channel name stays within
@@ -20,8 +22,9 @@ export interface Names {
 
 export function names(schema: string = DEFAULT_SCHEMA): Names {
   if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
-    throw new TypeError(
-      'keyward: schema must be 1-48 lowercase letters, digits or "_", not starting with a digit',
+    throw new KeywardConfigError(
+      'schema',
+      'must be 1-48 lowercase letters, digits or "_", not starting with a digit',
     )
   }
   const table = (name: string) => `"${schema}".keyward_${name}`

@@ -3,6 +3,7 @@ import {
   type ApiKeyRecord,
   decodeStoreEvent,
   type KeyStore,
+  KeywardConfigError,
   type RefreshTokenRecord,
   type RotateRefreshResult,
   type TotpRecord,
@@ -134,6 +135,11 @@ const counterHit = (row: CounterRow) => ({ count: Number(row.count), resetAt: to
  * assume READ COMMITTED, PostgreSQL's default (see the README).
  */
 export function postgresStore(options: PostgresStoreOptions): KeyStore {
+  if (typeof options !== 'object' || options === null)
+    throw new KeywardConfigError(
+      'options',
+      'of postgresStore() must be an object: postgresStore({ client, schema? })',
+    )
   const t = names(options.schema)
   const db = queryRunner(options.client)
   const keyColumns = `id, user_id, name, digest, preview, ${ms('created_on')}, ${ms('expires_on')}, ${ms('last_used_on')}`

@@ -1,4 +1,5 @@
 import type { PGliteInterface } from '@electric-sql/pglite'
+import { KeywardConfigError } from '@keyward/core'
 import type { Pool, PoolClient } from 'pg'
 import type { PostgresClient } from './client.js'
 import { listenOnPool } from './pool-listener.js'
@@ -47,7 +48,7 @@ export function queryRunner(client: PostgresClient): QueryRunner {
     if (isPGlite(client)) return pgliteRunner(client)
     if (isPool(client)) return poolRunner(client)
   }
-  throw new TypeError('keyward: client must be a pg.Pool or a PGlite instance')
+  throw new KeywardConfigError('client', 'must be a pg.Pool or a PGlite instance')
 }
 
 function pgliteRunner(db: PGliteInterface): QueryRunner {

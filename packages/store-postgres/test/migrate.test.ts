@@ -49,11 +49,14 @@ describe('migrate on PGlite', () => {
     await expect(migrate(db, { schema: 'future' })).rejects.toThrow(/version 99/)
   })
 
-  it('checks the schema name and the client at once', async () => {
-    expect(() => postgresStore({ client: db, schema: 'Bad-Name"; DROP' })).toThrow(TypeError)
-    await expect(migrate(db, { schema: '1st' })).rejects.toThrow(TypeError)
+  it('checks the schema name and the client at once, naming the option', async () => {
+    const refusal = (option: string) => expect.objectContaining({ name: 'KeywardConfigError', option })
+    expect(() => postgresStore({ client: db, schema: 'Bad-Name"; DROP' })).toThrow(refusal('schema'))
+    await expect(migrate(db, { schema: '1st' })).rejects.toThrow(refusal('schema'))
     // @ts-expect-error not a client
-    expect(() => postgresStore({ client: {} })).toThrow(TypeError)
+    expect(() => postgresStore({ client: {} })).toThrow(refusal('client'))
+    // @ts-expect-error no options
+    expect(() => postgresStore()).toThrow(refusal('options'))
   })
 })
 

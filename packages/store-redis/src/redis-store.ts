@@ -1,9 +1,10 @@
-import type {
-  ApiKeyRecord,
-  KeyStore,
-  RefreshTokenRecord,
-  RotateRefreshResult,
-  TotpRecord,
+import {
+  type ApiKeyRecord,
+  type KeyStore,
+  KeywardConfigError,
+  type RefreshTokenRecord,
+  type RotateRefreshResult,
+  type TotpRecord,
 } from '@keyward/core'
 import type { Redis } from 'ioredis'
 import { keys } from './keys.js'
@@ -85,21 +86,36 @@ const totpRecord = (fields: Fields): TotpRecord => ({
 })
 
 function checkOptions(options: RedisStoreOptions): string {
+  if (typeof options !== 'object' || options === null)
+    throw new KeywardConfigError(
+      'options',
+      'of redisStore() must be an object: redisStore({ client, prefix? })',
+    )
   const { client } = options
-  if (typeof client !== 'object' || client === null || typeof client.duplicate !== 'function') {
-    throw new TypeError('keyward: client must be an ioredis client')
+  // node-redis clients have duplicate() too, but camel-cased commands (evalSha) the store cannot call.
+  if (
+    typeof client !== 'object' ||
+    client === null ||
+    typeof client.duplicate !== 'function' ||
+    typeof client.evalsha !== 'function'
+  ) {
+    throw new KeywardConfigError(
+      'client',
+      'must be an ioredis client (new Redis(url)); node-redis is not supported',
+    )
   }
   if (client.isCluster) {
-    throw new TypeError(
-      'keyward: redisStore needs a standalone Redis (its scripts derive keys), not a Cluster',
+    throw new KeywardConfigError(
+      'client',
+      'must be a standalone Redis, not a Cluster: redisStore derives keys in its scripts',
     )
   }
   if (client.options.keyPrefix) {
-    throw new TypeError("keyward: set redisStore({ prefix }) instead of the client's keyPrefix")
+    throw new KeywardConfigError('client', 'must have no keyPrefix: set redisStore({ prefix }) instead')
   }
   const prefix = options.prefix ?? 'keyward:'
   if (typeof prefix !== 'string' || prefix.length === 0) {
-    throw new TypeError('keyward: prefix must be a non-empty string')
+    throw new KeywardConfigError('prefix', 'must be a non-empty string')
   }
   return prefix
 }

@@ -74,13 +74,22 @@ describeWith('REDIS_URL', 'redis store prefixes', (url) => {
     }
   })
 
-  it('refuses options it cannot honour', () => {
-    expect(() => redisStore({ client, prefix: '' })).toThrow(TypeError)
+  it('refuses options it cannot honour, naming the option', () => {
+    const refusal = (option: string) => expect.objectContaining({ name: 'KeywardConfigError', option })
+    expect(() => redisStore({ client, prefix: '' })).toThrow(refusal('prefix'))
     const prefixed = new Redis(url, { keyPrefix: 'app:', lazyConnect: true })
-    expect(() => redisStore({ client: prefixed })).toThrow(/prefix/)
+    expect(() => redisStore({ client: prefixed })).toThrow(
+      /keyPrefix: set redisStore\(\{ prefix \}\) instead/,
+    )
     prefixed.disconnect()
     // @ts-expect-error not a client
-    expect(() => redisStore({ client: {} })).toThrow(TypeError)
+    expect(() => redisStore({ client: {} })).toThrow(refusal('client'))
+    // A node-redis client: duplicate() as ioredis's, but camel-cased commands.
+    const nodeRedis = { duplicate: () => nodeRedis, evalSha: async () => null, hGetAll: async () => ({}) }
+    // @ts-expect-error not an ioredis client
+    expect(() => redisStore({ client: nodeRedis })).toThrow(/node-redis is not supported/)
+    // @ts-expect-error no options
+    expect(() => redisStore()).toThrow(refusal('options'))
     expect(redisStore({ client })).toBeTypeOf('object')
   })
 })

@@ -1,4 +1,4 @@
-import { KeywardConfigError } from '../errors.js'
+import { KeywardConfigError, shownValue as show } from '../errors.js'
 import type { AuthenticateOptions } from './authenticator.js'
 
 /**
@@ -27,6 +27,3 @@ export function checkGuardOptions(options: unknown, where: string): Authenticate
     )
   return options as AuthenticateOptions
 }
-
-const show = (value: unknown): string =>
-  typeof value === 'function' ? 'a function' : (JSON.stringify(value) ?? String(value))
