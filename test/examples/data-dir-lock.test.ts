@@ -96,3 +96,14 @@ it(
   },
   2 * START_TIMEOUT_MS + 30_000,
 )
+
+it('says in one line why PGlite cannot open a data folder that is a file, and frees its lock', async () => {
+  const env = folders.env('file')
+  writeFileSync(env.KEYWARD_DATA_DIR, 'not a folder')
+  const refused = await startRefused('express', env)
+  expect(refused.code).toBe(1)
+  expect(refused.output).toContain(`PGlite cannot open KEYWARD_DATA_DIR ${env.KEYWARD_DATA_DIR} (ErrnoError`)
+  expect(refused.output).not.toContain('[object Object]')
+  expect(refused.output).not.toMatch(/\n\s+at /)
+  expect(existsSync(`${env.KEYWARD_DATA_DIR}.lock`)).toBe(false)
+}, 60_000)

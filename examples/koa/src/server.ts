@@ -57,7 +57,7 @@ router.get(
 )
 
 // No router.allowedMethods(): a wrong method is the route's to answer (405 on /login), else a 404,
-// as on Express and Fastify.
+// as on Fastify (Express answers OPTIONS itself, with Allow).
 app.use(router.routes())
 
 const server = app.listen(example.config.port, example.config.host, () => {

@@ -123,7 +123,13 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
   const lock = lockDataDir(config.dataDir)
   try {
     const { PGlite } = await import('@electric-sql/pglite')
-    const db = await PGlite.create(config.dataDir)
+    const db = await PGlite.create(config.dataDir).catch((error: unknown) => {
+      // PGlite's file-system errors (Emscripten's ErrnoError) are not Errors and carry no message.
+      if (error instanceof Error) throw error
+      throw new Error(
+        `PGlite cannot open KEYWARD_DATA_DIR ${config.dataDir} (${describeFsError(error)}): set KEYWARD_DATA_DIR to a folder of its own, or to a path that does not exist yet.`,
+      )
+    })
     await migrate(db)
     return {
       store: postgresStore({ client: db }),
@@ -134,4 +140,15 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
     lock.release()
     throw error
   }
+}
+
+/** An Emscripten file-system error by its name and number, e.g. `ErrnoError 44`. */
+function describeFsError(error: unknown): string {
+  const { name, errno } = (typeof error === 'object' && error !== null ? error : {}) as {
+    name?: unknown
+    errno?: unknown
+  }
+  return [typeof name === 'string' ? name : 'error', typeof errno === 'number' ? errno : undefined]
+    .filter((part) => part !== undefined)
+    .join(' ')
 }
