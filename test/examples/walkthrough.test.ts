@@ -1,7 +1,8 @@
 /**
  * The README's curl walk-through, against each example server as a user starts it: log in,
  * create a key, call /v1/agents with it, exchange it for tokens, list keys, delete the key and
- * see the call fail. Then restart the server and see that a key survives (PGlite data folder).
+ * see the call fail; see a key whose user lacks agents:write refused a delete (403). Then restart
+ * the server and see that a key survives (PGlite data folder).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -83,6 +84,33 @@ describe.each(FRAMEWORKS)('examples/%s', (framework) => {
             })
           ).status,
         ).toBe(401)
+
+        // A key has its user's permissions: alice's may read the agents, not delete one (README).
+        const alice = await call(`${base}/login`, { json: { username: 'alice', password: 'alice' } })
+        const aliceKey = (
+          await call(`${base}/accounts/api-key`, {
+            headers: { authorization: `Bearer ${alice.body.data.auth_token}` },
+            json: { key_name: 'read only' },
+          })
+        ).body.data.key
+        const refused = await call(`${base}/v1/agents/agt_1`, {
+          method: 'DELETE',
+          headers: { 'x-api-key': aliceKey },
+        })
+        expect(refused).toMatchObject({
+          status: 403,
+          body: {
+            error: 'Insufficient permissions',
+            message: "Your API key doesn't have access to this resource",
+          },
+        })
+        const removed = await call(`${base}/v1/agents/agt_1`, { method: 'DELETE', headers: session })
+        expect(removed).toMatchObject({ status: 200, body: { data: { id: 'agt_1' }, user: 'demo' } })
+        const left = await call(`${base}/v1/agents`, { headers: { 'x-api-key': aliceKey } })
+        expect(left.body.data.map((agent: { id: string }) => agent.id)).toEqual(['agt_2'])
+        expect((await call(`${base}/v1/agents/agt_1`, { method: 'DELETE', headers: session })).status).toBe(
+          404,
+        )
       } finally {
         expect(await server.stop()).toBe(0)
       }

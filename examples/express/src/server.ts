@@ -35,6 +35,10 @@ app.all('/login', (_req, res) => send(res, loginMethodNotAllowed))
 app.get('/v1/agents', auth.requireAuth({ permissions: ['agents:read'] }), (req, res) => {
   res.json(example.agents(req.auth))
 })
+// A write needs agents:write: alice, who holds agents:read only, gets the guide's 403.
+app.delete('/v1/agents/:id', auth.requireAuth({ permissions: ['agents:write'] }), (req, res) => {
+  send(res, example.deleteAgent(String(req.params.id), req.auth))
+})
 
 // What the host's body parser refuses (malformed JSON on /login) is answered in JSON, never with
 // Express's default page, which shows the stack trace outside production.

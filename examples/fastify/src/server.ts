@@ -41,6 +41,12 @@ await app.register(async (login) => {
 app.get('/v1/agents', { config: { keyward: { permissions: ['agents:read'] } } }, async (request) =>
   example.agents(request.auth),
 )
+// A write needs agents:write: alice, who holds agents:read only, gets the guide's 403.
+app.delete<{ Params: { id: string } }>(
+  '/v1/agents/:id',
+  { config: { keyward: { permissions: ['agents:write'] } } },
+  async (request, reply) => send(reply, example.deleteAgent(request.params.id, request.auth)),
+)
 
 try {
   await app.listen({ port: example.config.port, host: example.config.host })

@@ -55,6 +55,13 @@ router.get(
     ctx.body = example.agents(ctx.state.auth)
   }),
 )
+// A write needs agents:write: alice, who holds agents:read only, gets the guide's 403.
+router.delete(
+  '/v1/agents/:id',
+  auth.protect({ permissions: ['agents:write'] }, (ctx) => {
+    send(ctx, example.deleteAgent(ctx.params.id, ctx.state.auth))
+  }),
+)
 
 // No router.allowedMethods(): a wrong method is the route's to answer (405 on /login), else a 404,
 // as on Fastify (Express answers OPTIONS itself, with Allow).

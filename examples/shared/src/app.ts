@@ -15,6 +15,8 @@ export interface Example {
   login(body: unknown, ip?: string): Promise<ExampleResponse>
   /** The guarded endpoint's payload. */
   agents(auth: Principal): { data: Array<{ id: string; name: string }>; user: string }
+  /** Removes an agent from this process's list (a write: the route needs `agents:write`). */
+  deleteAgent(id: string, auth: Principal): ExampleResponse
   /** Prints the ready line (with the port really bound) and closes everything on SIGINT/SIGTERM. */
   listening(framework: string, port: number, close: () => Promise<void>): void
   /** Says why the server could not listen (a port in use), closes the store and exits non-zero. */
@@ -57,6 +59,8 @@ export async function startExample(): Promise<Example> {
   })
   const url = (port: number) =>
     `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${port}`
+  // Per process, as the demo users are: a restart brings deleted agents back.
+  const agents = AGENTS.map((agent) => ({ ...agent }))
   const closeKeyward = async () => {
     await keyward.close()
     await opened.close()
@@ -66,7 +70,15 @@ export async function startExample(): Promise<Example> {
     config,
     keyward,
     login: hostLogin(keyward),
-    agents: (auth) => ({ data: AGENTS, user: auth.userId }),
+    agents: (auth) => ({ data: agents, user: auth.userId }),
+
+    deleteAgent(id, auth) {
+      const index = agents.findIndex((agent) => agent.id === id)
+      if (index === -1)
+        return { status: 404, headers: {}, body: { error: 'Not found', message: `No agent ${id}` } }
+      const [deleted] = agents.splice(index, 1)
+      return { status: 200, headers: {}, body: { data: deleted, user: auth.userId } }
+    },
 
     listening(framework, port, close) {
       let closing = false
