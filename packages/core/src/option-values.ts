@@ -87,6 +87,13 @@ export function group(option: string, value: unknown, orFalse = false): void {
     )
 }
 
+/** A clock that answers a finite number when asked (a Date or a string is not epoch milliseconds). */
+export function isEpochMsClock(clock: unknown): boolean {
+  if (typeof clock !== 'function') return false
+  const now: unknown = clock()
+  return typeof now === 'number' && Number.isFinite(now)
+}
+
 export const isHttpUrl = (value: unknown): boolean =>
   typeof value === 'string' && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
 

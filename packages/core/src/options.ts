@@ -10,6 +10,7 @@ import {
   duration,
   fixedMs,
   group,
+  isEpochMsClock,
   isHttpUrl,
   keyList,
   nonEmpty,
@@ -161,8 +162,10 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   if (options.baseUrl !== undefined && !isHttpUrl(options.baseUrl)) {
     throw new KeywardConfigError('baseUrl', 'must be an absolute http or https URL, as a string')
   }
-  if (options.clock !== undefined && typeof options.clock !== 'function') {
-    throw new KeywardConfigError('clock', 'must be a function returning epoch milliseconds')
+  // Asked once here: a clock answering a Date passes every arithmetic check but a JWT's, and every
+  // exchange would answer 500.
+  if (options.clock !== undefined && !isEpochMsClock(options.clock)) {
+    throw new KeywardConfigError('clock', 'must be a function returning epoch milliseconds, as Date.now does')
   }
   group('cache', options.cache)
   group('totp', options.totp)
@@ -183,11 +186,12 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   }
   const keyLifetime = duration('keyLifetime', options.keyLifetime, '3mo')
   const authTokenLifetimeMs = fixedMs('authTokenLifetime', options.authTokenLifetime, '15m')
-  // A JWT's exp counts whole seconds: a shorter lifetime would mint tokens expired as they are made.
-  if (authTokenLifetimeMs < 1_000)
+  // A JWT's exp counts whole seconds and never passes now + lifetime, so a token lives up to a
+  // second less than its lifetime: 1s could mint one that lives a millisecond.
+  if (authTokenLifetimeMs < 2_000)
     throw new KeywardConfigError(
       'authTokenLifetime',
-      `must be at least 1s (got ${JSON.stringify(options.authTokenLifetime)})`,
+      `must be at least 2s (got ${JSON.stringify(options.authTokenLifetime)})`,
     )
   const lastUsedResolutionMs = fixedMs('lastUsedResolution', options.lastUsedResolution, '1m')
   // Its timer cannot wait longer: Node would fire it after 1 ms instead, and write on every use.

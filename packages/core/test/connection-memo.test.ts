@@ -139,6 +139,25 @@ describe('a remembered key is served from its cache entry only while the cache h
     await keyward.close()
   })
 
+  it('asks the store again once the clock is set back before its read, memo or not', async () => {
+    // Two instances with no event channel between them: freshness is all that bounds a deletion
+    // one does not hear of. A clock stepped back an hour (NTP, a restored VM) must not stretch it.
+    const shared = memoryStore()
+    const store = { ...shared, subscribe: undefined }
+    const reader = setup({ store, cache: { ttl: '30s' } })
+    const deleter = setup({ store })
+    const { key, id } = await reader.keyward.issueKey('alice', { name: 'ci' })
+    const socket = {}
+    expect(await reader.keyward.authenticate(on(key, socket))).toMatchObject({ ok: true })
+    reader.clock.advance(-60 * 60_000)
+    await deleter.keyward.deleteKey('alice', { id })
+    const refused = { ok: false, failure: { code: 'NOT_FOUND' } }
+    expect(await reader.keyward.authenticate(on(key, socket))).toMatchObject(refused)
+    expect(await reader.keyward.authenticate(on(key, {}))).toMatchObject(refused)
+    await reader.keyward.close()
+    await deleter.keyward.close()
+  })
+
   it('reads the store again once the entry is evicted by other keys, and still admits the key', async () => {
     const { store, count } = instrumentedStore()
     const { keyward } = setup({ store, cache: { max: 2 } })
@@ -210,6 +229,14 @@ describe('KeyCache.holds', () => {
     ])
     expect(cache.holds(kept, 29_999)).toBe(true)
     expect(cache.holds(kept, 30_000)).toBe(false)
+  })
+
+  it('lets an entry go when the clock reads earlier than when it was read', () => {
+    const cache = new KeyCache(10, 30_000)
+    const entry = cache.set(record('a', 'a'), 10_000)!
+    expect(cache.holds(entry, 10_000)).toBe(true)
+    expect(cache.holds(entry, 9_999)).toBe(false)
+    expect(cache.get(entry.digestBytes, 9_999)).toBeUndefined()
   })
 
   it('lets an entry go when the LRU bound evicts it', () => {

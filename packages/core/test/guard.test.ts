@@ -235,6 +235,15 @@ describe('failed-attempt limits per client address', () => {
     })
   })
 
+  it('states a window of a part of a second in whole seconds, rounded up: w is an integer', async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 1, window: '1500ms' } } })
+    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.9' }
+    await keyward.guard(attacker)
+    expect(await keyward.guard(attacker)).toMatchObject({
+      response: { status: 429, headers: { 'retry-after': '2', 'ratelimit-policy': '"failures";q=1;w=2' } },
+    })
+  })
+
   it('keeps an address blocked while a block made after it ends sooner, and lifts that one when it ends', async () => {
     const { keyward, clock } = setup()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })

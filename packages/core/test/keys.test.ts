@@ -393,6 +393,34 @@ describe('last use', () => {
     await keyward.close()
   })
 
+  it('is the latest use when a request that began earlier is answered later (a slow directory)', async () => {
+    let slowDirectory: Promise<void> | undefined
+    const { keyward, clock } = setup({
+      users: {
+        get: async (id) => {
+          await slowDirectory
+          return { id, permissions: [] }
+        },
+      },
+    })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const request = { headers: { 'x-api-key': key } }
+    expect((await keyward.authenticate(request)).ok).toBe(true)
+    let answer = () => {}
+    slowDirectory = new Promise((resolve) => {
+      answer = resolve
+    })
+    const earlier = keyward.authenticate(request)
+    clock.advance(5_000)
+    slowDirectory = undefined
+    expect((await keyward.authenticate(request)).ok).toBe(true)
+    answer()
+    expect((await earlier).ok).toBe(true)
+    await keyward.flushUsage()
+    expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())
+    await keyward.close()
+  })
+
   it('writes by itself once a use comes a full resolution (1 minute by default) after the last write', async () => {
     const { store, count } = instrumentedStore()
     const { keyward, clock } = setup({ store })

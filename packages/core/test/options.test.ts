@@ -32,7 +32,9 @@ describe('options are checked at start-up', () => {
       /keyLifetime/,
     ],
     ['a token lifetime in months', { authTokenLifetime: '1mo' }, /authTokenLifetime.*fixed length/],
-    ['a token lifetime under a second', { authTokenLifetime: '900ms' }, /authTokenLifetime.*at least 1s/],
+    ['a token lifetime under a second', { authTokenLifetime: '900ms' }, /authTokenLifetime.*at least 2s/],
+    // exp counts whole seconds and never passes now + lifetime: a 1s token could live 1 ms.
+    ['a token lifetime of one second', { authTokenLifetime: '1s' }, /authTokenLifetime.*at least 2s/],
     ['a usage batch longer than a timer', { lastUsedResolution: '25d' }, /lastUsedResolution.*at most 24d/],
     ['a store timeout longer than a timer', { storeTimeout: '25d' }, /storeTimeout.*at most 24d/],
     ['a store timeout in months', { storeTimeout: '1mo' }, /storeTimeout.*fixed length/],
@@ -77,6 +79,12 @@ describe('options are checked at start-up', () => {
     ],
     ['a base URL of another scheme', { baseUrl: 'javascript:alert(1)' }, /baseUrl.*http or https/],
     ['a clock that is a time', { clock: Date.now() as never }, /"clock" must be a function/],
+    // A Date passes arithmetic (issuing a key worked) but not jose's: every exchange answered 500.
+    [
+      'a clock that answers a Date',
+      { clock: (() => new Date()) as never },
+      /"clock" must be a function returning epoch milliseconds/,
+    ],
     ['a cache size alone', { cache: 1000 as never }, /"cache" must be an object \(got 1000\)/],
     [
       'a cache size given as text',

@@ -33,7 +33,8 @@ export class CachedKey {
   constructor(
     readonly record: ApiKeyRecord,
     readonly digestBytes: string,
-    fetchedAt: number,
+    /** When it was read from the store: a clock set back before it ends its freshness too. */
+    readonly fetchedAt: number,
     /** When the cache's freshness runs out: from then on the key is read from the store again. */
     readonly staleAt: number,
   ) {
@@ -43,6 +44,12 @@ export class CachedKey {
     this.touchedAt = fetchedAt
   }
 }
+
+/**
+ * Fresh from its read until `staleAt`, on the clock as it reads now. A clock stepped back (NTP, a
+ * restored VM) would otherwise stretch the freshness, the bound on a missed revocation, by the step.
+ */
+const isFresh = (entry: CachedKey, now: number): boolean => now < entry.staleAt && now >= entry.fetchedAt
 
 /**
  * Verified key records by digest, bounded and fresh for `ttlMs` of the injected clock.
@@ -82,7 +89,7 @@ export class KeyCache {
   get(digestBytes: string, now: number): CachedKey | undefined {
     const entry = this.#byDigest.get(digestBytes)
     if (entry === undefined) return undefined
-    if (now >= entry.staleAt) {
+    if (!isFresh(entry, now)) {
       this.#byDigest.delete(digestBytes)
       return undefined
     }
@@ -96,7 +103,7 @@ export class KeyCache {
    * once a second.
    */
   holds(entry: CachedKey, now: number): boolean {
-    if (!entry.live || now >= entry.staleAt) return false
+    if (!entry.live || !isFresh(entry, now)) return false
     if (now - entry.touchedAt >= RECENCY_REFRESH_MS) {
       entry.touchedAt = now
       this.#byDigest.get(entry.digestBytes)

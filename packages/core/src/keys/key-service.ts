@@ -214,9 +214,12 @@ export class KeyService {
     return entry.expiresAt > now
   }
 
-  /** Records a use: in memory now (once per millisecond), in the store at the next batch. */
+  /**
+   * Records a use: in memory now, in the store at the next batch. Once per millisecond, and never
+   * one earlier than the last (a request that began before it and finished after).
+   */
   used(entry: CachedKey, now: number): void {
-    if (entry.usedAt !== now) {
+    if (!(now <= entry.usedAt)) {
       entry.usedAt = now
       this.usage.record(entry.keyId, now)
     }

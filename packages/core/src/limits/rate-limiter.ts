@@ -9,6 +9,7 @@ export interface Limited {
   /** Whole seconds until the client may try again (at least 1). */
   readonly retryAfter: number
   readonly limit: number
+  /** Whole seconds, rounded up: RateLimit-Policy's `w` is an integer. */
   readonly windowSeconds: number
 }
 
@@ -20,7 +21,8 @@ const DAY_MS = 86_400_000
  */
 const CONSECUTIVE_FAILURES_MS = 30 * DAY_MS
 
-const secondsUntil = (at: number, now: number) => Math.max(1, Math.ceil((at - now) / 1000))
+const wholeSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
+const secondsUntil = (at: number, now: number) => wholeSeconds(at - now)
 
 /**
  * Failed-attempt limits. Counters live in the store, so limits hold across instances; the
@@ -67,7 +69,7 @@ export class RateLimiter {
     return {
       retryAfter: secondsUntil(until, now),
       limit: perAddress.max,
-      windowSeconds: perAddress.windowMs / 1000,
+      windowSeconds: wholeSeconds(perAddress.windowMs),
     }
   }
 
@@ -123,7 +125,11 @@ export class RateLimiter {
     ])
     const until = Math.max(lock?.resetAt.getTime() ?? 0, accountLock?.resetAt.getTime() ?? 0)
     if (until <= now) return undefined
-    return { retryAfter: secondsUntil(until, now), limit: totp.max, windowSeconds: totp.baseDelayMs / 1000 }
+    return {
+      retryAfter: secondsUntil(until, now),
+      limit: totp.max,
+      windowSeconds: wholeSeconds(totp.baseDelayMs),
+    }
   }
 
   /**
@@ -185,7 +191,7 @@ export class RateLimiter {
     return {
       retryAfter: secondsUntil(hit.resetAt.getTime(), now.getTime()),
       limit: totp.max,
-      windowSeconds: totp.baseDelayMs / 1000,
+      windowSeconds: wholeSeconds(totp.baseDelayMs),
     }
   }
 }
