@@ -33,13 +33,17 @@ export interface Principal {
   readonly user: KeywardUser
 }
 
-/** The longest user id keyward stores: 512 characters stay within PostgreSQL's index row limit. */
+/**
+ * The longest user id keyward stores, in UTF-16 code units (JavaScript's string length): 512 of
+ * them are at most 1,536 bytes of UTF-8, within PostgreSQL's index row limit.
+ */
 export const MAX_USER_ID_LENGTH = 512
 
 /**
- * A user id about to be written to the store (with a key, a refresh token or a TOTP secret).
- * Checked before the write, so that an id no store can hold is a 400 naming it, not a store
- * failure (503) on PostgreSQL alone.
+ * A user id about to be written to the store (with a key, a refresh token or a TOTP secret) or
+ * looked up in it by the host's calls. Checked first, so that an id no store can hold is a 400
+ * naming it, not a store failure (503) on PostgreSQL alone; and so that a lone surrogate, which
+ * the PostgreSQL and Redis drivers send as U+FFFD, cannot name another user's keys.
  */
 export function validUserId(userId: unknown): string {
   if (
@@ -50,7 +54,7 @@ export function validUserId(userId: unknown): string {
   ) {
     throw new KeywardError(
       'INVALID_INPUT',
-      `userId must be a string of 1 to ${MAX_USER_ID_LENGTH} characters, with no control character or lone surrogate`,
+      `userId must be a string of 1 to ${MAX_USER_ID_LENGTH} UTF-16 code units, with no control character or lone surrogate`,
       { field: 'userId' },
     )
   }

@@ -5,7 +5,7 @@ import { KeywardConfigError } from '@keyward/core'
  * here so it can be spliced into SQL and into LISTEN, and so the channel name stays within
  * PostgreSQL's 63-byte identifier limit.
  */
-const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/
+const SCHEMA_NAME = /^(?!pg_)[a-z_][a-z0-9_]{0,47}$/ // pg_ names are PostgreSQL's own
 
 export const DEFAULT_SCHEMA = 'public'
 
@@ -24,7 +24,7 @@ export function names(schema: string = DEFAULT_SCHEMA): Names {
   if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema)) {
     throw new KeywardConfigError(
       'schema',
-      'must be 1-48 lowercase letters, digits or "_", not starting with a digit',
+      'must be 1-48 lowercase letters, digits or "_", not starting with a digit or "pg_"',
     )
   }
   const table = (name: string) => `"${schema}".keyward_${name}`

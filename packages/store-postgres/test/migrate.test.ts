@@ -53,6 +53,9 @@ describe('migrate on PGlite', () => {
     const refusal = (option: string) => expect.objectContaining({ name: 'KeywardConfigError', option })
     expect(() => postgresStore({ client: db, schema: 'Bad-Name"; DROP' })).toThrow(refusal('schema'))
     await expect(migrate(db, { schema: '1st' })).rejects.toThrow(refusal('schema'))
+    // PostgreSQL's own prefix: CREATE SCHEMA would fail with 42939, naming no option.
+    await expect(migrate(db, { schema: 'pg_keyward' })).rejects.toThrow(refusal('schema'))
+    expect(() => postgresStore({ client: db, schema: 'pg_keyward' })).toThrow(refusal('schema'))
     // @ts-expect-error not a client
     expect(() => postgresStore({ client: {} })).toThrow(refusal('client'))
     // @ts-expect-error no options

@@ -114,8 +114,10 @@ function checkOptions(options: RedisStoreOptions): string {
     throw new KeywardConfigError('client', 'must have no keyPrefix: set redisStore({ prefix }) instead')
   }
   const prefix = options.prefix ?? 'keyward:'
-  if (typeof prefix !== 'string' || prefix.length === 0) {
-    throw new KeywardConfigError('prefix', 'must be a non-empty string')
+  // Redis names the events channel back with U+FFFD for a lone surrogate, and the subscriber,
+  // matching it by name, would then hear no deletion from another instance.
+  if (typeof prefix !== 'string' || prefix.length === 0 || /\p{Cs}/u.test(prefix)) {
+    throw new KeywardConfigError('prefix', 'must be a non-empty string with no lone surrogate')
   }
   return prefix
 }

@@ -77,6 +77,9 @@ describeWith('REDIS_URL', 'redis store prefixes', (url) => {
   it('refuses options it cannot honour, naming the option', () => {
     const refusal = (option: string) => expect.objectContaining({ name: 'KeywardConfigError', option })
     expect(() => redisStore({ client, prefix: '' })).toThrow(refusal('prefix'))
+    // Redis would name its events channel back with U+FFFD: no deletion heard from other instances.
+    expect(() => redisStore({ client, prefix: 'app-\ud800:' })).toThrow(refusal('prefix'))
+    expect(redisStore({ client, prefix: 'app-\u{1f511}:' })).toBeDefined()
     const prefixed = new Redis(url, { keyPrefix: 'app:', lazyConnect: true })
     expect(() => redisStore({ client: prefixed })).toThrow(
       /keyPrefix: set redisStore\(\{ prefix \}\) instead/,

@@ -13,6 +13,7 @@ import { ConnectionMemo } from './connection-memo.js'
 import type { CachedKey, KeyCache } from './key-cache.js'
 import type { KeyFormat } from './key-format.js'
 
+/** In characters (code points), as JSON Schema's maxLength counts them: an emoji is one. */
 export const MAX_KEY_NAME_LENGTH = 128
 
 const keyLimitReached = (max: number) =>
@@ -104,6 +105,7 @@ export class KeyService {
 
   /** The user's keys that have not expired, oldest first. */
   async list(userId: string): Promise<ApiKeyRecord[]> {
+    validUserId(userId)
     const now = this.clock()
     const records = await storeCall(() => this.store.listKeys(userId))
     return records.filter((record) => record.expiresOn.getTime() > now)
@@ -111,6 +113,7 @@ export class KeyService {
 
   /** Deletes one of the user's own keys; null when the user has no such key. Takes effect at once. */
   async delete(userId: string, selector: KeySelector): Promise<ApiKeyRecord | null> {
+    validUserId(userId)
     let storeSelector: { id: string } | { digest: string }
     if ('key' in selector) {
       if (!this.format.isWellFormed(selector.key)) return null
@@ -234,7 +237,8 @@ export function validKeyName(name: unknown): string {
     })
   }
   const trimmed = name.trim()
-  if (trimmed.length < 1 || trimmed.length > MAX_KEY_NAME_LENGTH) {
+  const characters = [...trimmed].length
+  if (characters < 1 || characters > MAX_KEY_NAME_LENGTH) {
     throw new KeywardError(
       'INVALID_INPUT',
       `key_name must be 1 to ${MAX_KEY_NAME_LENGTH} characters after trimming`,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
 
 /** Bits of an IPv6 address that name one customer: a /56, as ISPs assign (express-rate-limit's default). */
@@ -10,14 +11,15 @@ const MAPPED_PREFIX = [0, 0, 0, 0, 0, 0xffff]
 /**
  * The group a client address is limited as. An IPv4 address (or one mapped or translated into
  * IPv6) alone; an IPv6 address by its /56, since anyone holds a whole block of them and could
- * rotate through it; anything else (a name, a framework's placeholder) as given. A port some
- * proxies forward with the address is dropped: kept, every connection would be a group of its own.
+ * rotate through it; anything else (a name, a framework's placeholder) as given, or by its digest
+ * when it is long or odd. A port some proxies forward with the address is dropped: kept, every
+ * connection would be a group of its own.
  */
 export function addressGroup(ip: string): string {
-  if (!ip.includes(':')) return ip
+  if (!ip.includes(':')) return isIPv4(ip) ? ip : asGiven(ip)
   const address = withoutPort(ip).replace(/%.*$/, '') // and a zone id (fe80::1%eth0)
   if (isIPv4(address)) return address
-  if (!isIPv6(address)) return ip
+  if (!isIPv6(address)) return asGiven(ip)
   const groups = ipv6Groups(address)
   if (startsWith(groups, MAPPED_PREFIX) || startsWith(groups, NAT64_PREFIX)) {
     const [, , , , , , high = 0, low = 0] = groups
@@ -25,6 +27,16 @@ export function addressGroup(ip: string): string {
   }
   const prefix = groups.slice(0, IPV6_PREFIX_GROUPS).map((group) => group.toString(16))
   return `${prefix.join(':')}:${((groups[IPV6_PREFIX_GROUPS] ?? 0) & 0xff00).toString(16)}::/56`
+}
+
+/**
+ * What is not an address (a forwarded header a proxy passed on unchecked, under the host's
+ * `trust proxy`) is the client's own text: kept as given when short and plain, else by its digest,
+ * so that it stays a bounded store key (a long one overflows PostgreSQL's index row) with no
+ * character a store refuses.
+ */
+function asGiven(ip: string): string {
+  return /^[\x21-\x7e]{0,64}$/.test(ip) ? ip : `sha256:${createHash('sha256').update(ip).digest('base64url')}`
 }
 
 /** `203.0.113.7:51234` and `[2001:db8::1]:443` (or `[2001:db8::1]`) without the port and brackets. */

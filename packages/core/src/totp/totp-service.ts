@@ -33,6 +33,7 @@ export class TotpService {
   ) {}
 
   async enabled(userId: string): Promise<boolean> {
+    validUserId(userId)
     const record = await storeCall(() => this.store.getTotp(userId))
     return record?.enabled === true
   }
@@ -61,6 +62,7 @@ export class TotpService {
 
   /** Checks a code; the first valid one enables TOTP. A code is accepted at most once. */
   async verify(userId: string, code: unknown, ip?: string): Promise<void> {
+    validUserId(userId)
     if (typeof code !== 'string' || !CODE_PATTERN.test(code)) {
       throw new KeywardError('INVALID_INPUT', `code must be a string of ${TOTP_DIGITS} digits`, {
         field: 'code',
@@ -105,6 +107,7 @@ export class TotpService {
   }
 
   async reset(userId: string): Promise<void> {
+    validUserId(userId)
     await storeCall(() => this.store.deleteTotp(userId))
   }
 }
