@@ -56,7 +56,7 @@ export interface KeywardOptions {
   readonly keyLifetime?: DurationInput
   /** Unexpired API keys one user may hold; issuing one more is refused (409). Default 100; `false` for no bound. */
   readonly maxKeysPerUser?: number | false
-  /** Default `15m`; at least `1s` (a JWT's exp counts whole seconds). */
+  /** Default `15m`; at least `2s` (a JWT's exp counts whole seconds, rounded down). */
   readonly authTokenLifetime?: DurationInput
   /** Default `30d`: a session not refreshed for that long ends. */
   readonly refreshTokenLifetime?: DurationInput

@@ -237,6 +237,8 @@ describe('KeyCache.holds', () => {
     expect(cache.holds(entry, 10_000)).toBe(true)
     expect(cache.holds(entry, 9_999)).toBe(false)
     expect(cache.get(entry.digestBytes, 9_999)).toBeUndefined()
+    // Kept for a request whose time is not earlier: one that took its time first only misses.
+    expect(cache.get(entry.digestBytes, 10_000)).toBe(entry)
   })
 
   it('lets an entry go when the LRU bound evicts it', () => {

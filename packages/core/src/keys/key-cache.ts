@@ -89,10 +89,13 @@ export class KeyCache {
   get(digestBytes: string, now: number): CachedKey | undefined {
     const entry = this.#byDigest.get(digestBytes)
     if (entry === undefined) return undefined
-    if (!isFresh(entry, now)) {
+    if (now >= entry.staleAt) {
       this.#byDigest.delete(digestBytes)
       return undefined
     }
+    // Earlier than its read: a clock set back, or a request whose time was taken before another
+    // request cached the key. Not fresh for this request, and not dropped for the next.
+    if (now < entry.fetchedAt) return undefined
     entry.touchedAt = now
     return entry
   }

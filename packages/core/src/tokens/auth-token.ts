@@ -118,7 +118,7 @@ export class AuthTokens {
     now: number,
   ): Promise<{ token: string; expiresAt: number }> {
     const issuedAt = Math.floor(now / 1000)
-    // Never past now + lifetime; at least a second later than now's second (lifetimes are >= 1s).
+    // Never past now + lifetime, and at least a second past now (lifetimes are >= 2s).
     const expiresAt = Math.floor((now + this.config.lifetimeMs) / 1000)
     const token = await new SignJWT({ key_id: keyId })
       .setProtectedHeader(HEADER)

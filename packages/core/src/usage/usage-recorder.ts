@@ -24,9 +24,7 @@ export class UsageRecorder {
   }
 
   record(keyId: string, now: number): void {
-    // A request that began earlier may finish later (a slow directory): the latest use is kept.
-    const pending = this.#pending.get(keyId)
-    if (pending === undefined || pending < now) this.#pending.set(keyId, now)
+    this.#pending.set(keyId, now)
     if (now - this.#lastFlush >= this.resolutionMs && this.#flushing === undefined) {
       void this.flush().catch(this.onError)
     }
