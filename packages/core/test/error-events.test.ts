@@ -157,6 +157,24 @@ describe('work in the background that fails', () => {
     await keyward.close()
   })
 
+  it('retries a subscribe that throws instead of rejecting, reporting each attempt: no crash', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] })
+    const store: KeyStore = {
+      ...memoryStore(),
+      subscribe: () => {
+        throw new Error('client is reconnecting')
+      },
+    }
+    const { keyward, events } = setup({ store })
+    await vi.advanceTimersByTimeAsync(500 + 1_000)
+    expect(errorsIn(events)).toMatchObject([
+      { during: 'subscribe', error: new Error('client is reconnecting') },
+      { during: 'subscribe', error: new Error('client is reconnecting') },
+      { during: 'subscribe', error: new Error('client is reconnecting') },
+    ])
+    await keyward.close()
+  })
+
   it('reports what the store tells of once subscribed, until closed', async () => {
     let tell: ((error: unknown) => void) | undefined
     const store: KeyStore = {

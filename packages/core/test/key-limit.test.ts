@@ -94,6 +94,23 @@ describe('maxKeysPerUser', () => {
     await expect(keyward.issueKey('alice', { name: 'retry' })).resolves.toMatchObject({ name: 'retry' })
   })
 
+  it('answers 503, not 409, when a key one too many cannot be given up: it stays, and is not hidden', async () => {
+    const base = memoryStore()
+    await setup({ store: base }).keyward.issueKey('alice', { name: 'first' })
+    let listings = 0
+    const store = {
+      ...base,
+      // Another issue raced this one: the count before the insert still saw a free place.
+      listKeys: async (userId: string) => (++listings === 1 ? [] : base.listKeys(userId)),
+      deleteKey: () => Promise.reject(new Error('connection reset')),
+    }
+    const { keyward } = setup({ store, maxKeysPerUser: 1 })
+    await expect(keyward.issueKey('alice', { name: 'second' })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    })
+    expect(await base.listKeys('alice')).toHaveLength(2)
+  })
+
   it('is unbounded with false', async () => {
     const { keyward } = setup({ maxKeysPerUser: false })
     expect(kept(await issueMany(keyward, 'alice', 150))).toBe(150)

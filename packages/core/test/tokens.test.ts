@@ -365,6 +365,26 @@ describe('refresh tokens', () => {
     )
   })
 
+  it('spent by a concurrent request between its read and its rotation, report their owner', async () => {
+    const base = memoryStore()
+    // The store found the token, then lost the race to rotate it: another request spent it.
+    const store = { ...base, rotateRefreshToken: async () => ({ status: 'not_found' as const }) }
+    const { keyward, events } = setup({ store })
+    const issued = await keyward.issueKey('alice', { name: 'ci' })
+    const pair = await keyward.authenticateWithApiKey(issued.key)
+    await expect(keyward.refreshTokens(pair.refresh_token, { ip: '203.0.113.9' })).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([
+      expect.objectContaining({
+        code: 'INVALID_REFRESH_TOKEN',
+        ip: '203.0.113.9',
+        userId: 'alice',
+        keyId: issued.id,
+      }),
+    ])
+  })
+
   it('refused for a deleted key stay invalid when presented again: no reuse alarm', async () => {
     const { keyward, pair, issued, events } = await exchange()
     await keyward.deleteKey('alice', { id: issued.id })

@@ -245,6 +245,24 @@ describe('TOTP enrolment', () => {
     },
   )
 
+  it('reports TOTP enabled once the store enabled it, even when the request then fails', async () => {
+    const base = memoryStore()
+    let resets = 0
+    // The code was accepted and TOTP enabled; resetting the wrong-code count then fails (a 503).
+    const store = {
+      ...base,
+      resetCounter: (bucket: string) =>
+        ++resets === 1 ? Promise.reject(new Error('connection reset')) : base.resetCounter(bucket),
+    }
+    const { keyward, clock, events } = setup({ store })
+    const { secret } = await keyward.generateTotpKey('alice')
+    await expect(keyward.verifyTotp('alice', await codeAt(secret, clock()))).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    })
+    expect(await keyward.totpEnabled('alice')).toBe(true)
+    expect(events.filter((event) => event.type === 'totp.enabled')).toMatchObject([{ userId: 'alice' }])
+  })
+
   it('answers TOTP_NOT_PENDING before any enrolment', async () => {
     const { keyward } = setup()
     await expect(keyward.verifyTotp('alice', '123456')).rejects.toMatchObject({ code: 'TOTP_NOT_PENDING' })

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { KeywardError } from '../errors.js'
+import { KeywardError, StoreUnavailableError } from '../errors.js'
 import type { EventHook } from '../events.js'
 import type { Clock } from '../lib/clock.js'
 import { addDuration, type Duration } from '../lib/duration.js'
@@ -89,7 +89,8 @@ export class KeyService {
   /**
    * Gives the new key up when it is one too many, or when the count fails (a store outage: the
    * request answers 503 and its key, shown to no one, should not linger in the listing). Only
-   * when that deletion fails too does the key stay, until it expires or the user deletes it.
+   * when that deletion fails too does the key stay, until it expires or the user deletes it; the
+   * request then answers 503 (and the operator hears of it), never a 409 that hides the key.
    */
   async #keptWithin(record: ApiKeyRecord, max: number): Promise<void> {
     let refusal: unknown
@@ -99,7 +100,11 @@ export class KeyService {
     } catch (error) {
       refusal = error
     }
-    await storeCall(() => this.store.deleteKey(record.userId, { id: record.id })).catch(() => {})
+    try {
+      await storeCall(() => this.store.deleteKey(record.userId, { id: record.id }))
+    } catch (error) {
+      if (!(refusal instanceof StoreUnavailableError)) throw error
+    }
     throw refusal
   }
 

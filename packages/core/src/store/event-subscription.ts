@@ -28,8 +28,18 @@ export function subscribeWithRetry(
     if (!closed) onError(error)
   }
 
+  // A store's subscribe that throws instead of rejecting is retried the same way: on a retry it
+  // runs in a timer, where a throw would end the host's process.
+  const subscribing = (): Promise<() => Promise<void>> => {
+    try {
+      return subscribe(listener, reportWhileOpen)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+  }
+
   const attempt = (delay: number) => {
-    inFlight = subscribe(listener, reportWhileOpen).then(
+    inFlight = subscribing().then(
       async (stop) => {
         if (closed) await stop().catch(() => {})
         else unsubscribe = stop

@@ -82,7 +82,8 @@ export class TokenService {
     const result = await storeCall(() =>
       this.store.rotateRefreshToken(digest, this.#successor(next, now, sessionEnd), at),
     )
-    if (result.status === 'not_found') throw this.#invalid(at, ip)
+    // Spent or revoked meanwhile, by a concurrent request: still this owner's token.
+    if (result.status === 'not_found') throw this.#invalid(at, ip, presented)
     const { userId, keyId } = result.previous
     if (result.status === 'reused') {
       this.#failed(at, 'REFRESH_TOKEN_REUSED', ip, result.previous)

@@ -102,8 +102,10 @@ export class TotpService {
       })
       throw new KeywardError('INVALID_TOTP_CODE', 'The code is wrong, expired or already used')
     }
-    await this.limiter.totpSucceeded(userId)
+    // Told before the count is reset: the store has enabled it, and a reset that fails (a 503)
+    // would otherwise leave the change untold for good (every later code finds it enabled).
     if (!record.enabled) this.emit?.({ type: 'totp.enabled', at: new Date(now), userId })
+    await this.limiter.totpSucceeded(userId)
   }
 
   async reset(userId: string): Promise<void> {
