@@ -9,7 +9,8 @@ import type { HttpResponse } from './types.js'
  * Reads a Node request body up to `limit` bytes, for adapters whose framework has not read it.
  * Larger bodies are refused as soon as the declared length or the bytes read pass the limit.
  * Also takes a stream a framework put in front of the request (Fastify's preParsing hooks,
- * e.g. decompression), which has no headers: then only the bytes read count.
+ * e.g. decompression), which has no headers: then only the bytes read count. Rejects once the
+ * request is gone (the client aborted), also when it went before this was called.
  */
 export function readRawBody(
   request: Readable & { readonly headers?: IncomingHttpHeaders },
@@ -38,14 +39,23 @@ export function readRawBody(
       cleanup()
       reject(error)
     }
+    // Closed before its end: the client went away. Its 'error' may have come and gone already,
+    // while the host awaited something of its own before keyward's routes were asked.
+    const onClose = () => onError(request.errored ?? new Error('the request closed before its body ended'))
     const cleanup = () => {
       request.off('data', onData)
       request.off('end', onEnd)
       request.off('error', onError)
+      request.off('close', onClose)
     }
     request.on('data', onData)
     request.on('end', onEnd)
     request.on('error', onError)
+    request.on('close', onClose)
+    if (request.destroyed) {
+      onClose()
+      return
+    }
     // A stream paused by whoever handed it over (@fastify/compress's decompressor) does not
     // flow again for a new 'data' listener: it would never end.
     request.resume()
