@@ -33,7 +33,10 @@ export class CachedKey {
   constructor(
     readonly record: ApiKeyRecord,
     readonly digestBytes: string,
-    /** When it was read from the store: a clock set back before it ends its freshness too. */
+    /**
+     * When it was read from the store. A time before it is not fresh either: a clock stepped back
+     * (NTP, a restored VM) would otherwise stretch the freshness, the bound on a missed revocation.
+     */
     readonly fetchedAt: number,
     /** When the cache's freshness runs out: from then on the key is read from the store again. */
     readonly staleAt: number,
@@ -44,12 +47,6 @@ export class CachedKey {
     this.touchedAt = fetchedAt
   }
 }
-
-/**
- * Fresh from its read until `staleAt`, on the clock as it reads now. A clock stepped back (NTP, a
- * restored VM) would otherwise stretch the freshness, the bound on a missed revocation, by the step.
- */
-const isFresh = (entry: CachedKey, now: number): boolean => now < entry.staleAt && now >= entry.fetchedAt
 
 /**
  * Verified key records by digest, bounded and fresh for `ttlMs` of the injected clock.
@@ -106,7 +103,7 @@ export class KeyCache {
    * once a second.
    */
   holds(entry: CachedKey, now: number): boolean {
-    if (!entry.live || !isFresh(entry, now)) return false
+    if (!entry.live || now >= entry.staleAt || now < entry.fetchedAt) return false
     if (now - entry.touchedAt >= RECENCY_REFRESH_MS) {
       entry.touchedAt = now
       this.#byDigest.get(entry.digestBytes)
