@@ -12,10 +12,18 @@ export type KeywardEvent =
   | {
       readonly type: 'auth.failed'
       readonly at: Date
-      readonly code: FailureCode | 'INVALID_REFRESH_TOKEN' | 'REFRESH_TOKEN_REUSED' | 'INVALID_TOTP_CODE'
+      readonly code: AuthFailedCode
       readonly ip: string | undefined
+      /** Whose credential it was, where keyward knows: absent for an unknown key or token. */
       readonly userId?: string
       readonly keyId?: string
+    }
+  | {
+      /** A new session: the API-key exchange (with its keyId) or the host's issueTokens (null). */
+      readonly type: 'token.issued'
+      readonly at: Date
+      readonly userId: string
+      readonly keyId: string | null
     }
   | {
       readonly type: 'token.refreshed'
@@ -24,7 +32,20 @@ export type KeywardEvent =
       readonly keyId: string | null
     }
   | { readonly type: 'totp.enabled'; readonly at: Date; readonly userId: string }
+  /** The host's resetTotp: the user's enrolment, pending or enabled, is gone. */
+  | { readonly type: 'totp.reset'; readonly at: Date; readonly userId: string }
   | KeywardErrorEvent
+
+/**
+ * Why a presented credential was refused. A request with no credential, a malformed header, a
+ * 403 and a 429 are not reported: nothing was presented and checked, or the address is already
+ * counted.
+ */
+export type AuthFailedCode =
+  | Exclude<FailureCode, 'MISSING_CREDENTIALS' | 'MALFORMED_HEADER' | 'FORBIDDEN' | 'RATE_LIMITED'>
+  | 'INVALID_REFRESH_TOKEN'
+  | 'REFRESH_TOKEN_REUSED'
+  | 'INVALID_TOTP_CODE'
 
 /**
  * Something failed that no client can be told about: a request answered 503 (the store or the

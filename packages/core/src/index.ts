@@ -1,6 +1,6 @@
 export type { ErrorCode, FailureCode } from './errors.js'
 export { KeywardConfigError, KeywardError, StoreUnavailableError } from './errors.js'
-export type { KeywardErrorEvent, KeywardEvent } from './events.js'
+export type { AuthFailedCode, KeywardErrorEvent, KeywardEvent } from './events.js'
 export type { AuthenticateOptions, AuthResult, Failure } from './guard/authenticator.js'
 export { checkGuardOptions } from './guard/guard-options.js'
 export { failureResponse } from './http/failures.js'

@@ -278,10 +278,10 @@ export function createKeyward(options: KeywardOptions): Keyward {
 
     async authenticateWithApiKey(raw, context) {
       throwIfAddressBlocked(context?.ip)
-      const result = await engine.verifyKey(raw)
+      const result = await authenticator.byApiKey(raw, clock())
       if (!result.ok) {
-        await authenticator.failed(result.code, context?.ip)
-        throw failureError(result.code)
+        await authenticator.failed(result.failure, context?.ip)
+        throw failureError(result.failure.code)
       }
       const { principal } = result
       const [pair, totpEnabled] = await Promise.all([

@@ -110,11 +110,14 @@ describe('the connection memo', () => {
 
   it('a key that expires while a connection remembers it is refused on that connection', async () => {
     const { keyward, clock } = setup()
-    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
     const request = { headers: { 'x-api-key': key }, socket: {} }
     expect(await keyward.authenticate(request)).toMatchObject({ ok: true })
     clock.advance(92 * DAY)
-    expect(await keyward.authenticate(request)).toEqual({ ok: false, failure: { code: 'EXPIRED' } })
+    expect(await keyward.authenticate(request)).toEqual({
+      ok: false,
+      failure: { code: 'EXPIRED', userId: 'alice', keyId: id },
+    })
     await keyward.close()
   })
 })
@@ -174,14 +177,17 @@ describe('a remembered key is served from its cache entry only while the cache h
 
   it('checks the user and the permissions on every request', async () => {
     const { keyward, users } = setup()
-    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
     const request = on(key, {})
     const read = { permissions: ['agents:read'] }
     expect(await keyward.authenticate(request, read)).toMatchObject({ ok: true })
     users.set('alice', { id: 'alice', permissions: [] })
     expect(await keyward.authenticate(request, read)).toEqual({ ok: false, failure: { code: 'FORBIDDEN' } })
     users.delete('alice')
-    expect(await keyward.authenticate(request)).toEqual({ ok: false, failure: { code: 'USER_GONE' } })
+    expect(await keyward.authenticate(request)).toEqual({
+      ok: false,
+      failure: { code: 'USER_GONE', userId: 'alice', keyId: id },
+    })
     await keyward.close()
   })
 

@@ -403,6 +403,7 @@ describe('events', () => {
     expect(events.map((event) => event.type)).toEqual([
       'key.issued',
       'key.used',
+      'token.issued',
       'token.refreshed',
       'auth.failed',
       'key.deleted',

@@ -162,7 +162,7 @@ describe('auth tokens', () => {
     await keyward.deleteKey('alice', { id: issued.id })
     expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
       ok: false,
-      failure: { code: 'INVALID_TOKEN' },
+      failure: { code: 'INVALID_TOKEN', userId: 'alice', keyId: issued.id },
     })
   })
 
@@ -170,7 +170,7 @@ describe('auth tokens', () => {
     'stop working when their key expires, before their own expiry (used before: %s)',
     async (usedBefore) => {
       const { keyward, clock } = setup({ keyLifetime: '5m' })
-      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
       const token = bearer((await keyward.authenticateWithApiKey(key)).auth_token)
       if (usedBefore) {
         expect((await keyward.authenticate(token)).ok).toBe(true)
@@ -180,7 +180,10 @@ describe('auth tokens', () => {
       } else {
         clock.advance(5 * MINUTE)
       }
-      expect(await keyward.authenticate(token)).toEqual({ ok: false, failure: { code: 'INVALID_TOKEN' } })
+      expect(await keyward.authenticate(token)).toEqual({
+        ok: false,
+        failure: { code: 'INVALID_TOKEN', userId: 'alice', keyId: id },
+      })
     },
   )
 
@@ -203,7 +206,7 @@ describe('auth tokens', () => {
   })
 
   it("stop working when their user is deleted, and carry the user's current permissions", async () => {
-    const { keyward, pair, users } = await exchange()
+    const { keyward, pair, users, issued } = await exchange()
     users.set('alice', { id: 'alice', permissions: ['new'] })
     expect(await keyward.authenticate(bearer(pair.auth_token), { permissions: ['new'] })).toMatchObject({
       ok: true,
@@ -211,7 +214,7 @@ describe('auth tokens', () => {
     users.delete('alice')
     expect(await keyward.authenticate(bearer(pair.auth_token))).toEqual({
       ok: false,
-      failure: { code: 'USER_GONE', credential: 'auth_token' },
+      failure: { code: 'USER_GONE', userId: 'alice', keyId: issued.id, credential: 'auth_token' },
     })
   })
 

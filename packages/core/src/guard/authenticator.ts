@@ -1,5 +1,5 @@
 import type { FailureCode } from '../errors.js'
-import type { EventHook } from '../events.js'
+import type { AuthFailedCode, EventHook } from '../events.js'
 import type { GuardRequest } from '../http/types.js'
 import type { CachedKey } from '../keys/key-cache.js'
 import type { KeyCheck, KeyService } from '../keys/key-service.js'
@@ -19,6 +19,12 @@ export interface Failure {
   readonly limited?: Limited
   /** Which credential failed, where the code alone does not say (USER_GONE). */
   readonly credential?: 'api_key' | 'auth_token'
+  /**
+   * Whose credential it was, where keyward knows (an expired key, a user gone, a token whose key
+   * is gone): for the host and its `auth.failed` event, never in the response.
+   */
+  readonly userId?: string
+  readonly keyId?: string
 }
 
 export type AuthResult =
@@ -32,10 +38,18 @@ export interface AuthenticateOptions {
 
 const fail = (code: FailureCode): AuthResult => ({ ok: false, failure: { code } })
 const MISSING = fail('MISSING_CREDENTIALS')
-// The user behind a valid auth token is gone: the code says why, the answer speaks of the token.
-const TOKEN_USER_GONE: AuthResult = { ok: false, failure: { code: 'USER_GONE', credential: 'auth_token' } }
 const FORBIDDEN = fail('FORBIDDEN')
-const INVALID_TOKEN = fail('INVALID_TOKEN')
+
+/** A refusal whose credential is known to belong to someone (null: a token with no key behind it). */
+const failOf = (
+  code: FailureCode,
+  userId: string,
+  keyId: string | null,
+  credential?: Failure['credential'],
+): AuthResult => ({
+  ok: false,
+  failure: { code, userId, ...(keyId !== null && { keyId }), ...(credential && { credential }) },
+})
 
 /**
  * The guard's hot path: the cheap rejections first (header shape, blocked address, key
@@ -87,14 +101,25 @@ export class Authenticator {
     return result.then((outcome) => (outcome.ok ? admitted(outcome, required) : this.#refused(outcome, ip)))
   }
 
-  /** Counts a failed credential towards the address limit and reports it. */
-  async failed(code: FailureCode, ip: string | undefined): Promise<void> {
-    this.emit?.({ type: 'auth.failed', at: new Date(this.clock()), code, ip })
+  /**
+   * Counts a failed credential towards the address limit and reports it. Only a credential that
+   * was presented and checked gets here (an AuthFailedCode), never a missing one, a 403 or a 429.
+   */
+  async failed(failure: Failure, ip: string | undefined): Promise<void> {
+    const { code, userId, keyId } = failure
+    this.emit?.({
+      type: 'auth.failed',
+      at: new Date(this.clock()),
+      code: code as AuthFailedCode,
+      ip,
+      ...(userId !== undefined && { userId }),
+      ...(keyId !== undefined && { keyId }),
+    })
     await this.limiter?.addressFailed(ip)
   }
 
   #refused(result: Extract<AuthResult, { ok: false }>, ip: string | undefined): Promise<AuthResult> {
-    return this.failed(result.failure.code, ip).then(() => result)
+    return this.failed(result.failure, ip).then(() => result)
   }
 
   /** An API key, from a request's connection or alone (what `verifyKey` answers). */
@@ -106,7 +131,8 @@ export class Authenticator {
   }
 
   #keyHolder(check: KeyCheck, now: number): MaybePromise<AuthResult> {
-    if (!check.ok) return fail(check.code)
+    if (!check.ok)
+      return check.code === 'EXPIRED' ? failOf('EXPIRED', check.userId, check.keyId) : fail(check.code)
     const user = this.loadUser(check.userId)
     return isPromiseLike(user)
       ? user.then((loaded) => this.#keyPrincipal(check, loaded, now))
@@ -114,7 +140,7 @@ export class Authenticator {
   }
 
   #keyPrincipal(entry: CachedKey, user: KeywardUser | null, now: number): AuthResult {
-    if (user === null) return fail('USER_GONE')
+    if (user === null) return failOf('USER_GONE', entry.userId, entry.keyId)
     this.keys.used(entry, now)
     return { ok: true, principal: keyPrincipal(entry.keyId, user) }
   }
@@ -133,17 +159,17 @@ export class Authenticator {
     // The token's cache entry keeps the cache entry of its key (KeyLink).
     const live = this.keys.checkById(keyId, now, check)
     return isPromiseLike(live)
-      ? live.then((alive) => (alive ? this.#tokenUser(sub, keyId) : INVALID_TOKEN))
+      ? live.then((alive) => (alive ? this.#tokenUser(sub, keyId) : keyGone(sub, keyId)))
       : live
         ? this.#tokenUser(sub, keyId)
-        : INVALID_TOKEN
+        : keyGone(sub, keyId)
   }
 
   #tokenUser(sub: string, keyId: string | null): MaybePromise<AuthResult> {
     const user = this.loadUser(sub)
     return isPromiseLike(user)
-      ? user.then((loaded) => tokenUserResult(loaded, keyId))
-      : tokenUserResult(user, keyId)
+      ? user.then((loaded) => tokenUserResult(sub, loaded, keyId))
+      : tokenUserResult(sub, user, keyId)
   }
 }
 
@@ -153,5 +179,11 @@ const admitted = (
 ): AuthResult =>
   required !== undefined && !hasAll(result.principal.permissions, required) ? FORBIDDEN : result
 
-const tokenUserResult = (user: KeywardUser | null, keyId: string | null): AuthResult =>
-  user === null ? TOKEN_USER_GONE : { ok: true, principal: tokenPrincipal(user, keyId) }
+// The user behind a valid auth token is gone: the code says why, the answer speaks of the token.
+const tokenUserResult = (sub: string, user: KeywardUser | null, keyId: string | null): AuthResult =>
+  user === null
+    ? failOf('USER_GONE', sub, keyId, 'auth_token')
+    : { ok: true, principal: tokenPrincipal(user, keyId) }
+
+/** A valid auth token whose key has been deleted or has expired. */
+const keyGone = (sub: string, keyId: string): AuthResult => failOf('INVALID_TOKEN', sub, keyId)

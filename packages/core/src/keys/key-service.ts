@@ -31,11 +31,12 @@ export interface IssuedKey {
 /** A verified key answers with its cache entry (`ok: true`, `record`). */
 export type KeyCheck =
   | CachedKey
-  | { readonly ok: false; readonly code: 'MALFORMED' | 'NOT_FOUND' | 'EXPIRED' }
+  | { readonly ok: false; readonly code: 'MALFORMED' | 'NOT_FOUND' }
+  /** An expired key is still known: its owner is named in the failure's event. */
+  | { readonly ok: false; readonly code: 'EXPIRED'; readonly userId: string; readonly keyId: string }
 
 const MALFORMED: KeyCheck = Object.freeze({ ok: false, code: 'MALFORMED' })
 const NOT_FOUND: KeyCheck = Object.freeze({ ok: false, code: 'NOT_FOUND' })
-const EXPIRED: KeyCheck = Object.freeze({ ok: false, code: 'EXPIRED' })
 
 /** Where an auth token's cache entry keeps the cache entry of the key it came from. */
 export interface KeyLink {
@@ -194,7 +195,7 @@ export class KeyService {
     }
     if (live) return entry
     this.cache.forget(entry)
-    return EXPIRED
+    return { ok: false, code: 'EXPIRED', userId: entry.userId, keyId: entry.keyId }
   }
 
   /**

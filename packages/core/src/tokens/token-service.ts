@@ -43,6 +43,7 @@ export class TokenService {
     }
     await storeCall(() => this.store.insertRefreshToken(record))
     const { token } = await this.authTokens.sign(userId, keyId, now)
+    this.emit?.({ type: 'token.issued', at: new Date(now), userId, keyId })
     return { auth_token: token, refresh_token: refresh }
   }
 

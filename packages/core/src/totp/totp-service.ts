@@ -111,5 +111,6 @@ export class TotpService {
   async reset(userId: string): Promise<void> {
     validUserId(userId)
     await storeCall(() => this.store.deleteTotp(userId))
+    this.emit?.({ type: 'totp.reset', at: new Date(this.clock()), userId })
   }
 }
