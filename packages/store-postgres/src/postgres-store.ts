@@ -223,7 +223,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
     async pruneExpired(now, signal) {
       // Each table on its own: one that fails (a statement timeout, say) leaves the others pruned.
       // Once keyward closes (`signal`), no further batch: the next prune goes on from there.
-      let failure: unknown
+      const failures: unknown[] = []
       for (const statement of pruneStatements(t)) {
         try {
           let deleted = PRUNE_BATCH
@@ -232,10 +232,13 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
             deleted = row?.deleted ?? 0
           }
         } catch (error) {
-          failure ??= error
+          failures.push(error)
         }
       }
-      if (failure !== undefined) throw failure
+      // Every table's failure reaches the operator's error event, not only the first.
+      if (failures.length === 1) throw failures[0]
+      if (failures.length > 1)
+        throw new AggregateError(failures, `keyward: pruning failed on ${failures.length} tables`)
     },
 
     async insertRefreshToken(record) {

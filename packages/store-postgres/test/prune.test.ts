@@ -82,6 +82,19 @@ describe('pruneExpired on PGlite', () => {
     await expect(store.pruneExpired!(NOW)).rejects.toThrow(/keyward_api_keys/)
     expect(await store.peekCounter('ended', new Date(NOW.getTime() - 1))).toBeNull()
   })
+
+  it('rejects with every failure when more than one table fails', async () => {
+    await migrate(db, { schema: 'broken_twice' })
+    const store = postgresStore({ client: db, schema: 'broken_twice' })
+    await db.query('DROP TABLE broken_twice.keyward_api_keys')
+    await db.query('DROP TABLE broken_twice.keyward_counters')
+    const failure = await store.pruneExpired!(NOW).catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(AggregateError)
+    expect((failure as AggregateError).errors.map((error: Error) => error.message)).toEqual([
+      expect.stringMatching(/keyward_api_keys/),
+      expect.stringMatching(/keyward_counters/),
+    ])
+  })
 })
 
 describeWith('DATABASE_URL', 'pruneExpired on PostgreSQL', (url) => {
