@@ -59,7 +59,8 @@ export interface KeywardErrorEvent {
    * A request; writing last-used times; the hourly prune; subscribing to other instances'
    * deletions, or staying subscribed (a dropped connection, a failed reconnection); counting a
    * failed attempt from an address (the request still got its 401, and the attempt was counted in
-   * this process instead).
+   * this process instead), or clearing a user's TOTP counts after an accepted code (the request
+   * still succeeded; the next accepted code clears them).
    */
   readonly during: 'request' | 'last-used' | 'prune' | 'subscribe' | 'rate-limit'
   readonly code: 'STORE_UNAVAILABLE' | 'INTERNAL'

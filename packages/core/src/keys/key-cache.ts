@@ -151,6 +151,15 @@ export class KeyCache {
     this.#digestById.delete(id)
   }
 
+  /**
+   * Drops a key's entry, if cached, without marking it deleted: after a deletion whose outcome is
+   * unknown (its answer lost), the next request asks the store.
+   */
+  drop(selector: { readonly id: string } | { readonly digest: string }): void {
+    const digest = 'id' in selector ? this.#digestById.get(selector.id) : hexToBytes(selector.digest)
+    if (digest !== undefined) this.#byDigest.delete(digest)
+  }
+
   /** Drops an entry without marking its key deleted (expired, or user gone). */
   forget(entry: CachedKey): void {
     this.#byDigest.delete(entry.digestBytes)

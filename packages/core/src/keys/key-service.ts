@@ -81,7 +81,14 @@ export class KeyService {
     // of issues racing for the last places, on one instance or on several, each then sees the
     // others' keys, so no more than `max` are kept (all of them may be refused; a retry succeeds).
     if (max !== false && (await this.list(userId)).length >= max) throw keyLimitReached(max)
-    await storeCall(() => this.store.insertKey(record))
+    try {
+      await storeCall(() => this.store.insertKey(record))
+    } catch (error) {
+      // The insert may have been written with only its answer lost: a key shown to no one must
+      // not linger in the listing, nor take the place of the client's retry under the limit.
+      await this.#withdraw(record)
+      throw error
+    }
     if (max !== false) await this.#keptWithin(record, max)
     this.emit?.({ type: 'key.issued', at: record.createdOn, userId, keyId: record.id })
     return { record, key }
@@ -101,12 +108,19 @@ export class KeyService {
     } catch (error) {
       refusal = error
     }
+    const failed = await this.#withdraw(record)
+    if (failed !== undefined && !(refusal instanceof StoreUnavailableError)) throw failed
+    throw refusal
+  }
+
+  /** Deletes a key no one was shown; the store's error when that fails too. */
+  async #withdraw(record: ApiKeyRecord): Promise<StoreUnavailableError | undefined> {
     try {
       await storeCall(() => this.store.deleteKey(record.userId, { id: record.id }))
+      return undefined
     } catch (error) {
-      if (!(refusal instanceof StoreUnavailableError)) throw error
+      return error as StoreUnavailableError
     }
-    throw refusal
   }
 
   /** The user's keys that have not expired, oldest first. */
@@ -130,8 +144,19 @@ export class KeyService {
       if (selector.id.includes('\u0000')) return null
       storeSelector = { id: selector.id }
     }
-    const record = await storeCall(() => this.store.deleteKey(userId, storeSelector))
-    if (record === null) return null
+    let record: ApiKeyRecord | null
+    try {
+      record = await storeCall(() => this.store.deleteKey(userId, storeSelector))
+    } catch (error) {
+      // The deletion may have been done with only its answer lost, and then the retry finds
+      // nothing to delete: neither may leave the key served from this process's cache.
+      this.cache.drop(storeSelector)
+      throw error
+    }
+    if (record === null) {
+      this.cache.drop(storeSelector)
+      return null
+    }
     this.cache.evict(record.id, record.digest)
     this.emit?.({ type: 'key.deleted', at: new Date(this.clock()), userId, keyId: record.id })
     return record

@@ -173,14 +173,25 @@ export class RateLimiter {
   }
 
   /** A right code: the counts start again, and a lock window its attempt opened is lifted. */
+  /**
+   * Clears the user's TOTP counts after an accepted code. Never rejects: the code is already
+   * spent and TOTP enabled, so the request succeeds (its retry would be a replay); a count left
+   * over is reported and cleared by the next accepted code.
+   */
   async totpSucceeded(userId: string): Promise<void> {
-    await storeCall(() =>
-      Promise.all(
-        ['totp-fail', 'totp-locks', 'totp-lock', 'account', 'account-lock'].map((bucket) =>
-          this.store.resetCounter(`${bucket}:${userId}`),
-        ),
+    const resets = await Promise.allSettled(
+      ['totp-fail', 'totp-locks', 'totp-lock', 'account', 'account-lock'].map((bucket) =>
+        // The store's own error for the event, even from a store that throws instead of rejecting.
+        Promise.resolve(bucket).then((name) => this.store.resetCounter(`${name}:${userId}`)),
       ),
     )
+    const failures = resets.flatMap((reset) => (reset.status === 'rejected' ? [reset.reason] : []))
+    if (failures.length > 0)
+      this.countingFailed(
+        failures.length === 1
+          ? failures[0]
+          : new AggregateError(failures, `keyward: ${failures.length} TOTP counts were not reset`),
+      )
   }
 
   /** Undefined when this call opened a new window of `windowMs`; otherwise the open window refuses. */

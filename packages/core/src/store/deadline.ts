@@ -37,13 +37,22 @@ export function withDeadline(store: KeyStore, ms: number): KeyStore {
     BOUNDED.map((name) => {
       const method = store[name] as (...args: unknown[]) => Promise<unknown>
       const late = `keyward: the store did not answer ${name} within ${ms} ms`
-      return [name, (...args: unknown[]) => settledWithin(method.apply(store, args), ms, late)]
+      return [name, (...args: unknown[]) => settledWithin(called(method, store, args), ms, late)]
     }),
   ) as Pick<KeyStore, BoundedMethod>
   return {
     ...bounded,
     ...(store.pruneExpired && { pruneExpired: store.pruneExpired.bind(store) }),
     ...(store.subscribe && { subscribe: store.subscribe.bind(store) }),
+  }
+}
+
+/** The method's promise; a rejected one when it throws instead (a third-party store may). */
+function called(method: (...args: unknown[]) => Promise<unknown>, store: KeyStore, args: unknown[]) {
+  try {
+    return method.apply(store, args)
+  } catch (error) {
+    return Promise.reject(error)
   }
 }
 

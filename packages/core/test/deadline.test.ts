@@ -1,0 +1,20 @@
+import { memoryStore } from '@keyward/core'
+import { describe, expect, it } from 'vitest'
+import { withDeadline } from '../src/store/deadline.js'
+
+describe('withDeadline', () => {
+  it('answers a store method that throws instead of rejecting with a rejection, as callers await', async () => {
+    const failure = new Error('driver bug')
+    const throwing = {
+      ...memoryStore(),
+      recordKeyUsage: () => {
+        throw failure
+      },
+    }
+    let answer: Promise<void> | undefined
+    expect(() => {
+      answer = withDeadline(throwing, 1000).recordKeyUsage([])
+    }).not.toThrow()
+    await expect(answer).rejects.toBe(failure)
+  })
+})
