@@ -172,17 +172,16 @@ export class RateLimiter {
     return undefined
   }
 
-  /** A right code: the counts start again, and a lock window its attempt opened is lifted. */
   /**
-   * Clears the user's TOTP counts after an accepted code. Never rejects: the code is already
-   * spent and TOTP enabled, so the request succeeds (its retry would be a replay); a count left
-   * over is reported and cleared by the next accepted code.
+   * A right code: the counts start again, and a lock window its attempt opened is lifted. Never
+   * rejects: the code is already spent and TOTP enabled, so the request succeeds (its retry would
+   * be a replay); a count left over is reported and cleared by the next accepted code.
    */
   async totpSucceeded(userId: string): Promise<void> {
     const resets = await Promise.allSettled(
       ['totp-fail', 'totp-locks', 'totp-lock', 'account', 'account-lock'].map((bucket) =>
         // The store's own error for the event, even from a store that throws instead of rejecting.
-        Promise.resolve(bucket).then((name) => this.store.resetCounter(`${name}:${userId}`)),
+        Promise.resolve().then(() => this.store.resetCounter(`${bucket}:${userId}`)),
       ),
     )
     const failures = resets.flatMap((reset) => (reset.status === 'rejected' ? [reset.reason] : []))
