@@ -136,8 +136,7 @@ const failureError = (code: FailureCode) =>
 export function createKeyward(options: KeywardOptions): Keyward {
   const config = resolveOptions(options)
   const { clock, emit } = config
-  const store =
-    config.storeTimeoutMs === false ? config.store : withDeadline(config.store, config.storeTimeoutMs)
+  const store = withDeadline(config.store, config.storeTimeoutMs)
   // What no client may be told is the operator's to see (keyward logs nothing itself).
   const reportError = (
     during: KeywardErrorEvent['during'],

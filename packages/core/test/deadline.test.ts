@@ -3,18 +3,21 @@ import { describe, expect, it } from 'vitest'
 import { withDeadline } from '../src/store/deadline.js'
 
 describe('withDeadline', () => {
-  it('answers a store method that throws instead of rejecting with a rejection, as callers await', async () => {
-    const failure = new Error('driver bug')
-    const throwing = {
-      ...memoryStore(),
-      recordKeyUsage: () => {
-        throw failure
-      },
-    }
-    let answer: Promise<void> | undefined
-    expect(() => {
-      answer = withDeadline(throwing, 1000).recordKeyUsage([])
-    }).not.toThrow()
-    await expect(answer).rejects.toBe(failure)
-  })
+  it.each([1000, false] as const)(
+    'answers a store method that throws instead of rejecting with a rejection, as callers await (ms: %s)',
+    async (ms) => {
+      const failure = new Error('driver bug')
+      const throwing = {
+        ...memoryStore(),
+        recordKeyUsage: () => {
+          throw failure
+        },
+      }
+      let answer: Promise<void> | undefined
+      expect(() => {
+        answer = withDeadline(throwing, ms).recordKeyUsage([])
+      }).not.toThrow()
+      await expect(answer).rejects.toBe(failure)
+    },
+  )
 })

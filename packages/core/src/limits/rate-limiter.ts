@@ -180,8 +180,7 @@ export class RateLimiter {
   async totpSucceeded(userId: string): Promise<void> {
     const resets = await Promise.allSettled(
       ['totp-fail', 'totp-locks', 'totp-lock', 'account', 'account-lock'].map((bucket) =>
-        // The store's own error for the event, even from a store that throws instead of rejecting.
-        Promise.resolve().then(() => this.store.resetCounter(`${bucket}:${userId}`)),
+        this.store.resetCounter(`${bucket}:${userId}`),
       ),
     )
     const failures = resets.flatMap((reset) => (reset.status === 'rejected' ? [reset.reason] : []))

@@ -26,16 +26,18 @@ const BOUNDED = Object.keys({
 } satisfies Record<BoundedMethod, true>) as BoundedMethod[]
 
 /**
- * The store with every call a request waits for bounded to `ms`: a call that has not settled by
- * then rejects, so the request fails closed (503) at once. A connection that went silent without
- * closing (a load balancer's idle drop, a failover) otherwise holds each request until the
- * operating system gives up on the socket, minutes later. The call itself is not cancelled: the
- * driver's own timeouts end it (see the store READMEs).
+ * The store with every call a request waits for bounded to `ms` (unless `false`): a call that has
+ * not settled by then rejects, so the request fails closed (503) at once. A connection that went
+ * silent without closing (a load balancer's idle drop, a failover) otherwise holds each request
+ * until the operating system gives up on the socket, minutes later. The call itself is not
+ * cancelled: the driver's own timeouts end it (see the store READMEs). Every call answers with a
+ * promise, even from a store that throws instead of rejecting, so no caller has to guard for it.
  */
-export function withDeadline(store: KeyStore, ms: number): KeyStore {
+export function withDeadline(store: KeyStore, ms: number | false): KeyStore {
   const bounded = Object.fromEntries(
     BOUNDED.map((name) => {
       const method = store[name] as (...args: unknown[]) => Promise<unknown>
+      if (ms === false) return [name, (...args: unknown[]) => called(method, store, args)]
       const late = `keyward: the store did not answer ${name} within ${ms} ms`
       return [name, (...args: unknown[]) => settledWithin(called(method, store, args), ms, late)]
     }),

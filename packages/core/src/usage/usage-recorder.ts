@@ -43,10 +43,8 @@ export class UsageRecorder {
     if (this.#pending.size === 0) return
     const batch = this.#pending
     this.#pending = new Map()
-    const uses = [...batch].map(([id, at]) => ({ id, lastUsedOn: new Date(at) }))
-    // Through a promise even for a store that throws: the batch is put back either way.
-    this.#flushing = Promise.resolve()
-      .then(() => this.store.recordKeyUsage(uses))
+    this.#flushing = this.store
+      .recordKeyUsage([...batch].map(([id, at]) => ({ id, lastUsedOn: new Date(at) })))
       .catch((error: unknown) => {
         for (const [id, at] of batch) if ((this.#pending.get(id) ?? 0) < at) this.#pending.set(id, at)
         throw error
