@@ -246,28 +246,37 @@ describe('verifying keys', () => {
 })
 
 /** A memory store whose key reads, once held, wait (having read) until released; later reads do not. */
+/**
+ * A memory store whose next key read, once `hold` is called, answers only at `release`. `hold`
+ * resolves when that read has been made.
+ */
 function heldKeyReads() {
   const base = memoryStore()
-  let gate: Promise<void> | undefined
+  let held: Promise<void> | undefined
   let open = () => {}
+  let made = () => {}
+  const answered = async <T>(read: Promise<T>) => {
+    const gate = held
+    held = undefined
+    const record = await read
+    made()
+    await gate
+    return record
+  }
   const store = {
     ...base,
-    async findKeyByDigest(digest: string) {
-      const record = await base.findKeyByDigest(digest)
-      await gate
-      return record
-    },
+    findKeyByDigest: (digest: string) => answered(base.findKeyByDigest(digest)),
+    findKeyById: (id: string) => answered(base.findKeyById(id)),
   }
   const hold = () => {
-    gate = new Promise<void>((resolve) => {
+    held = new Promise<void>((resolve) => {
       open = resolve
     })
+    return new Promise<void>((resolve) => {
+      made = resolve
+    })
   }
-  const release = () => {
-    gate = undefined
-    open()
-  }
-  return { store, hold, release }
+  return { store, hold, release: () => open() }
 }
 
 describe('deleting keys', () => {
@@ -332,6 +341,52 @@ describe('deleting keys', () => {
     release()
     // The read answers as it began before the deletion; what it read is not kept.
     expect((await racing).ok).toBe(true)
+    expect((await keyward.verifyKey(key)).ok).toBe(false)
+  })
+})
+
+/**
+ * The store deletes, and the answer is lost on the way back; so is the announcement of the
+ * deletion (the same outage, or a store that announces nothing).
+ */
+function deletionsAnswerLost(store: KeyStore): KeyStore {
+  const { subscribe, ...announcingNothing } = store
+  return {
+    ...announcingNothing,
+    async deleteKey(userId, selector) {
+      await store.deleteKey(userId, selector)
+      throw new Error('connection reset')
+    },
+  }
+}
+
+describe('deleting keys whose answer is lost', () => {
+  it('does not let a read in flight put the key back in the cache', async () => {
+    const { store, hold, release } = heldKeyReads()
+    const { keyward } = setup({ store: deletionsAnswerLost(store), cache: { ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    hold()
+    const racing = keyward.verifyKey(key)
+    await expect(keyward.deleteKey('alice', { id })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    release()
+    // The read answers as it began before the deletion; what it read is not kept.
+    expect((await racing).ok).toBe(true)
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'NOT_FOUND' })
+  })
+
+  it("does not let a token's read of its key by id put the key back in the cache", async () => {
+    const { store, hold, release } = heldKeyReads()
+    const { keyward } = setup({ store: deletionsAnswerLost(store), cache: { ttl: '1h' } })
+    const { key, id } = await setup({ store }).keyward.issueKey('alice', { name: 'ci' })
+    const { auth_token } = await setup({ store }).keyward.authenticateWithApiKey(key)
+    const request = { headers: { authorization: `Bearer ${auth_token}` } }
+    const read = hold()
+    const racing = keyward.authenticate(request)
+    await read
+    await expect(keyward.deleteKey('alice', { id })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    release()
+    expect(await racing).toMatchObject({ ok: true })
+    expect(await keyward.authenticate(request)).toMatchObject({ ok: false })
     expect((await keyward.verifyKey(key)).ok).toBe(false)
   })
 })
@@ -415,6 +470,21 @@ describe('last use', () => {
     slowDirectory = undefined
     expect((await keyward.authenticate(request)).ok).toBe(true)
     answer()
+    expect((await earlier).ok).toBe(true)
+    await keyward.flushUsage()
+    expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())
+    await keyward.close()
+  })
+
+  it('is the latest use when a verification that began earlier is answered later (a slow store read)', async () => {
+    const { store, hold, release } = heldKeyReads()
+    const { keyward, clock } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    hold()
+    const earlier = keyward.verifyKey(key)
+    clock.advance(5_000)
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    release()
     expect((await earlier).ok).toBe(true)
     await keyward.flushUsage()
     expect((await keyward.listKeys('alice'))[0]?.lastUsedOn?.getTime()).toBe(clock())

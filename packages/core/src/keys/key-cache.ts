@@ -61,8 +61,12 @@ export class KeyCache {
   readonly #byDigest: LRUCache<string, CachedKey>
   readonly #digestById = new Map<string, string>()
   readonly #tombstones: LRUCache<string, true>
-  /** Tombstones pushed out by newer ones (there are at most `max`): each was a deletion forgotten. */
-  #forgottenDeletions = 0
+  /**
+   * Deletions the cache cannot vouch for: tombstones pushed out by newer ones (there are at most
+   * `max`), each a deletion forgotten, and deletions whose outcome is unknown (answer lost). A
+   * store read in flight across one of them is not cached.
+   */
+  #unknownDeletions = 0
   readonly #ttlMs: number
 
   constructor(max: number, ttlMs: number) {
@@ -70,7 +74,7 @@ export class KeyCache {
     this.#tombstones = new LRUCache({
       max,
       dispose: (_value, _id, reason) => {
-        if (reason === 'evict') this.#forgottenDeletions++
+        if (reason === 'evict') this.#unknownDeletions++
       },
     })
     this.#byDigest = new LRUCache<string, CachedKey>({
@@ -118,19 +122,19 @@ export class KeyCache {
 
   /** Taken before a store read and handed to `set` with its answer. */
   readMark(): number {
-    return this.#forgottenDeletions
+    return this.#unknownDeletions
   }
 
   /**
-   * Caches a record read from the store; refuses one deleted meanwhile (undefined then). If
-   * deletions were forgotten since `mark` (more than `max` of them during the read), whether this
-   * key was one is unknown: the record answers the read that fetched it but is not cached, so the
-   * next request reads the store again. Without a mark, no read came between.
+   * Caches a record read from the store; refuses one deleted meanwhile (undefined then). If a
+   * deletion became unknown since `mark` (forgotten, or its answer lost, during the read), whether
+   * it took this key is unknown: the record answers the read that fetched it but is not cached, so
+   * the next request reads the store again. Without a mark, no read came between.
    */
-  set(record: ApiKeyRecord, now: number, mark = this.#forgottenDeletions): CachedKey | undefined {
+  set(record: ApiKeyRecord, now: number, mark = this.#unknownDeletions): CachedKey | undefined {
     if (this.#tombstones.has(record.id)) return undefined
     const entry = new CachedKey(record, hexToBytes(record.digest), now, now + this.#ttlMs)
-    if (mark !== this.#forgottenDeletions) {
+    if (mark !== this.#unknownDeletions) {
       entry.live = false
       return entry
     }
@@ -152,9 +156,16 @@ export class KeyCache {
   }
 
   /**
-   * Drops a key's entry, if cached, without marking it deleted: after a deletion whose outcome is
-   * unknown (its answer lost), the next request asks the store.
+   * A deletion whose outcome is unknown (its answer lost): the key's entry is dropped, not marked
+   * deleted, so the next request asks the store; and a read in flight meanwhile, which may have
+   * fetched the key before the deletion, answers its own request but is not cached.
    */
+  deletionUnknown(selector: { readonly id: string } | { readonly digest: string }): void {
+    this.#unknownDeletions++
+    this.drop(selector)
+  }
+
+  /** Drops a key's entry, if cached, without marking it deleted: the next request asks the store. */
   drop(selector: { readonly id: string } | { readonly digest: string }): void {
     const digest = 'id' in selector ? this.#digestById.get(selector.id) : hexToBytes(selector.digest)
     if (digest !== undefined) this.#byDigest.delete(digest)

@@ -149,8 +149,9 @@ export class KeyService {
       record = await storeCall(() => this.store.deleteKey(userId, storeSelector))
     } catch (error) {
       // The deletion may have been done with only its answer lost, and then the retry finds
-      // nothing to delete: neither may leave the key served from this process's cache.
-      this.cache.drop(storeSelector)
+      // nothing to delete: neither may leave the key served from this process's cache, nor let a
+      // read in flight put it back.
+      this.cache.deletionUnknown(storeSelector)
       throw error
     }
     if (record === null) {

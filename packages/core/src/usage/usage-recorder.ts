@@ -23,8 +23,10 @@ export class UsageRecorder {
     this.#timer.unref()
   }
 
+  /** A use; one earlier than the pending one (a request that began first and finished later) keeps it. */
   record(keyId: string, now: number): void {
-    this.#pending.set(keyId, now)
+    const pending = this.#pending.get(keyId)
+    if (pending === undefined || now > pending) this.#pending.set(keyId, now)
     if (now - this.#lastFlush >= this.resolutionMs && this.#flushing === undefined) {
       void this.flush().catch(this.onError)
     }
