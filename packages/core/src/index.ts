@@ -34,6 +34,7 @@ export type {
   RefreshTokenRecord,
   RotateRefreshResult,
   StoreEvent,
+  TotpAcceptance,
   TotpRecord,
 } from './store/types.js'
 export type { TokenPair } from './tokens/token-service.js'

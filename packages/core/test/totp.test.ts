@@ -1,4 +1,4 @@
-import { type KeywardOptions, memoryStore } from '@keyward/core'
+import { type KeywardOptions, memoryStore, type TotpAcceptance } from '@keyward/core'
 import { generate } from 'otplib'
 import { describe, expect, it } from 'vitest'
 import { otpCode } from '../src/totp/otp.js'
@@ -77,6 +77,27 @@ describe('TOTP enrolment', () => {
     await keyward.resetTotp('alice')
     expect(await keyward.totpEnabled('alice')).toBe(false)
     expect(events.filter((event) => event.type === 'totp.enabled')).toHaveLength(1)
+  })
+
+  it('tells once that TOTP is enabled when two codes confirm a pending secret at the same time', async () => {
+    // Both requests read the enrolment pending; the store accepts the earlier step, then the later.
+    const base = memoryStore()
+    const calls: Array<{ step: number; accept: () => void }> = []
+    const store = {
+      ...base,
+      acceptTotpStep: (userId: string, sealedSecret: string, step: number) =>
+        new Promise<TotpAcceptance>((resolve, reject) => {
+          const accept = () => base.acceptTotpStep(userId, sealedSecret, step).then(resolve, reject)
+          calls.push({ step, accept })
+          if (calls.length === 2) for (const call of calls.sort((a, b) => a.step - b.step)) call.accept()
+        }),
+    }
+    const { keyward, clock, events } = setup({ store })
+    const { secret } = await keyward.generateTotpKey('alice')
+    const codes = [await codeAt(secret, clock() - 30_000), await codeAt(secret, clock())]
+    await Promise.all(codes.map((code) => keyward.verifyTotp('alice', code)))
+    expect(await base.getTotp('alice')).toMatchObject({ enabled: true })
+    expect(events.filter((event) => event.type === 'totp.enabled')).toMatchObject([{ userId: 'alice' }])
   })
 
   it('never accepts a code twice, even within its step', async () => {

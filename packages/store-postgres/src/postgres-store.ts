@@ -345,13 +345,19 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
     },
 
     async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
-      const rows = await db.query(
-        `UPDATE ${t.totp} SET enabled = true, last_step = $3, sealed_secret = COALESCE($4::text, sealed_secret)
-         WHERE user_id = $1 AND sealed_secret = $2 AND (last_step IS NULL OR last_step < $3)
-         RETURNING user_id`,
+      // The row as it was, locked: a step accepted meanwhile by another request is waited for and
+      // seen (without the lock, both would read `enabled` from before either).
+      const [row] = await db.query<{ was_enabled: boolean }>(
+        `UPDATE ${t.totp} AS totp SET enabled = true, last_step = $3,
+           sealed_secret = COALESCE($4::text, totp.sealed_secret)
+         FROM (SELECT user_id, enabled FROM ${t.totp} WHERE user_id = $1 FOR UPDATE) AS before
+         WHERE totp.user_id = before.user_id AND totp.sealed_secret = $2
+           AND (totp.last_step IS NULL OR totp.last_step < $3)
+         RETURNING before.enabled AS was_enabled`,
         [userId, sealedSecret, step, resealedSecret ?? null],
       )
-      return rows.length > 0
+      if (row === undefined) return 'refused'
+      return row.was_enabled ? 'accepted' : 'enabled'
     },
 
     async deleteTotp(userId) {

@@ -215,8 +215,8 @@ return 1
 `)
 
 /**
- * KEYS: TOTP hash. ARGV: step, sealed secret, and the secret sealed again (optional). 1 if accepted
- * (and TOTP now enabled).
+ * KEYS: TOTP hash. ARGV: step, sealed secret, and the secret sealed again (optional). 0 if refused,
+ * 1 if accepted by an enabled enrolment, 2 if accepted by a pending one (now enabled).
  */
 export const acceptTotpStep = script(`
 local step = integer(ARGV[1])
@@ -224,8 +224,10 @@ if not step then return invalid('a TOTP step') end
 if redis.call('HGET', KEYS[1], 'sealedSecret') ~= ARGV[2] then return 0 end
 local last = tonumber(redis.call('HGET', KEYS[1], 'lastStep'))
 if last and step <= last then return 0 end
+local was_enabled = redis.call('HGET', KEYS[1], 'enabled') == '1'
 redis.call('HSET', KEYS[1], 'lastStep', ARGV[1], 'enabled', '1', 'sealedSecret', ARGV[3] or ARGV[2])
-return 1
+if was_enabled then return 1 end
+return 2
 `)
 
 /**

@@ -4,6 +4,7 @@ import {
   KeywardConfigError,
   type RefreshTokenRecord,
   type RotateRefreshResult,
+  type TotpAcceptance,
   type TotpRecord,
 } from '@keyward/core'
 import type { Redis } from 'ioredis'
@@ -20,6 +21,9 @@ export interface RedisStoreOptions {
 
 /** Ids per script call when recording last use, so one flush never blocks Redis for long. */
 const USAGE_BATCH = 500
+
+/** The acceptTotpStep script's answers. */
+const TOTP_ACCEPTANCE: readonly TotpAcceptance[] = ['refused', 'accepted', 'enabled']
 
 type Fields = Record<string, string>
 
@@ -242,7 +246,8 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
     async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
       const args = [finite(step, 'step'), sealedSecret]
       if (resealedSecret !== undefined) args.push(resealedSecret)
-      return (await lua.acceptTotpStep.run(client, [k.totp(userId)], args)) === 1
+      const answer = Number(await lua.acceptTotpStep.run(client, [k.totp(userId)], args))
+      return TOTP_ACCEPTANCE[answer] ?? 'refused'
     },
 
     async deleteTotp(userId) {

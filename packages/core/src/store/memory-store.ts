@@ -151,15 +151,15 @@ export function memoryStore(): KeyStore {
 
     async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
       const record = totp.get(userId)
-      if (!record || record.sealedSecret !== sealedSecret) return false
-      if (record.lastStep !== null && step <= record.lastStep) return false
+      if (!record || record.sealedSecret !== sealedSecret) return 'refused'
+      if (record.lastStep !== null && step <= record.lastStep) return 'refused'
       totp.set(userId, {
         ...record,
         sealedSecret: resealedSecret ?? sealedSecret,
         enabled: true,
         lastStep: step,
       })
-      return true
+      return record.enabled ? 'accepted' : 'enabled'
     },
 
     async deleteTotp(userId) {

@@ -41,6 +41,13 @@ export type RotateRefreshResult =
   /** Unknown, expired or revoked. */
   | { readonly status: 'not_found' }
 
+/**
+ * What became of a TOTP step: `refused`, or accepted, either by an enrolment already enabled
+ * (`accepted`) or by a pending one it enabled (`enabled`). Of simultaneous steps accepted for one
+ * pending enrolment, exactly one is `enabled`: it alone tells of the change.
+ */
+export type TotpAcceptance = 'refused' | 'accepted' | 'enabled'
+
 export interface TotpRecord {
   readonly userId: string
   /** The secret, sealed by keyward (AES-256-GCM); opaque to the store. */
@@ -106,14 +113,14 @@ export interface KeyStore {
    * checked against: a new pending secret may have replaced it meanwhile) and the step is later
    * than the last accepted one, and enables TOTP. With `resealedSecret` (the same secret sealed
    * with the current key, where a previous key had sealed it), an accepted step also stores that
-   * in place of `sealedSecret`.
+   * in place of `sealedSecret`. Says whether this step is the one that enabled TOTP.
    */
   acceptTotpStep(
     userId: string,
     sealedSecret: string,
     step: number,
     resealedSecret?: string,
-  ): Promise<boolean>
+  ): Promise<TotpAcceptance>
   /** Deletes the user's TOTP enrolment, enabled or not (host-driven reset): a new pending secret can then be stored. */
   deleteTotp(userId: string): Promise<void>
 

@@ -1,8 +1,8 @@
 /**
  * TOTP enrolment: a pending secret is replaced but an enabled one never is, each step is accepted
  * once, only after the last one and only for the secret it was checked against, even under
- * simultaneous attempts (an accepted step may store the secret sealed again), and deletion is per
- * user and resets an enabled enrolment.
+ * simultaneous attempts (an accepted step may store the secret sealed again), exactly one accepted
+ * step says it enabled the enrolment, and deletion is per user and resets an enabled enrolment.
  */
 import { describe, expect, it } from 'vitest'
 import { pendingTotp, uniqueUser } from './fixtures.js'
@@ -18,7 +18,7 @@ export function describeTotp(suite: ConformanceSuite): void {
       expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))).toBe(true)
       expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))).toBe(true)
       expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second'))
-      expect(await suite.store.acceptTotpStep(userId, 'v1.second', 100)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.second', 100)).toBe('enabled')
       expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.third'))).toBe(false)
       expect(await suite.store.getTotp(userId)).toMatchObject({
         sealedSecret: 'v1.second',
@@ -29,42 +29,42 @@ export function describeTotp(suite: ConformanceSuite): void {
 
     it('accepts only steps later than the last accepted one', async () => {
       const userId = uniqueUser()
-      expect(await suite.store.acceptTotpStep(userId, SEALED, 1)).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 1)).toBe('refused')
       await suite.store.putPendingTotp(pendingTotp(userId))
-      expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe(true)
-      expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe(false)
-      expect(await suite.store.acceptTotpStep(userId, SEALED, 9)).toBe(false)
-      expect(await suite.store.acceptTotpStep(userId, SEALED, 11)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe('enabled')
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 10)).toBe('refused')
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 9)).toBe('refused')
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 11)).toBe('accepted')
     })
 
     it('accepts a step only for the secret it was checked against, not one that replaced it', async () => {
       const userId = uniqueUser()
       await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))
       await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))
-      expect(await suite.store.acceptTotpStep(userId, 'v1.first', 42)).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.first', 42)).toBe('refused')
       expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second'))
-      expect(await suite.store.acceptTotpStep(userId, 'v1.second', 42)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.second', 42)).toBe('enabled')
     })
 
     it('stores the secret sealed again in the same write as an accepted step, and only then', async () => {
       const userId = uniqueUser()
       await suite.store.putPendingTotp(pendingTotp(userId, 'v1.old'))
-      expect(await suite.store.acceptTotpStep(userId, 'v1.old', 10, 'v1.resealed')).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.old', 10, 'v1.resealed')).toBe('enabled')
       expect(await suite.store.getTotp(userId)).toMatchObject({
         sealedSecret: 'v1.resealed',
         enabled: true,
         lastStep: 10,
       })
       // Refused steps write nothing: a spent step, and a secret no longer stored.
-      expect(await suite.store.acceptTotpStep(userId, 'v1.resealed', 10, 'v1.spent')).toBe(false)
-      expect(await suite.store.acceptTotpStep(userId, 'v1.old', 11, 'v1.replaced')).toBe(false)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.resealed', 10, 'v1.spent')).toBe('refused')
+      expect(await suite.store.acceptTotpStep(userId, 'v1.old', 11, 'v1.replaced')).toBe('refused')
       expect(await suite.store.getTotp(userId)).toMatchObject({ sealedSecret: 'v1.resealed', lastStep: 10 })
       // Without one, the secret stays as it is.
-      expect(await suite.store.acceptTotpStep(userId, 'v1.resealed', 11)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.resealed', 11)).toBe('accepted')
       expect(await suite.store.getTotp(userId)).toMatchObject({ sealedSecret: 'v1.resealed', lastStep: 11 })
       // For a user with no enrolment, nothing is accepted and nothing made.
       const stranger = uniqueUser()
-      expect(await suite.store.acceptTotpStep(stranger, 'v1.old', 12, 'v1.resealed')).toBe(false)
+      expect(await suite.store.acceptTotpStep(stranger, 'v1.old', 12, 'v1.resealed')).toBe('refused')
       expect(await suite.store.getTotp(stranger)).toBeNull()
     })
 
@@ -74,13 +74,23 @@ export function describeTotp(suite: ConformanceSuite): void {
       const results = await Promise.all(
         Array.from({ length: 20 }, () => suite.store.acceptTotpStep(userId, SEALED, 42)),
       )
-      expect(results.filter(Boolean)).toHaveLength(1)
+      expect(results.filter((result) => result !== 'refused')).toEqual(['enabled'])
+    })
+
+    it('says of simultaneous later steps for a pending enrolment that exactly one enabled it', async () => {
+      const userId = uniqueUser()
+      await suite.store.putPendingTotp(pendingTotp(userId))
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => suite.store.acceptTotpStep(userId, SEALED, 100 + i)),
+      )
+      expect(results.filter((result) => result === 'enabled')).toHaveLength(1)
+      expect(await suite.store.getTotp(userId)).toMatchObject({ enabled: true })
     })
 
     it('deletes an enabled enrolment (a host-driven reset), after which a new secret can be stored', async () => {
       const userId = uniqueUser()
       await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))
-      expect(await suite.store.acceptTotpStep(userId, 'v1.first', 100)).toBe(true)
+      expect(await suite.store.acceptTotpStep(userId, 'v1.first', 100)).toBe('enabled')
       await suite.store.deleteTotp(userId)
       expect(await suite.store.getTotp(userId)).toBeNull()
       expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))).toBe(true)

@@ -89,10 +89,11 @@ export class TotpService {
     // What a previous key sealed is sealed again with the current one in the same write, so that
     // the previous key is needed only until each enrolment's next accepted code.
     const resealed = step !== undefined && opened.byPreviousKey ? this.box.seal(secret, userId) : undefined
-    const accepted =
-      step !== undefined &&
-      (await storeCall(() => this.store.acceptTotpStep(userId, record.sealedSecret, step, resealed)))
-    if (!accepted) {
+    const acceptance =
+      step === undefined
+        ? 'refused'
+        : await storeCall(() => this.store.acceptTotpStep(userId, record.sealedSecret, step, resealed))
+    if (acceptance === 'refused') {
       this.emit?.({
         type: 'auth.failed',
         at: new Date(now),
@@ -102,9 +103,10 @@ export class TotpService {
       })
       throw new KeywardError('INVALID_TOTP_CODE', 'The code is wrong, expired or already used')
     }
-    // Told before the count is reset: the store has enabled it, and a reset that fails (a 503)
-    // would otherwise leave the change untold for good (every later code finds it enabled).
-    if (!record.enabled) this.emit?.({ type: 'totp.enabled', at: new Date(now), userId })
+    // Told by the one request whose step enabled it (the store says which, as simultaneous codes
+    // all read it pending), and before the count is reset: a reset that fails (a 503) would
+    // otherwise leave the change untold for good (every later code finds it enabled).
+    if (acceptance === 'enabled') this.emit?.({ type: 'totp.enabled', at: new Date(now), userId })
     await this.limiter.totpSucceeded(userId)
   }
 
