@@ -13,7 +13,7 @@ import koaCors from '@koa/cors'
 import Router from '@koa/router'
 import cors from 'cors'
 import express from 'express'
-import fastify from 'fastify'
+import fastify, { type FastifyInstance } from 'fastify'
 import Koa from 'koa'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { JWT_SECRET } from './support/fixture.js'
@@ -24,6 +24,14 @@ const APP_ORIGIN = 'https://app.example'
 /** The methods keyward's routes use (the plugins' defaults may leave DELETE out), and the headers a page must read. */
 const METHODS = ['GET', 'HEAD', 'POST', 'DELETE']
 const EXPOSED = ['Retry-After', 'WWW-Authenticate', 'RateLimit', 'RateLimit-Policy']
+
+/** Declares the guarded route and listens. */
+async function fastifyListening(app: FastifyInstance): Promise<RunningServer> {
+  app.get('/v1/me', { config: { keyward: true } }, async (request) => ({ user: request.auth.userId }))
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const running = await listenOnLoopback(app.server, [])
+  return { ...running, close: () => app.close() }
+}
 
 const HOSTS = {
   async express(engine: Keyward): Promise<RunningServer> {
@@ -40,10 +48,15 @@ const HOSTS = {
     const app = fastify()
     await app.register(keywardFastify, { keyward: engine })
     await app.register(fastifyCors, { origin: APP_ORIGIN, methods: METHODS, exposedHeaders: EXPOSED })
-    app.get('/v1/me', { config: { keyward: true } }, async (request) => ({ user: request.auth.userId }))
-    await app.listen({ host: '127.0.0.1', port: 0 })
-    const running = await listenOnLoopback(app.server, [])
-    return { ...running, close: () => app.close() }
+    return fastifyListening(app)
+  },
+  // A route declared before keyward puts it in its one-hook mode: @fastify/cors goes first there.
+  async 'fastify, one-hook mode'(engine: Keyward): Promise<RunningServer> {
+    const app = fastify()
+    app.get('/public', async () => ({ public: true }))
+    await app.register(fastifyCors, { origin: APP_ORIGIN, methods: METHODS, exposedHeaders: EXPOSED })
+    await app.register(keywardFastify, { keyward: engine })
+    return fastifyListening(app)
   },
   async koa(engine: Keyward): Promise<RunningServer> {
     const auth = keywardKoa(engine)
