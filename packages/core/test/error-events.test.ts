@@ -216,6 +216,16 @@ describe('work in the background that fails', () => {
     expect(stopped).toHaveBeenCalledOnce()
   })
 
+  it("stops the store's subscription once when closed twice, at once or one after the other", async () => {
+    const stopped = vi.fn(async () => {})
+    const store: KeyStore = { ...memoryStore(), subscribe: async () => stopped }
+    const { keyward } = setup({ store })
+    await new Promise((resolve) => setImmediate(resolve)) // subscribed
+    await Promise.all([keyward.close(), keyward.close()])
+    await keyward.close()
+    expect(stopped).toHaveBeenCalledOnce()
+  })
+
   it('reports a failed prune', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout'] })
     const { keyward, events } = setup({

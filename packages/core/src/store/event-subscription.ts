@@ -11,7 +11,7 @@ const MAX_RETRY_MS = 30_000
  *
  * The returned function resolves once no subscription is left: an attempt still in flight is
  * waited for (and what it opened closed), so that a host closing its client next finds nothing
- * of keyward's still on it.
+ * of keyward's still on it. Called again, it stops nothing twice.
  */
 export function subscribeWithRetry(
   store: KeyStore,
@@ -54,10 +54,17 @@ export function subscribeWithRetry(
   }
   attempt(FIRST_RETRY_MS)
 
-  return async () => {
+  // Once: a store's stop called again may not be harmless (ioredis's quit of an ended connection
+  // starts a 2 s timer that holds the process).
+  let stopping: Promise<void> | undefined
+  const stop = async () => {
     closed = true
     clearTimeout(timer)
     await inFlight
     await unsubscribe?.()
+  }
+  return () => {
+    stopping ??= stop()
+    return stopping
   }
 }
