@@ -106,9 +106,9 @@ export interface Keyward {
   flushUsage(): Promise<void>
   /**
    * Flushes usage, stops timers and subscriptions, and waits for a prune in flight (stopped at its
-   * next step). Once it resolves keyward uses the store no more, unless called again: the client is
-   * the host's to close. Stop taking requests first: one still in flight would use the store, and
-   * its last use would not be written. Called again, it writes what is pending and stops nothing twice.
+   * next step); then the store's client is the host's to close. Stop taking requests first: a call
+   * still in flight, or made after, still uses the store, and its last use is not written. Called
+   * again, it writes what is pending and stops nothing twice.
    */
   close(): Promise<void>
   /** Mount prefix and body limit, for adapters. */
