@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net'
 import {
   type ExampleResponse,
   loginMethodNotAllowed,
@@ -50,9 +49,5 @@ app.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
 // Express 5 hands a failed listen (a port in use, a bad HOST) to this callback.
 const server = app.listen(example.config.port, example.config.host, (error?: Error) => {
   if (error) return void example.cannotListen(error)
-  example.listening(
-    'express',
-    (server.address() as AddressInfo).port,
-    () => new Promise((done) => server.close(() => done())),
-  )
+  example.listening('express', server)
 })

@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net'
 import {
   type ExampleResponse,
   loginMethodNotAllowed,
@@ -53,4 +52,4 @@ try {
 } catch (error) {
   await example.cannotListen(error)
 }
-example.listening('fastify', (app.server.address() as AddressInfo).port, () => app.close())
+example.listening('fastify', app.server, () => app.close())

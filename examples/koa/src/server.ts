@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net'
 import {
   type ExampleResponse,
   loginMethodNotAllowed,
@@ -68,10 +67,6 @@ router.delete(
 app.use(router.routes())
 
 const server = app.listen(example.config.port, example.config.host, () => {
-  example.listening(
-    'koa',
-    (server.address() as AddressInfo).port,
-    () => new Promise((done) => server.close(() => done())),
-  )
+  example.listening('koa', server)
 })
 server.once('error', (error) => void example.cannotListen(error))

@@ -1,3 +1,5 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { createKeyward, type Keyward, type Principal } from '@keyward/core'
 import { type ExampleConfig, loadConfig } from './config.js'
 import { hostLogin } from './login.js'
@@ -17,10 +19,35 @@ export interface Example {
   agents(auth: Principal): { data: Array<{ id: string; name: string }>; user: string }
   /** Removes an agent from this process's list (a write: the route needs `agents:write`). */
   deleteAgent(id: string, auth: Principal): ExampleResponse
-  /** Prints the ready line (with the port really bound) and closes everything on SIGINT/SIGTERM. */
-  listening(framework: string, port: number, close: () => Promise<void>): void
+  /**
+   * Prints the ready line (with the port really bound) and closes everything on SIGINT/SIGTERM:
+   * `close` (the framework's, `server.close` by default) and then keyward and the store.
+   */
+  listening(framework: string, server: Server, close?: () => Promise<void>): void
   /** Says why the server could not listen (a port in use), closes the store and exits non-zero. */
   cannotListen(error: unknown): Promise<never>
+}
+
+/** How long requests in flight at shutdown get to be answered before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 10_000
+
+const closeServer = (server: Server) => new Promise<void>((done) => server.close(() => done()))
+
+/**
+ * Runs `close`, which stops taking connections and ends the idle ones, but then waits for each
+ * keep-alive connection that had a request in flight until the client's idle timeout ends it (5 s
+ * on Node, 72 s on Fastify), and keyward's last-use times wait with it: each is ended as soon as
+ * its request is answered instead, and any still busy after the grace period is cut.
+ */
+async function drained(server: Server, close: () => Promise<void>): Promise<void> {
+  const endIdle = setInterval(() => server.closeIdleConnections(), 100)
+  const cut = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS)
+  try {
+    await close()
+  } finally {
+    clearInterval(endIdle)
+    clearTimeout(cut)
+  }
 }
 
 const AGENTS = [
@@ -80,18 +107,19 @@ export async function startExample(): Promise<Example> {
       return { status: 200, headers: {}, body: { data: deleted, user: auth.userId } }
     },
 
-    listening(framework, port, close) {
+    listening(framework, server, close = () => closeServer(server)) {
       let closing = false
       const shutdown = async () => {
         if (closing) return
         closing = true
-        await close()
+        await drained(server, close)
         await closeKeyward()
         process.exit(0)
       }
       process.once('SIGINT', shutdown)
       process.once('SIGTERM', shutdown)
       // Last: whoever waits for this line may signal at once, and must find the handlers in place.
+      const { port } = server.address() as AddressInfo
       console.log(`keyward example (${framework}) listening on ${url(port)} (keys in ${opened.description})`)
     },
 
