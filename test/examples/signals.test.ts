@@ -49,6 +49,7 @@ it.each(FRAMEWORKS)(
     // The server is another process: give it a moment to read what the kernel already holds.
     await new Promise((resolve) => setTimeout(resolve, 200))
     const exited = server.stop()
+    // And to begin its shutdown while the request still waits for the rest of its body.
     await new Promise((resolve) => setTimeout(resolve, 200))
     socket.write(body.slice(10))
     await vi.waitFor(() => expect(connection.received()).toMatch(/\r\n\r\n.*\}$/s), { timeout: 10_000 })
