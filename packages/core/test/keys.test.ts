@@ -245,7 +245,6 @@ describe('verifying keys', () => {
   })
 })
 
-/** A memory store whose key reads, once held, wait (having read) until released; later reads do not. */
 /**
  * A memory store whose next key read, once `hold` is called, answers only at `release`. `hold`
  * resolves when that read has been made.
