@@ -397,6 +397,77 @@ describe('TOTP sealing keys across a rotation', () => {
     await withoutA.keyward.verifyTotp('alice', await codeAt(secret, withoutA.clock()))
   })
 
+  /** A store whose first two acceptTotpStep calls wait for each other, then run in step order. */
+  function acceptingTwoAtOnce() {
+    const base = memoryStore()
+    const held: Array<{ step: number; accept: () => void }> = []
+    const store = {
+      ...base,
+      acceptTotpStep: (userId: string, sealedSecret: string, step: number, resealed?: string) => {
+        if (held.length === 2) return base.acceptTotpStep(userId, sealedSecret, step, resealed)
+        return new Promise<TotpAcceptance>((resolve, reject) => {
+          const accept = () => base.acceptTotpStep(userId, sealedSecret, step, resealed).then(resolve, reject)
+          held.push({ step, accept })
+          if (held.length === 2) for (const call of held.sort((a, b) => a.step - b.step)) call.accept()
+        })
+      },
+    }
+    return { base, store }
+  }
+
+  it('accepts two valid codes of different steps sent at once as the first after a rotation', async () => {
+    // The first re-seals the secret; the second, read before, still holds the same secret.
+    const { base, store } = acceptingTwoAtOnce()
+    const { secret } = await setup({ store, totp: { encryptionKey: KEY_A } }).keyward.generateTotpKey('alice')
+    const rotated = setup({ store, totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] } })
+    const now = rotated.clock()
+    const codes = [await codeAt(secret, now - 30_000), await codeAt(secret, now)]
+    await Promise.all(codes.map((code) => rotated.keyward.verifyTotp('alice', code)))
+    expect(await base.getTotp('alice')).toMatchObject({ enabled: true, lastStep: Math.floor(now / 30_000) })
+    expect(rotated.events.filter((event) => event.type === 'auth.failed')).toEqual([])
+    expect(rotated.events.filter((event) => event.type === 'totp.enabled')).toHaveLength(1)
+  })
+
+  it('still accepts one code only once when it is sent twice at once after a rotation', async () => {
+    const { store } = acceptingTwoAtOnce()
+    const { secret } = await setup({ store, totp: { encryptionKey: KEY_A } }).keyward.generateTotpKey('alice')
+    const rotated = setup({ store, totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] } })
+    const code = await codeAt(secret, rotated.clock())
+    const outcomes = await Promise.allSettled(
+      [code, code].map((same) => rotated.keyward.verifyTotp('alice', same)),
+    )
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected'])
+    expect(outcomes.find((outcome) => outcome.status === 'rejected')).toMatchObject({
+      reason: { code: 'INVALID_TOTP_CODE' },
+    })
+  })
+
+  it('refuses a code whose secret a second generate replaced, even after a rotation', async () => {
+    const store = memoryStore()
+    const { secret } = await setup({ store, totp: { encryptionKey: KEY_A } }).keyward.generateTotpKey('alice')
+    const rotated = setup({ store, totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] } })
+    let replaced = false
+    const replacing = {
+      ...store,
+      // Between this verify's read and its write, a second generate stores a new secret.
+      acceptTotpStep: async (userId: string, sealedSecret: string, step: number, resealed?: string) => {
+        if (!replaced) await rotated.keyward.generateTotpKey(userId)
+        replaced = true
+        return store.acceptTotpStep(userId, sealedSecret, step, resealed)
+      },
+    }
+    const racing = setup({
+      store: replacing,
+      totp: { encryptionKey: KEY_B, previousEncryptionKeys: [KEY_A] },
+    })
+    await expect(
+      racing.keyward.verifyTotp('alice', await codeAt(secret, racing.clock())),
+    ).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+    expect(await store.getTotp('alice')).toMatchObject({ enabled: false, lastStep: null })
+  })
+
   it('leaves an enrolment the current key sealed as it is when it accepts a code', async () => {
     const store = memoryStore()
     const { keyward, clock } = setup({

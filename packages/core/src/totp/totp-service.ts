@@ -1,12 +1,13 @@
 import { KeywardError } from '../errors.js'
 import type { EventHook } from '../events.js'
 import type { Clock } from '../lib/clock.js'
+import { constantTimeEqual } from '../lib/secrets.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
 import { storeCall } from '../store/store-call.js'
-import type { KeyStore } from '../store/types.js'
+import type { KeyStore, TotpAcceptance } from '../store/types.js'
 import { type KeywardUser, validUserId } from '../users.js'
 import { matchTotpStep, newTotpSecret, TOTP_DIGITS, totpUri } from './otp.js'
-import type { SecretBox } from './secret-box.js'
+import type { SecretBox, Unsealed } from './secret-box.js'
 
 export interface TotpEnrollment {
   readonly otpauth_url: string
@@ -85,14 +86,8 @@ export class TotpService {
     const now = this.clock()
     const secret = opened.plaintext
     const step = await matchTotpStep(secret, code, Math.floor(now / 1000), record.lastStep)
-    // Only for the secret the code matched: a second generate may have replaced it meanwhile.
-    // What a previous key sealed is sealed again with the current one in the same write, so that
-    // the previous key is needed only until each enrolment's next accepted code.
-    const resealed = step !== undefined && opened.byPreviousKey ? this.box.seal(secret, userId) : undefined
     const acceptance =
-      step === undefined
-        ? 'refused'
-        : await storeCall(() => this.store.acceptTotpStep(userId, record.sealedSecret, step, resealed))
+      step === undefined ? 'refused' : await this.#accept(userId, record.sealedSecret, secret, step, opened)
     if (acceptance === 'refused') {
       this.emit?.({
         type: 'auth.failed',
@@ -108,6 +103,32 @@ export class TotpService {
     // otherwise leave the change untold for good (every later code finds it enabled).
     if (acceptance === 'enabled') this.emit?.({ type: 'totp.enabled', at: new Date(now), userId })
     await this.limiter.totpSucceeded(userId)
+  }
+
+  /**
+   * Accepts the step for the secret the code matched, as it was sealed when read: a second
+   * generate may have replaced it meanwhile. What a previous key sealed is sealed again with the
+   * current one in the same write, so that the previous key is needed only until each enrolment's
+   * next accepted code. That write changes the sealed form of the same secret, which refuses a
+   * simultaneous code of another step: so a refusal of a secret a previous key sealed is tried
+   * once more against the record as it is now, if that holds the same secret.
+   */
+  async #accept(
+    userId: string,
+    sealedSecret: string,
+    secret: string,
+    step: number,
+    opened: Unsealed,
+  ): Promise<TotpAcceptance> {
+    const resealed = opened.byPreviousKey ? this.box.seal(secret, userId) : undefined
+    const acceptance = await storeCall(() => this.store.acceptTotpStep(userId, sealedSecret, step, resealed))
+    if (acceptance !== 'refused' || !opened.byPreviousKey) return acceptance
+    const current = await storeCall(() => this.store.getTotp(userId))
+    if (current === null || current.sealedSecret === sealedSecret) return 'refused'
+    const reopened = this.box.open(current.sealedSecret, userId)
+    if (reopened === undefined || !constantTimeEqual(reopened.plaintext, secret)) return 'refused'
+    // The store still accepts only a step past the last one accepted: a replay stays refused.
+    return storeCall(() => this.store.acceptTotpStep(userId, current.sealedSecret, step))
   }
 
   async reset(userId: string): Promise<void> {
