@@ -67,7 +67,11 @@ export class StoreUnavailableError extends KeywardError {
   }
 }
 
-/** Bad configuration: thrown by createKeyward at start-up, never at request time. */
+/**
+ * Bad configuration, thrown as it is given: by createKeyward, a store's factory, an adapter's
+ * registration or a guard's declaration. One exception: on Fastify, a route declared before the
+ * plugin loaded, with a `config.keyward` it cannot read, gets it at each request instead (a 500).
+ */
 export class KeywardConfigError extends TypeError {
   readonly code = 'INVALID_OPTION' as const
   readonly option: string

@@ -113,7 +113,9 @@ export interface KeyStore {
    * checked against: a new pending secret may have replaced it meanwhile) and the step is later
    * than the last accepted one, and enables TOTP. With `resealedSecret` (the same secret sealed
    * with the current key, where a previous key had sealed it), an accepted step also stores that
-   * in place of `sealedSecret`. Says whether this step is the one that enabled TOTP.
+   * in place of `sealedSecret`. Resolves `'refused'` when the step is not accepted, `'enabled'`
+   * when it is and enabled a pending enrolment (one step of several simultaneous ones, decided in
+   * the same atomic write), and `'accepted'` when TOTP was already enabled.
    */
   acceptTotpStep(
     userId: string,
