@@ -25,7 +25,7 @@ declare global {
 export interface KeywardExpress {
   /** Serves keyward's routes and passes every other request on with `next()`. */
   readonly routes: RequestHandler
-  /** Guards a route: sets `req.auth`, or answers 400/401/403/429/503 itself. */
+  /** Guards a route: sets `req.auth`, or answers 400/401/403/429/503 itself (500 for a malformed user from the directory). */
   requireAuth(options?: AuthenticateOptions): RequestHandler
   /**
    * The guard and the route's handler in one, `app.get(path, auth.protect(handler))`: what

@@ -24,7 +24,7 @@ declare module 'fastify' {
     auth: Principal
   }
   interface FastifyInstance {
-    /** The guard as an onRequest hook: sets `request.auth`, or answers 400/401/403/429/503 itself. */
+    /** The guard as an onRequest hook: sets `request.auth`, or answers 400/401/403/429/503 itself (500 for a malformed user from the directory). */
     keywardAuth(options?: AuthenticateOptions): onRequestHookHandler
   }
   interface FastifyContextConfig {

@@ -25,7 +25,7 @@ declare module 'koa' {
 export interface KeywardKoa {
   /** Serves keyward's routes and passes every other request on to `next()`. */
   readonly routes: Middleware
-  /** Guards a route: sets `ctx.state.auth`, or answers 400/401/403/429/503 itself. */
+  /** Guards a route: sets `ctx.state.auth`, or answers 400/401/403/429/503 itself (500 for a malformed user from the directory). */
   requireAuth(options?: AuthenticateOptions): Middleware<DefaultState & KeywardState>
   /**
    * The guard and the route's handler in one middleware, `router.get(path, auth.protect(handler))`:
