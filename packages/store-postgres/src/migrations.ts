@@ -99,10 +99,11 @@ export async function migrate(client: PostgresClient, options: MigrateOptions = 
     if (schemas.length === 0) await tx.query(`CREATE SCHEMA "${tables.schema}"`)
     // So would CREATE TABLE IF NOT EXISTS on the schema, even with the table there: a role that
     // only uses what an administrator migrated finds the schema current, and changes nothing.
-    const [registry] = await tx.query<{ present: boolean }>('SELECT to_regclass($1) IS NOT NULL AS present', [
+    const [registry] = await tx.query<{ present: string }>('SELECT to_regclass($1) IS NOT NULL AS present', [
       tables.migrations,
     ])
-    if (registry?.present !== true) {
+    // The runner reads every value as PostgreSQL's text: a boolean is 't' or 'f'.
+    if (registry?.present !== 't') {
       await tx.query(`CREATE TABLE IF NOT EXISTS ${tables.migrations} (
         version integer PRIMARY KEY,
         name text NOT NULL,
@@ -110,7 +111,7 @@ export async function migrate(client: PostgresClient, options: MigrateOptions = 
       )`)
     }
     const done = new Set(
-      (await tx.query<{ version: number }>(`SELECT version FROM ${tables.migrations}`)).map((row) =>
+      (await tx.query<{ version: string }>(`SELECT version FROM ${tables.migrations}`)).map((row) =>
         Number(row.version),
       ),
     )

@@ -20,15 +20,19 @@ export interface PostgresStoreOptions {
 }
 
 /**
- * Times are read back as epoch milliseconds rather than through the driver's timestamptz
- * parser, which a host may have replaced globally (pg.types.setTypeParser); the columns stay
- * timestamptz.
+ * Times are read back as whole epoch milliseconds: an integer's text is exact, where a timestamp's
+ * depends on the session's DateStyle and TimeZone and a float's on its extra_float_digits (a
+ * negative one rounded an expiry years later). The columns stay timestamptz.
  */
 const ms = (column: string, table = '') =>
-  `(extract(epoch from ${table}${column}) * 1000)::float8 AS ${column}`
+  `round(extract(epoch from ${table}${column}) * 1000)::int8 AS ${column}`
 /** The advisory lock key (64-bit) serializing rotation and revocation of one refresh family. */
 const familyLock = (prefix: string, familyId: string) => `hashtextextended(${prefix} || ${familyId}, 0)`
-const toDate = (epochMs: number | string) => new Date(Math.round(Number(epochMs)))
+/** Rows as the runner reads them: every value PostgreSQL's text (see runner.ts). */
+type Text = string
+const toDate = (epochMs: Text) => new Date(Number(epochMs))
+/** A boolean's text. */
+const isTrue = (value: Text) => value === 't'
 const iso = (date: Date) => date.toISOString()
 
 /** Rows one prune statement deletes at most: a backlog is many short statements, never one long one. */
@@ -65,36 +69,36 @@ const prepare = (text: string): PreparedStatement => ({
 })
 
 interface KeyRow {
-  id: string
-  user_id: string
-  name: string
-  digest: string
-  preview: string
-  created_on: number
-  expires_on: number
-  last_used_on: number | null
+  id: Text
+  user_id: Text
+  name: Text
+  digest: Text
+  preview: Text
+  created_on: Text
+  expires_on: Text
+  last_used_on: Text | null
 }
 
 interface RefreshRow {
-  digest: string
-  family_id: string
-  user_id: string
-  key_id: string | null
-  created_on: number
-  expires_on: number
+  digest: Text
+  family_id: Text
+  user_id: Text
+  key_id: Text | null
+  created_on: Text
+  expires_on: Text
 }
 
 interface TotpRow {
-  user_id: string
-  sealed_secret: string
-  enabled: boolean
-  last_step: number | string | null
-  created_on: number
+  user_id: Text
+  sealed_secret: Text
+  enabled: Text
+  last_step: Text | null
+  created_on: Text
 }
 
 interface CounterRow {
-  count: number
-  reset_at: number
+  count: Text
+  reset_at: Text
 }
 
 const keyRecord = (row: KeyRow): ApiKeyRecord => ({
@@ -120,7 +124,7 @@ const refreshRecord = (row: RefreshRow): RefreshTokenRecord => ({
 const totpRecord = (row: TotpRow): TotpRecord => ({
   userId: row.user_id,
   sealedSecret: row.sealed_secret,
-  enabled: row.enabled,
+  enabled: isTrue(row.enabled),
   lastStep: row.last_step === null ? null : Number(row.last_step),
   createdOn: toDate(row.created_on),
 })
@@ -228,8 +232,8 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
         try {
           let deleted = PRUNE_BATCH
           while (deleted === PRUNE_BATCH && signal?.aborted !== true) {
-            const [row] = await db.query<{ deleted: number }>(statement, [iso(now)])
-            deleted = row?.deleted ?? 0
+            const [row] = await db.query<{ deleted: Text }>(statement, [iso(now)])
+            deleted = Number(row?.deleted ?? 0)
           }
         } catch (error) {
           failures.push(error)
@@ -270,7 +274,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       // it touches the row it takes its family's advisory lock (held to commit), which the
       // revocation below also takes before it reads the family: a rotation's successor is
       // therefore either committed before the revocation looks, or never stored.
-      const [row] = await db.query<RefreshRow & { rotated: boolean }>(
+      const [row] = await db.query<RefreshRow & { rotated: Text }>(
         `WITH family AS MATERIALIZED (
            SELECT family_id, pg_advisory_xact_lock(${familyLock('$6', 'family_id')}) AS locked
            FROM ${t.refreshTokens}
@@ -291,7 +295,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
         [digest, iso(now), next.digest, iso(next.createdOn), iso(next.expiresOn), familyLockPrefix],
       )
       if (row === undefined) return { status: 'not_found' } // unknown or expired: one round trip
-      if (row.rotated) return { status: 'rotated', previous: refreshRecord(row) }
+      if (isTrue(row.rotated)) return { status: 'rotated', previous: refreshRecord(row) }
       // Not spent by us: already spent (reuse), or spent or revoked by another call just now.
       // A reuse revokes the family, successors included. The revocation first waits for the
       // family's lock, so no rotation of a member is in flight; then, READ COMMITTED, the
@@ -347,7 +351,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
     async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
       // The row as it was, locked: a step accepted meanwhile by another request is waited for and
       // seen (without the lock, both would read `enabled` from before either).
-      const [row] = await db.query<{ was_enabled: boolean }>(
+      const [row] = await db.query<{ was_enabled: Text }>(
         `UPDATE ${t.totp} AS totp SET enabled = true, last_step = $3,
            sealed_secret = COALESCE($4::text, totp.sealed_secret)
          FROM (SELECT user_id, enabled FROM ${t.totp} WHERE user_id = $1 FOR UPDATE) AS before
@@ -357,7 +361,7 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
         [userId, sealedSecret, step, resealedSecret ?? null],
       )
       if (row === undefined) return 'refused'
-      return row.was_enabled ? 'accepted' : 'enabled'
+      return isTrue(row.was_enabled) ? 'accepted' : 'enabled'
     },
 
     async deleteTotp(userId) {

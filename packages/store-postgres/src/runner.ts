@@ -43,6 +43,21 @@ const isPool = (client: object): client is Pool =>
 
 const READ_COMMITTED = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED'
 
+/**
+ * Every value comes back as PostgreSQL's own text, whatever parsers the host gave its driver
+ * (`pg.types.setTypeParser`, a Pool's `types`, PGlite's `parsers`), and the store parses it: a
+ * host that reads booleans as text would otherwise turn 'f' into a true value, and one that reads
+ * integers as BigInt would break every comparison with a number.
+ */
+const asText = (value: string) => value
+const PG_AS_TEXT = { getTypeParser: () => asText }
+/** PGlite takes parsers by type: those of every column the store reads. */
+const PGLITE_AS_TEXT = {
+  parsers: Object.fromEntries(
+    [16, 20, 21, 23, 25, 700, 701, 1043, 1114, 1184, 1700].map((type) => [type, asText]),
+  ),
+}
+
 export function queryRunner(client: PostgresClient): QueryRunner {
   if (typeof client === 'object' && client !== null) {
     if (isPGlite(client)) return pgliteRunner(client)
@@ -53,7 +68,7 @@ export function queryRunner(client: PostgresClient): QueryRunner {
 
 function pgliteRunner(db: PGliteInterface): QueryRunner {
   const query = async <Row>(text: string, params: readonly unknown[] = []) =>
-    (await db.query<Row>(text, [...params])).rows
+    (await db.query<Row>(text, [...params], PGLITE_AS_TEXT)).rows
   return {
     query,
     // In process there is no round trip to save: PGlite runs it as a plain query.
@@ -64,7 +79,7 @@ function pgliteRunner(db: PGliteInterface): QueryRunner {
         await tx.query(READ_COMMITTED)
         return work({
           query: async <Row>(text: string, params: readonly unknown[] = []) =>
-            (await tx.query<Row>(text, [...params])).rows,
+            (await tx.query<Row>(text, [...params], PGLITE_AS_TEXT)).rows,
         })
       }),
     async listen(channel, onPayload) {
@@ -79,14 +94,14 @@ function pgliteRunner(db: PGliteInterface): QueryRunner {
 function poolRunner(pool: Pool): QueryRunner {
   const on = (connection: PoolClient): Queryable => ({
     query: async <Row>(text: string, params: readonly unknown[] = []) =>
-      (await connection.query(text, [...params])).rows as Row[],
+      (await connection.query({ text, values: [...params], types: PG_AS_TEXT })).rows as Row[],
   })
   return {
     async query<Row>(text: string, params: readonly unknown[] = []) {
-      return (await pool.query(text, [...params])).rows as Row[]
+      return (await pool.query({ text, values: [...params], types: PG_AS_TEXT })).rows as Row[]
     },
     async prepared<Row>({ name, text }: PreparedStatement, params: readonly unknown[]) {
-      return (await pool.query({ name, text, values: [...params] })).rows as Row[]
+      return (await pool.query({ name, text, values: [...params], types: PG_AS_TEXT })).rows as Row[]
     },
     async transaction(work) {
       const connection = await pool.connect()
