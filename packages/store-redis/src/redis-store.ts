@@ -58,6 +58,9 @@ function finite(value: number, name: string): number {
   return value
 }
 
+/** A script's integer reply: a string when the host's client has ioredis's `stringNumbers`. */
+type Integer = number | string
+
 const date = (fields: Fields, name: string) => new Date(Number(required(fields, name)))
 const optionalDate = (value: string | undefined) => (value === undefined ? null : new Date(Number(value)))
 
@@ -240,7 +243,7 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
           ms(record.createdOn, 'createdOn'),
         ],
       )
-      return stored === 1
+      return Number(stored) === 1
     },
 
     async acceptTotpStep(userId, sealedSecret, step, resealedSecret) {
@@ -259,8 +262,8 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
         client,
         [k.counter(bucket)],
         [ms(now, 'now'), finite(windowMs, 'windowMs')],
-      )) as [number, number]
-      return { count, resetAt: new Date(resetAt) }
+      )) as [Integer, Integer]
+      return { count: Number(count), resetAt: new Date(Number(resetAt)) }
     },
 
     async peekCounter(bucket, now) {

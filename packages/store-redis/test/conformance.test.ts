@@ -1,5 +1,6 @@
 import { runStoreConformance } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
+import { Redis } from 'ioredis'
 import { describe } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { CLIENTS, deleteUnder, dumpPrefix, randomPrefix } from './support.js'
@@ -29,5 +30,26 @@ describeWith('REDIS_URL', 'redis store on Redis', (url) => {
         }
       },
     })
+  })
+
+  // Options a host may give its own client: integer replies as strings, commands pipelined.
+  runStoreConformance({
+    name: 'redis store (ioredis 6 with stringNumbers and enableAutoPipelining)',
+    dropsExpiredKeys: false,
+    setup: async () => {
+      const prefix = randomPrefix()
+      const connect = () => new Redis(url, { stringNumbers: true, enableAutoPipelining: true })
+      const client = connect()
+      const peerClient = connect()
+      return {
+        store: redisStore({ client, prefix }),
+        dump: () => dumpPrefix(client, prefix),
+        peer: async () => redisStore({ client: peerClient, prefix }),
+        async teardown() {
+          await deleteUnder(client, prefix)
+          await Promise.all([client.quit(), peerClient.quit()])
+        },
+      }
+    },
   })
 })
