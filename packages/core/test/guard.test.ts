@@ -1,4 +1,4 @@
-import { memoryStore } from '@keyward/core'
+import { type CounterHit, memoryStore } from '@keyward/core'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -285,6 +285,30 @@ describe('failed-attempt limits per client address', () => {
     expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '198.51.100.1' })).ok).toBe(true)
     clock.advance(MINUTE)
     expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
+  })
+
+  it('still limits, in process, when the store answers counters malformed (a count as a string, no date)', async () => {
+    // As a Redis client answering integers as strings did: the block's end was NaN, which never blocks.
+    const base = memoryStore()
+    const malformed = { count: '9', resetAt: new Date(Number.NaN) } as unknown as CounterHit
+    const { keyward, events } = setup({
+      store: { ...base, incrementCounter: async () => malformed },
+      rateLimit: { perAddress: { max: 3, window: '1m' } },
+    })
+    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.11' }
+    for (let i = 0; i < 3; i++)
+      expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
+    expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 429 } })
+    expect(events.filter((event) => event.type === 'error')).toMatchObject(
+      Array.from({ length: 3 }, () => ({
+        during: 'rate-limit',
+        error: {
+          message: expect.stringMatching(
+            /incrementCounter answered a counter whose count or resetAt is malformed/,
+          ),
+        },
+      })),
+    )
   })
 
   it('does not lock out a key holder on another address', async () => {

@@ -3,7 +3,7 @@
  * so a burst of requests sent at once gets no more codes checked than the same requests sent one
  * by one. "Checked" is what the caller sees as INVALID_TOTP_CODE; a refusal is RATE_LIMITED.
  */
-import { type KeyStore, memoryStore } from '@keyward/core'
+import { type CounterHit, type KeyStore, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
 import { burst, codeAt, MINUTE, setup, wrongCodes } from './support.js'
 
@@ -170,6 +170,31 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     await expect(verify(second as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
     // The next delay would be 26 hours: it is a day.
     await expect(verify(third as string)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfter: 86_400 })
+  })
+
+  it('fails closed when the store answers counters malformed: no code is checked until they are right', async () => {
+    // A count as a string (a Redis client answering integers as strings) never equals 1: past the
+    // limit no lock window opened, and every code was refused for good.
+    const base = memoryStore()
+    let malformed = false
+    const store: KeyStore = {
+      ...base,
+      incrementCounter: async (...args) => {
+        const hit = await base.incrementCounter(...args)
+        return malformed ? ({ ...hit, count: String(hit.count) } as unknown as CounterHit) : hit
+      },
+    }
+    const { clock, secret, verify } = await enrolled({ store })
+    malformed = true
+    const result = await burst(verify, [
+      await codeAt(secret, clock()),
+      ...(await wrongCodes(secret, clock(), 9)),
+    ])
+    expect(result.tally).toEqual({ STORE_UNAVAILABLE: 10 })
+    malformed = false
+    clock.advance(30_000)
+    await verify(await codeAt(secret, clock()))
+    expect((await store.getTotp('alice'))?.enabled).toBe(true)
   })
 
   it('fails closed when the store cannot count: no code is checked', async () => {

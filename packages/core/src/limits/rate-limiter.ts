@@ -21,6 +21,16 @@ const DAY_MS = 86_400_000
  */
 const CONSECUTIVE_FAILURES_MS = 30 * DAY_MS
 
+/**
+ * A store's counter answer, checked. A count that is no number (a Redis client set to answer
+ * integers as strings) or an end that is no date would turn the limits off, not on: a block that
+ * ends at NaN never blocks. So it counts as the store failing.
+ */
+function checkedHit(hit: CounterHit, method: string): CounterHit {
+  if (typeof hit.count === 'number' && hit.count >= 1 && Number.isFinite(hit.resetAt?.getTime?.())) return hit
+  throw new Error(`keyward: the store's ${method} answered a counter whose count or resetAt is malformed`)
+}
+
 const wholeSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
 const secondsUntil = (at: number, now: number) => wholeSeconds(at - now)
 
@@ -86,7 +96,7 @@ export class RateLimiter {
     const group = addressGroup(ip)
     let hit: CounterHit
     try {
-      hit = await this.store.incrementCounter(`addr:${group}`, perAddress.windowMs, new Date(now))
+      hit = await this.#increment(`addr:${group}`, perAddress.windowMs, new Date(now))
     } catch (error) {
       this.countingFailed(error)
       hit = this.#countLocally(group, perAddress.windowMs, now)
@@ -120,8 +130,8 @@ export class RateLimiter {
     const at = new Date(now)
     const { totp, perAccount } = this.config
     const [lock, accountLock] = await Promise.all([
-      storeCall(() => this.store.peekCounter(`totp-lock:${userId}`, at)),
-      perAccount === false ? null : storeCall(() => this.store.peekCounter(`account-lock:${userId}`, at)),
+      storeCall(() => this.#peek(`totp-lock:${userId}`, at)),
+      perAccount === false ? null : storeCall(() => this.#peek(`account-lock:${userId}`, at)),
     ])
     const until = Math.max(lock?.resetAt.getTime() ?? 0, accountLock?.resetAt.getTime() ?? 0)
     if (until <= now) return undefined
@@ -150,19 +160,19 @@ export class RateLimiter {
     const { totp, perAccount } = this.config
     // Named `totp-fail` as before (it counts attempts since the last success), so an upgrade keeps the count.
     const attempts = await storeCall(() =>
-      this.store.incrementCounter(`totp-fail:${userId}`, CONSECUTIVE_FAILURES_MS, now),
+      this.#increment(`totp-fail:${userId}`, CONSECUTIVE_FAILURES_MS, now),
     )
     if (attempts.count >= totp.max) {
-      const locks = await storeCall(() => this.store.peekCounter(`totp-locks:${userId}`, now))
+      const locks = await storeCall(() => this.#peek(`totp-locks:${userId}`, now))
       const doublings = Math.min(locks?.count ?? 0, 16)
       const delay = Math.min(totp.baseDelayMs * 2 ** doublings, DAY_MS)
       const refused = await this.#openWindow(`totp-lock:${userId}`, delay, now)
       if (refused) return refused
-      await storeCall(() => this.store.incrementCounter(`totp-locks:${userId}`, CONSECUTIVE_FAILURES_MS, now))
+      await storeCall(() => this.#increment(`totp-locks:${userId}`, CONSECUTIVE_FAILURES_MS, now))
     }
     if (perAccount !== false) {
       const consecutive = await storeCall(() =>
-        this.store.incrementCounter(`account:${userId}`, CONSECUTIVE_FAILURES_MS, now),
+        this.#increment(`account:${userId}`, CONSECUTIVE_FAILURES_MS, now),
       )
       if (consecutive.count >= perAccount.max) {
         const refused = await this.#openWindow(`account-lock:${userId}`, perAccount.lockoutMs, now)
@@ -192,9 +202,18 @@ export class RateLimiter {
       )
   }
 
+  async #increment(bucket: string, windowMs: number, now: Date): Promise<CounterHit> {
+    return checkedHit(await this.store.incrementCounter(bucket, windowMs, now), 'incrementCounter')
+  }
+
+  async #peek(bucket: string, now: Date): Promise<CounterHit | null> {
+    const hit = await this.store.peekCounter(bucket, now)
+    return hit === null ? null : checkedHit(hit, 'peekCounter')
+  }
+
   /** Undefined when this call opened a new window of `windowMs`; otherwise the open window refuses. */
   async #openWindow(bucket: string, windowMs: number, now: Date): Promise<Limited | undefined> {
-    const hit = await storeCall(() => this.store.incrementCounter(bucket, windowMs, now))
+    const hit = await storeCall(() => this.#increment(bucket, windowMs, now))
     if (hit.count === 1) return undefined
     const { totp } = this.config
     return {
