@@ -13,6 +13,7 @@ export type KeywardEvent =
       readonly type: 'auth.failed'
       readonly at: Date
       readonly code: AuthFailedCode
+      /** `'unresolved'` for an HTTP request whose framework resolved no address (a Unix socket). */
       readonly ip: string | undefined
       /** Whose credential it was, where keyward knows: absent for an unknown key or token. */
       readonly userId?: string

@@ -311,6 +311,45 @@ describe('failed-attempt limits per client address', () => {
     )
   })
 
+  it("limits HTTP requests with no address together (a Unix socket, Koa's empty ip), and a host's own calls not at all", async () => {
+    const { keyward, events } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const socket = {}
+    for (const ip of [undefined, '', undefined])
+      expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip, socket })).toMatchObject({
+        response: { status: 401 },
+      })
+    expect(await keyward.guard({ headers: { 'x-api-key': KEY }, socket: {} })).toMatchObject({
+      response: { status: 429 },
+    })
+    expect(events.filter((event) => event.type === 'auth.failed').map((event) => event.ip)).toEqual(
+      Array(3).fill('unresolved'),
+    )
+    // Neither a host's own call with no address nor a request with one shares that group.
+    expect(await keyward.guard({ headers: { 'x-api-key': KEY } })).toMatchObject({
+      response: { status: 401 },
+    })
+    expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.1', socket })).toMatchObject({
+      response: { status: 401 },
+    })
+  })
+
+  it("limits keyward's routes reached with no address in the same group", async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const exchange = () =>
+      keyward.handle({
+        method: 'POST',
+        path: '/accounts/auth-with-api-key',
+        query: {},
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ api_key: KEY }),
+      })
+    for (let i = 0; i < 3; i++) expect(await exchange()).toMatchObject({ status: 401 })
+    expect(await exchange()).toMatchObject({ status: 429 })
+    expect(await keyward.guard({ headers: { 'x-api-key': KEY }, socket: {} })).toMatchObject({
+      response: { status: 429 },
+    })
+  })
+
   it('does not lock out a key holder on another address', async () => {
     const { keyward } = setup()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })

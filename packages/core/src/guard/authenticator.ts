@@ -5,6 +5,7 @@ import type { CachedKey } from '../keys/key-cache.js'
 import type { KeyCheck, KeyService } from '../keys/key-service.js'
 import type { Clock } from '../lib/clock.js'
 import { isPromiseLike, type MaybePromise } from '../lib/maybe-promise.js'
+import { requestAddress } from '../limits/address-group.js'
 import type { Limited, RateLimiter } from '../limits/rate-limiter.js'
 import type { AuthTokenCheck, AuthTokens } from '../tokens/auth-token.js'
 import type { KeywardUser, Principal } from '../users.js'
@@ -85,7 +86,7 @@ export class Authenticator {
     const now = this.clock()
     // request.ip may be a getter that costs something: read it only when an address is blocked.
     if (this.limiter?.mayBlock(now)) {
-      const limited = this.limiter.addressBlocked(request.ip, now)
+      const limited = this.limiter.addressBlocked(requestAddress(request), now)
       if (limited) return { ok: false, failure: { code: 'RATE_LIMITED', limited } }
     }
     const required = options?.permissions
@@ -94,10 +95,10 @@ export class Authenticator {
         ? this.byApiKey(credential.value, now, request.socket)
         : this.#byAuthToken(credential.value, now)
     if (!isPromiseLike(result))
-      return result.ok ? admitted(result, required) : this.#refused(result, request.ip)
+      return result.ok ? admitted(result, required) : this.#refused(result, requestAddress(request))
     // Read before waiting: Node keeps a socket's peer address only once something has read it, so a
     // client that resets its connection meanwhile would take its address along, uncounted.
-    const ip = request.ip
+    const ip = requestAddress(request)
     return result.then((outcome) => (outcome.ok ? admitted(outcome, required) : this.#refused(outcome, ip)))
   }
 

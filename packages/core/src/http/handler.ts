@@ -1,6 +1,7 @@
 import { isKeywardError, KeywardError } from '../errors.js'
 import type { Authenticator, AuthResult, Failure } from '../guard/authenticator.js'
 import type { KeywardInternals } from '../keyward.js'
+import { UNRESOLVED_ADDRESS } from '../limits/address-group.js'
 import type { Principal } from '../users.js'
 import { field, queryString, readJsonObject, requiredString } from './body.js'
 import { errorResponse, failureResponse, jsonResponse } from './failures.js'
@@ -77,15 +78,20 @@ export class HttpHandler {
   }
 
   /** The response for one of keyward's routes, or undefined when the path is not keyward's. */
-  async handle(request: HttpRequest): Promise<HttpResponse | undefined> {
-    const byMethod = this.#routes.get(request.path)
+  async handle(described: HttpRequest): Promise<HttpResponse | undefined> {
+    const byMethod = this.#routes.get(described.path)
     if (byMethod === undefined) return undefined
-    const route = byMethod.get(request.method.toUpperCase())
+    const route = byMethod.get(described.method.toUpperCase())
     if (route === undefined) {
       const allowed = [...byMethod.keys()].join(', ')
-      const response = failureResponse('METHOD_NOT_ALLOWED', { message: `Use ${allowed} on ${request.path}` })
+      const response = failureResponse('METHOD_NOT_ALLOWED', {
+        message: `Use ${allowed} on ${described.path}`,
+      })
       return { ...response, headers: { ...response.headers, allow: allowed } }
     }
+    // Every request here came over HTTP, so one with no address is limited in the unresolved group.
+    const ip = described.ip || UNRESOLVED_ADDRESS
+    const request = ip === described.ip ? described : { ...described, ip }
     try {
       let principal: Principal | undefined
       if (route.auth) {

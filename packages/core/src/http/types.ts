@@ -6,7 +6,11 @@ export interface GuardRequest {
   readonly headers?: HeaderBag
   /** Node's `req.rawHeaders` (name, value, ...): preferred when given; it shows repeated headers. */
   readonly rawHeaders?: readonly string[] | undefined
-  /** The client address, as the framework's trusted-proxy setting resolved it. */
+  /**
+   * The client address, as the framework's trusted-proxy setting resolved it. With none (a Unix
+   * socket), a request that has a `socket` is limited with every other such request, as
+   * `'unresolved'`; a host's own call with neither is not limited by address.
+   */
   readonly ip?: string | undefined
   /**
    * The connection the request came on (Node's `req.socket`). The guard remembers the last API

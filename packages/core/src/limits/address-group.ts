@@ -1,5 +1,22 @@
 import { createHash } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
+import type { GuardRequest } from '../http/types.js'
+
+/**
+ * The one group of the HTTP requests whose framework resolved no client address: every request of
+ * a server on a Unix socket, where all clients come through the proxy in front (as behind a proxy
+ * not trusted, where all share its address), and that of a client that reset its connection
+ * before its address was read. Limited together rather than not at all.
+ */
+export const UNRESOLVED_ADDRESS = 'unresolved'
+
+/**
+ * The address a request is limited by: its own, or the unresolved group for an HTTP request (one
+ * with a connection) that has none (`undefined`, or Koa's `''`). A host's own call with no address
+ * is not limited by address.
+ */
+export const requestAddress = (request: GuardRequest): string | undefined =>
+  request.ip || (request.socket == null ? undefined : UNRESOLVED_ADDRESS)
 
 /** Bits of an IPv6 address that name one customer: a /56, as ISPs assign (express-rate-limit's default). */
 const IPV6_PREFIX_GROUPS = 3 // the first 48 bits, then the high byte of the fourth group
