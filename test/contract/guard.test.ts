@@ -240,5 +240,26 @@ describe.each(FRAMEWORKS)(
       expect((await t.api('GET', '/v1/agents', { headers: withKey(alice) })).status).toBe(429)
       expect(failedAddresses(t.events)).toEqual(['127.0.0.1', '127.0.0.1'])
     })
+
+    it('is counted, and then blocked, when it resets before the guard reads its address at all', async () => {
+      // Its address is gone before the guard runs: the framework has none ('unresolved' groups
+      // such requests). Before, each went uncounted, so resetting clients were never limited.
+      for (const digit of ['c', 'd', 'e']) {
+        const { host, hostname, port } = new URL(t.server.url)
+        const socket = connect(Number(port), hostname)
+        socket.on('error', () => {})
+        const request = encodeRequest(
+          { method: 'GET', target: '/v1/agents', headers: [['x-api-key', `ms-${digit.repeat(32)}`]] },
+          host,
+        )
+        await new Promise<void>((written) => socket.write(request, () => written()))
+        socket.resetAndDestroy()
+        expect((await t.api('GET', '/public')).status).toBe(200)
+      }
+      // Two failures counted, with an address; the third was refused as blocked (a 429 is no event).
+      const addresses = failedAddresses(t.events)
+      expect(addresses).toHaveLength(2)
+      for (const address of addresses) expect(['127.0.0.1', 'unresolved']).toContain(address)
+    })
   },
 )
