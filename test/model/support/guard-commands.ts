@@ -139,8 +139,10 @@ export class Guard implements Cmd {
     const { raw, asKey, name, value } = credentialHeader(model, this.credential)
     const ip = ipAt(model, this.ip)
     const socket = this.socket === undefined ? undefined : real.sockets[this.socket % real.sockets.length]
+    // A request on a connection with no address is limited in one group (SECURITY.md, "Trusted proxies").
+    const address = ip ?? (socket === undefined ? undefined : 'unresolved')
     // Whole seconds until the block ends, at least 1 (Retry-After).
-    const blockedUntil = ip === undefined ? undefined : model.blockedUntil.get(ip)
+    const blockedUntil = address === undefined ? undefined : model.blockedUntil.get(address)
     const retryAfter = Math.max(1, Math.ceil(((blockedUntil ?? model.now) - model.now) / 1000))
     const answer = await this.#ask(real, { headers: { [name]: value }, ip, socket })
     model.lastGuarded = { raw, asKey, name, value, socket: this.socket }
@@ -152,7 +154,7 @@ export class Guard implements Cmd {
       expect(actual).toBe('MALFORMED_HEADER')
       return presented('MALFORMED_HEADER')
     }
-    if (addressBlocked(model, ip)) {
+    if (addressBlocked(model, address)) {
       tally(model, 'guard: address blocked')
       expect(actual).toBe('RATE_LIMITED')
       return presented('RATE_LIMITED')
@@ -167,9 +169,9 @@ export class Guard implements Cmd {
         if (verdict.key !== undefined) usedKey(model, verdict.key)
         return
       }
-      addressFailed(model, ip)
+      addressFailed(model, address)
       const owner = actual === 'NOT_FOUND' ? undefined : verdict.owner
-      failedEvent(model, actual, ip, owner)
+      failedEvent(model, actual, address, owner)
       // authenticate names the owner in its failure too.
       if (answer.owner !== undefined)
         expect(answer.owner).toEqual({ userId: owner?.userId, keyId: owner?.keyId ?? undefined })
