@@ -24,7 +24,7 @@ function answerBodyError(reply: FastifyReply, error: unknown): FastifyReply {
  */
 export function keywardRoutes(keyward: Keyward) {
   return async function routes(child: FastifyInstance): Promise<void> {
-    const mountedAt = child.prefix.replace(/\/+$/, '')
+    const prefix = child.prefix.replace(/\/+$/, '')
     child.removeAllContentTypeParsers()
     // `payload` is the request, or the stream a host's preParsing hook (e.g. decompression) returned.
     child.addContentTypeParser('*', (_request: FastifyRequest, payload: IncomingMessage) =>
@@ -35,7 +35,7 @@ export function keywardRoutes(keyward: Keyward) {
       if (typeof error.code === 'string' && REFUSED_BEFORE_PARSING.has(error.code)) {
         try {
           const body = await readRawBody(request.raw, keyward.bodyLimit)
-          return await serve(keyward, request, reply, body, mountedAt)
+          return await serve(keyward, request, reply, body, prefix)
         } catch (readError) {
           return answerBodyError(reply, readError)
         }
@@ -45,7 +45,7 @@ export function keywardRoutes(keyward: Keyward) {
 
     const paths = new Set(ROUTES.map((route) => keyward.basePath + route.path))
     for (const path of paths) {
-      child.all(path, (request, reply) => serve(keyward, request, reply, request.body, mountedAt))
+      child.all(path, (request, reply) => serve(keyward, request, reply, request.body, prefix))
     }
   }
 }

@@ -131,6 +131,24 @@ describe('the @keyward/fastify plugin', () => {
     }
   })
 
+  it("serves the routes under a scope prefix with a parameter, naming the request's value in base_url", async () => {
+    const { keyward: engine } = createFixture()
+    const { key } = await engine.issueKey('alice', { name: 'ci' })
+    const app = Fastify()
+    running.push(app)
+    await app.register(async (scope) => scope.register(keyward, { keyward: engine }), { prefix: '/:tenant' })
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const issue = (path: string) =>
+      post(`${url}${path}`, JSON.stringify({ key_name: 'cli' }), { 'x-api-key': key })
+    const issued = await issue('/acme/accounts/api-key')
+    expect(issued.status).toBe(200)
+    const { data } = (await issued.json()) as { data: { creds: string } }
+    expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/acme` })
+    expect((await issue('/globex/accounts/api-key')).status).toBe(200)
+    // Without a tenant, no route of keyward's is there.
+    expect((await issue('/accounts/api-key')).status).toBe(404)
+  })
+
   describe('encapsulation', () => {
     it("keeps keyward's body handling and error handler away from the host's routes", async () => {
       const { url, hostErrors } = await host(createFixture().keyward, (app) => {
