@@ -62,10 +62,15 @@ function called(method: (...args: unknown[]) => Promise<unknown>, store: KeyStor
  * The call's outcome, or a rejection with `late` once `ms` have passed without one. The call is
  * not cancelled, and what it settles with later is handled (never an unhandled rejection). The
  * timer does not keep the process alive. Exported for stores, which bound their own checks with it.
+ *
+ * The rejection waits for the event loop's next look at I/O: after a stall longer than `ms` (a
+ * frozen VM, a long GC pause, a blocked loop), Node runs due timers before it reads the sockets,
+ * and an answer that arrived meanwhile would lose to a deadline it met. A refresh token rotated
+ * and answered in time was then taken for lost, and its retry for reuse.
  */
 export function settledWithin<T>(call: PromiseLike<T>, ms: number, late: string): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(late)), ms)
+    const timer = setTimeout(() => setImmediate(() => reject(new Error(late))), ms)
     timer.unref?.()
     Promise.resolve(call).then(
       (value) => {
