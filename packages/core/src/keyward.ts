@@ -134,8 +134,23 @@ const withoutDigest = ({ digest: _digest, ...info }: ApiKeyRecord): KeyInfo => i
 const failureError = (code: FailureCode) =>
   new KeywardError(code, PRESENTATION[code].message ?? PRESENTATION[code].error)
 
+/**
+ * jose signs and verifies tokens with the global Web Crypto API, and otplib draws TOTP secrets from
+ * it. Node 20 has it unless run with --no-experimental-global-webcrypto: then every exchange and
+ * enrolment would fail, found only at request time.
+ */
+function requireWebCrypto(): void {
+  const webCrypto = (globalThis as { crypto?: { subtle?: { sign?: unknown }; getRandomValues?: unknown } })
+    .crypto
+  if (typeof webCrypto?.subtle?.sign === 'function' && typeof webCrypto.getRandomValues === 'function') return
+  throw new Error(
+    'keyward: the global Web Crypto API (globalThis.crypto) is missing; Node 20 and later have it unless run with --no-experimental-global-webcrypto',
+  )
+}
+
 /** Creates the engine. Options are checked here: bad configuration throws now, not at request time. */
 export function createKeyward(options: KeywardOptions): Keyward {
+  requireWebCrypto()
   const config = resolveOptions(options)
   const { clock, emit } = config
   const store = withDeadline(config.store, config.storeTimeoutMs)

@@ -310,6 +310,47 @@ describe('auth tokens', () => {
   })
 })
 
+describe('without the global Web Crypto API', () => {
+  /** Runs `during` with globalThis.crypto gone, as under node --no-experimental-global-webcrypto. */
+  async function withoutWebCrypto(during: () => unknown): Promise<void> {
+    const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'crypto')
+    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true })
+    try {
+      await during()
+    } finally {
+      if (descriptor !== undefined) Object.defineProperty(globalThis, 'crypto', descriptor)
+    }
+  }
+
+  it('refuses to start, naming the Node flag that took it away', async () => {
+    await withoutWebCrypto(() => {
+      expect(() => setup()).toThrow(/Web Crypto API.*--no-experimental-global-webcrypto/)
+    })
+  })
+
+  it('answers a valid token it cannot verify with a 500 the operator hears of, never a 401 counted against the client', async () => {
+    const minting = setup()
+    const { key } = await minting.keyward.issueKey('alice', { name: 'ci' })
+    const { auth_token } = await minting.keyward.authenticateWithApiKey(key)
+    // Another instance over the same store: it has not verified the token yet.
+    const { keyward, events } = setup({
+      store: minting.store,
+      rateLimit: { perAddress: { max: 1, window: '1m' } },
+    })
+    const request = { headers: { authorization: `Bearer ${auth_token}` }, ip: '203.0.113.5' }
+    await withoutWebCrypto(async () => {
+      for (let i = 0; i < 2; i++)
+        expect(await keyward.guard(request)).toMatchObject({ response: { status: 500 } })
+    })
+    expect(events.filter((event) => event.type === 'auth.failed')).toEqual([])
+    expect(events.filter((event) => event.type === 'error')).toMatchObject([
+      { during: 'request', code: 'INTERNAL' },
+      { during: 'request', code: 'INTERNAL' },
+    ])
+    expect(await keyward.guard(request)).toMatchObject({ ok: true })
+  })
+})
+
 describe('refresh tokens', () => {
   it('rotate on every use: the new pair works, the old refresh token does not', async () => {
     const { keyward, pair } = await exchange()

@@ -174,7 +174,11 @@ export class AuthTokens {
       return check
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) return { ok: false, code: 'TOKEN_EXPIRED' }
-      return { ok: false, code: 'INVALID_TOKEN' }
+      // Only what jose says of the token refuses it: anything else (no Web Crypto in the runtime)
+      // is keyward's failure, a 500 the operator hears of, not the client's wrong token, counted
+      // against its address.
+      if (error instanceof joseErrors.JOSEError) return { ok: false, code: 'INVALID_TOKEN' }
+      throw error
     }
   }
 
