@@ -9,10 +9,9 @@
  */
 import { PGlite } from '@electric-sql/pglite'
 import { runStoreConformance } from '@keyward/core/testing'
-import { migrate, postgresStore } from '@keyward/store-postgres'
 import { Pool } from 'pg'
 import { describeWith } from '../../../test/support/services.js'
-import { dumpSchema, randomSchema } from './support.js'
+import { onPGlite, onPostgres } from './support.js'
 
 const asText = (value: string) => value
 const INT8 = 20
@@ -29,46 +28,26 @@ const SESSION = {
 describeWith('DATABASE_URL', 'postgres store on PostgreSQL, through a host-configured pool', (url) => {
   runStoreConformance({
     name: 'postgres store on PostgreSQL (pg.Pool with its own type parsers and session settings)',
-    setup: async () => {
-      const schema = randomSchema()
-      const connect = () =>
+    setup: onPostgres(
+      url,
+      (connectionString) =>
         new Pool({
-          connectionString: url,
+          connectionString,
           types: { getTypeParser: hostParser },
           options: Object.entries(SESSION)
             .map(([name, value]) => `-c ${name}=${value.replace(/ /g, '\\ ')}`)
             .join(' '),
-        })
-      const pool = connect()
-      const peerPool = connect()
-      await migrate(pool, { schema })
-      return {
-        store: postgresStore({ client: pool, schema }),
-        dump: () => dumpSchema(pool, schema),
-        peer: async () => postgresStore({ client: peerPool, schema }),
-        async teardown() {
-          await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
-          await Promise.all([pool.end(), peerPool.end()])
-        },
-      }
-    },
+        }),
+    ),
   })
 })
 
 runStoreConformance({
   name: 'postgres store on PGlite with its own parsers and session settings',
-  setup: async () => {
-    const parsers = Object.fromEntries(
-      [16, INT8, 21, INT4, 700, 701, 1114, 1184, 1700].map((type) => [type, hostParser(type)]),
-    )
-    const db = new PGlite({ parsers })
+  setup: onPGlite(async () => {
+    const types = [16, INT8, 21, INT4, 700, 701, 1114, 1184, 1700]
+    const db = new PGlite({ parsers: Object.fromEntries(types.map((type) => [type, hostParser(type)])) })
     for (const [name, value] of Object.entries(SESSION)) await db.query(`SET ${name} = '${value}'`)
-    await migrate(db)
-    return {
-      store: postgresStore({ client: db }),
-      dump: () => dumpSchema(db, 'public'),
-      peer: async () => postgresStore({ client: db }),
-      teardown: () => db.close(),
-    }
-  },
+    return db
+  }),
 })

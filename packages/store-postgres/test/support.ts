@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { PGlite } from '@electric-sql/pglite'
 import { createKeyward, type KeyStore } from '@keyward/core'
+import type { StoreUnderTest } from '@keyward/core/testing'
+import { migrate, postgresStore } from '@keyward/store-postgres'
 import { Pool } from 'pg'
 import oldestPg from 'pg-8.0.3'
 import { PGlite as PGlite02 } from 'pglite-0.2.0'
@@ -53,6 +55,42 @@ export async function dumpSchema(db: Queryable, schema: string): Promise<string>
     parts.push(`${tablename}: ${rows[0]?.rows}`)
   }
   return parts.join('\n')
+}
+
+/**
+ * The conformance suite's subject on PostgreSQL: a schema of its own, over pools `connect` makes;
+ * another instance has a pool of its own, so that its LISTEN runs on its own connection.
+ */
+export const onPostgres =
+  (url: string, connect: (connectionString: string) => Pool) => async (): Promise<StoreUnderTest> => {
+    const schema = randomSchema()
+    const pool = connect(url)
+    const peerPool = connect(url)
+    await migrate(pool, { schema })
+    return {
+      store: postgresStore({ client: pool, schema }),
+      dump: () => dumpSchema(pool, schema),
+      peer: async () => postgresStore({ client: peerPool, schema }),
+      async teardown() {
+        await pool.query(`DROP SCHEMA "${schema}" CASCADE`)
+        await Promise.all([pool.end(), peerPool.end()])
+      },
+    }
+  }
+
+/**
+ * The same on a PGlite `open` gives, in the default schema. PGlite is one process: another
+ * instance is another store over the same database.
+ */
+export const onPGlite = (open: () => PGlite | Promise<PGlite>) => async (): Promise<StoreUnderTest> => {
+  const db = await open()
+  await migrate(db)
+  return {
+    store: postgresStore({ client: db }),
+    dump: () => dumpSchema(db, 'public'),
+    peer: async () => postgresStore({ client: db }),
+    teardown: () => db.close(),
+  }
 }
 
 /** A local port nothing listens on (bound, then released). */
