@@ -333,18 +333,21 @@ describe('failed-attempt limits per client address', () => {
     })
   })
 
-  it("limits keyward's routes reached with no address in the same group", async () => {
+  it("limits keyward's routes reached on a connection with no address in the same group", async () => {
     const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
-    const exchange = () =>
+    const exchange = (socket?: object) =>
       keyward.handle({
         method: 'POST',
         path: '/accounts/auth-with-api-key',
         query: {},
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ api_key: KEY }),
+        socket,
       })
-    for (let i = 0; i < 3; i++) expect(await exchange()).toMatchObject({ status: 401 })
-    expect(await exchange()).toMatchObject({ status: 429 })
+    // A host's own call, with neither address nor connection, is not limited by address.
+    for (let i = 0; i < 4; i++) expect(await exchange()).toMatchObject({ status: 401 })
+    for (let i = 0; i < 3; i++) expect(await exchange({})).toMatchObject({ status: 401 })
+    expect(await exchange({})).toMatchObject({ status: 429 })
     expect(await keyward.guard({ headers: { 'x-api-key': KEY }, socket: {} })).toMatchObject({
       response: { status: 429 },
     })

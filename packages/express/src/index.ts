@@ -111,6 +111,7 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
       rawHeaders: req.rawHeaders,
       body,
       ip: req.ip,
+      socket: req.socket,
       protocol: req.protocol,
     })
     if (response === undefined) return next()

@@ -61,6 +61,7 @@ export async function serve(
     rawHeaders: request.raw.rawHeaders,
     body,
     ip: request.ip,
+    socket: request.raw.socket,
     protocol: request.protocol,
   })
   if (response === undefined) {

@@ -103,6 +103,7 @@ export function keywardKoa(keyward: Keyward): KeywardKoa {
       rawHeaders: ctx.req.rawHeaders,
       body,
       ip: ctx.ip,
+      socket: ctx.req.socket,
       protocol: ctx.protocol,
     })
     if (response === undefined) return next()

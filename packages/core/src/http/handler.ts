@@ -1,7 +1,7 @@
 import { isKeywardError, KeywardError } from '../errors.js'
 import type { Authenticator, AuthResult, Failure } from '../guard/authenticator.js'
 import type { KeywardInternals } from '../keyward.js'
-import { UNRESOLVED_ADDRESS } from '../limits/address-group.js'
+import { requestAddress } from '../limits/address-group.js'
 import type { Principal } from '../users.js'
 import { field, queryString, readJsonObject, requiredString } from './body.js'
 import { errorResponse, failureResponse, jsonResponse } from './failures.js'
@@ -89,8 +89,8 @@ export class HttpHandler {
       })
       return { ...response, headers: { ...response.headers, allow: allowed } }
     }
-    // Every request here came over HTTP, so one with no address is limited in the unresolved group.
-    const ip = described.ip || UNRESOLVED_ADDRESS
+    // One on a connection with no address is limited in the unresolved group, as the guard does.
+    const ip = requestAddress(described)
     const request = ip === described.ip ? described : { ...described, ip }
     try {
       let principal: Principal | undefined
