@@ -50,7 +50,19 @@ const READ_COMMITTED = 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED'
  * integers as BigInt would break every comparison with a number.
  */
 const asText = (value: string) => value
-const PG_AS_TEXT = { getTypeParser: () => asText }
+/**
+ * pg's `binary: true` asks for binary results, which pg then reads as UTF-8 text, changing their
+ * bytes (an int8 comes back 12 bytes long), and which a query cannot turn off. Refused with the
+ * pool's option; under `pg.defaults.binary`, every read fails (a 503 whose error says why).
+ */
+const BINARY_REFUSED =
+  "must not answer in binary (pg's `binary: true`): pg reads binary results as UTF-8, changing their bytes"
+const refuseBinary = () => {
+  throw new Error(`keyward: the pool ${BINARY_REFUSED}`)
+}
+const PG_AS_TEXT = {
+  getTypeParser: (_type: number, format?: string) => (format === 'binary' ? refuseBinary : asText),
+}
 /** PGlite takes parsers by type: those of every column the store reads. */
 const PGLITE_AS_TEXT = {
   parsers: Object.fromEntries(
@@ -92,6 +104,8 @@ function pgliteRunner(db: PGliteInterface): QueryRunner {
 }
 
 function poolRunner(pool: Pool): QueryRunner {
+  if ((pool as { options?: { binary?: unknown } }).options?.binary === true)
+    throw new KeywardConfigError('client', BINARY_REFUSED)
   const on = (connection: PoolClient): Queryable => ({
     query: async <Row>(text: string, params: readonly unknown[] = []) =>
       (await connection.query({ text, values: [...params], types: PG_AS_TEXT })).rows as Row[],

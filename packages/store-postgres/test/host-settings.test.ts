@@ -5,13 +5,15 @@
  * or given to PGlite as `parsers`), and session settings that change how PostgreSQL writes values.
  * The whole contract holds on each: before, a boolean read as 'f' was true (a spent refresh token
  * rotated again, an enabled TOTP read as off) and a negative extra_float_digits moved expiries by
- * years.
+ * years. A pool that answers in binary (pg's `binary: true`) is refused: pg cannot read it.
  */
 import { PGlite } from '@electric-sql/pglite'
-import { runStoreConformance } from '@keyward/core/testing'
-import { Pool } from 'pg'
+import { runStoreConformance, sampleKeyRecord } from '@keyward/core/testing'
+import { migrate, postgresStore } from '@keyward/store-postgres'
+import pg, { Pool } from 'pg'
+import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
-import { onPGlite, onPostgres } from './support.js'
+import { onPGlite, onPostgres, randomSchema } from './support.js'
 
 const asText = (value: string) => value
 const INT8 = 20
@@ -24,6 +26,34 @@ const SESSION = {
   TimeZone: 'Pacific/Chatham',
   IntervalStyle: 'sql_standard',
 }
+
+describeWith('DATABASE_URL', 'postgres store on a pool that answers in binary', (url) => {
+  // pg reads binary results as UTF-8 text, which changes their bytes: refused, never misread.
+  it("refuses a pool given pg's binary: true, naming the option", () => {
+    // The option is pg's, missing from its types.
+    const pool = new Pool({ connectionString: url, binary: true } as ConstructorParameters<typeof Pool>[0])
+    expect(() => postgresStore({ client: pool })).toThrow(/client.*binary: true/)
+  })
+
+  it('fails every read under pg.defaults.binary, saying why, rather than misread one', async () => {
+    const plain = new Pool({ connectionString: url })
+    const schema = randomSchema()
+    await migrate(plain, { schema })
+    await postgresStore({ client: plain, schema }).insertKey(sampleKeyRecord('alice'))
+    // A pool's clients take the default as they are made.
+    pg.defaults.binary = true
+    const binary = new Pool({ connectionString: url })
+    try {
+      const store = postgresStore({ client: binary, schema })
+      await expect(store.listKeys('alice')).rejects.toThrow(/pool must not answer in binary/)
+      await expect(store.incrementCounter('addr:x', 60_000, new Date())).rejects.toThrow(/binary/)
+    } finally {
+      pg.defaults.binary = false
+      await plain.query(`DROP SCHEMA "${schema}" CASCADE`)
+      await Promise.all([plain.end(), binary.end()])
+    }
+  })
+})
 
 describeWith('DATABASE_URL', 'postgres store on PostgreSQL, through a host-configured pool', (url) => {
   runStoreConformance({
