@@ -75,11 +75,11 @@ describeWith('REDIS_URL', 'redis store on Redis', (url) => {
 /** The README's rules ("Least privilege"), for a prefix: the test keeps the README true. */
 function leastPrivilege(prefix: string): string[] {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
-  const line = readme.split('\n').find((text) => text.startsWith('ACL SETUSER keyward on '))
+  const line = readme.split('\n').find((text) => text.startsWith('ACL SETUSER keyward '))
   if (line === undefined) throw new Error('the README has no ACL SETUSER line')
-  // Past the user, `on` and the password.
-  return line
-    .split(' ')
-    .slice(5)
+  // Past the password.
+  const words = line.split(' ')
+  return words
+    .slice(words.findIndex((word) => word.startsWith('>')) + 1)
     .map((rule) => rule.replace('keyward:', prefix))
 }

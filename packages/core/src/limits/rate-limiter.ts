@@ -208,7 +208,7 @@ export class RateLimiter {
 
   async #peek(bucket: string, now: Date): Promise<CounterHit | null> {
     const hit = await this.store.peekCounter(bucket, now)
-    return hit === null ? null : checkedHit(hit, 'peekCounter')
+    return hit == null ? null : checkedHit(hit, 'peekCounter')
   }
 
   /** Undefined when this call opened a new window of `windowMs`; otherwise the open window refuses. */
