@@ -51,6 +51,24 @@ describe('RFC 6238 TOTP test vectors (Appendix B, 8 digits, 30 s)', () => {
 
 const codeAt = (secret: string, ms: number) => generate({ secret, epoch: Math.floor(ms / 1000) })
 
+/** A store whose first two acceptTotpStep calls wait for each other, then run in step order. */
+function acceptingTwoAtOnce() {
+  const base = memoryStore()
+  const held: Array<{ step: number; accept: () => void }> = []
+  const store = {
+    ...base,
+    acceptTotpStep: (userId: string, sealedSecret: string, step: number, resealed?: string) => {
+      if (held.length === 2) return base.acceptTotpStep(userId, sealedSecret, step, resealed)
+      return new Promise<TotpAcceptance>((resolve, reject) => {
+        const accept = () => base.acceptTotpStep(userId, sealedSecret, step, resealed).then(resolve, reject)
+        held.push({ step, accept })
+        if (held.length === 2) for (const call of held.sort((a, b) => a.step - b.step)) call.accept()
+      })
+    },
+  }
+  return { base, store }
+}
+
 describe('TOTP enrolment', () => {
   it('returns a base32 secret of at least 160 bits and an otpauth URL with issuer and label', async () => {
     const { keyward } = setup({ totp: { issuer: 'Acme API' } })
@@ -81,17 +99,7 @@ describe('TOTP enrolment', () => {
 
   it('tells once that TOTP is enabled when two codes confirm a pending secret at the same time', async () => {
     // Both requests read the enrolment pending; the store accepts the earlier step, then the later.
-    const base = memoryStore()
-    const calls: Array<{ step: number; accept: () => void }> = []
-    const store = {
-      ...base,
-      acceptTotpStep: (userId: string, sealedSecret: string, step: number) =>
-        new Promise<TotpAcceptance>((resolve, reject) => {
-          const accept = () => base.acceptTotpStep(userId, sealedSecret, step).then(resolve, reject)
-          calls.push({ step, accept })
-          if (calls.length === 2) for (const call of calls.sort((a, b) => a.step - b.step)) call.accept()
-        }),
-    }
+    const { base, store } = acceptingTwoAtOnce()
     const { keyward, clock, events } = setup({ store })
     const { secret } = await keyward.generateTotpKey('alice')
     const codes = [await codeAt(secret, clock() - 30_000), await codeAt(secret, clock())]
@@ -396,24 +404,6 @@ describe('TOTP sealing keys across a rotation', () => {
     withoutA.clock.advance(30_000)
     await withoutA.keyward.verifyTotp('alice', await codeAt(secret, withoutA.clock()))
   })
-
-  /** A store whose first two acceptTotpStep calls wait for each other, then run in step order. */
-  function acceptingTwoAtOnce() {
-    const base = memoryStore()
-    const held: Array<{ step: number; accept: () => void }> = []
-    const store = {
-      ...base,
-      acceptTotpStep: (userId: string, sealedSecret: string, step: number, resealed?: string) => {
-        if (held.length === 2) return base.acceptTotpStep(userId, sealedSecret, step, resealed)
-        return new Promise<TotpAcceptance>((resolve, reject) => {
-          const accept = () => base.acceptTotpStep(userId, sealedSecret, step, resealed).then(resolve, reject)
-          held.push({ step, accept })
-          if (held.length === 2) for (const call of held.sort((a, b) => a.step - b.step)) call.accept()
-        })
-      },
-    }
-    return { base, store }
-  }
 
   it('accepts two valid codes of different steps sent at once as the first after a rotation', async () => {
     // The first re-seals the secret; the second, read before, still holds the same secret.

@@ -63,7 +63,7 @@ const refuseBinary = () => {
 const PG_AS_TEXT = {
   getTypeParser: (_type: number, format?: string) => (format === 'binary' ? refuseBinary : asText),
 }
-/** PGlite takes parsers by type: those of every column the store reads. */
+/** PGlite takes parsers by type: those of the columns and results the store reads, and kin. */
 const PGLITE_AS_TEXT = {
   parsers: Object.fromEntries(
     [16, 20, 21, 23, 25, 700, 701, 1043, 1114, 1184, 1700].map((type) => [type, asText]),
