@@ -137,8 +137,9 @@ export const errorResponse = (error: KeywardError): HttpResponse =>
     rateLimit: error.rateLimit,
   })
 
+/** Each response has headers of its own: a host adding one (CORS for its caller) adds it to no other. */
 export const jsonResponse = (status: number, body: unknown): HttpResponse => ({
   status,
-  headers: JSON_HEADERS,
+  headers: { ...JSON_HEADERS },
   body,
 })

@@ -7,9 +7,11 @@ export interface GuardRequest {
   /** Node's `req.rawHeaders` (name, value, ...): preferred when given; it shows repeated headers. */
   readonly rawHeaders?: readonly string[] | undefined
   /**
-   * The client address, as the framework's trusted-proxy setting resolved it. With none (a Unix
-   * socket), a request that has a `socket` is limited with every other such request, as
-   * `'unresolved'`; a host's own call with neither is not limited by address.
+   * The client address, as the framework's trusted-proxy setting resolved it. With none, a request
+   * that has a `socket` is limited by the socket's `remoteAddress` (plain `node:http`, no proxy in
+   * front), or, with none either (a Unix socket), with every other such request, as `'unresolved'`;
+   * a call with neither `ip` nor `socket` (a host's own, or a fetch runtime's that passed no
+   * address) is not limited by address.
    */
   readonly ip?: string | undefined
   /**
@@ -44,7 +46,10 @@ export interface HttpRequest extends GuardRequest {
    */
   readonly mountedAt?: string | undefined
   readonly query: Readonly<Record<string, unknown>>
-  /** The raw body (Buffer or string) or a value the host's own body parser already produced. */
+  /**
+   * The raw body (a string, or bytes: a Buffer, an ArrayBuffer, any view) or the value the host's
+   * own JSON parser already produced. A stream or a Blob is refused: read it first.
+   */
   readonly body: unknown
   /** `http` or `https`, as the framework resolved it; used for the credentials document's base URL. */
   readonly protocol?: string | undefined

@@ -11,12 +11,18 @@ import type { GuardRequest } from '../http/types.js'
 export const UNRESOLVED_ADDRESS = 'unresolved'
 
 /**
- * The address a request is limited by: its own, or the unresolved group for an HTTP request (one
- * with a connection) that has none (`undefined`, or Koa's `''`). A host's own call with no address
- * is not limited by address.
+ * The address a request is limited by: its own; else its connection's peer (plain `node:http`'s
+ * request has no `ip`: with no proxy in front, the peer is the client); else the unresolved group
+ * for an HTTP request (one with a connection) that has none (`undefined`, or Koa's `''`). A host's
+ * own call with no address is not limited by address.
  */
 export const requestAddress = (request: GuardRequest): string | undefined =>
-  request.ip || (request.socket == null ? undefined : UNRESOLVED_ADDRESS)
+  request.ip || (request.socket == null ? undefined : peerAddress(request.socket) || UNRESOLVED_ADDRESS)
+
+function peerAddress(socket: object): string | undefined {
+  const address = (socket as { remoteAddress?: unknown }).remoteAddress
+  return typeof address === 'string' ? address : undefined
+}
 
 /** Bits of an IPv6 address that name one customer: a /56, as ISPs assign (express-rate-limit's default). */
 const IPV6_PREFIX_GROUPS = 3 // the first 48 bits, then the high byte of the fourth group
