@@ -67,7 +67,13 @@ describe('the response an adapter gets back', () => {
     const { keyward } = setup()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
     const listing = () =>
-      keyward.handle({ method: 'GET', path: '/accounts/api-key', query: {}, headers: { 'x-api-key': key } })
+      keyward.handle({
+        method: 'GET',
+        path: '/accounts/api-key',
+        query: {},
+        headers: { 'x-api-key': key },
+        body: undefined,
+      })
     const first = await listing()
     ;(first?.headers as Record<string, string>)['access-control-allow-origin'] = 'https://tenant-a.example'
     const next = [await listing(), await keyward.handle(exchangeWith(JSON.stringify({ api_key: key })))]

@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import type { ApiKeyRecord } from '@keyward/core'
 import { migrate, postgresStore } from '@keyward/store-postgres'
-import { afterAll, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
+import { PGLITES } from './support.js'
 
 let dir: string | undefined
 afterAll(async () => {
@@ -36,4 +38,28 @@ it('keeps keys in a PGlite data directory across a close and a reopen', async ()
   } finally {
     await reopened.close()
   }
+})
+
+describe('the PostgreSQL inside each PGlite line, whose data directory it keeps', () => {
+  // The README's table of majors: a directory moves only to a PGlite of the same one.
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8').replace(/\s+/g, ' ')
+  const documented =
+    /A PGlite data directory is that of the PostgreSQL inside it: (16) in PGlite 0\.2, (17) in 0\.3 and 0\.4, (18) in 0\.5\./.exec(
+      readme,
+    )
+
+  it.each(PGLITES)('is the README’s on %s', async (release, open) => {
+    expect(documented).not.toBeNull()
+    const line = /0\.(\d)\.0/.exec(release)?.[1] ?? '5' // the workspace's is of the newest line
+    const major = { '2': documented?.[1], '3': documented?.[2], '4': documented?.[2], '5': documented?.[3] }[
+      line
+    ]
+    const db = open()
+    try {
+      const { rows } = await db.query<{ server_version_num: string }>('SHOW server_version_num')
+      expect(String(Math.floor(Number(rows[0]?.server_version_num) / 10_000))).toBe(major)
+    } finally {
+      await db.close()
+    }
+  })
 })
