@@ -32,6 +32,8 @@ export type KeywardEvent =
       readonly userId: string
       readonly keyId: string | null
     }
+  /** The host's endSessions: every refresh token the user held is revoked. */
+  | { readonly type: 'sessions.ended'; readonly at: Date; readonly userId: string }
   | { readonly type: 'totp.enabled'; readonly at: Date; readonly userId: string }
   /** The host's resetTotp: the user's enrolment, pending or enabled, is gone. */
   | { readonly type: 'totp.reset'; readonly at: Date; readonly userId: string }

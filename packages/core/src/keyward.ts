@@ -66,12 +66,24 @@ export interface Keyward {
   deleteKey(userId: string, selector: KeySelector): Promise<KeyInfo | null>
   /** Checks a raw key; never throws for a bad key, only for a store outage. */
   verifyKey(raw: string): Promise<VerifyKeyResult>
+  /**
+   * Whose a key in hand is (a key reported leaked): its owner, id and dates, expired or not, or
+   * null if keyward holds no such key. Unlike verifyKey it is not a use: no last-used time, no
+   * `key.used`. Delete it with `deleteKey(info.userId, { id: info.id })`.
+   */
+  findKey(raw: string): Promise<KeyInfo | null>
   /** Exchanges an API key for an auth token and a refresh token. Throws a KeywardError on a bad key. */
   authenticateWithApiKey(raw: string, context?: RequestContext): Promise<ApiKeyAuthentication>
   /** The host's own login: the same token pair as the API-key exchange, with no key behind it. */
   issueTokens(userId: string): Promise<TokenPair>
   /** Rotates a refresh token. A token presented twice revokes its whole chain. */
   refreshTokens(refreshToken: string, context?: RequestContext): Promise<TokenPair>
+  /**
+   * Ends every session of the user (sign out everywhere, a compromised account): no refresh token
+   * the user holds rotates again. Auth tokens already issued live out `authTokenLifetime`; those
+   * of a session started from an API key end with the key (`deleteKey`).
+   */
+  endSessions(userId: string): Promise<void>
   /** Starts TOTP enrolment: a pending secret, confirmed by verifyTotp. */
   generateTotpKey(userId: string): Promise<TotpEnrollment>
   /** Checks a TOTP code; the first valid one enables TOTP. A code is accepted at most once. */
@@ -287,6 +299,11 @@ export function createKeyward(options: KeywardOptions): Keyward {
       return record === null ? null : withoutDigest(record)
     },
 
+    async findKey(raw) {
+      const record = await keys.find(raw)
+      return record === null ? null : withoutDigest(record)
+    },
+
     async verifyKey(raw) {
       const result = await authenticator.byApiKey(raw, clock())
       return result.ok ? result : { ok: false, code: result.failure.code as KeyFailureCode }
@@ -332,6 +349,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
     async generateTotpKey(userId) {
       return totp.generate(userId, await requireUser(userId))
     },
+
+    endSessions: (userId) => tokens.endSessions(userId),
 
     generateTotpKeyFor: (userId, user) => totp.generate(userId, user),
 

@@ -278,6 +278,31 @@ function heldKeyReads() {
   return { store, hold, release: () => open() }
 }
 
+describe('finding whose a key in hand is (a key reported leaked)', () => {
+  it('names its owner and id, expired or not, and records no use: no last-used time, no key.used', async () => {
+    const { keyward, events, clock } = setup({ keyLifetime: '1d' })
+    const { key, id, name, createdOn, expiresOn } = await keyward.issueKey('alice', { name: 'ci' })
+    const info = { id, userId: 'alice', name, preview: expect.any(String), createdOn, expiresOn }
+    expect(await keyward.findKey(key)).toEqual({ ...info, lastUsedOn: null })
+    await keyward.flushUsage()
+    expect(events.map((event) => event.type)).toEqual(['key.issued'])
+    clock.advance(2 * DAY)
+    expect(await keyward.findKey(key)).toMatchObject(info)
+    expect(await keyward.deleteKey('alice', { id })).toMatchObject({ id, lastUsedOn: null })
+    expect(await keyward.findKey(key)).toBeNull()
+  })
+
+  it('answers null for what is no key of ours, before asking the store', async () => {
+    const { store, count } = instrumentedStore()
+    const { keyward } = setup({ store })
+    for (const raw of ['', 'nonsense', `ms-${'0'.repeat(31)}`, 42 as unknown as string])
+      expect(await keyward.findKey(raw)).toBeNull()
+    expect(count('findKeyByDigest')).toBe(0)
+    expect(await keyward.findKey(`ms-${'0'.repeat(32)}`)).toBeNull()
+    expect(count('findKeyByDigest')).toBe(1)
+  })
+})
+
 describe('deleting keys', () => {
   it('takes effect at once under a warm cache', async () => {
     const { keyward } = setup({ cache: { ttl: '1h' } })

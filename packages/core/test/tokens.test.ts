@@ -470,6 +470,41 @@ describe('refresh tokens', () => {
     })
   })
 
+  it("all stop when the host ends the user's sessions, spent or not, and nobody else's; sessions begun later go on", async () => {
+    const { keyward, events, issued, pair, clock } = await exchange()
+    const login = await keyward.issueTokens('alice')
+    const rotated = await keyward.refreshTokens(login.refresh_token)
+    const bobs = await keyward.issueTokens('bob')
+
+    clock.advance(MINUTE)
+    await keyward.endSessions('alice')
+    expect(events.filter((event) => event.type === 'sessions.ended')).toEqual([
+      { type: 'sessions.ended', at: new Date(clock()), userId: 'alice' },
+    ])
+    for (const token of [pair.refresh_token, rotated.refresh_token, login.refresh_token]) {
+      await expect(keyward.refreshTokens(token)).rejects.toMatchObject({ code: 'INVALID_REFRESH_TOKEN' })
+    }
+    await keyward.refreshTokens(bobs.refresh_token)
+    // Auth tokens already issued live out their lifetime; the key itself is the host's to delete.
+    expect((await keyward.authenticate(bearer(rotated.auth_token))).ok).toBe(true)
+    clock.advance(15 * MINUTE)
+    expect((await keyward.authenticate(bearer(rotated.auth_token))).ok).toBe(false)
+    const again = await keyward.authenticateWithApiKey(issued.key)
+    await keyward.refreshTokens(again.refresh_token)
+  })
+
+  it('are ended for a user id only when it is well formed, and for a user the directory no longer knows', async () => {
+    const { keyward, users } = setup()
+    const login = await keyward.issueTokens('bob')
+    users.delete('bob')
+    await keyward.endSessions('bob')
+    users.set('bob', { id: 'bob', permissions: [] })
+    await expect(keyward.refreshTokens(login.refresh_token)).rejects.toMatchObject({
+      code: 'INVALID_REFRESH_TOKEN',
+    })
+    await expect(keyward.endSessions('')).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'userId' })
+  })
+
   it('are not spent when their key cannot be checked (503): the retry succeeds, with no reuse alarm', async () => {
     const base = memoryStore()
     let storeDown = false

@@ -65,6 +65,13 @@ export const MIGRATIONS: readonly Migration[] = [
     // last_used_on is not indexed, so the batched last-use writes stay HOT updates.
     statements: (t) => [`CREATE INDEX IF NOT EXISTS keyward_api_keys_expires_on ON ${t.keys} (expires_on)`],
   },
+  {
+    version: 4,
+    name: "index for ending a user's sessions",
+    statements: (t) => [
+      `CREATE INDEX IF NOT EXISTS keyward_refresh_tokens_user_id ON ${t.refreshTokens} (user_id)`,
+    ],
+  },
 ]
 
 export interface MigrateOptions {

@@ -62,6 +62,9 @@ export const pruneStatements = (t: Names) => [
   pruneBatch(t.counters, 'bucket', 'reset_at'),
 ]
 
+/** Ending a user's sessions: every refresh token of the user, found by migration 4's index. */
+export const userRefreshTokensDelete = (t: Names) => `DELETE FROM ${t.refreshTokens} WHERE user_id = $1`
+
 /** Named after its text, so stores on different schemas sharing a pool never clash. */
 const prepare = (text: string): PreparedStatement => ({
   name: `keyward_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`,
@@ -325,6 +328,21 @@ export function postgresStore(options: PostgresStoreOptions): KeyStore {
       return reused === undefined
         ? { status: 'not_found' }
         : { status: 'reused', previous: refreshRecord(reused) }
+    },
+
+    async revokeUserRefreshTokens(userId) {
+      // As a reuse revokes one family, under each family's lock, taken in one order so that two
+      // revocations of one user never wait on each other: a rotation in flight commits its
+      // successor before the DELETE's snapshot (READ COMMITTED) is taken, and a later one finds
+      // its token gone.
+      await db.transaction(async (tx) => {
+        await tx.query(
+          `SELECT pg_advisory_xact_lock(${familyLock('$2', 'family_id')}) AS locked
+           FROM (SELECT DISTINCT family_id FROM ${t.refreshTokens} WHERE user_id = $1 ORDER BY family_id) AS families`,
+          [userId, familyLockPrefix],
+        )
+        await tx.query(userRefreshTokensDelete(t), [userId])
+      })
     },
 
     async getTotp(userId) {

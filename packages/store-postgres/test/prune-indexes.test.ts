@@ -5,10 +5,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { MIGRATIONS } from '../src/migrations.js'
 import { names } from '../src/names.js'
-import { pruneStatements } from '../src/postgres-store.js'
+import { pruneStatements, userRefreshTokensDelete } from '../src/postgres-store.js'
 import { PGLITES, randomSchema } from './support.js'
 
 const LATEST = MIGRATIONS.at(-1)?.version
+const VERSIONS = MIGRATIONS.map((migration) => migration.version)
+/** Versions after `version`, which a schema migrated that far lacks. */
+const after = (version: number) => VERSIONS.filter((each) => each > version)
+/** Migration 4's, for ending a user's sessions. */
+const USER_INDEX = 'keyward_refresh_tokens_user_id'
 const PRUNE_INDEXES = [
   'keyward_api_keys_expires_on',
   'keyward_counters_reset_at',
@@ -44,14 +49,27 @@ async function pruneIndexes(session: Session, schema: string): Promise<string[]>
 
 /** What a database migrated by the release that knew only version 1 holds. */
 async function downgradeToV1(session: Session, schema: string): Promise<void> {
-  for (const index of PRUNE_INDEXES) await session.query(`DROP INDEX "${schema}".${index}`)
+  for (const index of [...PRUNE_INDEXES, USER_INDEX]) await session.query(`DROP INDEX "${schema}".${index}`)
   await session.query(`DELETE FROM "${schema}".keyward_migrations WHERE version > 1`)
 }
 
 /** What a database migrated by the release that knew versions 1 and 2 holds. */
 async function downgradeToV2(session: Session, schema: string): Promise<void> {
-  await session.query(`DROP INDEX "${schema}".keyward_api_keys_expires_on`)
+  for (const index of ['keyward_api_keys_expires_on', USER_INDEX])
+    await session.query(`DROP INDEX "${schema}".${index}`)
   await session.query(`DELETE FROM "${schema}".keyward_migrations WHERE version > 2`)
+}
+
+/** Whether ending a user's sessions is planned on migration 4's index. */
+async function userIndexServesEndingSessions(session: Session, schema: string): Promise<boolean> {
+  await session.query('SET LOCAL enable_seqscan = off')
+  const { rows } = await session.query<{ 'QUERY PLAN': string }>(
+    `EXPLAIN ${userRefreshTokensDelete(names(schema))}`,
+    ['alice'],
+  )
+  return rows.some((row) =>
+    new RegExp(`Index (Only )?Scan (using|on) ${USER_INDEX}\\b`).test(row['QUERY PLAN']),
+  )
 }
 
 describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
@@ -64,7 +82,7 @@ describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
   afterAll(() => db?.close())
 
   it('are created by migrate and serve each of pruneExpired’s statements', async () => {
-    expect(await migrate(db, { schema: 'fresh' })).toEqual({ applied: [1, 2, 3], version: LATEST })
+    expect(await migrate(db, { schema: 'fresh' })).toEqual({ applied: VERSIONS, version: LATEST })
     expect(await pruneIndexes(db, 'fresh')).toEqual(PRUNE_INDEXES)
     const plans = await db.transaction((tx) => indexesPlannedForPrune(tx, 'fresh'))
     expect(plans).toEqual([
@@ -72,21 +90,23 @@ describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
       ['keyward_refresh_tokens_expires_on'],
       ['keyward_counters_reset_at'],
     ])
+    expect(await db.transaction((tx) => userIndexServesEndingSessions(tx, 'fresh'))).toBe(true)
   })
 
   it('are added to a schema at version 1, which then reaches the latest version', async () => {
     await migrate(db, { schema: 'upgraded' })
     await downgradeToV1(db, 'upgraded')
-    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [2, 3], version: 3 })
-    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [], version: 3 })
+    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: after(1), version: LATEST })
+    expect(await migrate(db, { schema: 'upgraded' })).toEqual({ applied: [], version: LATEST })
     expect(await pruneIndexes(db, 'upgraded')).toEqual(PRUNE_INDEXES)
+    expect(await db.transaction((tx) => userIndexServesEndingSessions(tx, 'upgraded'))).toBe(true)
   })
 
-  it('are completed on a schema at version 2 by version 3 alone', async () => {
+  it('are completed on a schema at version 2 by the versions after it', async () => {
     await migrate(db, { schema: 'at_v2' })
     await downgradeToV2(db, 'at_v2')
     expect(await pruneIndexes(db, 'at_v2')).not.toContain('keyward_api_keys_expires_on')
-    expect(await migrate(db, { schema: 'at_v2' })).toEqual({ applied: [3], version: 3 })
+    expect(await migrate(db, { schema: 'at_v2' })).toEqual({ applied: after(2), version: LATEST })
     expect(await pruneIndexes(db, 'at_v2')).toEqual(PRUNE_INDEXES)
   })
 })
@@ -117,13 +137,14 @@ describeWith('DATABASE_URL', 'prune indexes on PostgreSQL', (url) => {
 
   it('are created by migrate and serve each of pruneExpired’s statements', async () => {
     const fresh = schema()
-    expect(await migrate(pool, { schema: fresh })).toEqual({ applied: [1, 2, 3], version: LATEST })
+    expect(await migrate(pool, { schema: fresh })).toEqual({ applied: VERSIONS, version: LATEST })
     expect(await pruneIndexes(pool, fresh)).toEqual(PRUNE_INDEXES)
     expect(await inTransaction((session) => indexesPlannedForPrune(session, fresh))).toEqual([
       ['keyward_api_keys_expires_on'],
       ['keyward_refresh_tokens_expires_on'],
       ['keyward_counters_reset_at'],
     ])
+    expect(await inTransaction((session) => userIndexServesEndingSessions(session, fresh))).toBe(true)
   })
 
   it('are added to a schema at version 1 by several processes at once, exactly once', async () => {
@@ -135,12 +156,14 @@ describeWith('DATABASE_URL', 'prune indexes on PostgreSQL', (url) => {
       const results = await Promise.all(
         Array.from({ length: 4 }, (_, i) => migrate(pools[i % 2] as Pool, { schema: upgraded })),
       )
-      expect(results.filter((result) => result.applied.length > 0)).toEqual([{ applied: [2, 3], version: 3 }])
+      expect(results.filter((result) => result.applied.length > 0)).toEqual([
+        { applied: after(1), version: LATEST },
+      ])
     } finally {
       await Promise.all(pools.map((each) => each.end()))
     }
     const { rows } = await pool.query(`SELECT version FROM "${upgraded}".keyward_migrations ORDER BY version`)
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }])
+    expect(rows).toEqual(VERSIONS.map((version) => ({ version })))
     expect(await pruneIndexes(pool, upgraded)).toEqual(PRUNE_INDEXES)
   })
 })

@@ -9,6 +9,7 @@ export const PART = {
   userKeys: 'user-keys:',
   refresh: 'refresh:',
   family: 'family:',
+  userFamilies: 'user-families:',
   totp: 'totp:',
   counter: 'counter:',
   events: 'events',
@@ -21,6 +22,8 @@ export interface Keys {
   userKeys(userId: string): string
   refresh(digest: string): string
   family(familyId: string): string
+  /** The ids of the user's refresh families, so that all of them can be revoked at once. */
+  userFamilies(userId: string): string
   totp(userId: string): string
   counter(bucket: string): string
   /** The pub/sub channel for key.deleted events. */
@@ -35,6 +38,7 @@ export function keys(prefix: string): Keys {
     userKeys: (userId) => prefix + PART.userKeys + userId,
     refresh: (digest) => prefix + PART.refresh + digest,
     family: (familyId) => prefix + PART.family + familyId,
+    userFamilies: (userId) => prefix + PART.userFamilies + userId,
     totp: (userId) => prefix + PART.totp + userId,
     counter: (bucket) => prefix + PART.counter + bucket,
     events: prefix + PART.events,

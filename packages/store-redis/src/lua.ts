@@ -29,6 +29,16 @@ local function keep_for(key, ttl)
   local left = redis.call('PTTL', key)
   if left == -1 or left < ttl then redis.call('PEXPIRE', key, ttl) end
 end
+-- A user's set of families, kept as long as the longest-lived of them; each write checks a few
+-- members and drops those whose family is gone, so the set stays about the size of the live ones.
+local function index_family(prefix, user_id, family_id, ttl)
+  local families = prefix .. '${PART.userFamilies}' .. user_id
+  for _, id in ipairs(redis.call('SRANDMEMBER', families, 3)) do
+    if redis.call('EXISTS', prefix .. '${PART.family}' .. id) == 0 then redis.call('SREM', families, id) end
+  end
+  redis.call('SADD', families, family_id)
+  keep_for(families, ttl)
+end
 local function as_map(flat)
   local map = {}
   for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
@@ -133,7 +143,7 @@ if redis.call('EXISTS', ARGV[1] .. '${PART.family}' .. token.familyId) == 0 then
 return fields
 `)
 
-/** KEYS: token hash, family set. ARGV: the record's fields. */
+/** KEYS: token hash, family set. ARGV: the record's fields, then the prefix. */
 export const insertRefreshToken = script(`
 local created_on, expires_on = integer(ARGV[5]), integer(ARGV[6])
 if not created_on or not expires_on then return invalid('a refresh token time') end
@@ -146,6 +156,7 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'keyId', ARGV[4]) end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('SADD', KEYS[2], ARGV[1])
 keep_for(KEYS[2], ttl)
+index_family(ARGV[7], ARGV[3], ARGV[2], ttl)
 return 1
 `)
 
@@ -193,6 +204,7 @@ if ttl > 0 then
   redis.call('PEXPIRE', successor, ttl)
   redis.call('SADD', family, next_digest)
   keep_for(family, ttl)
+  index_family(prefix, token.userId, token.familyId, ttl)
 end
 -- A member outlives its token (each expires by its own TTL), and a family refreshed for years
 -- would keep every token it ever had: a few members are checked at each rotation and dropped
@@ -201,6 +213,19 @@ for _, digest in ipairs(redis.call('SRANDMEMBER', family, 3)) do
   if redis.call('EXISTS', prefix .. '${PART.refresh}' .. digest) == 0 then redis.call('SREM', family, digest) end
 end
 return { 'rotated', fields }
+`)
+
+/**
+ * KEYS: the user's set of families. ARGV: prefix. Revokes up to REVOKE_BATCH of the user's
+ * families, as a reuse revokes one (its set goes: its tokens are refused, and expire by their
+ * TTL); the number of families left to revoke, so that a user with more takes several calls,
+ * none holding Redis for long.
+ */
+export const revokeUserFamilies = script(`
+for _, id in ipairs(redis.call('SPOP', KEYS[1], ${REVOKE_BATCH})) do
+  redis.call('UNLINK', ARGV[1] .. '${PART.family}' .. id)
+end
+return redis.call('SCARD', KEYS[1])
 `)
 
 /** KEYS: TOTP hash. ARGV: the record's fields. 1 if stored, 0 if an enabled one is there. */

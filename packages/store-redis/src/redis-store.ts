@@ -197,6 +197,7 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
           record.keyId ?? '',
           ms(record.createdOn, 'createdOn'),
           ms(record.expiresOn, 'expiresOn'),
+          prefix,
         ],
       )
     },
@@ -224,6 +225,12 @@ export function redisStore(options: RedisStoreOptions): KeyStore {
         return { status, previous: refreshRecord(asMap(fields)) }
       }
       return { status: 'not_found' }
+    },
+
+    async revokeUserRefreshTokens(userId) {
+      // In batches: each call is atomic, and a family started between two calls was started after
+      // the revocation began, which the contract leaves alone.
+      while (Number(await lua.revokeUserFamilies.run(client, [k.userFamilies(userId)], [prefix])) > 0);
     },
 
     async getTotp(userId) {

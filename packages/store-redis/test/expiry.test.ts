@@ -99,6 +99,20 @@ describeWith('REDIS_URL', 'redis store expiry', (url) => {
     await expectTtl(`refresh:${first.digest}`, lifetime(first))
     await expectTtl(`refresh:${next.digest}`, lifetime(next))
     await expectTtl(`family:${first.familyId}`, lifetime(next))
+    // The user's families, for ending the user's sessions, are kept as long as the longest-lived.
+    await expectTtl('user-families:erin', lifetime(next))
+  })
+
+  it("drops from a user's families those that ended, so a user who signs in for years has a small set", async () => {
+    const families = `${prefix}user-families:ivy`
+    let last: RefreshTokenRecord | undefined
+    for (let session = 0; session < 200; session++) {
+      last = refreshRecord('ivy')
+      await store.insertRefreshToken(last)
+      await client.del(`${prefix}family:${last.familyId}`) // as its end, or a reuse, would
+    }
+    expect(await client.scard(families)).toBeLessThan(10)
+    expect(await client.sismember(families, last?.familyId ?? '')).toBe(1)
   })
 
   it('drops from a family the tokens that expired, so a session refreshed for years stays small', async () => {

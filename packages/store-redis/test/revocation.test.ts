@@ -48,4 +48,22 @@ describeWith('REDIS_URL', 'redis store revoking a long rotation chain', (url) =>
       expect(await store.rotateRefreshToken(digest, successor(), now)).toEqual({ status: 'not_found' })
     }
   })
+
+  it('ends every session of a user who has more than a batch of them, a batch per script', async () => {
+    const sessions = Array.from(
+      { length: REVOKE_BATCH + 200 },
+      (): RefreshTokenRecord => ({
+        ...successor(),
+        familyId: randomUUID(),
+        userId: 'jo',
+        keyId: null,
+      }),
+    )
+    for (const session of sessions) await store.insertRefreshToken(session)
+    await store.revokeUserRefreshTokens('jo')
+    expect(await keysUnder(client, `${prefix}family:`)).toEqual([])
+    const now = new Date()
+    const found = await Promise.all(sessions.map(({ digest }) => store.findRefreshToken(digest, now)))
+    expect(found.filter((record) => record !== null)).toEqual([])
+  })
 })

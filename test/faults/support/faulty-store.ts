@@ -48,6 +48,7 @@ const METHODS = Object.keys({
   insertRefreshToken: true,
   findRefreshToken: true,
   rotateRefreshToken: true,
+  revokeUserRefreshTokens: true,
   getTotp: true,
   putPendingTotp: true,
   acceptTotpStep: true,

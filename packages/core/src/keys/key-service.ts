@@ -123,6 +123,17 @@ export class KeyService {
     }
   }
 
+  /**
+   * The record of a key held in hand, expired or not, with nothing recorded: no last use, no
+   * event, no cache entry. Null for a key the store does not hold (or not of this format).
+   */
+  async find(raw: string): Promise<ApiKeyRecord | null> {
+    if (typeof raw !== 'string' || !this.format.isWellFormed(raw)) return null
+    const digest = this.format.digest(raw)
+    const stored = await storeCall(() => this.store.findKeyByDigest(digest))
+    return stored !== null && constantTimeEqual(stored.digest, digest) ? stored : null
+  }
+
   /** The user's keys that have not expired, oldest first. */
   async list(userId: string): Promise<ApiKeyRecord[]> {
     validUserId(userId)

@@ -16,6 +16,7 @@ const BOUNDED = Object.keys({
   insertRefreshToken: true,
   findRefreshToken: true,
   rotateRefreshToken: true,
+  revokeUserRefreshTokens: true,
   getTotp: true,
   putPendingTotp: true,
   acceptTotpStep: true,

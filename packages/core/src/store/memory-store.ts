@@ -139,6 +139,12 @@ export function memoryStore(): KeyStore {
       return { status: 'rotated', previous: entry.record }
     },
 
+    async revokeUserRefreshTokens(userId) {
+      for (const [digest, entry] of refreshTokens) {
+        if (entry.record.userId === userId) refreshTokens.delete(digest)
+      }
+    },
+
     async getTotp(userId) {
       return totp.get(userId) ?? null
     },

@@ -104,6 +104,12 @@ export interface KeyStore {
    * `rotated`, as the first time; keyward never repeats a rotation with the same `next`.
    */
   rotateRefreshToken(digest: string, next: NextRefreshToken, now: Date): Promise<RotateRefreshResult>
+  /**
+   * Revokes every refresh-token family of the user, as a reuse revokes one: no token of them is
+   * found or rotates again, spent or not. A rotation racing it either finds its token gone or
+   * completes first, and then its successor is revoked too. Families started after it are not.
+   */
+  revokeUserRefreshTokens(userId: string): Promise<void>
 
   getTotp(userId: string): Promise<TotpRecord | null>
   /** Stores a pending (not yet enabled) secret, replacing a pending one; never replaces an enabled one. Returns false if one is enabled. */

@@ -98,6 +98,16 @@ export class TokenService {
     return { auth_token: token, refresh_token: next }
   }
 
+  /**
+   * Ends every session of the user: no refresh token the user holds rotates again. Auth tokens
+   * already issued are not recalled: they live out their lifetime (`authTokenLifetime`).
+   */
+  async endSessions(userId: string): Promise<void> {
+    validUserId(userId)
+    await storeCall(() => this.store.revokeUserRefreshTokens(userId))
+    this.emit?.({ type: 'sessions.ended', at: new Date(this.clock()), userId })
+  }
+
   #invalid(at: Date, ip: string | undefined, owner?: Owner): KeywardError {
     this.#failed(at, 'INVALID_REFRESH_TOKEN', ip, owner)
     return new KeywardError('INVALID_REFRESH_TOKEN', 'The refresh token is invalid or expired. Sign in again')
