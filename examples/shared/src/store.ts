@@ -55,6 +55,10 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
       // A command on a connection that fell silent fails (keyward answers 503) instead of hanging;
       // below keyward's storeTimeout (5 s), as the store's README says.
       commandTimeout: 2_000,
+      // ...and the silent connection is dropped, so that ioredis reconnects: without it the
+      // instance answers 503 for good, even once Redis is back. Above commandTimeout (a slow reply
+      // costs its command, not the connection), below storeTimeout (see the store's README).
+      socketTimeout: 3_000,
       lazyConnect: true,
     })
     // Once it is up, an outage is keyward's 503, not a crash; until then, say why it cannot start
