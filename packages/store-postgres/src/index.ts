@@ -1,5 +1,5 @@
 export type { PGliteClient, PgPoolClient, PostgresClient } from './client.js'
 export type { MigrateOptions, MigrateResult } from './migrations.js'
 export { migrate } from './migrations.js'
-export type { PostgresStoreOptions } from './postgres-store.js'
+export type { PostgresStore, PostgresStoreOptions } from './postgres-store.js'
 export { postgresStore } from './postgres-store.js'

@@ -141,7 +141,10 @@ const counterHit = (row: CounterRow) => ({ count: Number(row.count), resetAt: to
  * to every instance with NOTIFY on a channel named after the schema. The single statements
  * assume READ COMMITTED, PostgreSQL's default (see the README).
  */
-export function postgresStore(options: PostgresStoreOptions): KeyStore {
+/** A store on PostgreSQL: its prune and its subscription are always there, for a host to call. */
+export type PostgresStore = KeyStore & Required<Pick<KeyStore, 'pruneExpired' | 'subscribe'>>
+
+export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   if (typeof options !== 'object' || options === null)
     throw new KeywardConfigError(
       'options',

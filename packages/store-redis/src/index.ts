@@ -1,2 +1,2 @@
-export type { RedisStoreOptions } from './redis-store.js'
+export type { RedisStore, RedisStoreOptions } from './redis-store.js'
 export { redisStore } from './redis-store.js'

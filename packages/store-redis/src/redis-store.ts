@@ -134,7 +134,10 @@ function checkOptions(options: RedisStoreOptions): string {
  * keyward gave them (expiresOn - createdOn); every multi-key or conditional update is one Lua
  * script; key deletions are published on `<prefix>events`.
  */
-export function redisStore(options: RedisStoreOptions): KeyStore {
+/** A store on Redis: its subscription is always there (its records expire by themselves: no prune). */
+export type RedisStore = KeyStore & Required<Pick<KeyStore, 'subscribe'>>
+
+export function redisStore(options: RedisStoreOptions): RedisStore {
   const prefix = checkOptions(options)
   const { client } = options
   const k = keys(prefix)

@@ -21,7 +21,10 @@ const oldestFirst = (a: ApiKeyRecord, b: ApiKeyRecord) =>
  * The default store: everything in this process, gone on restart. Each method does its work
  * synchronously inside one call, which makes it atomic with respect to other requests.
  */
-export function memoryStore(): KeyStore {
+/** The memory store: its prune and its subscription are always there. */
+export type MemoryStore = KeyStore & Required<Pick<KeyStore, 'pruneExpired' | 'subscribe'>>
+
+export function memoryStore(): MemoryStore {
   const keysById = new Map<string, ApiKeyRecord>()
   const idByDigest = new Map<string, string>()
   /** Each user's key ids: a listing (and so each issue, under maxKeysPerUser) reads only the user's own. */
