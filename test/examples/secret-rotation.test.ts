@@ -62,6 +62,69 @@ it(
   2 * START_TIMEOUT_MS + 30_000,
 )
 
+it(
+  'keeps TOTP enrolments sealed under a KEYWARD_TOTP_KEY working after it is rotated, listed as previous',
+  async () => {
+    const OLD_KEY = 'old-totp-key-old-totp-key-old-tk' // 32 bytes, as openssl rand -base64 24 gives
+    const NEW_KEY = 'new-totp-key-new-totp-key-new-tk'
+    const demo = { username: 'demo', password: 'demo' }
+    const before = await startServer(
+      'express',
+      folders.env('totp', { KEYWARD_JWT_SECRET: OLD, KEYWARD_TOTP_KEY: OLD_KEY }),
+    )
+    let secret: string
+    try {
+      const login = await call(`${before.url}/login`, { json: demo })
+      const session = { authorization: `Bearer ${login.body.data.auth_token}` }
+      const enrolment = await call(`${before.url}/accounts/generate-totp-key`, {
+        method: 'POST',
+        headers: session,
+      })
+      secret = enrolment.body.data.secret
+      const enabled = await call(`${before.url}/accounts/verify-totp`, {
+        headers: session,
+        json: { code: await totpCode(secret, Date.now()) },
+      })
+      expect(enabled.body).toEqual({ data: { totp_enabled: true } })
+    } finally {
+      expect(await before.stop()).toBe(0)
+    }
+
+    const after = await startServer(
+      'express',
+      folders.env('totp', {
+        KEYWARD_JWT_SECRET: OLD,
+        KEYWARD_TOTP_KEY: NEW_KEY,
+        KEYWARD_PREVIOUS_TOTP_KEYS: OLD_KEY,
+      }),
+    )
+    try {
+      const login = await call(`${after.url}/login`, {
+        json: { ...demo, totp_code: await totpCode(secret, Date.now() + 30_000) },
+      })
+      expect(login.status).toBe(200)
+    } finally {
+      expect(await after.stop()).toBe(0)
+    }
+  },
+  2 * START_TIMEOUT_MS + 30_000,
+)
+
+it('refuses previous TOTP keys not of 32 bytes, or with no KEYWARD_TOTP_KEY to replace them', () => {
+  const KEY = 'k'.repeat(32)
+  const env = { KEYWARD_JWT_SECRET: NEW, KEYWARD_TOTP_KEY: KEY }
+  expect(() => loadConfig({ ...env, KEYWARD_PREVIOUS_TOTP_KEYS: `${KEY},short` })).toThrow(
+    'KEYWARD_PREVIOUS_TOTP_KEYS (key 2) must be exactly 32 bytes, such as the output of openssl rand -base64 24 (got 5)',
+  )
+  expect(() => loadConfig({ KEYWARD_JWT_SECRET: NEW, KEYWARD_PREVIOUS_TOTP_KEYS: KEY })).toThrow(
+    'KEYWARD_PREVIOUS_TOTP_KEYS needs KEYWARD_TOTP_KEY',
+  )
+  expect(loadConfig({ ...env, KEYWARD_PREVIOUS_TOTP_KEYS: `${KEY},${KEY}` }).previousTotpKeys).toEqual([
+    KEY,
+    KEY,
+  ])
+})
+
 it('refuses a previous secret shorter than 32 bytes, naming which', () => {
   const env = { KEYWARD_JWT_SECRET: NEW, KEYWARD_PREVIOUS_JWT_SECRETS: `${OLD},short` }
   expect(() => loadConfig(env)).toThrow(

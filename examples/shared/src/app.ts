@@ -77,7 +77,11 @@ export async function startExample(): Promise<Example> {
     users: demoUsers,
     store: opened.store,
     keyLifetime: config.keyLifetime,
-    totp: { issuer: 'keyward example', encryptionKey: config.totpKey },
+    totp: {
+      issuer: 'keyward example',
+      encryptionKey: config.totpKey,
+      previousEncryptionKeys: config.previousTotpKeys,
+    },
     // keyward logs nothing itself: why a request got a 503 or a 500 comes as an error event.
     onEvent: (event) => {
       if (event.type === 'error')

@@ -9,6 +9,8 @@ export interface ExampleConfig {
   readonly previousJwtSecrets: string[]
   /** Seals TOTP secrets at rest; keyward derives one from jwtSecret when it is not set. */
   readonly totpKey: string | undefined
+  /** Keys totpKey replaced: the enrolments they sealed still open, and are sealed again with totpKey. */
+  readonly previousTotpKeys: string[]
   readonly keyLifetime: string
   readonly dataDir: string
   readonly databaseUrl: string | undefined
@@ -51,16 +53,19 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ExampleConfig 
   for (const [index, secret] of previousJwtSecrets.entries())
     requireBytes(`KEYWARD_PREVIOUS_JWT_SECRETS (secret ${index + 1})`, secret)
   // AES-256 takes exactly 32 bytes; createKeyward would refuse any other, after the store is open.
-  if (totpKey !== undefined && Buffer.byteLength(totpKey) !== 32)
-    throw new Error(
-      `KEYWARD_TOTP_KEY must be exactly 32 bytes, such as the output of openssl rand -base64 24 (got ${Buffer.byteLength(totpKey)})`,
-    )
+  if (totpKey !== undefined) requireTotpKey('KEYWARD_TOTP_KEY', totpKey)
+  const previousTotpKeys = env.KEYWARD_PREVIOUS_TOTP_KEYS ? env.KEYWARD_PREVIOUS_TOTP_KEYS.split(',') : []
+  if (previousTotpKeys.length > 0 && totpKey === undefined)
+    throw new Error('KEYWARD_PREVIOUS_TOTP_KEYS needs KEYWARD_TOTP_KEY, the key that replaced them')
+  for (const [index, key] of previousTotpKeys.entries())
+    requireTotpKey(`KEYWARD_PREVIOUS_TOTP_KEYS (key ${index + 1})`, key)
   return {
     port,
     host: env.HOST || '127.0.0.1',
     jwtSecret,
     previousJwtSecrets,
     totpKey,
+    previousTotpKeys,
     keyLifetime,
     dataDir: env.KEYWARD_DATA_DIR || '.keyward-data',
     databaseUrl: env.DATABASE_URL || undefined,
@@ -75,6 +80,13 @@ function parsePort(text: string): number {
   if (!/^\d{1,5}$/.test(text) || Number(text) > 65_535)
     throw new Error(`PORT must be a port number from 0 to 65535 (got ${JSON.stringify(text)})`)
   return Number(text)
+}
+
+function requireTotpKey(name: string, key: string): void {
+  if (Buffer.byteLength(key) !== 32)
+    throw new Error(
+      `${name} must be exactly 32 bytes, such as the output of openssl rand -base64 24 (got ${Buffer.byteLength(key)})`,
+    )
 }
 
 function requireBytes(name: string, secret: string): void {
