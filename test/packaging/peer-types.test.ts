@@ -20,12 +20,32 @@ const work = mkdtempSync(join(scratch, 'keyward-peer-types-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 const ENGINE = `import { createKeyward } from '@keyward/core'
+import { migrate, postgresStore } from '@keyward/store-postgres'
+import { redisStore } from '@keyward/store-redis'
+import type { Redis } from 'ioredis'
 const users = { get: (id: string) => ({ id, permissions: [] }) }
 const keyward = createKeyward({ jwtSecret: 'a'.repeat(32), users, storeTimeout: '2s' })
 createKeyward({ jwtSecret: 'a'.repeat(32), users, storeTimeout: false })
 // @ts-expect-error storeTimeout is a duration ('5s') or false: a bare number has no unit
 createKeyward({ jwtSecret: 'a'.repeat(32), users, storeTimeout: 5000 })
 const on: Promise<boolean> = keyward.totpEnabled('u')
+// Under exactOptionalPropertyTypes, an option or user field given as undefined is left out, as the
+// runtime takes it: a value from the environment, or a directory's column that may be null.
+declare const row: { email: string | null; name?: string }
+createKeyward({
+  jwtSecret: 'a'.repeat(32),
+  users: { get: (id) => ({ id, permissions: [], email: row.email ?? undefined, displayName: row.name }) },
+  store: undefined,
+  basePath: process.env.BASE_PATH,
+  cache: { ttl: undefined },
+  totp: { encryptionKey: process.env.TOTP_KEY, previousEncryptionKeys: undefined },
+  rateLimit: { perAddress: undefined, totp: { max: undefined } },
+})
+declare const db: import('@keyward/store-postgres').PostgresClient
+declare const client: Redis
+postgresStore({ client: db, schema: process.env.PG_SCHEMA })
+await migrate(db, { schema: process.env.PG_SCHEMA })
+redisStore({ client, prefix: process.env.REDIS_PREFIX })
 `
 
 /** A host app that uses what the adapter declares, and one line that must not compile. */
@@ -116,6 +136,7 @@ async function typeCheck(
     JSON.stringify({
       compilerOptions: {
         strict: true,
+        exactOptionalPropertyTypes: true,
         noEmit: true,
         target: 'ES2022',
         module: 'ESNext',
@@ -125,6 +146,8 @@ async function typeCheck(
         typeRoots: [join(root, 'node_modules', '@types')],
         paths: {
           '@keyward/core': dist('core'),
+          '@keyward/store-postgres': dist('store-postgres'),
+          '@keyward/store-redis': dist('store-redis'),
           [`@keyward/${framework}`]: dist(framework),
           [framework]: [types],
         },

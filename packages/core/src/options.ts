@@ -24,11 +24,19 @@ import type { UserDirectory } from './users.js'
 
 export interface RateLimitOptions {
   /** Failed attempts one client address may make per window. Default 60 per minute. */
-  readonly perAddress?: { readonly max?: number; readonly window?: DurationInput } | false
+  readonly perAddress?:
+    | { readonly max?: number | undefined; readonly window?: DurationInput | undefined }
+    | false
+    | undefined
   /** Consecutive failures on one account before it is locked for `lockout`. Default 100 (NIST SP 800-63B). */
-  readonly perAccount?: { readonly max?: number; readonly lockout?: DurationInput } | false
+  readonly perAccount?:
+    | { readonly max?: number | undefined; readonly lockout?: DurationInput | undefined }
+    | false
+    | undefined
   /** Wrong TOTP codes per account before a delay that doubles with each further failure. Default 5. */
-  readonly totp?: { readonly max?: number; readonly baseDelay?: DurationInput }
+  readonly totp?:
+    | { readonly max?: number | undefined; readonly baseDelay?: DurationInput | undefined }
+    | undefined
 }
 
 export interface KeywardOptions {
@@ -40,65 +48,69 @@ export interface KeywardOptions {
    * `totp.encryptionKey`) still opens. Never list a secret that leaked: it would verify what its
    * holder signs.
    */
-  readonly previousJwtSecrets?: ReadonlyArray<string | Uint8Array>
+  readonly previousJwtSecrets?: ReadonlyArray<string | Uint8Array> | undefined
   /** The host's user directory. */
   readonly users: UserDirectory
   /** Where keys, refresh tokens and TOTP state live. Default: in memory. */
-  readonly store?: KeyStore
+  readonly store?: KeyStore | undefined
   /**
    * How long a request waits for one store call before it fails closed (503). Default `5s`;
    * `false` for no bound. The driver's own timeouts end the call itself (see the store READMEs).
    */
-  readonly storeTimeout?: DurationInput | false
+  readonly storeTimeout?: DurationInput | false | undefined
   /** Default `ms-`. */
-  readonly keyPrefix?: string
+  readonly keyPrefix?: string | undefined
   /** Default `3mo` (calendar months). Every lifetime is at most 100 years. */
-  readonly keyLifetime?: DurationInput
+  readonly keyLifetime?: DurationInput | undefined
   /** Unexpired API keys one user may hold; issuing one more is refused (409). Default 100; `false` for no bound. */
-  readonly maxKeysPerUser?: number | false
+  readonly maxKeysPerUser?: number | false | undefined
   /** Default `15m`; at least `2s` (a JWT's exp counts whole seconds, rounded down). */
-  readonly authTokenLifetime?: DurationInput
+  readonly authTokenLifetime?: DurationInput | undefined
   /** Default `30d`: a session not refreshed for that long ends. */
-  readonly refreshTokenLifetime?: DurationInput
+  readonly refreshTokenLifetime?: DurationInput | undefined
   /**
    * How long a session may last from its first token, however often it is refreshed; then its
    * user signs in (or exchanges a key) again. Default `1y`; `false` for no bound.
    */
-  readonly sessionLifetime?: DurationInput | false
+  readonly sessionLifetime?: DurationInput | false | undefined
   /** JWT `iss` and `aud`. Default `keyward` for both. */
-  readonly issuer?: string
-  readonly audience?: string
-  readonly cache?: {
-    /** Entries in each verification cache. Default 10,000; at most 1,000,000. */
-    readonly max?: number
-    /** How long a verified key may be served from cache without asking the store. Default `30s`. */
-    readonly ttl?: DurationInput
-  }
+  readonly issuer?: string | undefined
+  readonly audience?: string | undefined
+  readonly cache?:
+    | {
+        /** Entries in each verification cache. Default 10,000; at most 1,000,000. */
+        readonly max?: number | undefined
+        /** How long a verified key may be served from cache without asking the store. Default `30s`. */
+        readonly ttl?: DurationInput | undefined
+      }
+    | undefined
   /** How often last_used_on is written, batched. Default `1m`; at most `24d` (a timer's limit). */
-  readonly lastUsedResolution?: DurationInput
-  readonly totp?: {
-    /** The issuer shown in authenticator apps, without ":" (it ends the issuer in the label). Default `keyward`. */
-    readonly issuer?: string
-    /** 32-byte key that seals TOTP secrets at rest (AES-256-GCM). Default: derived from jwtSecret. */
-    readonly encryptionKey?: string | Uint8Array
-    /**
-     * Keys TOTP secrets were sealed with before a rotation (32 bytes each): they still open what
-     * they sealed, and seal nothing. An enrolment is sealed again with `encryptionKey` as it accepts
-     * its next code: keep a key here while enrolments no code was accepted for since remain.
-     */
-    readonly previousEncryptionKeys?: ReadonlyArray<string | Uint8Array>
-  }
+  readonly lastUsedResolution?: DurationInput | undefined
+  readonly totp?:
+    | {
+        /** The issuer shown in authenticator apps, without ":" (it ends the issuer in the label). Default `keyward`. */
+        readonly issuer?: string | undefined
+        /** 32-byte key that seals TOTP secrets at rest (AES-256-GCM). Default: derived from jwtSecret. */
+        readonly encryptionKey?: string | Uint8Array | undefined
+        /**
+         * Keys TOTP secrets were sealed with before a rotation (32 bytes each): they still open what
+         * they sealed, and seal nothing. An enrolment is sealed again with `encryptionKey` as it accepts
+         * its next code: keep a key here while enrolments no code was accepted for since remain.
+         */
+        readonly previousEncryptionKeys?: ReadonlyArray<string | Uint8Array> | undefined
+      }
+    | undefined
   /** `false` turns off the address and account limits; wrong TOTP codes are always limited. */
-  readonly rateLimit?: RateLimitOptions | false
+  readonly rateLimit?: RateLimitOptions | false | undefined
   /** Mount prefix of the routes, e.g. `/auth`. Default: none. */
-  readonly basePath?: string
+  readonly basePath?: string | undefined
   /** Public base URL written into the credentials document. Default: from the request. */
-  readonly baseUrl?: string
+  readonly baseUrl?: string | undefined
   /** Largest JSON body accepted, in bytes. Default 16 KiB. */
-  readonly bodyLimit?: number
-  readonly clock?: Clock
+  readonly bodyLimit?: number | undefined
+  readonly clock?: Clock | undefined
   /** Audit events; called without waiting, and what it throws or rejects with is ignored. */
-  readonly onEvent?: (event: KeywardEvent) => unknown
+  readonly onEvent?: ((event: KeywardEvent) => unknown) | undefined
 }
 
 export interface ResolvedOptions {

@@ -3,11 +3,11 @@ import { KeywardError } from './errors.js'
 /** A user as the host application sees it. keyward does not own users. */
 export interface KeywardUser {
   readonly id: string
-  readonly email?: string
-  readonly displayName?: string
+  readonly email?: string | undefined
+  readonly displayName?: string | undefined
   /** The user's permissions now; a key inherits them at every request, not at issue time. */
   readonly permissions: readonly string[]
-  readonly passkeyEnabled?: boolean
+  readonly passkeyEnabled?: boolean | undefined
 }
 
 /**

@@ -22,11 +22,29 @@ declare global {
   }
 }
 
+/**
+ * The guard, as a handler of any route. Generic, so that it takes the route's types (the path
+ * parameters Express infers from `'/agents/:id'` above all) rather than pinning its own on the
+ * handlers after it, and a `RequestHandler` where one is asked for.
+ */
+export type KeywardGuard = <
+  P,
+  ResBody,
+  ReqBody,
+  ReqQuery,
+  // biome-ignore lint/suspicious/noExplicitAny: the constraint Express puts on its own `Locals`
+  LocalsObj extends Record<string, any>,
+>(
+  req: Request<P, ResBody, ReqBody, ReqQuery, LocalsObj>,
+  res: Response<ResBody, LocalsObj>,
+  next: NextFunction,
+) => void
+
 export interface KeywardExpress {
   /** Serves keyward's routes and passes every other request on with `next()`. */
   readonly routes: RequestHandler
   /** Guards a route: sets `req.auth`, or answers 400/401/403/429/503 itself (500 for a malformed user from the directory). */
-  requireAuth(options?: AuthenticateOptions): RequestHandler
+  requireAuth(options?: AuthenticateOptions): KeywardGuard
   /**
    * The guard and the route's handler in one, `app.get(path, auth.protect(handler))`: what
    * `requireAuth` followed by the handler does, without the step between the two that every
@@ -145,8 +163,9 @@ export function keywardExpress(keyward: Keyward): KeywardExpress {
       else admit(outcome, req, res, next, admitted)
     }
 
+  // The guard reads no route's own types: what it is declared as leaves them all to Express.
   const requireAuth = (options?: AuthenticateOptions) =>
-    guardThen(checkGuardOptions(options, 'requireAuth(options)'), callNext)
+    guardThen(checkGuardOptions(options, 'requireAuth(options)'), callNext) as KeywardGuard
 
   function protect(...args: [Admitted] | [AuthenticateOptions, Admitted]): RequestHandler {
     const [options, handler] = args.length === 1 ? [undefined, args[0]] : args

@@ -1,5 +1,5 @@
 import type { Principal } from '@keyward/core'
-import { type KeywardExpress, keywardExpress } from '@keyward/express'
+import { type KeywardExpress, type KeywardGuard, keywardExpress } from '@keyward/express'
 import express, { type RequestHandler } from 'express'
 import { describe, expectTypeOf, it } from 'vitest'
 
@@ -34,10 +34,54 @@ describe('@keyward/express types', () => {
     auth.protect({ permissions: ['agents:read'] })
   })
 
+  it("leaves the route's path parameters to Express, guarded as unguarded", () => {
+    const app = express()
+    app.get('/v1/agents/:id', auth.requireAuth(), (req, res) => {
+      expectTypeOf(req.params.id).toEqualTypeOf<string>()
+      expectTypeOf(req.auth.userId).toEqualTypeOf<string>()
+      res.json(req.params.id)
+    })
+    app.get('/v1/agents/:id/keys/:keyId', auth.requireAuth({ permissions: ['keys:read'] }), (req, res) => {
+      expectTypeOf(req.params.id).toEqualTypeOf<string>()
+      expectTypeOf(req.params.keyId).toEqualTypeOf<string>()
+      res.end()
+    })
+    express.Router().delete('/v1/agents/:id', auth.requireAuth(), auth.requireAuth(), (req, res) => {
+      expectTypeOf(req.params.id).toEqualTypeOf<string>()
+      res.end()
+    })
+    // protect's handler is typed before Express sees the path: it names its parameters itself, or
+    // takes them from a route of app.route(path).
+    app.get(
+      '/v1/agents/:id',
+      auth.protect<{ id: string }>((req, res) => {
+        expectTypeOf(req.params.id).toEqualTypeOf<string>()
+        expectTypeOf(req.auth.userId).toEqualTypeOf<string>()
+        res.json(req.params.id)
+      }),
+    )
+    app.route('/v1/agents/:id').post(
+      auth.protect({ permissions: ['agents:write'] }, (req, res) => {
+        expectTypeOf(req.params.id).toEqualTypeOf<string>()
+        res.end()
+      }),
+    )
+    app.route('/v1/agents/:id').get(auth.requireAuth(), (req, res) => {
+      expectTypeOf(req.params.id).toEqualTypeOf<string>()
+      res.end()
+    })
+    app.use(auth.requireAuth())
+    app.use('/v1', auth.requireAuth())
+  })
+
   it('gives middleware for routes and the guard', () => {
     expectTypeOf(keywardExpress).returns.toEqualTypeOf<KeywardExpress>()
     expectTypeOf(auth.routes).toEqualTypeOf<RequestHandler>()
-    expectTypeOf(auth.requireAuth()).toEqualTypeOf<RequestHandler>()
+    expectTypeOf(auth.requireAuth()).toEqualTypeOf<KeywardGuard>()
+    expectTypeOf(auth.requireAuth()).toExtend<RequestHandler>()
+    expectTypeOf(auth.requireAuth()).toExtend<
+      RequestHandler<{ id: string }, { ok: true }, { name: string }>
+    >()
     // @ts-expect-error permissions are a list
     auth.requireAuth({ permissions: 'agents:read' })
   })

@@ -5,7 +5,21 @@ import {
   KeywardConfigError,
   type Principal,
 } from '@keyward/core'
-import type { FastifyInstance, FastifyPluginAsync, onRequestHookHandler } from 'fastify'
+import type {
+  ContextConfigDefault,
+  FastifyBaseLogger,
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifySchema,
+  FastifyTypeProvider,
+  FastifyTypeProviderDefault,
+  onRequestHookHandler,
+  RawReplyDefaultExpression,
+  RawRequestDefaultExpression,
+  RawServerBase,
+  RawServerDefault,
+  RouteGenericInterface,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import { guardHook } from './guard.js'
 import { checkOnRoute, guardByRouteConfig, guardOnRoute, type KeywardRouteGuard } from './route-rule.js'
@@ -23,9 +37,29 @@ declare module 'fastify' {
     /** Who made the request; set on the routes the guard protects. */
     auth: Principal
   }
-  interface FastifyInstance {
+  // Fastify's own type parameters, names, constraints and defaults as it declares them (declaration
+  // merging requires it): the hook is typed for the instance it is called on, whatever its logger,
+  // server (HTTP/2 too) or type provider.
+  interface FastifyInstance<
+    RawServer extends RawServerBase = RawServerDefault,
+    RawRequest extends RawRequestDefaultExpression<RawServer> = RawRequestDefaultExpression<RawServer>,
+    RawReply extends RawReplyDefaultExpression<RawServer> = RawReplyDefaultExpression<RawServer>,
+    Logger extends FastifyBaseLogger = FastifyBaseLogger,
+    TypeProvider extends FastifyTypeProvider = FastifyTypeProviderDefault,
+  > {
     /** The guard as an onRequest hook: sets `request.auth`, or answers 400/401/403/429/503 itself (500 for a malformed user from the directory). */
-    keywardAuth(options?: AuthenticateOptions): onRequestHookHandler
+    keywardAuth(
+      options?: AuthenticateOptions,
+    ): onRequestHookHandler<
+      RawServer,
+      RawRequest,
+      RawReply,
+      RouteGenericInterface,
+      ContextConfigDefault,
+      FastifySchema,
+      TypeProvider,
+      Logger
+    >
   }
   interface FastifyContextConfig {
     /** Guards the route: `true` for any authenticated caller, or `{ permissions }`. */

@@ -76,7 +76,7 @@ export const MIGRATIONS: readonly Migration[] = [
 
 export interface MigrateOptions {
   /** The schema holding keyward's tables; created if missing. Default `public`. */
-  readonly schema?: string
+  readonly schema?: string | undefined
 }
 
 export interface MigrateResult {

@@ -16,7 +16,7 @@ export interface PostgresStoreOptions {
   /** A `pg.Pool` or a `PGlite` instance. The host owns it: the store never ends or closes it. */
   readonly client: PostgresClient
   /** The schema `migrate` created the tables in. Default `public`. */
-  readonly schema?: string
+  readonly schema?: string | undefined
 }
 
 /**

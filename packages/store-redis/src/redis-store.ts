@@ -16,7 +16,7 @@ export interface RedisStoreOptions {
   /** An ioredis client. The host owns it: the store never quits it. */
   readonly client: Redis
   /** Prepended to every key and to the events channel, so apps can share one Redis. Default `keyward:`. */
-  readonly prefix?: string
+  readonly prefix?: string | undefined
 }
 
 /** Ids per script call when recording last use, so one flush never blocks Redis for long. */
