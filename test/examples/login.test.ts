@@ -89,6 +89,41 @@ describe.each(FRAMEWORKS)('/login on %s', (framework) => {
     for (const answer of answers) expect(answer.headers.get('cache-control')).toBe('no-store')
   })
 
+  it("signs the user out everywhere on POST /logout: every session's refresh token stops, another user's goes on", async () => {
+    const base = urlOf(framework)
+    const demo = { username: 'demo', password: 'demo' }
+    const [laptop, phone, other] = await Promise.all([
+      login(demo),
+      login(demo),
+      login({ username: 'alice', password: 'alice' }),
+    ])
+    const refresh = (refreshToken: string) =>
+      call(`${base}/accounts/refresh`, { json: { refresh_token: refreshToken } })
+    const rotated = await refresh(laptop.body.data.refresh_token)
+    expect(rotated.status).toBe(200)
+
+    expect((await call(`${base}/logout`, { method: 'POST' })).status).toBe(401)
+    const out = await call(`${base}/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${phone.body.data.auth_token}` },
+    })
+    expect({ status: out.status, body: out.body }).toEqual({
+      status: 200,
+      body: { data: { sessions_ended: true } },
+    })
+    expect(out.headers.get('cache-control')).toBe('no-store')
+    for (const token of [rotated.body.data.refresh_token, phone.body.data.refresh_token]) {
+      const refused = await refresh(token)
+      expect({ status: refused.status, error: refused.body.error }).toEqual({
+        status: 401,
+        error: 'Invalid refresh token',
+      })
+    }
+    expect((await refresh(other.body.data.refresh_token)).status).toBe(200)
+    // A new login is a new session.
+    expect((await refresh((await login(demo)).body.data.refresh_token)).status).toBe(200)
+  })
+
   it('asks for a TOTP code once the user has enabled TOTP, and takes each code once', async () => {
     const password = { username: 'alice', password: 'alice' }
     const first = await login(password)

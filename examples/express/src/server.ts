@@ -30,6 +30,11 @@ app.post(
 )
 app.all('/login', (_req, res) => send(res, loginMethodNotAllowed))
 
+// Sign out everywhere: any credential of the user's ends all of the user's sessions.
+app.post('/logout', auth.requireAuth(), async (req, res) => {
+  send(res, await example.logout(req.auth))
+})
+
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.
 app.get('/v1/agents', auth.requireAuth({ permissions: ['agents:read'] }), (req, res) => {
   res.json(example.agents(req.auth))

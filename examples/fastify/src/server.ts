@@ -36,6 +36,11 @@ await app.register(async (login) => {
   })
 })
 
+// Sign out everywhere: any credential of the user's ends all of the user's sessions.
+app.post('/logout', { config: { keyward: true } }, async (request, reply) =>
+  send(reply, await example.logout(request.auth)),
+)
+
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.
 app.get('/v1/agents', { config: { keyward: { permissions: ['agents:read'] } } }, async (request) =>
   example.agents(request.auth),

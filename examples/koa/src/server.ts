@@ -54,6 +54,13 @@ router.get(
     ctx.body = example.agents(ctx.state.auth)
   }),
 )
+// Sign out everywhere: any credential of the user's ends all of the user's sessions.
+router.post(
+  '/logout',
+  auth.protect(async (ctx) => {
+    send(ctx, await example.logout(ctx.state.auth))
+  }),
+)
 // A write needs agents:write: alice, who holds agents:read only, gets the guide's 403.
 router.delete(
   '/v1/agents/:id',

@@ -2,7 +2,7 @@ import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createKeyward, type Keyward, type Principal } from '@keyward/core'
 import { type ExampleConfig, loadConfig } from './config.js'
-import { hostLogin } from './login.js'
+import { hostLogin, hostLogout } from './login.js'
 import type { ExampleResponse } from './response.js'
 import { type OpenedStore, openStore } from './store.js'
 import { demoUsers } from './users.js'
@@ -15,6 +15,8 @@ export interface Example {
    * `ip`, the client's address, goes into the auth.failed event of a wrong code.
    */
   login(body: unknown, ip?: string): Promise<ExampleResponse>
+  /** Signs the caller's user out everywhere: every refresh token of theirs stops (keyward's endSessions). */
+  logout(auth: Principal): Promise<ExampleResponse>
   /** The guarded endpoint's payload. */
   agents(auth: Principal): { data: Array<{ id: string; name: string }>; user: string }
   /** Removes an agent from this process's list (a write: the route needs `agents:write`). */
@@ -101,6 +103,7 @@ export async function startExample(): Promise<Example> {
     config,
     keyward,
     login: hostLogin(keyward),
+    logout: hostLogout(keyward),
     agents: (auth) => ({ data: agents, user: auth.userId }),
 
     deleteAgent(id, auth) {

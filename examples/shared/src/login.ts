@@ -1,4 +1,4 @@
-import { failureResponse, type Keyward, KeywardError } from '@keyward/core'
+import { failureResponse, type Keyward, KeywardError, type Principal } from '@keyward/core'
 import type { ExampleResponse } from './response.js'
 import { checkPassword } from './users.js'
 
@@ -39,6 +39,23 @@ export function hostLogin(keyward: Keyward): (body: unknown, ip?: string) => Pro
         await keyward.verifyTotp(userId, fields.totp_code, { ip })
       }
       return answer(200, { data: await keyward.issueTokens(userId) })
+    } catch (error) {
+      if (error instanceof KeywardError) return refusal(error)
+      throw error
+    }
+  }
+}
+
+/**
+ * Signing out everywhere: every session of the caller's user ends (no refresh token of theirs
+ * rotates again), as after a password change or on a device lost. Its auth tokens live out their
+ * 15 minutes; its API keys are deleted on their own route.
+ */
+export function hostLogout(keyward: Keyward): (auth: Principal) => Promise<ExampleResponse> {
+  return async (auth) => {
+    try {
+      await keyward.endSessions(auth.userId)
+      return answer(200, { data: { sessions_ended: true } })
     } catch (error) {
       if (error instanceof KeywardError) return refusal(error)
       throw error
