@@ -15,6 +15,24 @@ const OLD = 'rotation-old-secret-rotation-old-secret-0'
 const NEW = 'rotation-new-secret-rotation-new-secret-0'
 const folders = dataFolders('rotation')
 
+/** Logs in on a running example and enables TOTP with a code of now: the auth token and the TOTP secret. */
+async function logInAndEnableTotp(
+  url: string,
+  account: { username: string; password: string },
+): Promise<{ token: string; secret: string }> {
+  const login = await call(`${url}/login`, { json: account })
+  const token: string = login.body.data.auth_token
+  const session = { authorization: `Bearer ${token}` }
+  const enrolment = await call(`${url}/accounts/generate-totp-key`, { method: 'POST', headers: session })
+  const secret: string = enrolment.body.data.secret
+  const enabled = await call(`${url}/accounts/verify-totp`, {
+    headers: session,
+    json: { code: await totpCode(secret, Date.now()) },
+  })
+  expect(enabled.body).toEqual({ data: { totp_enabled: true } })
+  return { token, secret }
+}
+
 it(
   'keeps auth tokens and TOTP enrolments made before a rotation working after it',
   async () => {
@@ -23,19 +41,7 @@ it(
     let token: string
     let secret: string
     try {
-      const login = await call(`${before.url}/login`, { json: alice })
-      token = login.body.data.auth_token
-      const session = { authorization: `Bearer ${token}` }
-      const enrolment = await call(`${before.url}/accounts/generate-totp-key`, {
-        method: 'POST',
-        headers: session,
-      })
-      secret = enrolment.body.data.secret
-      const enabled = await call(`${before.url}/accounts/verify-totp`, {
-        headers: session,
-        json: { code: await totpCode(secret, Date.now()) },
-      })
-      expect(enabled.body).toEqual({ data: { totp_enabled: true } })
+      ;({ token, secret } = await logInAndEnableTotp(before.url, alice))
     } finally {
       expect(await before.stop()).toBe(0)
     }
@@ -74,18 +80,7 @@ it(
     )
     let secret: string
     try {
-      const login = await call(`${before.url}/login`, { json: demo })
-      const session = { authorization: `Bearer ${login.body.data.auth_token}` }
-      const enrolment = await call(`${before.url}/accounts/generate-totp-key`, {
-        method: 'POST',
-        headers: session,
-      })
-      secret = enrolment.body.data.secret
-      const enabled = await call(`${before.url}/accounts/verify-totp`, {
-        headers: session,
-        json: { code: await totpCode(secret, Date.now()) },
-      })
-      expect(enabled.body).toEqual({ data: { totp_enabled: true } })
+      ;({ secret } = await logInAndEnableTotp(before.url, demo))
     } finally {
       expect(await before.stop()).toBe(0)
     }
