@@ -46,6 +46,8 @@ declare const client: Redis
 postgresStore({ client: db, schema: process.env.PG_SCHEMA })
 await migrate(db, { schema: process.env.PG_SCHEMA })
 redisStore({ client, prefix: process.env.REDIS_PREFIX })
+declare const permissions: string[] | undefined
+keyward.authenticate({ headers: {} }, { permissions })
 `
 
 /** A host app that uses what the adapter declares, and one line that must not compile. */

@@ -4,6 +4,8 @@
  */
 import { createServer, get, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Readable } from 'node:stream'
+import { runInNewContext } from 'node:vm'
 import type { HttpRequest } from '@keyward/core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { setup } from './support.js'
@@ -15,6 +17,13 @@ const exchangeWith = (body: unknown): HttpRequest => ({
   headers: { 'content-type': 'application/json' },
   body,
 })
+
+/** The bytes, in an ArrayBuffer of another realm's. */
+function inAnotherRealm(bytes: Uint8Array): ArrayBuffer {
+  const buffer = runInNewContext(`new ArrayBuffer(${bytes.byteLength})`) as ArrayBuffer
+  new Uint8Array(buffer).set(bytes)
+  return buffer
+}
 
 describe('the body an adapter hands to handle()', () => {
   it('is read in each form an adapter may hold it: text, a Buffer, an ArrayBuffer, a view', async () => {
@@ -29,6 +38,9 @@ describe('the body an adapter hands to handle()', () => {
       'an offset view': new Uint8Array(bytes.buffer, 2, bytes.byteLength - 4),
       DataView: new DataView(bytes.buffer, 2, bytes.byteLength - 4),
       'already parsed': JSON.parse(json),
+      // Made in another realm, as Node's own fetch makes them outside a test runner's context.
+      "another realm's parsed object": runInNewContext(`(${json})`),
+      "another realm's ArrayBuffer": inAnotherRealm(new TextEncoder().encode(json)),
     }
     for (const [form, body] of Object.entries(forms)) {
       const response = await keyward.handle(exchangeWith(body))
@@ -49,7 +61,7 @@ describe('the body an adapter hands to handle()', () => {
   it("refuses a body no one read (a stream, a Blob) as the adapter's mistake, not as a field missing", async () => {
     const { keyward, events } = setup()
     const request = new Request('http://localhost/', { method: 'POST', body: '{"api_key":"x"}' })
-    for (const body of [request.body, new Blob(['{"api_key":"x"}'])]) {
+    for (const body of [request.body, new Blob(['{"api_key":"x"}']), Readable.from(['{"api_key":"x"}'])]) {
       expect(await keyward.handle(exchangeWith(body))).toMatchObject({
         status: 500,
         body: { error: 'Internal error' },
@@ -58,6 +70,7 @@ describe('the body an adapter hands to handle()', () => {
     expect(events.filter((event) => event.type === 'error')).toMatchObject([
       { during: 'request', error: { message: expect.stringMatching(/not a ReadableStream: read it first/) } },
       { during: 'request', error: { message: expect.stringMatching(/not a Blob: read it first/) } },
+      { during: 'request', error: { message: expect.stringMatching(/not a Readable: read it first/) } },
     ])
   })
 })

@@ -62,8 +62,12 @@ export const pruneStatements = (t: Names) => [
   pruneBatch(t.counters, 'bucket', 'reset_at'),
 ]
 
-/** Ending a user's sessions: every refresh token of the user, found by migration 4's index. */
-export const userRefreshTokensDelete = (t: Names) => `DELETE FROM ${t.refreshTokens} WHERE user_id = $1`
+/** Families of a user that one transaction of `revokeUserRefreshTokens` locks and revokes. */
+export const USER_REVOKE_BATCH = 500
+
+/** The next batch of a user's families to revoke, found through migration 4's index. */
+export const userFamiliesSelect = (t: Names) =>
+  `SELECT DISTINCT family_id FROM ${t.refreshTokens} WHERE user_id = $1 ORDER BY family_id LIMIT ${USER_REVOKE_BATCH}`
 
 /** Named after its text, so stores on different schemas sharing a pool never clash. */
 const prepare = (text: string): PreparedStatement => ({
@@ -334,18 +338,28 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
     },
 
     async revokeUserRefreshTokens(userId) {
-      // As a reuse revokes one family, under each family's lock, taken in one order so that two
-      // revocations of one user never wait on each other: a rotation in flight commits its
-      // successor before the DELETE's snapshot (READ COMMITTED) is taken, and a later one finds
-      // its token gone.
-      await db.transaction(async (tx) => {
-        await tx.query(
-          `SELECT pg_advisory_xact_lock(${familyLock('$2', 'family_id')}) AS locked
-           FROM (SELECT DISTINCT family_id FROM ${t.refreshTokens} WHERE user_id = $1 ORDER BY family_id) AS families`,
-          [userId, familyLockPrefix],
-        )
-        await tx.query(userRefreshTokensDelete(t), [userId])
-      })
+      // As a reuse revokes one family: under the family's lock, so that a rotation in flight
+      // commits its successor before the DELETE's snapshot (READ COMMITTED) is taken, and a later
+      // one finds its token gone. The locks are taken in family order (two revocations never
+      // deadlock), a batch per transaction: each lock holds an entry of the server's shared lock
+      // table (max_locks_per_transaction per connection), which a user's thousands of sessions
+      // in one transaction would run out of, for every session of the server.
+      for (;;) {
+        const revoked = await db.transaction(async (tx) => {
+          const families = await tx.query<{ family_id: Text }>(
+            `SELECT family_id, pg_advisory_xact_lock(${familyLock('$2', 'family_id')}) AS locked
+             FROM (${userFamiliesSelect(t)}) AS families`,
+            [userId, familyLockPrefix],
+          )
+          if (families.length > 0)
+            await tx.query(
+              `DELETE FROM ${t.refreshTokens} WHERE user_id = $1 AND family_id = ANY($2::text[])`,
+              [userId, families.map((row) => row.family_id)],
+            )
+          return families.length
+        })
+        if (revoked < USER_REVOKE_BATCH) return
+      }
     },
 
     async getTotp(userId) {

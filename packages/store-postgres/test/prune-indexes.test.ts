@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { MIGRATIONS } from '../src/migrations.js'
 import { names } from '../src/names.js'
-import { pruneStatements, userRefreshTokensDelete } from '../src/postgres-store.js'
+import { pruneStatements, userFamiliesSelect } from '../src/postgres-store.js'
 import { PGLITES, randomSchema } from './support.js'
 
 const LATEST = MIGRATIONS.at(-1)?.version
@@ -64,7 +64,7 @@ async function downgradeToV2(session: Session, schema: string): Promise<void> {
 async function userIndexServesEndingSessions(session: Session, schema: string): Promise<boolean> {
   await session.query('SET LOCAL enable_seqscan = off')
   const { rows } = await session.query<{ 'QUERY PLAN': string }>(
-    `EXPLAIN ${userRefreshTokensDelete(names(schema))}`,
+    `EXPLAIN ${userFamiliesSelect(names(schema))}`,
     ['alice'],
   )
   return rows.some((row) =>

@@ -29,13 +29,17 @@ local function keep_for(key, ttl)
   local left = redis.call('PTTL', key)
   if left == -1 or left < ttl then redis.call('PEXPIRE', key, ttl) end
 end
--- A user's set of families, kept as long as the longest-lived of them; each write checks a few
--- members and drops those whose family is gone, so the set stays about the size of the live ones.
+-- An index's members outlive what they name (each expires by its own TTL): a few are checked at
+-- each write and dropped once gone, so that the index stays about the size of what is alive.
+local function drop_gone(index, key_of)
+  for _, member in ipairs(redis.call('SRANDMEMBER', index, 3)) do
+    if redis.call('EXISTS', key_of .. member) == 0 then redis.call('SREM', index, member) end
+  end
+end
+-- A user's set of families, kept as long as the longest-lived of them.
 local function index_family(prefix, user_id, family_id, ttl)
   local families = prefix .. '${PART.userFamilies}' .. user_id
-  for _, id in ipairs(redis.call('SRANDMEMBER', families, 3)) do
-    if redis.call('EXISTS', prefix .. '${PART.family}' .. id) == 0 then redis.call('SREM', families, id) end
-  end
+  drop_gone(families, prefix .. '${PART.family}')
   redis.call('SADD', families, family_id)
   keep_for(families, ttl)
 end
@@ -206,12 +210,8 @@ if ttl > 0 then
   keep_for(family, ttl)
   index_family(prefix, token.userId, token.familyId, ttl)
 end
--- A member outlives its token (each expires by its own TTL), and a family refreshed for years
--- would keep every token it ever had: a few members are checked at each rotation and dropped
--- once their token is gone, so the set stays about the size of its tokens still alive.
-for _, digest in ipairs(redis.call('SRANDMEMBER', family, 3)) do
-  if redis.call('EXISTS', prefix .. '${PART.refresh}' .. digest) == 0 then redis.call('SREM', family, digest) end
-end
+-- A family refreshed for years would otherwise keep every token it ever had.
+drop_gone(family, prefix .. '${PART.refresh}')
 return { 'rotated', fields }
 `)
 

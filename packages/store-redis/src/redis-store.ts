@@ -231,8 +231,8 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
     },
 
     async revokeUserRefreshTokens(userId) {
-      // In batches: each call is atomic, and a family started between two calls was started after
-      // the revocation began, which the contract leaves alone.
+      // A batch per script, none holding Redis for long, until the set is empty: a family started
+      // meanwhile is revoked too (the contract leaves it alone, and allows it).
       while (Number(await lua.revokeUserFamilies.run(client, [k.userFamilies(userId)], [prefix])) > 0);
     },
 

@@ -34,7 +34,7 @@ export type AuthResult =
 
 export interface AuthenticateOptions {
   /** Every one of these permissions is required; a missing one is a 403. */
-  readonly permissions?: readonly string[]
+  readonly permissions?: readonly string[] | undefined
 }
 
 const fail = (code: FailureCode): AuthResult => ({ ok: false, failure: { code } })

@@ -1,3 +1,4 @@
+import { types } from 'node:util'
 import { KeywardError } from '../errors.js'
 import type { HeaderBag } from './types.js'
 
@@ -19,7 +20,11 @@ export function readJsonObject(body: unknown, headers: HeaderBag, limit: number)
     if (size === 0) return {}
     if (!isJson(headers)) throw unsupportedMediaType()
     try {
-      value = JSON.parse(typeof raw === 'string' ? raw : Buffer.from(raw).toString('utf8'))
+      value = JSON.parse(
+        typeof raw === 'string'
+          ? raw
+          : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('utf8'),
+      )
     } catch {
       throw new KeywardError('MALFORMED_JSON', 'The request body is not valid JSON')
     }
@@ -40,21 +45,29 @@ export function readJsonObject(body: unknown, headers: HeaderBag, limit: number)
 
 /**
  * The body's text or bytes when it is raw: a string, or bytes in any of their forms (a Buffer, a
- * fetch adapter's `await request.arrayBuffer()`, a DataView). Undefined for what a JSON parser
- * produces. Anything else (a stream, a Blob) is a body no one read: an adapter's mistake, refused
- * as one (a 500 reported to onEvent) rather than answered "api_key is required" for a key sent.
+ * fetch adapter's `await request.arrayBuffer()`, a DataView), from any realm (Node's own fetch
+ * makes them outside a test runner's). Undefined for what a JSON parser produces. A body still to
+ * be read (a stream, a Blob) is an adapter's mistake, refused as one (a 500 reported to onEvent)
+ * rather than answered "api_key is required" for a key sent.
  */
 function rawBody(body: unknown): string | Uint8Array | undefined {
   if (typeof body === 'string' || body instanceof Uint8Array) return body
-  if (body instanceof ArrayBuffer) return new Uint8Array(body)
   if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength)
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined
-  const prototype = Object.getPrototypeOf(body)
-  if (prototype === Object.prototype || prototype === null) return undefined
+  if (types.isAnyArrayBuffer(body)) return new Uint8Array(body)
+  if (!isUnread(body)) return undefined
   throw new TypeError(
-    `keyward reads a request body as a string, bytes or a parsed JSON value, not a ${prototype.constructor?.name ?? 'object'}: read it first (await request.arrayBuffer())`,
+    `keyward reads a request body as a string, bytes or a parsed JSON value, not a ${Object.getPrototypeOf(body)?.constructor?.name ?? 'stream'}: read it first (await request.arrayBuffer())`,
   )
 }
+
+/** A web or Node stream, or a Blob: what a parser never produces. */
+const isUnread = (body: unknown): body is object =>
+  typeof body === 'object' &&
+  body !== null &&
+  (['getReader', 'pipe', 'stream'].some(
+    (method) => typeof (body as Record<string, unknown>)[method] === 'function',
+  ) ||
+    Symbol.asyncIterator in body)
 
 /** A field the client sent, read as an own property only (never through the prototype). */
 export function field(object: Record<string, unknown>, name: string): unknown {

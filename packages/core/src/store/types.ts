@@ -107,7 +107,8 @@ export interface KeyStore {
   /**
    * Revokes every refresh-token family of the user, as a reuse revokes one: no token of them is
    * found or rotates again, spent or not. A rotation racing it either finds its token gone or
-   * completes first, and then its successor is revoked too. Families started after it are not.
+   * completes first, and then its successor is revoked too. Families started after it began may
+   * be revoked or not.
    */
   revokeUserRefreshTokens(userId: string): Promise<void>
 
