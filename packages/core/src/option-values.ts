@@ -1,7 +1,7 @@
 /** Checks of one option's value each, for resolveOptions: what is refused, and the message that names it. */
 import { KeywardConfigError, shownValue } from './errors.js'
 import { type Duration, type DurationInput, parseDuration } from './lib/duration.js'
-import type { KeyStore } from './store/types.js'
+import { REQUIRED_STORE_METHODS } from './store/required-methods.js'
 
 const MIN_SECRET_BYTES = 32
 /** The longest lifetime: 100 years of 365.25 days, a month counted as a twelfth of such a year. */
@@ -97,31 +97,11 @@ export function isEpochMsClock(clock: unknown): boolean {
 export const isHttpUrl = (value: unknown): boolean =>
   typeof value === 'string' && URL.canParse(value) && /^https?:$/.test(new URL(value).protocol)
 
-/** What every store implements; `pruneExpired` and `subscribe` are optional. */
-const STORE_METHODS = [
-  'insertKey',
-  'findKeyByDigest',
-  'findKeyById',
-  'listKeys',
-  'deleteKey',
-  'recordKeyUsage',
-  'insertRefreshToken',
-  'findRefreshToken',
-  'rotateRefreshToken',
-  'getTotp',
-  'putPendingTotp',
-  'acceptTotpStep',
-  'deleteTotp',
-  'incrementCounter',
-  'peekCounter',
-  'resetCounter',
-] as const satisfies ReadonlyArray<keyof KeyStore>
-
 export function checkStore(store: unknown): void {
   if (store === undefined) return
   if (typeof store !== 'object' || store === null)
     throw new KeywardConfigError('store', 'must implement the KeyStore interface')
-  const missing = STORE_METHODS.filter(
+  const missing = REQUIRED_STORE_METHODS.filter(
     (method) => typeof (store as Record<string, unknown>)[method] !== 'function',
   )
   if (missing.length > 0)

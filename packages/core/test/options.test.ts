@@ -1,4 +1,4 @@
-import { createKeyward, KeywardConfigError, type KeywardOptions } from '@keyward/core'
+import { createKeyward, KeywardConfigError, type KeywardOptions, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
 import { SECRET } from './support.js'
 
@@ -69,6 +69,11 @@ describe('options are checked at start-up', () => {
       'a store missing methods, named',
       { store: { findKeyByDigest: async () => null } as never },
       /"store" must implement the KeyStore interface \(missing insertKey, findKeyById, listKeys, deleteKey,/,
+    ],
+    [
+      'a store of an older interface, without revokeUserRefreshTokens',
+      { store: { ...memoryStore(), revokeUserRefreshTokens: undefined } as never },
+      /"store" must implement the KeyStore interface \(missing revokeUserRefreshTokens\)/,
     ],
     ['a key prefix that is a number', { keyPrefix: 5 as never }, /keyPrefix/],
     ['a base path that is a number', { basePath: 5 as never }, /"basePath" must be a path/],

@@ -1,30 +1,5 @@
+import { REQUIRED_STORE_METHODS, type RequiredStoreMethod } from './required-methods.js'
 import type { KeyStore } from './types.js'
-
-type BoundedMethod = Exclude<keyof KeyStore, 'pruneExpired' | 'subscribe'>
-
-/**
- * The calls a request waits for: every required method (a new one fails to compile until it is
- * named here). `pruneExpired`, hourly and possibly long, and `subscribe` pass as they are.
- */
-const BOUNDED = Object.keys({
-  insertKey: true,
-  findKeyByDigest: true,
-  findKeyById: true,
-  listKeys: true,
-  deleteKey: true,
-  recordKeyUsage: true,
-  insertRefreshToken: true,
-  findRefreshToken: true,
-  rotateRefreshToken: true,
-  revokeUserRefreshTokens: true,
-  getTotp: true,
-  putPendingTotp: true,
-  acceptTotpStep: true,
-  deleteTotp: true,
-  incrementCounter: true,
-  peekCounter: true,
-  resetCounter: true,
-} satisfies Record<BoundedMethod, true>) as BoundedMethod[]
 
 /**
  * The store with every call a request waits for bounded to `ms` (unless `false`): a call that has
@@ -36,13 +11,13 @@ const BOUNDED = Object.keys({
  */
 export function withDeadline(store: KeyStore, ms: number | false): KeyStore {
   const bounded = Object.fromEntries(
-    BOUNDED.map((name) => {
+    REQUIRED_STORE_METHODS.map((name) => {
       const method = store[name] as (...args: unknown[]) => Promise<unknown>
       if (ms === false) return [name, (...args: unknown[]) => called(method, store, args)]
       const late = `keyward: the store did not answer ${name} within ${ms} ms`
       return [name, (...args: unknown[]) => settledWithin(called(method, store, args), ms, late)]
     }),
-  ) as Pick<KeyStore, BoundedMethod>
+  ) as Pick<KeyStore, RequiredStoreMethod>
   return {
     ...bounded,
     ...(store.pruneExpired && { pruneExpired: store.pruneExpired.bind(store) }),
