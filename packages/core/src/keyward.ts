@@ -267,6 +267,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
       if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
     },
     storeFailed('subscribe'),
+    () => cache.eventsMissed(),
   )
 
   const stopPruning = schedulePruning(store, clock, storeFailed('prune'))

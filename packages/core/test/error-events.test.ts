@@ -175,6 +175,51 @@ describe('work in the background that fails', () => {
     await keyward.close()
   })
 
+  it('drops every cached key when the store listens again after a break, so that a deletion it missed takes effect', async () => {
+    const base = memoryStore()
+    let resume: (() => void) | undefined
+    // A channel that hears nothing: the break in which another instance's deletion is lost.
+    const store: KeyStore = {
+      ...base,
+      subscribe: async (_listener, _onError, onResumed) => {
+        resume = onResumed
+        return async () => {}
+      },
+    }
+    const { keyward } = setup({ store, cache: { ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    await base.deleteKey('alice', { id })
+    expect((await keyward.verifyKey(key)).ok).toBe(true) // cached, the deletion unheard
+    if (resume === undefined) throw new Error('keyward gave the store no onResumed')
+    resume()
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'NOT_FOUND' })
+    await keyward.close()
+  })
+
+  it('drops every cached key when a subscription that failed at first succeeds: deletions until then were unheard', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] })
+    const base = memoryStore()
+    let attempts = 0
+    const store: KeyStore = {
+      ...base,
+      subscribe: async () => {
+        attempts++
+        if (attempts === 1) throw new Error('NOAUTH')
+        return async () => {}
+      },
+    }
+    const { keyward } = setup({ store, cache: { ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    await base.deleteKey('alice', { id })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    await vi.advanceTimersByTimeAsync(500)
+    expect(attempts).toBe(2)
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'NOT_FOUND' })
+    await keyward.close()
+  })
+
   it('reports what the store tells of once subscribed, until closed', async () => {
     let tell: ((error: unknown) => void) | undefined
     const store: KeyStore = {

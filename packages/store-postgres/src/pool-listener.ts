@@ -28,8 +28,9 @@ const answered = (connection: PoolClient, text: string, timeoutMs: number): Prom
  * dies without a FIN or RST reaching us (a load balancer's or NAT's idle timeout, a host gone in
  * a failover) emits neither 'error' nor 'end', and one that only listens sends nothing that
  * would find out: so it is asked to answer every `checks.everyMs`, and replaced when silent.
- * Notifications sent while no connection was listening are lost: the key cache's TTL bounds
- * what that costs, and `onError` hears of each drop and each failed reconnection.
+ * Notifications sent while no connection was listening are lost: `onResumed` hears of each time
+ * it listens again (keyward then drops the keys it caches), and `onError` of each drop and each
+ * failed reconnection.
  *
  * Resolves once LISTEN is active; rejects if the first attempt fails or takes longer than
  * `checks.timeoutMs` for the checkout or for LISTEN, like any store call against an unreachable
@@ -41,6 +42,8 @@ export async function listenOnPool(
   onPayload: (payload: string) => void,
   onError: (error: unknown) => void = () => {},
   checks: ListenerChecks = CHECKS,
+  /** Called each time it listens again after a drop: notifications in between were lost. */
+  onResumed: () => void = () => {},
 ): Promise<() => Promise<void>> {
   const pooled = checkouts(pool, checks.timeoutMs)
   let closed = false
@@ -71,11 +74,16 @@ export async function listenOnPool(
     retryMs = Math.min(retryMs * 2, MAX_RETRY_MS)
     retryTimer = setTimeout(() => {
       retryTimer = undefined
-      connect().catch((error: unknown) => {
-        if (closed) return
-        onError(error)
-        scheduleRetry()
-      })
+      connect().then(
+        () => {
+          if (!closed) onResumed()
+        },
+        (error: unknown) => {
+          if (closed) return
+          onError(error)
+          scheduleRetry()
+        },
+      )
     }, delay)
     retryTimer.unref()
   }

@@ -429,7 +429,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
       await db.query(`DELETE FROM ${t.counters} WHERE bucket = $1`, [bucket])
     },
 
-    async subscribe(listener, onError) {
+    async subscribe(listener, onError, onResumed) {
       return db.listen(
         t.channel,
         (payload) => {
@@ -441,6 +441,7 @@ export function postgresStore(options: PostgresStoreOptions): PostgresStore {
           } catch {}
         },
         onError,
+        onResumed,
       )
     },
   }

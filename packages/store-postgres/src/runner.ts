@@ -25,12 +25,14 @@ export interface QueryRunner extends Queryable {
   transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T>
   /**
    * Resolves once listening; the returned function stops listening and releases the connection.
-   * `onError` hears of each trouble the listening meets later (PGlite, in process, has none).
+   * `onError` hears of each trouble the listening meets later (PGlite, in process, has none), and
+   * `onResumed` of each time it listens again after one.
    */
   listen(
     channel: string,
     onPayload: (payload: string) => void,
     onError?: (error: unknown) => void,
+    onResumed?: () => void,
   ): Promise<() => Promise<void>>
 }
 
@@ -141,6 +143,7 @@ function poolRunner(pool: Pool): QueryRunner {
         connection.release(broken)
       }
     },
-    listen: (channel, onPayload, onError) => listenOnPool(pool, channel, onPayload, onError),
+    listen: (channel, onPayload, onError, onResumed) =>
+      listenOnPool(pool, channel, onPayload, onError, undefined, onResumed),
   }
 }

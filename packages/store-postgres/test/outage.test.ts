@@ -79,9 +79,11 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       const deleting = postgresStore({ client: direct, schema })
       const received: string[] = []
       const errors: unknown[] = []
-      const unsubscribe = await listening.subscribe!(
+      let resumed = 0
+      const unsubscribe = await listening.subscribe(
         (event) => received.push(event.keyId),
         (error) => errors.push(error),
+        () => resumed++,
       )
       const listenerPids = async () =>
         (
@@ -93,6 +95,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       try {
         const [before] = await listenerPids()
         expect(before).toBeTypeOf('number')
+        expect(resumed).toBe(0)
         proxy.cut()
         proxy.restore()
         // The drop is noticed, a new connection checked out and LISTEN issued again, by itself.
@@ -107,6 +110,8 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
           .toBe(true)
 
         await expectDeletionHeard(deleting, received)
+        // keyward is told it listens again: what was published in between was lost.
+        expect(resumed).toBeGreaterThanOrEqual(1)
         // The drop was reported: pg's own error, or its end.
         expect(errors.length).toBeGreaterThanOrEqual(1)
         for (const error of errors) expect(error).toBeInstanceOf(Error)

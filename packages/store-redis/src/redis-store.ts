@@ -287,6 +287,7 @@ export function redisStore(options: RedisStoreOptions): RedisStore {
       await client.del(k.counter(bucket))
     },
 
-    subscribe: (listener, onError) => subscribeToEvents(client, k.events, listener, onError),
+    subscribe: (listener, onError, onResumed) =>
+      subscribeToEvents(client, k.events, listener, onError, undefined, onResumed),
   }
 }

@@ -35,7 +35,8 @@ const answered = (reply: Promise<unknown>, timeoutMs: number): Promise<unknown> 
  * listens sends nothing that would find out: so it is sent a PING (allowed while subscribed)
  * every `checks.everyMs`, and dropped when silent for `checks.timeoutMs`; ioredis then reconnects
  * it, and the reconnection subscribes again. Messages published while no connection was
- * subscribed are lost: the key cache's TTL bounds what that costs.
+ * subscribed are lost: `onResumed` hears of each time it is subscribed again (keyward then drops
+ * the keys it caches).
  *
  * A SUBSCRIBE the server refuses (an ACL change, a busy script) on a connection that stays up
  * gets a new connection, after a backoff of our own: ioredis's retry delay starts over at each
@@ -54,6 +55,8 @@ export async function subscribeToEvents(
   listener: (event: StoreEvent) => void,
   onError: (error: unknown) => void = () => {},
   overrides: Partial<SubscriberChecks> = {},
+  /** Called each time it is subscribed again after a break: messages in between were lost. */
+  onResumed: () => void = () => {},
 ): Promise<() => Promise<void>> {
   const checks = { ...CHECKS, ...overrides }
   // Until subscribed, a failure rejects the first attempt instead; once closed, nothing is news.
@@ -142,6 +145,7 @@ export async function subscribeToEvents(
     subscriber.subscribe(channel).then(
       () => {
         refusals = 0
+        if (!closed) onResumed()
       },
       (refusal: unknown) => {
         if (closed || subscriber.status !== 'ready') return

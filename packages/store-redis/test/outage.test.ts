@@ -110,15 +110,23 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       const listening = redisStore({ client: proxied, prefix })
       const deleting = redisStore({ client: direct, prefix })
       const received: string[] = []
-      const unsubscribe = await listening.subscribe!((event) => received.push(event.keyId))
+      let resumed = 0
+      const unsubscribe = await listening.subscribe(
+        (event) => received.push(event.keyId),
+        undefined,
+        () => resumed++,
+      )
       try {
         expect(await subscribers()).toBe(1)
         proxy.cut()
         await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+        expect(resumed).toBe(0)
         proxy.restore()
-        // ioredis reconnects, and the store subscribes again.
+        // ioredis reconnects, and the store subscribes again, and tells keyward it listens again:
+        // what was published in between was lost.
         await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
         await expectDeletionHeard(deleting, received)
+        expect(resumed).toBe(1)
       } finally {
         await unsubscribe()
       }

@@ -171,6 +171,16 @@ export class KeyCache {
     if (digest !== undefined) this.#byDigest.delete(digest)
   }
 
+  /**
+   * Deletions elsewhere may have been missed (the store's subscription broke and is back): every
+   * entry is dropped, so that each key is read from the store again, and a read in flight, which
+   * may have fetched a key deleted meanwhile, answers its own request but is not cached.
+   */
+  eventsMissed(): void {
+    this.#unknownDeletions++
+    this.#byDigest.clear()
+  }
+
   /** Drops an entry without marking its key deleted (expired, or user gone). */
   forget(entry: CachedKey): void {
     this.#byDigest.delete(entry.digestBytes)

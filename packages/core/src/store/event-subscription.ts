@@ -7,7 +7,9 @@ const MAX_RETRY_MS = 30_000
  * Subscribes to the store's cross-instance events, retrying with backoff while the store is
  * unreachable (an instance may start during an outage). Until it succeeds, the cache TTL is
  * what bounds how long a key deleted elsewhere keeps working here. Each failed attempt goes to
- * `onError`, and so does each trouble the store meets once subscribed.
+ * `onError`, and so does each trouble the store meets once subscribed. `onResumed` hears of each
+ * time events may have been missed and are heard again: a retry that succeeds, and the store's
+ * own listening again after a break.
  *
  * The returned function resolves once no subscription is left: an attempt still in flight is
  * waited for (and what it opened closed), so that a host closing its client next finds nothing
@@ -17,6 +19,7 @@ export function subscribeWithRetry(
   store: KeyStore,
   listener: (event: StoreEvent) => void,
   onError: (error: unknown) => void,
+  onResumed: () => void,
 ): () => Promise<void> {
   if (!store.subscribe) return async () => {}
   const subscribe = store.subscribe.bind(store)
@@ -27,12 +30,15 @@ export function subscribeWithRetry(
   const reportWhileOpen = (error: unknown) => {
     if (!closed) onError(error)
   }
+  const resumedWhileOpen = () => {
+    if (!closed) onResumed()
+  }
 
   // A store's subscribe that throws instead of rejecting is retried the same way: on a retry it
   // runs in a timer, where a throw would end the host's process.
   const subscribing = (): Promise<() => Promise<void>> => {
     try {
-      return subscribe(listener, reportWhileOpen)
+      return subscribe(listener, reportWhileOpen, resumedWhileOpen)
     } catch (error) {
       return Promise.reject(error)
     }
@@ -41,8 +47,10 @@ export function subscribeWithRetry(
   const attempt = (delay: number) => {
     inFlight = subscribing().then(
       async (stop) => {
-        if (closed) await stop().catch(() => {})
-        else unsubscribe = stop
+        if (closed) return void (await stop().catch(() => {}))
+        unsubscribe = stop
+        // Events published while the earlier attempts failed were not heard.
+        if (delay > FIRST_RETRY_MS) onResumed()
       },
       (error: unknown) => {
         if (closed) return

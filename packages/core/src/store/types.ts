@@ -154,10 +154,13 @@ export interface KeyStore {
    * settle in bounded time, as keyward's `close()` waits for it. Once listening, the store keeps
    * listening by itself (reconnecting as needed) and tells `onError` of each trouble on the way
    * (a dropped connection, a failed reconnection, a refused subscription), which keyward reports
-   * on its error event: events missed meanwhile are lost, and an operator should know.
+   * on its error event: events missed meanwhile are lost, and an operator should know. Each time
+   * it listens again after such a break, it calls `onResumed`: keyward then drops every key it
+   * caches, since a deletion published meanwhile never reached it.
    */
   subscribe?(
     listener: (event: StoreEvent) => void,
     onError?: (error: unknown) => void,
+    onResumed?: () => void,
   ): Promise<() => Promise<void>>
 }
