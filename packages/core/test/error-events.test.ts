@@ -197,6 +197,24 @@ describe('work in the background that fails', () => {
     await keyward.close()
   })
 
+  it('drops every cached key once the first subscription is made: deletions until then were unheard', async () => {
+    const base = memoryStore()
+    let subscribed: ((stop: () => Promise<void>) => void) | undefined
+    const store: KeyStore = {
+      ...base,
+      subscribe: () => new Promise((resolve) => (subscribed = resolve)),
+    }
+    const { keyward } = setup({ store, cache: { ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    await base.deleteKey('alice', { id })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    subscribed?.(async () => {})
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'NOT_FOUND' })
+    await keyward.close()
+  })
+
   it('drops every cached key when a subscription that failed at first succeeds: deletions until then were unheard', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] })
     const base = memoryStore()

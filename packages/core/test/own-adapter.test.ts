@@ -61,7 +61,13 @@ describe('the body an adapter hands to handle()', () => {
   it("refuses a body no one read (a stream, a Blob) as the adapter's mistake, not as a field missing", async () => {
     const { keyward, events } = setup()
     const request = new Request('http://localhost/', { method: 'POST', body: '{"api_key":"x"}' })
-    for (const body of [request.body, new Blob(['{"api_key":"x"}']), Readable.from(['{"api_key":"x"}'])]) {
+    const unread = [
+      request.body,
+      new Blob(['{"api_key":"x"}']),
+      Readable.from(['{"api_key":"x"}']),
+      new Request('http://localhost/', { method: 'POST', body: '{"api_key":"x"}' }),
+    ]
+    for (const body of unread) {
       expect(await keyward.handle(exchangeWith(body))).toMatchObject({
         status: 500,
         body: { error: 'Internal error' },
@@ -71,6 +77,7 @@ describe('the body an adapter hands to handle()', () => {
       { during: 'request', error: { message: expect.stringMatching(/not a ReadableStream: read it first/) } },
       { during: 'request', error: { message: expect.stringMatching(/not a Blob: read it first/) } },
       { during: 'request', error: { message: expect.stringMatching(/not a Readable: read it first/) } },
+      { during: 'request', error: { message: expect.stringMatching(/not a Request: read it first/) } },
     ])
   })
 })

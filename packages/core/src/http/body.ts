@@ -60,11 +60,11 @@ function rawBody(body: unknown): string | Uint8Array | undefined {
   )
 }
 
-/** A web or Node stream, or a Blob: what a parser never produces. */
+/** A web or Node stream, a Blob, a fetch Request itself: what a parser never produces. */
 const isUnread = (body: unknown): body is object =>
   typeof body === 'object' &&
   body !== null &&
-  (['getReader', 'pipe', 'stream'].some(
+  (['getReader', 'pipe', 'stream', 'arrayBuffer'].some(
     (method) => typeof (body as Record<string, unknown>)[method] === 'function',
   ) ||
     Symbol.asyncIterator in body)

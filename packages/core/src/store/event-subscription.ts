@@ -8,8 +8,8 @@ const MAX_RETRY_MS = 30_000
  * unreachable (an instance may start during an outage). Until it succeeds, the cache TTL is
  * what bounds how long a key deleted elsewhere keeps working here. Each failed attempt goes to
  * `onError`, and so does each trouble the store meets once subscribed. `onResumed` hears of each
- * time events may have been missed and are heard again: a retry that succeeds, and the store's
- * own listening again after a break.
+ * time events are heard from after a time they were not: once subscribed (at last), and each
+ * time the store listens again after a break.
  *
  * The returned function resolves once no subscription is left: an attempt still in flight is
  * waited for (and what it opened closed), so that a host closing its client next finds nothing
@@ -49,8 +49,9 @@ export function subscribeWithRetry(
       async (stop) => {
         if (closed) return void (await stop().catch(() => {}))
         unsubscribe = stop
-        // Events published while the earlier attempts failed were not heard.
-        if (delay > FIRST_RETRY_MS) onResumed()
+        // Events published until now were not heard: while earlier attempts failed, and while this
+        // one was being made, as keys were cached already.
+        onResumed()
       },
       (error: unknown) => {
         if (closed) return
