@@ -6,6 +6,10 @@
  * no channel; a real one may have lost it).
  */
 import type { KeyStore } from '@keyward/core'
+import {
+  REQUIRED_STORE_METHODS,
+  type RequiredStoreMethod,
+} from '../../../packages/core/src/store/required-methods.js'
 
 export type FaultMode =
   /** The call rejects before the store does anything. */
@@ -19,7 +23,7 @@ export type FaultMode =
 
 export const FAULT_MODES: readonly FaultMode[] = ['reject', 'throw', 'hang', 'lost']
 
-export type StoreMethod = Exclude<keyof KeyStore, 'pruneExpired' | 'subscribe'>
+export type StoreMethod = RequiredStoreMethod
 
 export interface StoreCall {
   readonly method: StoreMethod
@@ -38,25 +42,8 @@ export interface FaultyStore {
   reset(): void
 }
 
-const METHODS = Object.keys({
-  insertKey: true,
-  findKeyByDigest: true,
-  findKeyById: true,
-  listKeys: true,
-  deleteKey: true,
-  recordKeyUsage: true,
-  insertRefreshToken: true,
-  findRefreshToken: true,
-  rotateRefreshToken: true,
-  revokeUserRefreshTokens: true,
-  getTotp: true,
-  putPendingTotp: true,
-  acceptTotpStep: true,
-  deleteTotp: true,
-  incrementCounter: true,
-  peekCounter: true,
-  resetCounter: true,
-} satisfies Record<StoreMethod, true>) as StoreMethod[]
+/** Every call a request may wait for: the store's required methods. */
+const METHODS: readonly StoreMethod[] = REQUIRED_STORE_METHODS
 
 export function faultyStore(inner: KeyStore): FaultyStore {
   let calls: StoreCall[] = []
