@@ -138,6 +138,9 @@ const totpRecord = (row: TotpRow): TotpRecord => ({
 
 const counterHit = (row: CounterRow) => ({ count: Number(row.count), resetAt: toDate(row.reset_at) })
 
+/** A store on PostgreSQL: its prune and its subscription are always there, for a host to call. */
+export type PostgresStore = KeyStore & Required<Pick<KeyStore, 'pruneExpired' | 'subscribe'>>
+
 /**
  * A KeyStore in PostgreSQL (node-postgres) or PGlite, over tables created by `migrate`.
  * Every operation that must be atomic is a single statement, except revoking a refresh family
@@ -145,9 +148,6 @@ const counterHit = (row: CounterRow) => ({ count: Number(row.count), resetAt: to
  * to every instance with NOTIFY on a channel named after the schema. The single statements
  * assume READ COMMITTED, PostgreSQL's default (see the README).
  */
-/** A store on PostgreSQL: its prune and its subscription are always there, for a host to call. */
-export type PostgresStore = KeyStore & Required<Pick<KeyStore, 'pruneExpired' | 'subscribe'>>
-
 export function postgresStore(options: PostgresStoreOptions): PostgresStore {
   if (typeof options !== 'object' || options === null)
     throw new KeywardConfigError(

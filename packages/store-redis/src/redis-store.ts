@@ -129,14 +129,14 @@ function checkOptions(options: RedisStoreOptions): string {
   return prefix
 }
 
+/** A store on Redis: its subscription is always there (its records expire by themselves: no prune). */
+export type RedisStore = KeyStore & Required<Pick<KeyStore, 'subscribe'>>
+
 /**
  * A KeyStore in Redis. Keys, refresh tokens and their indexes live in Redis for the lifetime
  * keyward gave them (expiresOn - createdOn); every multi-key or conditional update is one Lua
  * script; key deletions are published on `<prefix>events`.
  */
-/** A store on Redis: its subscription is always there (its records expire by themselves: no prune). */
-export type RedisStore = KeyStore & Required<Pick<KeyStore, 'subscribe'>>
-
 export function redisStore(options: RedisStoreOptions): RedisStore {
   const prefix = checkOptions(options)
   const { client } = options

@@ -60,13 +60,14 @@ function rawBody(body: unknown): string | Uint8Array | undefined {
   )
 }
 
-/** A web or Node stream, a Blob, a fetch Request itself: what a parser never produces. */
+/** A method of a web or Node stream, a Blob or a fetch Request: JSON has no functions. */
+const UNREAD_BODY_METHODS = ['getReader', 'pipe', 'stream', 'arrayBuffer']
+
+/** A body still to be read: what a parser never produces. */
 const isUnread = (body: unknown): body is object =>
   typeof body === 'object' &&
   body !== null &&
-  (['getReader', 'pipe', 'stream', 'arrayBuffer'].some(
-    (method) => typeof (body as Record<string, unknown>)[method] === 'function',
-  ) ||
+  (UNREAD_BODY_METHODS.some((method) => typeof (body as Record<string, unknown>)[method] === 'function') ||
     Symbol.asyncIterator in body)
 
 /** A field the client sent, read as an own property only (never through the prototype). */

@@ -17,13 +17,13 @@ interface RefreshEntry {
 const oldestFirst = (a: ApiKeyRecord, b: ApiKeyRecord) =>
   a.createdOn.getTime() - b.createdOn.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
 
+/** The memory store: its prune and its subscription are always there. */
+export type MemoryStore = KeyStore & Required<Pick<KeyStore, 'pruneExpired' | 'subscribe'>>
+
 /**
  * The default store: everything in this process, gone on restart. Each method does its work
  * synchronously inside one call, which makes it atomic with respect to other requests.
  */
-/** The memory store: its prune and its subscription are always there. */
-export type MemoryStore = KeyStore & Required<Pick<KeyStore, 'pruneExpired' | 'subscribe'>>
-
 export function memoryStore(): MemoryStore {
   const keysById = new Map<string, ApiKeyRecord>()
   const idByDigest = new Map<string, string>()
