@@ -502,10 +502,16 @@ describe('last use', () => {
 
   it('is the latest use when a verification that began earlier is answered later (a slow store read)', async () => {
     const { store, hold, release } = heldKeyReads()
-    const { keyward, clock } = setup({ store })
+    const { keyward, clock } = setup({ store: deletionsAnswerLost(store) })
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const other = await keyward.issueKey('alice', { name: 'other' })
     hold()
     const earlier = keyward.verifyKey(key)
+    // A deletion whose answer is lost comes between, so the later verification reads for itself
+    // rather than share the earlier one's read.
+    await expect(keyward.deleteKey('alice', { id: other.id })).rejects.toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+    })
     clock.advance(5_000)
     expect((await keyward.verifyKey(key)).ok).toBe(true)
     release()

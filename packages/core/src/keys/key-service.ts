@@ -12,6 +12,7 @@ import { validUserId } from '../users.js'
 import { ConnectionMemo } from './connection-memo.js'
 import type { CachedKey, KeyCache } from './key-cache.js'
 import type { KeyFormat } from './key-format.js'
+import { SharedReads } from './shared-reads.js'
 
 /** In characters (code points), as JSON Schema's maxLength counts them: an emoji is one. */
 export const MAX_KEY_NAME_LENGTH = 128
@@ -48,6 +49,9 @@ export type KeySelector = { readonly id: string } | { readonly key: string }
 /** Issue, list, delete and check API keys. Users and permissions are the caller's concern. */
 export class KeyService {
   readonly #memo = new ConnectionMemo()
+  /** Concurrent misses of one key share one store read: by digest (API keys), by id (auth tokens). */
+  readonly #readsByDigest = new SharedReads<CachedKey | undefined>()
+  readonly #readsById = new SharedReads<CachedKey | undefined>()
 
   constructor(
     private readonly store: KeyStore,
@@ -192,11 +196,14 @@ export class KeyService {
     if (!this.format.isWellFormed(raw)) return MALFORMED
     const digest = bytesToHex(digestBytes)
     const mark = this.cache.readMark()
-    return storeCall(() => this.store.findKeyByDigest(digest)).then((stored) => {
-      const entry =
+    const read = this.#readsByDigest.read(digest, mark, () =>
+      storeCall(() => this.store.findKeyByDigest(digest)).then((stored) =>
         stored === null || !constantTimeEqual(stored.digest, digest)
           ? undefined
-          : this.cache.set(stored, now, mark)
+          : this.cache.set(stored, now, mark),
+      ),
+    )
+    return read.then((entry) => {
       if (entry !== undefined) return this.#verified(entry, now, connection, raw)
       if (connection !== undefined) this.#memo.forget(connection)
       return NOT_FOUND
@@ -248,10 +255,12 @@ export class KeyService {
     if (cached !== undefined) return this.#link(cached, now, link)
     if (this.cache.isDeleted(id)) return false
     const mark = this.cache.readMark()
-    return storeCall(() => this.store.findKeyById(id)).then((stored) => {
-      const entry = stored === null ? undefined : this.cache.set(stored, now, mark)
-      return entry !== undefined && this.#link(entry, now, link)
-    })
+    const read = this.#readsById.read(id, mark, () =>
+      storeCall(() => this.store.findKeyById(id)).then((stored) =>
+        stored === null ? undefined : this.cache.set(stored, now, mark),
+      ),
+    )
+    return read.then((entry) => entry !== undefined && this.#link(entry, now, link))
   }
 
   /** Whether a key found by id is live; the link keeps its entry (#current reads the expiry again). */
