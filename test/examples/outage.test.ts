@@ -41,7 +41,15 @@ describeWith('REDIS_URL', 'examples under a store outage', (redisUrl) => {
       try {
         const login = { json: { username: 'demo', password: 'demo' } }
         expect((await call(`${server.url}/login`, login)).status).toBe(200)
+        const ready = () => call(`${server.url}/ready`)
+        await expect
+          .poll(async () => (await ready()).body)
+          .toEqual({ ok: true, store: 'up', events: 'listening' })
         proxy.cut()
+        const down = await ready()
+        expect(down.status).toBe(503)
+        expect(down.body).toMatchObject({ ok: false, store: 'unavailable' })
+        expect(down.headers.get('cache-control')).toBe('no-store')
         const refused = await call(`${server.url}/login`, login)
         expect(refused.status).toBe(503)
         expect(refused.headers.get('retry-after')).toBe('5')

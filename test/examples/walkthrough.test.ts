@@ -33,6 +33,10 @@ describe.each(FRAMEWORKS)('examples/%s', (framework) => {
       try {
         const base = server.url
         expect(server.output()).toContain(`keyward example (${framework}) listening on http://127.0.0.1:`)
+        // PGlite in the process: its channel is the store's own, listening from the start.
+        await expect
+          .poll(async () => call(`${base}/ready`))
+          .toMatchObject({ status: 200, body: { ok: true, store: 'up', events: 'listening' } })
 
         expect((await call(`${base}/login`, { json: { username: 'demo', password: 'wrong' } })).status).toBe(
           401,

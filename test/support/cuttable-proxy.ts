@@ -174,7 +174,8 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
  * What a store reached through `proxy` must do when the connection is cut and restored: fail
  * closed while cut (keyward's StoreUnavailableError, the store's own call rejected, never a
  * false answer), then answer again once restored, its client reconnecting by itself: at once
- * (the next call), or on its own timer within 10 s.
+ * (the next call), or on its own timer within 10 s. keyward's health says so meanwhile: the store
+ * unavailable and its channel interrupted while cut, both back once restored.
  */
 export async function expectFailsClosedWhileCut(
   proxy: CuttableProxy,
@@ -183,11 +184,15 @@ export async function expectFailsClosedWhileCut(
   unknownKey: string,
   reconnects: 'at once' | 'on a timer',
 ): Promise<void> {
+  const events = async () => (await keyward.health()).events
   try {
+    await expect.poll(events, { timeout: 10_000 }).toBe('listening')
     const issued = await keyward.issueKey('alice', { name: 'cut test' })
     proxy.cut()
     await expect(keyward.verifyKey(unknownKey)).rejects.toBeInstanceOf(StoreUnavailableError)
     await expect(store.findKeyById(issued.id)).rejects.toThrow()
+    expect(await keyward.health()).toMatchObject({ ok: false, store: 'unavailable' })
+    await expect.poll(events, { timeout: 10_000 }).toBe('interrupted')
     proxy.restore()
     // A pg pool connects anew on the next call; ioredis on its retry timer.
     if (reconnects === 'at once')
@@ -197,6 +202,9 @@ export async function expectFailsClosedWhileCut(
         .poll(() => store.findKeyById(issued.id).catch(() => undefined), { timeout: 10_000 })
         .toMatchObject({ name: 'cut test' })
     expect(await keyward.verifyKey(issued.key)).toMatchObject({ ok: true })
+    await expect
+      .poll(() => keyward.health(), { timeout: 10_000 })
+      .toEqual({ ok: true, store: 'up', events: 'listening' })
   } finally {
     proxy.restore()
     await keyward.close()

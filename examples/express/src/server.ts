@@ -35,6 +35,11 @@ app.post('/logout', auth.requireAuth(), async (req, res) => {
   send(res, await example.logout(req.auth))
 })
 
+// Readiness, for a load balancer: 503 while the store does not answer.
+app.get('/ready', async (_req, res) => {
+  send(res, await example.ready())
+})
+
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.
 app.get('/v1/agents', auth.requireAuth({ permissions: ['agents:read'] }), (req, res) => {
   res.json(example.agents(req.auth))

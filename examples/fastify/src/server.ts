@@ -41,6 +41,9 @@ app.post('/logout', { config: { keyward: true } }, async (request, reply) =>
   send(reply, await example.logout(request.auth)),
 )
 
+// Readiness, for a load balancer: 503 while the store does not answer.
+app.get('/ready', async (_request, reply) => send(reply, await example.ready()))
+
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token.
 app.get('/v1/agents', { config: { keyward: { permissions: ['agents:read'] } } }, async (request) =>
   example.agents(request.auth),

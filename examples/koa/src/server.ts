@@ -45,6 +45,11 @@ router.post('/login', jsonErrors, jsonOnly, bodyParser({ enableTypes: ['json'] }
 })
 router.all('/login', (ctx) => send(ctx, loginMethodNotAllowed))
 
+// Readiness, for a load balancer: 503 while the store does not answer.
+router.get('/ready', async (ctx) => {
+  send(ctx, await example.ready())
+})
+
 // A route of the host's, guarded: an API key (X-Api-Key or Bearer) or an auth token. protect() is
 // the guard and the handler in one middleware; auth.requireAuth({ ... }) before the handler does the
 // same as a middleware of its own, which Koa charges for on every request.

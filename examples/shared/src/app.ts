@@ -17,6 +17,11 @@ export interface Example {
   login(body: unknown, ip?: string): Promise<ExampleResponse>
   /** Signs the caller's user out everywhere: every refresh token of theirs stops (keyward's endSessions). */
   logout(auth: Principal): Promise<ExampleResponse>
+  /**
+   * For a load balancer's readiness probe, unauthenticated: 200 while the store answers, else 503,
+   * with keyward's health (`{ ok, store, events }`, nothing more) as the body.
+   */
+  ready(): Promise<ExampleResponse>
   /** The guarded endpoint's payload. */
   agents(auth: Principal): { data: Array<{ id: string; name: string }>; user: string }
   /** Removes an agent from this process's list (a write: the route needs `agents:write`). */
@@ -104,6 +109,10 @@ export async function startExample(): Promise<Example> {
     keyward,
     login: hostLogin(keyward),
     logout: hostLogout(keyward),
+    async ready() {
+      const health = await keyward.health()
+      return { status: health.ok ? 200 : 503, headers: { 'cache-control': 'no-store' }, body: health }
+    },
     agents: (auth) => ({ data: agents, user: auth.userId }),
 
     deleteAgent(id, auth) {

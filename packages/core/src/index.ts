@@ -29,6 +29,7 @@ export { settledWithin } from './store/deadline.js'
 export { decodeStoreEvent, encodeStoreEvent } from './store/event-codec.js'
 export type { MemoryStore } from './store/memory-store.js'
 export { memoryStore } from './store/memory-store.js'
+export type { EventChannelState, KeywardHealth } from './store/store-health.js'
 export type {
   ApiKeyRecord,
   CounterHit,

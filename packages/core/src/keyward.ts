@@ -14,6 +14,7 @@ import { type KeywardOptions, resolveOptions } from './options.js'
 import { withDeadline } from './store/deadline.js'
 import { subscribeWithRetry } from './store/event-subscription.js'
 import { schedulePruning } from './store/prune-schedule.js'
+import { checkHealth, EventChannel, type KeywardHealth } from './store/store-health.js'
 import type { ApiKeyRecord } from './store/types.js'
 import { AuthTokens } from './tokens/auth-token.js'
 import { type TokenPair, TokenService } from './tokens/token-service.js'
@@ -114,6 +115,13 @@ export interface Keyward {
   handle(request: HttpRequest): Promise<HttpResponse | undefined>
   /** Whether a path is one of keyward's routes (any method). */
   owns(path: string): boolean
+  /**
+   * For a readiness probe: whether the store answers a read within `storeTimeout` (`ok`), and
+   * whether deletions on other instances reach this one (`events`). It writes nothing and sends
+   * no event. A channel not `listening` leaves `ok` as it is: revocation elsewhere is then bounded
+   * by `cache.ttl`, and taking every instance out of service for it would be the greater outage.
+   */
+  health(): Promise<KeywardHealth>
   /** Writes pending last-used times now. */
   flushUsage(): Promise<void>
   /**
@@ -261,13 +269,21 @@ export function createKeyward(options: KeywardOptions): Keyward {
   const warmPath = new WarmPath(keys, authTokens, config.users, addressLimiter, clock, config.keyPrefix)
 
   // Deletions on other instances reach this one through the store's channel.
+  const channel = new EventChannel(store)
+  const subscribeFailed = storeFailed('subscribe')
   const unsubscribe = subscribeWithRetry(
     store,
     (event) => {
       if (event.type === 'key.deleted') cache.evict(event.keyId, event.digest)
     },
-    storeFailed('subscribe'),
-    () => cache.eventsMissed(),
+    (error) => {
+      channel.troubled()
+      subscribeFailed(error)
+    },
+    () => {
+      channel.listening()
+      cache.eventsMissed()
+    },
   )
 
   const stopPruning = schedulePruning(store, clock, storeFailed('prune'))
@@ -382,6 +398,8 @@ export function createKeyward(options: KeywardOptions): Keyward {
     answerThrown,
 
     owns: (path) => http.owns(path),
+
+    health: () => checkHealth(store, channel),
 
     flushUsage: () => usage.flush(),
 

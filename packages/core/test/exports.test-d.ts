@@ -1,8 +1,11 @@
 import type {
   AuthResult,
+  EventChannelState,
   FailureDetails,
   failureResponse,
   KeyStore,
+  Keyward,
+  KeywardHealth,
   Limited,
   MemoryStore,
   memoryStore,
@@ -15,6 +18,8 @@ describe('the types a host names', () => {
       Limited | undefined
     >()
     expectTypeOf<Parameters<typeof failureResponse>[1]>().toEqualTypeOf<FailureDetails | undefined>()
+    expectTypeOf<ReturnType<Keyward['health']>>().toEqualTypeOf<Promise<KeywardHealth>>()
+    expectTypeOf<KeywardHealth['events']>().toEqualTypeOf<EventChannelState>()
   })
 
   it("give memoryStore()'s prune and subscription, not optional methods", () => {
