@@ -189,7 +189,7 @@ export function createKeyward(options: KeywardOptions): Keyward {
   const failedOutcome = (error: unknown): GuardOutcome => ({ ok: false, response: answerThrown(error) })
   const storeFailed = (during: KeywardErrorEvent['during']) => (error: unknown) =>
     reportError(during, 'STORE_UNAVAILABLE', error)
-  const format = keyFormat(config.keyPrefix)
+  const format = keyFormat(config.keyPrefix, config.previousKeyPrefixes)
   const cache = new KeyCache(config.cacheMax, config.cacheTtlMs)
   const usage = new UsageRecorder(store, clock, config.lastUsedResolutionMs, storeFailed('last-used'))
   const keys = new KeyService(

@@ -20,6 +20,7 @@ import {
 } from './option-values.js'
 import { memoryStore } from './store/memory-store.js'
 import type { KeyStore } from './store/types.js'
+import { REFRESH_PREFIX } from './tokens/refresh-token.js'
 import type { UserDirectory } from './users.js'
 
 export interface RateLimitOptions {
@@ -60,6 +61,11 @@ export interface KeywardOptions {
   readonly storeTimeout?: DurationInput | false | undefined
   /** Default `ms-`. */
   readonly keyPrefix?: string | undefined
+  /**
+   * After a change of `keyPrefix`, the prefixes it replaced: keys issued with them still verify,
+   * are found and deleted by the full key, and new keys take `keyPrefix` alone.
+   */
+  readonly previousKeyPrefixes?: readonly string[] | undefined
   /** Default `3mo` (calendar months). Every lifetime is at most 100 years. */
   readonly keyLifetime?: DurationInput | undefined
   /** Unexpired API keys one user may hold; issuing one more is refused (409). Default 100; `false` for no bound. */
@@ -121,6 +127,7 @@ export interface ResolvedOptions {
   /** False for no bound. */
   readonly storeTimeoutMs: number | false
   readonly keyPrefix: string
+  readonly previousKeyPrefixes: readonly string[]
   readonly keyLifetime: Duration
   /** False for no bound. */
   readonly maxKeysPerUser: number | false
@@ -164,6 +171,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
   if (typeof keyPrefix !== 'string' || !KEY_PREFIX_PATTERN.test(keyPrefix)) {
     throw new KeywardConfigError('keyPrefix', 'must be 1-16 letters, digits, "_" or "-"')
   }
+  const previousKeyPrefixes = previousPrefixes(options.previousKeyPrefixes, keyPrefix)
   if (options.basePath !== undefined && typeof options.basePath !== 'string') {
     throw new KeywardConfigError('basePath', 'must be a path starting with "/"')
   }
@@ -237,6 +245,7 @@ export function resolveOptions(options: KeywardOptions): ResolvedOptions {
     store: options.store ?? memoryStore(),
     storeTimeoutMs,
     keyPrefix,
+    previousKeyPrefixes,
     keyLifetime,
     maxKeysPerUser:
       options.maxKeysPerUser === false
@@ -293,4 +302,26 @@ function resolveRateLimit(options: RateLimitOptions | false | undefined): Resolv
       baseDelayMs: fixedMs('rateLimit.totp.baseDelay', totp?.baseDelay, '30s'),
     },
   }
+}
+
+/**
+ * Each a prefix keys may still carry. A bearer value starting with a refresh token's `rt_` is read
+ * as a token, so no key of such a prefix would ever be checked as a key.
+ */
+function previousPrefixes(values: readonly string[] | undefined, keyPrefix: string): string[] {
+  if (values === undefined) return []
+  if (!Array.isArray(values))
+    throw new KeywardConfigError('previousKeyPrefixes', 'must be an array of prefixes')
+  return values.map((value: unknown, index) => {
+    const option = `previousKeyPrefixes[${index}]`
+    if (typeof value !== 'string' || !KEY_PREFIX_PATTERN.test(value))
+      throw new KeywardConfigError(option, 'must be 1-16 letters, digits, "_" or "-"')
+    if (value === keyPrefix) throw new KeywardConfigError(option, 'is keyPrefix itself')
+    if (value.startsWith(REFRESH_PREFIX))
+      throw new KeywardConfigError(
+        option,
+        `must not start with "${REFRESH_PREFIX}" (a refresh token's prefix)`,
+      )
+    return value
+  })
 }

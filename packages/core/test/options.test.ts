@@ -76,6 +76,26 @@ describe('options are checked at start-up', () => {
       /"store" must implement the KeyStore interface \(missing revokeUserRefreshTokens\)/,
     ],
     ['a key prefix that is a number', { keyPrefix: 5 as never }, /keyPrefix/],
+    [
+      'previous key prefixes given as one',
+      { previousKeyPrefixes: 'ms-' as never },
+      /"previousKeyPrefixes" must be an array/,
+    ],
+    [
+      'a bad previous key prefix',
+      { previousKeyPrefixes: ['ok_', 'has space'] },
+      /previousKeyPrefixes\[1\].*letters/,
+    ],
+    [
+      'the key prefix among the previous ones',
+      { previousKeyPrefixes: ['ms-'] },
+      /previousKeyPrefixes\[0\].*keyPrefix itself/,
+    ],
+    [
+      "a previous key prefix read as a refresh token's",
+      { previousKeyPrefixes: ['rt_live'] },
+      /previousKeyPrefixes\[0\].*"rt_"/,
+    ],
     ['a base path that is a number', { basePath: 5 as never }, /"basePath" must be a path/],
     [
       'a base URL that is a URL object',

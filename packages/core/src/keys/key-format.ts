@@ -20,14 +20,25 @@ export interface KeyFormat {
   digestBytes(raw: string): string
 }
 
-export function keyFormat(prefix: string): KeyFormat {
+const shapeOf = (prefix: string) => {
   const length = prefix.length + SECRET_HEX_LENGTH
-  const hasShape = (raw: string) => raw.length === length && raw.startsWith(prefix)
+  return (raw: string) => raw.length === length && raw.startsWith(prefix)
+}
+
+/**
+ * Keys are issued with `prefix`; those of `previousPrefixes` (a prefix changed) are still keys.
+ * Without previous prefixes the guard's shape check is the one comparison it always was.
+ */
+export function keyFormat(prefix: string, previousPrefixes: readonly string[] = []): KeyFormat {
+  const current = shapeOf(prefix)
+  const previous = previousPrefixes.map(shapeOf)
+  const hasShape =
+    previous.length === 0 ? current : (raw: string) => current(raw) || previous.some((shape) => shape(raw))
   return {
     prefix,
     generate: () => prefix + randomHex(SECRET_HEX_LENGTH / 2),
     hasShape,
-    isWellFormed: (raw) => hasShape(raw) && HEX.test(raw.slice(prefix.length)),
+    isWellFormed: (raw) => hasShape(raw) && HEX.test(raw.slice(raw.length - SECRET_HEX_LENGTH)),
     preview: (raw) => `${prefix}…${raw.slice(-4)}`,
     digest: sha256Hex,
     digestBytes: sha256Bytes,
