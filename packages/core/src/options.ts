@@ -305,8 +305,8 @@ function resolveRateLimit(options: RateLimitOptions | false | undefined): Resolv
 }
 
 /**
- * Each a prefix keys may still carry. A bearer value starting with a refresh token's `rt_` is read
- * as a token, so no key of such a prefix would ever be checked as a key.
+ * The prefixes keys may still carry. One starting with a refresh token's `rt_` is refused: a bearer
+ * value so prefixed is read as a token, so no key of it would ever be checked as a key.
  */
 function previousPrefixes(values: readonly string[] | undefined, keyPrefix: string): string[] {
   if (values === undefined) return []
