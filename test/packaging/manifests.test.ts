@@ -73,6 +73,7 @@ describe('@keyward/core public surface', () => {
       [
         'KeywardConfigError',
         'KeywardError',
+        'PENDING_TOTP_LIFETIME_MS',
         'ROUTES',
         'bodyErrorResponse',
         'checkGuardOptions',

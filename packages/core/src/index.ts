@@ -42,5 +42,6 @@ export type {
   TotpRecord,
 } from './store/types.js'
 export type { TokenPair } from './tokens/token-service.js'
+export { PENDING_TOTP_LIFETIME_MS } from './totp/pending.js'
 export type { TotpEnrollment } from './totp/totp-service.js'
 export type { KeywardUser, Principal, UserDirectory } from './users.js'

@@ -85,7 +85,7 @@ export interface Keyward {
    * of a session started from an API key end with the key (`deleteKey`).
    */
   endSessions(userId: string): Promise<void>
-  /** Starts TOTP enrolment: a pending secret, confirmed by verifyTotp. */
+  /** Starts TOTP enrolment: a pending secret, confirmed by verifyTotp within 24 hours (then it expires). */
   generateTotpKey(userId: string): Promise<TotpEnrollment>
   /** Checks a TOTP code; the first valid one enables TOTP. A code is accepted at most once. */
   verifyTotp(userId: string, code: unknown, context?: RequestContext): Promise<void>

@@ -87,6 +87,8 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
 
   it('counts consecutive failures across days: the account lock is not escaped by waiting a day', async () => {
     const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1000 } } })
+    // Enabled, as a login's second factor is: a pending enrolment expires within the day.
+    await verify(await codeAt(secret, clock()))
     expect((await burst(verify, await wrongCodes(secret, clock(), 99))).tally).toEqual({
       INVALID_TOTP_CODE: 99,
     })
@@ -98,6 +100,8 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
 
   it('keeps the delays after a day without a right code: waiting a day buys no fresh allowance', async () => {
     const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 5, baseDelay: '30s' } } })
+    // Enabled, as a login's second factor is: a pending enrolment expires within the day.
+    await verify(await codeAt(secret, clock()))
     expect((await burst(verify, await wrongCodes(secret, clock(), 5))).tally).toEqual({
       INVALID_TOTP_CODE: 5,
     })

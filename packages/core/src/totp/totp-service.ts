@@ -7,6 +7,7 @@ import { storeCall } from '../store/store-call.js'
 import type { KeyStore, TotpAcceptance } from '../store/types.js'
 import { type KeywardUser, validUserId } from '../users.js'
 import { matchTotpStep, newTotpSecret, TOTP_DIGITS, totpUri } from './otp.js'
+import { pendingExpired } from './pending.js'
 import type { SecretBox, Unsealed } from './secret-box.js'
 
 export interface TotpEnrollment {
@@ -22,7 +23,7 @@ const rateLimited = (limited: Limited) =>
     retryAfter: limited.retryAfter,
   })
 
-/** TOTP enrolment: a pending secret, confirmed by the first valid code. */
+/** TOTP enrolment: a pending secret, confirmed by the first valid code within PENDING_TOTP_LIFETIME_MS. */
 export class TotpService {
   constructor(
     private readonly store: KeyStore,
@@ -74,6 +75,12 @@ export class TotpService {
     const record = await storeCall(() => this.store.getTotp(userId))
     if (record === null)
       throw new KeywardError('TOTP_NOT_PENDING', 'No TOTP key to verify: generate one first')
+    // By keyward's clock, whether or not the store has deleted it yet.
+    if (pendingExpired(record, this.clock()))
+      throw new KeywardError(
+        'TOTP_NOT_PENDING',
+        'The TOTP key expired, as no code confirmed it within 24 hours: generate a new one',
+      )
     const opened = this.box.open(record.sealedSecret, userId)
     // A 500 that tells the client nothing; the operator reads this in the error event.
     if (opened === undefined)
