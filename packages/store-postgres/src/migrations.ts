@@ -72,6 +72,15 @@ export const MIGRATIONS: readonly Migration[] = [
       `CREATE INDEX IF NOT EXISTS keyward_refresh_tokens_user_id ON ${t.refreshTokens} (user_id)`,
     ],
   },
+  {
+    version: 5,
+    name: 'index for pruning pending TOTP enrolments',
+    // Partial: it holds only the pending rows, so the prune never reads the enabled ones (nearly
+    // all, and never pruned), and accepting a code of an enabled one stays a HOT update.
+    statements: (t) => [
+      `CREATE INDEX IF NOT EXISTS keyward_totp_pending_created_on ON ${t.totp} (created_on) WHERE NOT enabled`,
+    ],
+  },
 ]
 
 export interface MigrateOptions {

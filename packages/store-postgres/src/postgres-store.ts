@@ -4,6 +4,7 @@ import {
   decodeStoreEvent,
   type KeyStore,
   KeywardConfigError,
+  PENDING_TOTP_LIFETIME_MS,
   type RefreshTokenRecord,
   type RotateRefreshResult,
   type TotpRecord,
@@ -39,27 +40,35 @@ const iso = (date: Date) => date.toISOString()
 export const PRUNE_BATCH = 1000
 
 /**
- * One batch of the rows of `table` whose `time` is at or before $1, with how many went. Rows
- * another statement holds are skipped, not waited for, so the prune never waits on a lock and
- * never deadlocks (the batched last-use writes lock keys in id order, the prune in another).
+ * One batch of the rows of `table` that are `expired` (a condition on $1, the prune's time), with
+ * how many went. Rows another statement holds are skipped, not waited for, so the prune never
+ * waits on a lock and never deadlocks (the batched last-use writes lock keys in id order, the
+ * prune in another). A row changed by a statement that commits first is checked again as it is
+ * then (READ COMMITTED): a pending enrolment enabled or replaced meanwhile is not deleted.
  */
-const pruneBatch = (table: string, key: string, time: string) =>
+const pruneBatch = (table: string, key: string, expired: string) =>
   `WITH doomed AS (
-     SELECT ${key} FROM ${table} WHERE ${time} <= $1 LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
+     SELECT ${key} FROM ${table} WHERE ${expired} LIMIT ${PRUNE_BATCH} FOR UPDATE SKIP LOCKED
    ), deleted AS (
      DELETE FROM ${table} AS gone USING doomed WHERE gone.${key} = doomed.${key} RETURNING 1
    )
    SELECT count(*)::int AS deleted FROM deleted`
 
 /**
- * What `pruneExpired` runs, with the time as $1; each is served by an index of migration 2 or 3.
- * An expired key is refused everywhere already, as Redis drops one by itself; deleting it needs
- * no event.
+ * What `pruneExpired` runs, with the time as $1; each is served by an index of migration 2, 3 or
+ * 5. An expired key is refused everywhere already, as Redis drops one by itself; deleting it needs
+ * no event. A pending TOTP enrolment goes once its lifetime is over (keyward refuses it from then
+ * on), an enabled one never.
  */
 export const pruneStatements = (t: Names) => [
-  pruneBatch(t.keys, 'id', 'expires_on'),
-  pruneBatch(t.refreshTokens, 'digest', 'expires_on'),
-  pruneBatch(t.counters, 'bucket', 'reset_at'),
+  pruneBatch(t.keys, 'id', 'expires_on <= $1'),
+  pruneBatch(t.refreshTokens, 'digest', 'expires_on <= $1'),
+  pruneBatch(t.counters, 'bucket', 'reset_at <= $1'),
+  pruneBatch(
+    t.totp,
+    'user_id',
+    `NOT enabled AND created_on <= $1::timestamptz - interval '${PENDING_TOTP_LIFETIME_MS} milliseconds'`,
+  ),
 ]
 
 /** Families of a user that one transaction of `revokeUserRefreshTokens` locks and revokes. */

@@ -19,8 +19,8 @@ describe('migrate on PGlite', () => {
   afterAll(() => db.close())
 
   it('creates the tables once, records the version, and does nothing the second time', async () => {
-    expect(await migrate(db, { schema: 'auth' })).toEqual({ applied: [1, 2, 3, 4], version: 4 })
-    expect(await migrate(db, { schema: 'auth' })).toEqual({ applied: [], version: 4 })
+    expect(await migrate(db, { schema: 'auth' })).toEqual({ applied: [1, 2, 3, 4, 5], version: 5 })
+    expect(await migrate(db, { schema: 'auth' })).toEqual({ applied: [], version: 5 })
     const { rows: versions } = await db.query(
       'SELECT version, name FROM auth.keyward_migrations ORDER BY version',
     )
@@ -29,6 +29,7 @@ describe('migrate on PGlite', () => {
       { version: 2, name: expect.any(String) },
       { version: 3, name: expect.any(String) },
       { version: 4, name: expect.any(String) },
+      { version: 5, name: expect.any(String) },
     ])
     const { rows: tables } = await db.query<{ tablename: string }>(
       "SELECT tablename FROM pg_tables WHERE schemaname = 'auth' ORDER BY tablename",
@@ -77,12 +78,12 @@ describeWith('DATABASE_URL', 'migrate on PostgreSQL', (url) => {
       Array.from({ length: 6 }, (_, i) => migrate(pools[i % 2] as Pool, { schema })),
     )
     expect(results.filter((result) => result.applied.length > 0)).toEqual([
-      { applied: [1, 2, 3, 4], version: 4 },
+      { applied: [1, 2, 3, 4, 5], version: 5 },
     ])
     const { rows } = await (pools[0] as Pool).query(
       `SELECT version FROM "${schema}".keyward_migrations ORDER BY version`,
     )
-    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }])
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }, { version: 3 }, { version: 4 }, { version: 5 }])
     const { rows: tables } = await (pools[1] as Pool).query(
       'SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename',
       [schema],
@@ -103,7 +104,7 @@ describeWith('DATABASE_URL', 'migrate on PostgreSQL', (url) => {
     const app = new Pool({ connectionString: asApp.toString() })
     try {
       await expect(app.query(`CREATE TABLE "${current}".probe (id int)`)).rejects.toThrow(/permission denied/)
-      expect(await migrate(app, { schema: current })).toEqual({ applied: [], version: 4 })
+      expect(await migrate(app, { schema: current })).toEqual({ applied: [], version: 5 })
       expect(await postgresStore({ client: app, schema: current }).findKeyById('missing')).toBeNull()
     } finally {
       await app.end()
@@ -147,9 +148,9 @@ describeWith('DATABASE_URL', 'migrate on PostgreSQL', (url) => {
         await holder.query('COMMIT')
         const results = await Promise.all(running)
         expect(results.filter((result) => result.applied.length > 0)).toEqual([
-          { applied: [1, 2, 3, 4], version: 4 },
+          { applied: [1, 2, 3, 4, 5], version: 5 },
         ])
-        expect(results.every((result) => result.version === 4)).toBe(true)
+        expect(results.every((result) => result.version === 5)).toBe(true)
         const store = postgresStore({ client: others[0] as Pool, schema: queued })
         expect(await store.findKeyById('missing')).toBeNull()
       } finally {

@@ -33,7 +33,7 @@ it('keeps keys in a PGlite data directory across a close and a reopen', async ()
 
   const reopened = new PGlite(dir)
   try {
-    expect(await migrate(reopened)).toEqual({ applied: [], version: 4 })
+    expect(await migrate(reopened)).toEqual({ applied: [], version: 5 })
     expect(await postgresStore({ client: reopened }).findKeyByDigest(record.digest)).toEqual(record)
   } finally {
     await reopened.close()

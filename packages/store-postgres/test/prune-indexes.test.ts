@@ -14,10 +14,13 @@ const VERSIONS = MIGRATIONS.map((migration) => migration.version)
 const after = (version: number) => VERSIONS.filter((each) => each > version)
 /** Migration 4's, for ending a user's sessions. */
 const USER_INDEX = 'keyward_refresh_tokens_user_id'
+/** Migration 5's, partial: the pending TOTP enrolments only. */
+const PENDING_TOTP_INDEX = 'keyward_totp_pending_created_on'
 const PRUNE_INDEXES = [
   'keyward_api_keys_expires_on',
   'keyward_counters_reset_at',
   'keyward_refresh_tokens_expires_on',
+  PENDING_TOTP_INDEX,
 ]
 
 interface Session {
@@ -55,7 +58,7 @@ async function downgradeToV1(session: Session, schema: string): Promise<void> {
 
 /** What a database migrated by the release that knew versions 1 and 2 holds. */
 async function downgradeToV2(session: Session, schema: string): Promise<void> {
-  for (const index of ['keyward_api_keys_expires_on', USER_INDEX])
+  for (const index of ['keyward_api_keys_expires_on', USER_INDEX, PENDING_TOTP_INDEX])
     await session.query(`DROP INDEX "${schema}".${index}`)
   await session.query(`DELETE FROM "${schema}".keyward_migrations WHERE version > 2`)
 }
@@ -89,8 +92,18 @@ describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
       ['keyward_api_keys_expires_on'],
       ['keyward_refresh_tokens_expires_on'],
       ['keyward_counters_reset_at'],
+      [PENDING_TOTP_INDEX],
     ])
     expect(await db.transaction((tx) => userIndexServesEndingSessions(tx, 'fresh'))).toBe(true)
+  })
+
+  it('keep in the TOTP one only the pending enrolments, never the enabled ones the prune leaves', async () => {
+    await migrate(db, { schema: 'partial' })
+    const { rows } = await db.query<{ indexdef: string }>(
+      'SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname = $2',
+      ['partial', PENDING_TOTP_INDEX],
+    )
+    expect(rows).toEqual([{ indexdef: expect.stringMatching(/ \(created_on\) WHERE \(NOT enabled\)$/) }])
   })
 
   it('are added to a schema at version 1, which then reaches the latest version', async () => {
@@ -105,7 +118,10 @@ describe.each(PGLITES)('prune indexes on %s', (_release, open) => {
   it('are completed on a schema at version 2 by the versions after it', async () => {
     await migrate(db, { schema: 'at_v2' })
     await downgradeToV2(db, 'at_v2')
-    expect(await pruneIndexes(db, 'at_v2')).not.toContain('keyward_api_keys_expires_on')
+    expect(await pruneIndexes(db, 'at_v2')).toEqual([
+      'keyward_counters_reset_at',
+      'keyward_refresh_tokens_expires_on',
+    ])
     expect(await migrate(db, { schema: 'at_v2' })).toEqual({ applied: after(2), version: LATEST })
     expect(await pruneIndexes(db, 'at_v2')).toEqual(PRUNE_INDEXES)
   })
@@ -143,6 +159,7 @@ describeWith('DATABASE_URL', 'prune indexes on PostgreSQL', (url) => {
       ['keyward_api_keys_expires_on'],
       ['keyward_refresh_tokens_expires_on'],
       ['keyward_counters_reset_at'],
+      [PENDING_TOTP_INDEX],
     ])
     expect(await inTransaction((session) => userIndexServesEndingSessions(session, fresh))).toBe(true)
   })

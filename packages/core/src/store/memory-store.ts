@@ -1,3 +1,4 @@
+import { pendingExpired } from '../totp/pending.js'
 import type {
   ApiKeyRecord,
   CounterHit,
@@ -200,6 +201,7 @@ export function memoryStore(): MemoryStore {
     async pruneExpired(now) {
       sweep(now.getTime())
       for (const record of keysById.values()) if (record.expiresOn <= now) forgetKey(record)
+      for (const [userId, record] of totp) if (pendingExpired(record, now.getTime())) totp.delete(userId)
     },
 
     async subscribe(listener) {

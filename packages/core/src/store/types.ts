@@ -113,7 +113,14 @@ export interface KeyStore {
   revokeUserRefreshTokens(userId: string): Promise<void>
 
   getTotp(userId: string): Promise<TotpRecord | null>
-  /** Stores a pending (not yet enabled) secret, replacing a pending one; never replaces an enabled one. Returns false if one is enabled. */
+  /**
+   * Stores a pending (not yet enabled) secret, replacing a pending one; never replaces an enabled one.
+   * Returns false if one is enabled. A pending enrolment is kept for PENDING_TOTP_LIFETIME_MS (24
+   * hours) from its `createdOn`, a replacement for as long from its own, and then deleted by
+   * `pruneExpired`; a store without it drops the record that long after it is written (Redis, by a
+   * TTL that enabling it removes in the same atomic write). keyward refuses an expired one by its
+   * own clock either way.
+   */
   putPendingTotp(record: TotpRecord): Promise<boolean>
   /**
    * Atomically accepts `step` if the stored secret is still `sealedSecret` (the one the code was
@@ -140,8 +147,9 @@ export interface KeyStore {
   resetCounter(bucket: string): Promise<void>
 
   /**
-   * Deletes expired keys and refresh tokens, and ended counter windows. Optional: stores whose records
-   * expire by themselves (Redis) leave it out. keyward calls it a minute after start, then an hour
+   * Deletes expired keys and refresh tokens, ended counter windows, and pending TOTP enrolments whose
+   * `createdOn` is PENDING_TOTP_LIFETIME_MS or more before `now` (never an enabled enrolment, however
+   * old). Optional: stores whose records expire by themselves (Redis) leave it out. keyward calls it a minute after start, then an hour
    * after each call settles (never two at once). `signal` is aborted when keyward closes, which
    * then waits for the prune: a store that prunes in steps stops at the next one, so that nothing
    * uses the host's client once keyward is closed.

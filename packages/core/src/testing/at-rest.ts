@@ -1,7 +1,8 @@
 /**
  * What the backing storage keeps, read through `dump`: pruning removes expired keys, expired
- * refresh tokens and ended counters but nothing live or spent and no TOTP enrolment, and no key,
- * refresh token or TOTP secret is held in plaintext after a full keyward session.
+ * refresh tokens and ended counters but nothing live or spent and no enabled TOTP enrolment
+ * (pending ones are totp.ts's case), and no key, refresh token or TOTP secret is held in
+ * plaintext after a full keyward session.
  */
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
@@ -27,14 +28,16 @@ export function describePruning(suite: ConformanceSuite): void {
       const liveKey = sampleKeyRecord(userId, { expiresOn: new Date(now.getTime() + 1) })
       const deadKey = sampleKeyRecord(userId, { expiresOn: now })
       for (const key of [liveKey, deadKey]) await suite.store.insertKey(key)
-      // An enrolment never expires, however old: its user's second factor.
-      const enrolment = pendingTotp(userId, 'v1.enrolled', new Date(now.getTime() - 400 * DAY))
-      await suite.store.putPendingTotp(enrolment)
+      // An enabled enrolment never expires, however old: its user's second factor.
+      const pending = pendingTotp(userId, 'v1.enrolled', new Date(now.getTime() - 400 * DAY))
+      await suite.store.putPendingTotp(pending)
+      await suite.store.acceptTotpStep(userId, pending.sealedSecret, 1)
+      const enrolment = { ...pending, enabled: true, lastStep: 1 }
       await pruneExpired.call(suite.store, now)
       return { now, live, spent, dead, ended, running, liveKey, deadKey, enrolment }
     }
 
-    it('keeps everything live or spent and every TOTP enrolment, and drops expired keys (stores that prune)', async (context) => {
+    it('keeps everything live or spent and every enabled TOTP enrolment, and drops expired keys (stores that prune)', async (context) => {
       const { pruneExpired } = suite.store
       if (!pruneExpired) return context.skip('the store does not prune: its records expire by themselves')
       const { now, live, spent, running, liveKey, deadKey, enrolment } = await prunedAtNow(pruneExpired)

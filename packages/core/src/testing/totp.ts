@@ -2,10 +2,12 @@
  * TOTP enrolment: a pending secret is replaced but an enabled one never is, each step is accepted
  * once, only after the last one and only for the secret it was checked against, even under
  * simultaneous attempts (an accepted step may store the secret sealed again), exactly one accepted
- * step says it enabled the enrolment, and deletion is per user and resets an enabled enrolment.
+ * step says it enabled the enrolment, deletion is per user and resets an enabled enrolment, and
+ * pruning deletes a pending enrolment once its lifetime is over, never an enabled one.
  */
 import { describe, expect, it } from 'vitest'
-import { pendingTotp, uniqueUser } from './fixtures.js'
+import { PENDING_TOTP_LIFETIME_MS } from '../totp/pending.js'
+import { DAY, pendingTotp, uniqueUser } from './fixtures.js'
 import type { ConformanceSuite } from './suite.js'
 
 export function describeTotp(suite: ConformanceSuite): void {
@@ -95,6 +97,24 @@ export function describeTotp(suite: ConformanceSuite): void {
       expect(await suite.store.getTotp(userId)).toBeNull()
       expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))).toBe(true)
       expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second'))
+    })
+
+    it('prunes a pending enrolment its lifetime old, never a younger one or an enabled one (stores that prune)', async (context) => {
+      const { pruneExpired } = suite.store
+      if (!pruneExpired)
+        return context.skip('the store does not prune: a pending enrolment expires by itself (its own tests)')
+      // A day ahead of the real time, so a store pruning by its own clock would keep the expired one.
+      const now = new Date(Date.now() + DAY)
+      const lifetimeAgo = new Date(now.getTime() - PENDING_TOTP_LIFETIME_MS)
+      const expired = pendingTotp(uniqueUser(), 'v1.expired', lifetimeAgo)
+      const younger = pendingTotp(uniqueUser(), 'v1.younger', new Date(lifetimeAgo.getTime() + 1))
+      const enabled = pendingTotp(uniqueUser(), 'v1.enabled', lifetimeAgo)
+      for (const record of [expired, younger, enabled]) await suite.store.putPendingTotp(record)
+      expect(await suite.store.acceptTotpStep(enabled.userId, enabled.sealedSecret, 1)).toBe('enabled')
+      await pruneExpired.call(suite.store, now)
+      expect(await suite.store.getTotp(expired.userId)).toBeNull()
+      expect(await suite.store.getTotp(younger.userId)).toEqual(younger)
+      expect(await suite.store.getTotp(enabled.userId)).toEqual({ ...enabled, enabled: true, lastStep: 1 })
     })
 
     it("deletes a user's enrolment and no one else's", async () => {
