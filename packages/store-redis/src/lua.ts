@@ -1,3 +1,4 @@
+import { PENDING_TOTP_LIFETIME_MS } from '@keyward/core'
 import { PART } from './keys.js'
 import { Script } from './script.js'
 
@@ -228,7 +229,11 @@ end
 return redis.call('SCARD', KEYS[1])
 `)
 
-/** KEYS: TOTP hash. ARGV: the record's fields. 1 if stored, 0 if an enabled one is there. */
+/**
+ * KEYS: TOTP hash. ARGV: the record's fields. 1 if stored, 0 if an enabled one is there. A pending
+ * record lives PENDING_TOTP_LIFETIME_MS from this write (a replacement as long from its own), so
+ * that an enrolment never confirmed goes by itself; enabling it removes the TTL.
+ */
 export const putPendingTotp = script(`
 if not integer(ARGV[5]) or (ARGV[4] ~= '' and not integer(ARGV[4])) then return invalid('a TOTP field') end
 if redis.call('HGET', KEYS[1], 'enabled') == '1' then return 0 end
@@ -236,12 +241,14 @@ redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'userId', ARGV[1], 'sealedSecret', ARGV[2], 'enabled', ARGV[3],
   'createdOn', ARGV[5])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'lastStep', ARGV[4]) end
+redis.call('PEXPIRE', KEYS[1], ${PENDING_TOTP_LIFETIME_MS})
 return 1
 `)
 
 /**
  * KEYS: TOTP hash. ARGV: step, sealed secret, and the secret sealed again (optional). 0 if refused,
- * 1 if accepted by an enabled enrolment, 2 if accepted by a pending one (now enabled).
+ * 1 if accepted by an enabled enrolment, 2 if accepted by a pending one (now enabled, and kept for
+ * good: its TTL goes in the same script, so it can never expire as enabled).
  */
 export const acceptTotpStep = script(`
 local step = integer(ARGV[1])
@@ -252,6 +259,7 @@ if last and step <= last then return 0 end
 local was_enabled = redis.call('HGET', KEYS[1], 'enabled') == '1'
 redis.call('HSET', KEYS[1], 'lastStep', ARGV[1], 'enabled', '1', 'sealedSecret', ARGV[3] or ARGV[2])
 if was_enabled then return 1 end
+redis.call('PERSIST', KEYS[1])
 return 2
 `)
 

@@ -134,8 +134,9 @@ export type RedisStore = KeyStore & Required<Pick<KeyStore, 'subscribe'>>
 
 /**
  * A KeyStore in Redis. Keys, refresh tokens and their indexes live in Redis for the lifetime
- * keyward gave them (expiresOn - createdOn); every multi-key or conditional update is one Lua
- * script; key deletions are published on `<prefix>events`.
+ * keyward gave them (expiresOn - createdOn), a pending TOTP enrolment for PENDING_TOTP_LIFETIME_MS;
+ * every multi-key or conditional update is one Lua script; key deletions are published on
+ * `<prefix>events`.
  */
 export function redisStore(options: RedisStoreOptions): RedisStore {
   const prefix = checkOptions(options)

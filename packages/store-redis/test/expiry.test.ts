@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import type { ApiKeyRecord, RefreshTokenRecord } from '@keyward/core'
+import {
+  type ApiKeyRecord,
+  PENDING_TOTP_LIFETIME_MS,
+  type RefreshTokenRecord,
+  type TotpRecord,
+} from '@keyward/core'
 import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { keysUnder, keywardOver, suiteStore } from './support.js'
@@ -173,6 +178,28 @@ describeWith('REDIS_URL', 'redis store expiry', (url) => {
     } finally {
       await keyward.close()
     }
+  })
+
+  it('keeps a pending TOTP enrolment for its lifetime from each write, and an enabled one for good', async () => {
+    const userId = `totp-${randomUUID()}`
+    const record = `totp:${userId}`
+    // Created far behind Redis's clock: its lifetime still runs from the write.
+    const pending: TotpRecord = {
+      userId,
+      sealedSecret: 'v1.first',
+      enabled: false,
+      lastStep: null,
+      createdOn: new Date(IN_2001),
+    }
+    expect(await store.putPendingTotp(pending)).toBe(true)
+    await expectTtl(record, PENDING_TOTP_LIFETIME_MS)
+    // As though most of the day had gone: a replacement has a day of its own.
+    await client.pexpire(`${prefix}${record}`, 60_000)
+    expect(await store.putPendingTotp({ ...pending, sealedSecret: 'v1.second' })).toBe(true)
+    await expectTtl(record, PENDING_TOTP_LIFETIME_MS)
+    expect(await store.acceptTotpStep(userId, 'v1.second', 10)).toBe('enabled')
+    expect(await client.pttl(`${prefix}${record}`)).toBe(-1)
+    expect(await store.getTotp(userId)).toMatchObject({ sealedSecret: 'v1.second', enabled: true })
   })
 
   it('lets a counter live one window for cleanup, while its window follows the given time', async () => {
