@@ -147,12 +147,13 @@ export interface KeyStore {
   resetCounter(bucket: string): Promise<void>
 
   /**
-   * Deletes expired keys and refresh tokens, ended counter windows, and pending TOTP enrolments whose
-   * `createdOn` is PENDING_TOTP_LIFETIME_MS or more before `now` (never an enabled enrolment, however
-   * old). Optional: stores whose records expire by themselves (Redis) leave it out. keyward calls it a minute after start, then an hour
-   * after each call settles (never two at once). `signal` is aborted when keyward closes, which
-   * then waits for the prune: a store that prunes in steps stops at the next one, so that nothing
-   * uses the host's client once keyward is closed.
+   * Deletes expired keys and refresh tokens, ended counter windows, and pending TOTP enrolments
+   * whose `createdOn` is PENDING_TOTP_LIFETIME_MS or more before `now` (never an enabled enrolment,
+   * however old). Optional: stores whose records expire by themselves (Redis) leave it out.
+   * keyward calls it a minute after start, then an hour after each call settles (never two at
+   * once). `signal` is aborted when keyward closes, which then waits for the prune: a store that
+   * prunes in steps stops at the next one, so that nothing uses the host's client once keyward is
+   * closed.
    */
   pruneExpired?(now: Date, signal?: AbortSignal): Promise<void>
 
