@@ -205,6 +205,21 @@ describe('verifying keys', () => {
     expect((await keyward.verifyKey(key)).ok).toBe(true)
   })
 
+  it('refuses a record the store answers whose digest is of another length', async () => {
+    const base = memoryStore()
+    // A faulty store (a lax prefix index, a legacy digest column) that answers every lookup with one record.
+    const store = {
+      ...base,
+      findKeyByDigest: async (_digest: string) => {
+        const record = (await base.listKeys('alice'))[0]
+        return record === undefined ? null : { ...record, digest: record.digest.slice(0, 32) }
+      },
+    }
+    const { keyward } = setup({ store })
+    await keyward.issueKey('alice', { name: 'ci' })
+    expect(await keyward.verifyKey(`ms-${'ab'.repeat(16)}`)).toEqual({ ok: false, code: 'NOT_FOUND' })
+  })
+
   it('rejects the key of a user who no longer exists', async () => {
     const { keyward, users } = setup()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
@@ -385,6 +400,42 @@ function deletionsAnswerLost(store: KeyStore): KeyStore {
 }
 
 describe('deleting keys whose answer is lost', () => {
+  it('stops serving the key at once from the cache that held it (the store did delete it)', async () => {
+    const { keyward } = setup({ store: deletionsAnswerLost(memoryStore()), cache: { ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    await expect(keyward.deleteKey('alice', { id })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'NOT_FOUND' })
+  })
+
+  it('does not cache a key a read raced a lost deletion of, however many deletions the cache forgot meanwhile', async () => {
+    const { store, hold, release } = heldKeyReads()
+    let lostId: string | undefined
+    const lossy = deletionsAnswerLost(store)
+    const { keyward } = setup({
+      store: {
+        ...lossy,
+        deleteKey: (userId, selector) =>
+          'id' in selector && selector.id === lostId
+            ? lossy.deleteKey(userId, selector)
+            : store.deleteKey(userId, selector),
+      },
+      cache: { max: 2, ttl: '1h' },
+    })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    lostId = id
+    const others = await Promise.all(['a', 'b', 'c'].map((name) => keyward.issueKey('alice', { name })))
+    hold()
+    const racing = keyward.verifyKey(key)
+    await expect(keyward.deleteKey('alice', { id })).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    // Three deletions of which the cache remembers two: one is forgotten. Neither unknown may
+    // cancel the other out.
+    for (const other of others) await keyward.deleteKey('alice', { id: other.id })
+    release()
+    expect((await racing).ok).toBe(true)
+    expect(await keyward.verifyKey(key)).toEqual({ ok: false, code: 'NOT_FOUND' })
+  })
+
   it('does not let a read in flight put the key back in the cache', async () => {
     const { store, hold, release } = heldKeyReads()
     const { keyward } = setup({ store: deletionsAnswerLost(store), cache: { ttl: '1h' } })
