@@ -17,6 +17,18 @@ describe('reading the credential', () => {
     [{ authorization: `Bearer ${KEY}` }, { kind: 'api_key', value: KEY }],
     [{ authorization: `bearer ${KEY}` }, { kind: 'api_key', value: KEY }],
     [{ authorization: `BEARER   ${KEY}  ` }, { kind: 'api_key', value: KEY }],
+    [{ authorization: `Bearer  ${KEY}` }, { kind: 'api_key', value: KEY }],
+    [{ authorization: `Bearer ${KEY} ` }, { kind: 'api_key', value: KEY }],
+    [{ authorization: `Bearer ${KEY}\t` }, { kind: 'api_key', value: KEY }],
+    // Headers whose names are as long as X-Api-Key's (9) or Authorization's (13) are neither.
+    [
+      { 'x-real-ip': '203.0.113.9', authorization: `Bearer ${KEY}` },
+      { kind: 'api_key', value: KEY },
+    ],
+    [
+      { authorization: `Bearer ${KEY}`, 'cache-control': 'no-cache' },
+      { kind: 'api_key', value: KEY },
+    ],
     [{ authorization: 'Bearer aaa.bbb.ccc' }, { kind: 'auth_token', value: 'aaa.bbb.ccc' }],
     // No prefix and no JWT dots: a key mistyped or of another prefix, refused as a key.
     [{ authorization: 'Bearer sk-0123456789abcdef' }, { kind: 'api_key', value: 'sk-0123456789abcdef' }],
@@ -29,6 +41,7 @@ describe('reading the credential', () => {
     ],
     [{}, { kind: 'none' }],
     [{ authorization: 'Basic dXNlcjpwYXNz' }, { kind: 'none' }],
+    [{ authorization: `Digest ${KEY}` }, { kind: 'none' }],
     [{ authorization: 'Bearerish x' }, { kind: 'none' }],
     [{ authorization: 'Bearer' }, { kind: 'malformed', reason: 'Bearer needs a key or token' }],
     [{ authorization: 'Bearer    ' }, { kind: 'malformed', reason: 'Bearer needs a key or token' }],
@@ -41,6 +54,11 @@ describe('reading the credential', () => {
       [value].flat().flatMap((one) => [name.replace(/^./, (first) => first.toUpperCase()), one]),
     )
     expect(readRawCredential(raw, 'ms-')).toEqual(expected)
+  })
+
+  it("reads a bearer value of the key prefix as a key, even a prefix that starts as a refresh token's", () => {
+    const key = `rt_${'0'.repeat(32)}`
+    expect(readCredential({ authorization: `Bearer ${key}` }, 'rt_')).toEqual({ kind: 'api_key', value: key })
   })
 
   it('refuses a repeated Authorization header in raw headers (req.headers keeps only the first)', () => {
@@ -283,33 +301,42 @@ describe('failed-attempt limits per client address', () => {
       })),
     )
     expect((await keyward.guard({ headers: { 'x-api-key': key }, ip: '198.51.100.1' })).ok).toBe(true)
+    // Window after window, as the store would.
     clock.advance(MINUTE)
-    expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
-  })
-
-  it('still limits, in process, when the store answers counters malformed (a count as a string, no date)', async () => {
-    // As a Redis client answering integers as strings did: the block's end was NaN, which never blocks.
-    const base = memoryStore()
-    const malformed = { count: '9', resetAt: new Date(Number.NaN) } as unknown as CounterHit
-    const { keyward, events } = setup({
-      store: { ...base, incrementCounter: async () => malformed },
-      rateLimit: { perAddress: { max: 3, window: '1m' } },
-    })
-    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.11' }
     for (let i = 0; i < 3; i++)
       expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
     expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 429 } })
-    expect(events.filter((event) => event.type === 'error')).toMatchObject(
-      Array.from({ length: 3 }, () => ({
-        during: 'rate-limit',
-        error: {
-          message: expect.stringMatching(
-            /incrementCounter answered a counter whose count or resetAt is malformed/,
-          ),
-        },
-      })),
-    )
   })
+
+  it.each([
+    // As a Redis client answering integers as strings did: the block's end was NaN, which never blocks.
+    ['a count as a string, no date', { count: '9', resetAt: new Date(Number.NaN) } as unknown as CounterHit],
+    // A hit that counts nothing never reaches the limit.
+    ['a count of 0', { count: 0, resetAt: new Date(Date.now() + MINUTE) }],
+  ])(
+    'still limits, in process, when the store answers counters malformed (%s)',
+    async (_answer, malformed) => {
+      const base = memoryStore()
+      const { keyward, events } = setup({
+        store: { ...base, incrementCounter: async () => malformed },
+        rateLimit: { perAddress: { max: 3, window: '1m' } },
+      })
+      const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.11' }
+      for (let i = 0; i < 3; i++)
+        expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 401 } })
+      expect(await keyward.guard(attacker)).toMatchObject({ response: { status: 429 } })
+      expect(events.filter((event) => event.type === 'error')).toMatchObject(
+        Array.from({ length: 3 }, () => ({
+          during: 'rate-limit',
+          error: {
+            message: expect.stringMatching(
+              /incrementCounter answered a counter whose count or resetAt is malformed/,
+            ),
+          },
+        })),
+      )
+    },
+  )
 
   it("limits HTTP requests with no address together (a Unix socket, Koa's empty ip), and a host's own calls not at all", async () => {
     const { keyward, events } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
