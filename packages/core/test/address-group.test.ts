@@ -24,6 +24,8 @@ describe('the group a client address is limited as', () => {
     ['64:ff9b::192.0.2.33', '192.0.2.33'],
     ['64:ff9b::c000:221', '192.0.2.33'],
     ['64:ff9b:1::192.0.2.33', '64:ff9b:1:0::/56'],
+    ['::ffff:203.113.0.7', '203.113.0.7'],
+    ['64:ff9b::198.51.100.9', '198.51.100.9'],
     // With the port some proxies forward (Azure's X-Forwarded-For): one group for every connection.
     ['203.0.113.7:51234', '203.0.113.7'],
     ['[2001:db8::1]:443', '2001:db8:0:0::/56'],
@@ -58,6 +60,17 @@ describe('the group a client address is limited as', () => {
         },
       ),
     )
+  })
+
+  it('keeps text that is no address as given when short and plain, else as its digest: bounded, plain, one group per text', () => {
+    expect(addressGroup('x'.repeat(64))).toBe('x'.repeat(64))
+    const long = addressGroup('x'.repeat(65))
+    const spaced = addressGroup('client one')
+    const digest = /^sha256:[A-Za-z0-9_-]{43}$/
+    expect(long).toMatch(digest)
+    expect(spaced).toMatch(digest)
+    expect(long).not.toBe(spaced)
+    expect(addressGroup('x'.repeat(65))).toBe(long)
   })
 
   it('tells apart addresses whose first 56 bits differ', () => {

@@ -338,6 +338,17 @@ describe('failed-attempt limits per client address', () => {
     },
   )
 
+  it('limits failures from an address forwarded as long text (a proxy passing a header on unchecked), as from any other', async () => {
+    const { keyward } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.7,'.repeat(8) }
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
+      const outcome = await keyward.guard(attacker)
+      statuses.push(outcome.ok ? 200 : outcome.response.status)
+    }
+    expect(statuses).toEqual([401, 401, 401, 429, 429])
+  })
+
   it("limits HTTP requests with no address together (a Unix socket, Koa's empty ip), and a host's own calls not at all", async () => {
     const { keyward, events } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
     const socket = {}
