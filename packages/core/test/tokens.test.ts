@@ -27,14 +27,17 @@ function forge(
     nbf?: number
     /** null: no jti claim at all. */
     jti?: string | null
+    /** Claims of another type than keyward signs. */
+    sub?: unknown
+    key_id?: string
   } = {},
 ) {
   const now = Math.floor(Date.parse('2026-11-22T10:00:00.000Z') / 1000)
-  const jwt = new SignJWT({ key_id: null })
+  // jose types sub as a string; a forged one need not be.
+  const jwt = new SignJWT({ key_id: overrides.key_id ?? null, sub: (overrides.sub ?? 'alice') as string })
     .setProtectedHeader({ alg: overrides.alg ?? 'HS256', typ: overrides.typ ?? 'at+jwt' })
     .setIssuer(overrides.iss ?? 'keyward')
     .setAudience(overrides.aud ?? 'keyward')
-    .setSubject('alice')
     .setIssuedAt(overrides.iat ?? now)
     .setExpirationTime(overrides.exp ?? now + 900)
   if (overrides.nbf !== undefined) jwt.setNotBefore(overrides.nbf)
@@ -273,6 +276,17 @@ describe('auth tokens', () => {
       expect((await keyward.authenticate(bearer(token))).ok).toBe(false)
     })
 
+    it('rejects a sub that is no string, even before a directory that coerces ids', async () => {
+      const { keyward: issuer, store, users } = setup()
+      const { id } = await issuer.issueKey('alice', { name: 'ci' })
+      const { keyward } = setup({ store, users: { get: (userId) => users.get(String(userId)) ?? null } })
+      const token = await forge({ key_id: id, sub: ['alice'] }).sign(secretBytes)
+      expect(await keyward.authenticate(bearer(token))).toMatchObject({
+        ok: false,
+        failure: { code: 'INVALID_TOKEN' },
+      })
+    })
+
     it('accepts the forge helper unchanged, so the cases above fail for the reason they name', async () => {
       const { keyward } = setup()
       const token = await forge().sign(secretBytes)
@@ -407,6 +421,17 @@ describe('refresh tokens', () => {
         ip,
       })),
     )
+  })
+
+  it('with anything before or after their 46 characters are refused without a store read', async () => {
+    const { keyward, pair, store } = await exchange()
+    const { store: counted, count } = instrumentedStore(store)
+    const { keyward: other } = setup({ store: counted })
+    const token = pair.refresh_token
+    for (const sent of [`${token}A`, `x${token}`, `${token}${'A'.repeat(100_000)}`])
+      await expect(other.refreshTokens(sent)).rejects.toMatchObject({ code: 'INVALID_REFRESH_TOKEN' })
+    expect(count('findRefreshToken')).toBe(0)
+    expect(await keyward.refreshTokens(token)).toHaveProperty('refresh_token')
   })
 
   it('spent by a concurrent request between its read and its rotation, report their owner', async () => {
