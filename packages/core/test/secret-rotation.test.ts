@@ -1,3 +1,4 @@
+import { hkdfSync } from 'node:crypto'
 import { type KeywardOptions, memoryStore } from '@keyward/core'
 import { SignJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
@@ -37,6 +38,16 @@ describe('auth tokens across a jwtSecret rotation', () => {
 
   it('first presented after their expiry are TOKEN_EXPIRED under a previous secret too', async () => {
     const { rotated, pair } = await rotate({ jwtSecret: NEW, previousJwtSecrets: [OLD] })
+    rotated.clock.advance(15 * MINUTE)
+    expect(await rotated.keyward.authenticate(bearer(pair.auth_token))).toEqual({
+      ok: false,
+      failure: { code: 'TOKEN_EXPIRED' },
+    })
+  })
+
+  it('signed with jwtSecret and expired are TOKEN_EXPIRED while previous secrets are listed', async () => {
+    const { rotated, issued } = await rotate({ jwtSecret: NEW, previousJwtSecrets: [OLD] })
+    const pair = await rotated.keyward.authenticateWithApiKey(issued.key)
     rotated.clock.advance(15 * MINUTE)
     expect(await rotated.keyward.authenticate(bearer(pair.auth_token))).toEqual({
       ok: false,
@@ -138,6 +149,11 @@ describe('TOTP enrolments across a jwtSecret rotation', () => {
     const withoutOld = setup({ store, jwtSecret: NEW })
     withoutOld.clock.advance(30_000)
     await withoutOld.keyward.verifyTotp('alice', await codeAt(secret, withoutOld.clock()))
+  })
+
+  it('are sealed, without an encryptionKey, with HKDF-SHA256 of jwtSecret under the label of v1: what an upgrade must still open', async () => {
+    const derived = hkdfSync('sha256', Buffer.from(OLD), Buffer.alloc(0), 'keyward totp secret v1', 32)
+    await enrolThenVerify({ jwtSecret: NEW, totp: { encryptionKey: new Uint8Array(derived) } })
   })
 
   it('sealed under a secret no longer listed do not open, and the error says what to do', async () => {
