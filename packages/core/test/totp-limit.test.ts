@@ -165,6 +165,37 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     }
   })
 
+  it('starts the doubling again after a right code: the next lock is the base delay', async () => {
+    const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1, baseDelay: '30s' } } })
+    const lockAfterWrongCode = async () => {
+      const [opening, refused] = await wrongCodes(secret, clock(), 2)
+      await expect(verify(opening as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+      const error = await verify(refused as string).catch((refusal: unknown) => refusal)
+      return (error as { retryAfter?: number }).retryAfter
+    }
+    expect(await lockAfterWrongCode()).toBe(30)
+    clock.advance(30_000)
+    expect(await lockAfterWrongCode()).toBe(60)
+    clock.advance(60_000)
+    await verify(await codeAt(secret, clock()))
+    clock.advance(30_000)
+    expect(await lockAfterWrongCode()).toBe(30)
+  })
+
+  it("locks each user's codes alone: another user's lock refuses none of his", async () => {
+    const { keyward, clock, secret, verify } = await enrolled({
+      rateLimit: { totp: { max: 1, baseDelay: '30s' } },
+    })
+    const bob = await keyward.generateTotpKey('bob')
+    const [opening, refused] = await wrongCodes(secret, clock(), 2)
+    await expect(verify(opening as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    await expect(verify(refused as string)).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+    const [bobsWrong] = await wrongCodes(bob.secret, clock(), 1)
+    await expect(keyward.verifyTotp('bob', bobsWrong as string)).rejects.toMatchObject({
+      code: 'INVALID_TOTP_CODE',
+    })
+  })
+
   it('never locks for longer than a day, however the delay doubles', async () => {
     const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1, baseDelay: '13h' } } })
     const [first] = await wrongCodes(secret, clock(), 1)
