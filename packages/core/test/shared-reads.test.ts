@@ -141,6 +141,24 @@ describe('concurrent misses of one key (a cold cache, or one dropped when the st
     expect(new Set((await answers).map((answer) => answer.ok || answer.code))).toEqual(new Set(['NOT_FOUND']))
   })
 
+  it('answer a request made after a deletion with the store, not with a shared read the cache forgot the deletion during', async () => {
+    const gated = gatedKeyReads()
+    // The cache remembers two deletions: two more push the first out.
+    const { keyward } = setup({ store: gated.store, cache: { max: 2, ttl: '1h' } })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    const others = await Promise.all(['a', 'b'].map((name) => keyward.issueKey('alice', { name })))
+    const readMade = gated.close()
+    // The read fetches the key before the deletion, and its answer waits at the gate.
+    const before = keyward.verifyKey(key)
+    await readMade
+    await keyward.deleteKey('alice', { id })
+    const after = keyward.verifyKey(key)
+    for (const other of others) await keyward.deleteKey('alice', { id: other.id })
+    gated.open()
+    expect((await before).ok).toBe(true)
+    expect(await after).toEqual({ ok: false, code: 'NOT_FOUND' })
+  })
+
   it('do not share a read that began before a deletion whose answer was lost: it may hold the key', async () => {
     const gated = gatedKeyReads()
     const base = gated.store

@@ -39,6 +39,13 @@ export type KeyCheck =
 const MALFORMED: KeyCheck = Object.freeze({ ok: false, code: 'MALFORMED' })
 const NOT_FOUND: KeyCheck = Object.freeze({ ok: false, code: 'NOT_FOUND' })
 
+/**
+ * Whether a shared read's answer may answer the requests that joined it: no key, or a key the
+ * cache took (a deletion it forgot, or one whose outcome is unknown, during the read would have
+ * kept it out, and only the request that began the read may then be answered with it).
+ */
+const cacheVouchesFor = (entry: CachedKey | undefined): boolean => entry === undefined || entry.live
+
 /** Where an auth token's cache entry keeps the cache entry of the key it came from. */
 export interface KeyLink {
   key: CachedKey | undefined
@@ -50,8 +57,8 @@ export type KeySelector = { readonly id: string } | { readonly key: string }
 export class KeyService {
   readonly #memo = new ConnectionMemo()
   /** Concurrent misses of one key share one store read: by digest (API keys), by id (auth tokens). */
-  readonly #readsByDigest = new SharedReads<CachedKey | undefined>()
-  readonly #readsById = new SharedReads<CachedKey | undefined>()
+  readonly #readsByDigest = new SharedReads(cacheVouchesFor)
+  readonly #readsById = new SharedReads(cacheVouchesFor)
 
   constructor(
     private readonly store: KeyStore,

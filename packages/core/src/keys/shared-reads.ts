@@ -13,15 +13,21 @@ interface Flight<T> {
  * A request joins a read only if it began under the same read mark: a read that began before a
  * deletion whose outcome is unknown (or before events were missed) may hold the deleted key, and
  * must not answer a request made after it. Deletions keyward knows of are refused by the cache
- * when the shared read stores its answer, as for a read of one's own. lru-cache's `fetch` also
- * coalesces, but keeps its own clock and knows nothing of the marks, hence these few lines.
+ * when the shared read stores its answer, as for a read of one's own; but the cache may forget
+ * one (or learn of an unknown one) while the read is in flight, and then it answers only the
+ * request that began the read: a joiner whose answer is not `servesJoiners` reads for itself
+ * (with its own `start`). lru-cache's `fetch` also coalesces, but keeps its own clock and knows
+ * nothing of the marks, hence these few lines.
  */
 export class SharedReads<T> {
   readonly #inFlight = new Map<string, Flight<T>>()
 
+  constructor(private readonly servesJoiners: (answer: T) => boolean) {}
+
   read(lookup: string, mark: number, start: () => Promise<T>): Promise<T> {
     const joined = this.#inFlight.get(lookup)
-    if (joined !== undefined && joined.mark === mark) return joined.read
+    if (joined !== undefined && joined.mark === mark)
+      return joined.read.then((answer) => (this.servesJoiners(answer) ? answer : start()))
     const flight: Flight<T> = { mark, read: start() }
     this.#inFlight.set(lookup, flight)
     const landed = () => {
