@@ -63,7 +63,8 @@ export interface KeywardOptions {
   readonly keyPrefix?: string | undefined
   /**
    * After a change of `keyPrefix`, the prefixes it replaced: keys issued with them still verify,
-   * are found and deleted by the full key, and new keys take `keyPrefix` alone.
+   * are found and deleted by the full key, and new keys take `keyPrefix` alone. Across several
+   * instances, list the next prefix here first, everywhere, as with `previousJwtSecrets`.
    */
   readonly previousKeyPrefixes?: readonly string[] | undefined
   /** Default `3mo` (calendar months). Every lifetime is at most 100 years. */

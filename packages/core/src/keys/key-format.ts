@@ -33,7 +33,13 @@ export function keyFormat(prefix: string, previousPrefixes: readonly string[] = 
   const current = shapeOf(prefix)
   const previous = previousPrefixes.map(shapeOf)
   const hasShape =
-    previous.length === 0 ? current : (raw: string) => current(raw) || previous.some((shape) => shape(raw))
+    previous.length === 0
+      ? current
+      : (raw: string) => {
+          if (current(raw)) return true
+          for (const shape of previous) if (shape(raw)) return true
+          return false
+        }
   return {
     prefix,
     generate: () => prefix + randomHex(SECRET_HEX_LENGTH / 2),

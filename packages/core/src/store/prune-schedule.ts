@@ -8,9 +8,9 @@ const PRUNE_EVERY_MS = 3_600_000
 /**
  * Deletes what the store holds past its end (expired keys and refresh tokens, ended counter
  * windows, pending TOTP enrolments a day old), if the store can: a minute after start, then an
- * hour after each prune ends, so that a prune that runs long is never joined by a second. The returned function stops a prune in
- * flight at its next step (its signal) and resolves once it has settled, so that a host closing
- * its client next finds nothing of keyward's still on it.
+ * hour after each prune ends, so that a prune that runs long is never joined by a second. The
+ * returned function stops a prune in flight at its next step (its signal) and resolves once it
+ * has settled, so that a host closing its client next finds nothing of keyward's still on it.
  */
 export function schedulePruning(
   store: KeyStore,
