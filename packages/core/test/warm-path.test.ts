@@ -384,3 +384,23 @@ describe('the warm path against the full guard', () => {
     )
   })
 })
+
+describe('the warm path without a per-address limit', () => {
+  it('admits a known key and a known token when the per-address limit is switched off', async () => {
+    for (const rateLimit of [false, { perAddress: false }] as const) {
+      const { keyward } = setup({ rateLimit })
+      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      const { auth_token } = await keyward.issueTokens('alice')
+      for (const rawHeaders of [
+        ['X-Api-Key', key],
+        ['Authorization', `Bearer ${auth_token}`],
+      ]) {
+        const socket = {}
+        const outcome = await keyward.guard({ rawHeaders, socket })
+        if (!outcome.ok) throw new Error(`refused: ${JSON.stringify(outcome.response.body)}`)
+        expect(keyward.admitFromMemory(nodeRequest(rawHeaders, socket))).toEqual(outcome.auth)
+      }
+      await keyward.close()
+    }
+  })
+})
