@@ -23,6 +23,26 @@ describe('a TOTP code under a previous secret', () => {
     expect(await rotated.keyward.totpEnabled('alice')).toBe(false)
     await rotated.keyward.close()
   })
+
+  it('is refused, not answered 500, when an instance of another key replaces it meanwhile', async () => {
+    const base = memoryStore()
+    const { secret } = await setup({ store: base }).keyward.generateTotpKey('alice')
+    // Sealed with a key the verifying instance does not know: a newer one, deployed elsewhere first.
+    const newer = setup({ store: base, jwtSecret: 'third-secret-third-secret-third-012345' })
+    const store = {
+      ...base,
+      acceptTotpStep: async (...args: Parameters<typeof base.acceptTotpStep>) => {
+        await newer.keyward.generateTotpKey(args[0])
+        return base.acceptTotpStep(...args)
+      },
+    }
+    const rotated = setup({ store, jwtSecret: NEW, previousJwtSecrets: [SECRET] })
+    await expect(
+      rotated.keyward.verifyTotp('alice', await codeAt(secret, rotated.clock())),
+    ).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+    expect(await base.getTotp('alice')).toMatchObject({ enabled: false, lastStep: null })
+    await Promise.all([rotated.keyward.close(), newer.keyward.close()])
+  })
 })
 
 describe('TOTP refusals tell the client why', () => {
