@@ -279,6 +279,26 @@ describe('work in the background that fails', () => {
     expect(stopped).toHaveBeenCalledOnce()
   })
 
+  it('neither reports nor retries an attempt to subscribe that fails once keyward is closing', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'setInterval'] })
+    let refuse: (error: Error) => void = () => {}
+    let attempts = 0
+    const store: KeyStore = {
+      ...memoryStore(),
+      subscribe: () => {
+        attempts++
+        return new Promise((_, reject) => (refuse = reject))
+      },
+    }
+    const { keyward, events } = setup({ store })
+    const closing = keyward.close()
+    refuse(new Error('NOAUTH'))
+    await closing
+    await vi.advanceTimersByTimeAsync(MINUTE)
+    expect(attempts).toBe(1)
+    expect(errorsIn(events)).toEqual([])
+  })
+
   it("stops the store's subscription once when closed twice, at once or one after the other", async () => {
     const stopped = vi.fn(async () => {})
     const store: KeyStore = { ...memoryStore(), subscribe: async () => stopped }

@@ -586,6 +586,25 @@ describe('last use', () => {
     }
   })
 
+  it('is written a resolution later by itself when no use comes after it', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    try {
+      const store = memoryStore()
+      const { keyward, clock } = setup({ store })
+      const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+      clock.advance(5_000)
+      await keyward.verifyKey(key)
+      const lastUsed = async () => (await store.findKeyById(id))?.lastUsedOn?.getTime()
+      await vi.advanceTimersByTimeAsync(MINUTE - 1)
+      expect(await lastUsed()).toBeUndefined()
+      await vi.advanceTimersByTimeAsync(1)
+      expect(await lastUsed()).toBe(clock())
+      await keyward.close()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
   it('is written when keyward closes', async () => {
     const store = memoryStore()
     const { keyward, clock } = setup({ store })
@@ -595,6 +614,46 @@ describe('last use', () => {
     expect((await store.listKeys('alice')).find((record) => record.id === id)?.lastUsedOn?.getTime()).toBe(
       clock(),
     )
+  })
+
+  it('is written before close resolves when its batch is still in flight, so the host closes no client under it', async () => {
+    const base = memoryStore()
+    let release = () => {}
+    const store = {
+      ...base,
+      recordKeyUsage: (usage: Parameters<typeof base.recordKeyUsage>[0]) =>
+        new Promise<void>((resolve) => {
+          release = () => resolve(base.recordKeyUsage(usage))
+        }),
+    }
+    const { keyward, clock } = setup({ store })
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    await keyward.verifyKey(key)
+    const inFlight = keyward.flushUsage()
+    let closed = false
+    const closing = keyward.close().then(() => {
+      closed = true
+    })
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(closed).toBe(false)
+    release()
+    await Promise.all([inFlight, closing])
+    expect((await base.findKeyById(id))?.lastUsedOn?.getTime()).toBe(clock())
+  })
+
+  it('is not written for a use made after close: nothing is written once closed', async () => {
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    try {
+      const { store, count } = instrumentedStore()
+      const { keyward } = setup({ store })
+      const { key } = await keyward.issueKey('alice', { name: 'ci' })
+      await keyward.close()
+      expect((await keyward.verifyKey(key)).ok).toBe(true)
+      await vi.advanceTimersByTimeAsync(10 * MINUTE)
+      expect(count('recordKeyUsage')).toBe(0)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('keeps pending times when a batch write fails, and writes them next time', async () => {

@@ -97,6 +97,17 @@ describe('the prune', () => {
     expect(errorsIn(events)).toEqual([])
   })
 
+  it('is never asked of a store that does not prune (its records expire by themselves), which keyward runs on', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    const { pruneExpired: _none, ...store } = memoryStore()
+    const { keyward, events } = setup({ store })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    await vi.advanceTimersByTimeAsync(MINUTE + 2 * HOUR)
+    expect((await keyward.verifyKey(key)).ok).toBe(true)
+    expect(errorsIn(events)).toEqual([])
+    await keyward.close()
+  })
+
   it('is not started by a keyward closed before its first minute', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     const { store, prunes } = heldPrunes()
