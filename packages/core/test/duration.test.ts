@@ -11,6 +11,7 @@ describe('lifetimes', () => {
     ['12h', { months: 0, milliseconds: 43_200_000 }],
     ['2s', { months: 0, milliseconds: 2_000 }],
     ['500ms', { months: 0, milliseconds: 500 }],
+    [' 90 d ', { months: 0, milliseconds: 90 * 86_400_000 }],
   ])('parses %s', (input, expected) => {
     expect(parseDuration(input)).toEqual(expected)
   })
@@ -18,6 +19,32 @@ describe('lifetimes', () => {
   it.each(['', '0d', '3', 'mo', '-1d', '1.5d', '3 months', '10x', '1e3s'])('rejects %j', (input) => {
     expect(parseDuration(input)).toBeUndefined()
   })
+
+  it.each([
+    { months: 3, milliseconds: 0 },
+    { months: 0, milliseconds: 86_400_000 },
+    { months: 1, milliseconds: 1 },
+  ])('takes the lifetime object %j as it is', (input) => {
+    expect(parseDuration(input)).toEqual(input)
+  })
+
+  it.each([
+    { months: 0, milliseconds: 0 },
+    { months: -1, milliseconds: 86_400_000 },
+    { months: 1, milliseconds: -1 },
+    { months: 1.5, milliseconds: 0 },
+    { months: 0, milliseconds: 0.5 },
+    { months: Number.NaN, milliseconds: 1 },
+  ])('rejects the lifetime object %j', (input) => {
+    expect(parseDuration(input)).toBeUndefined()
+  })
+
+  it.each([null, undefined, 90, true])(
+    'rejects %j, neither text nor a lifetime object (a JavaScript caller)',
+    (input) => {
+      expect(parseDuration(input as never)).toBeUndefined()
+    },
+  )
 
   it('adds calendar months: issued 2026-11-22 expires 2027-02-22', () => {
     const at = addDuration(Date.parse('2026-11-22T10:00:00.000Z'), { months: 3, milliseconds: 0 })

@@ -159,6 +159,14 @@ describe('options are checked at start-up', () => {
     await keyward.close()
   })
 
+  it('takes a month as 31 days against the auth token: a month of refresh or session outlasts a day of token', async () => {
+    const month = { refreshTokenLifetime: '1mo', sessionLifetime: '1mo' } as const
+    await createKeyward({ ...valid, ...month, authTokenLifetime: '31d' }).close()
+    expect(() => createKeyward({ ...valid, refreshTokenLifetime: '1mo', authTokenLifetime: '32d' })).toThrow(
+      /refreshTokenLifetime/,
+    )
+  })
+
   it('is a TypeError with a stable code, naming the option', () => {
     try {
       createKeyward({ ...valid, jwtSecret: 'short' })
