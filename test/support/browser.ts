@@ -1,0 +1,51 @@
+/**
+ * A real headless Chromium (Debian's, driven by playwright-core, which downloads nothing) for the
+ * suites under test/browser. Without it a suite is skipped with a message saying how to install
+ * it; with KEYWARD_REQUIRE_SERVICES=1 (set by .ci/run) a missing browser fails the run instead,
+ * as a missing PostgreSQL or Redis does (./services.ts).
+ */
+import { existsSync } from 'node:fs'
+import { type Browser, chromium } from 'playwright-core'
+import { describe } from 'vitest'
+
+const HOW_TO = 'apt-get install -y chromium (Debian), or KEYWARD_CHROMIUM=<path to a Chromium> pnpm test'
+
+/** KEYWARD_CHROMIUM if set, else Debian's /usr/bin/chromium: undefined when it is not there. */
+export function chromiumPath(): string | undefined {
+  const path = process.env.KEYWARD_CHROMIUM || '/usr/bin/chromium'
+  if (existsSync(path)) return path
+  if (process.env.KEYWARD_REQUIRE_SERVICES === '1') {
+    throw new Error(`no Chromium at ${path} but KEYWARD_REQUIRE_SERVICES=1: this suite must not be skipped`)
+  }
+  return undefined
+}
+
+/** `describe` that runs only when Chromium is installed, and says how to install it otherwise. */
+export function describeWithBrowser(title: string, body: (executablePath: string) => void): void {
+  const path = chromiumPath()
+  if (path === undefined) {
+    console.warn(`[keyward] skipping "${title}": Chromium is not installed. Install it with: ${HOW_TO}`)
+    describe.skip(`${title} (needs Chromium)`, () => {})
+    return
+  }
+  describe(title, () => body(path))
+}
+
+export function launchChromium(executablePath: string): Promise<Browser> {
+  return chromium.launch({
+    executablePath,
+    headless: true,
+    timeout: 15_000,
+    // The closed network refuses Chromium's own connections (updates, sync, field trials)
+    // noisily; these keep it to the pages a test opens.
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  })
+}
