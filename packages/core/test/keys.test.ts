@@ -641,7 +641,7 @@ describe('last use', () => {
     expect((await base.findKeyById(id))?.lastUsedOn?.getTime()).toBe(clock())
   })
 
-  it('is not written for a use made after close: nothing is written once closed', async () => {
+  it('is not written by the timer once keyward is closed, for a use made after close', async () => {
     vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
     try {
       const { store, count } = instrumentedStore()

@@ -32,10 +32,6 @@ export class UsageRecorder {
     }
   }
 
-  get pendingCount(): number {
-    return this.#pending.size
-  }
-
   /** Writes what is pending now. Rejects if the store fails (the times are kept). */
   async flush(): Promise<void> {
     // A batch in flight holds only what was pending when it left: wait for it (a failure puts its
