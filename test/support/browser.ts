@@ -46,6 +46,9 @@ export function launchChromium(executablePath: string): Promise<Browser> {
       '--disable-background-networking',
       '--disable-component-update',
       '--disable-sync',
+      // Debian's launcher means to add this where /dev/shm is small, but its check misreads
+      // findmnt's output and never does: a small /dev/shm (a container's 64 MB) crashes pages.
+      '--disable-dev-shm-usage',
     ],
   })
 }
