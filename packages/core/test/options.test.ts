@@ -1,6 +1,6 @@
 import { createKeyward, KeywardConfigError, type KeywardOptions, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { SECRET } from './support.js'
+import { SECRET, setup } from './support.js'
 
 const users = { get: () => null }
 const valid: KeywardOptions = { jwtSecret: SECRET, users }
@@ -40,7 +40,7 @@ describe('options are checked at start-up', () => {
     ['a store timeout in months', { storeTimeout: '1mo' }, /storeTimeout.*fixed length/],
     ['a store timeout that is not a duration', { storeTimeout: 'soon' }, /storeTimeout/],
     ['a cache of over a million entries', { cache: { max: 1_000_001 } }, /cache.max.*at most 1,000,000/],
-    ['a bad prefix', { keyPrefix: 'has space' }, /keyPrefix/],
+    ['a bad prefix', { keyPrefix: 'has space' }, /keyPrefix.*1-16 letters, digits/],
     ['a bad base path', { basePath: 'no-slash' }, /basePath/],
     ['a relative base URL', { baseUrl: '/api' }, /baseUrl/],
     ['a short TOTP encryption key', { totp: { encryptionKey: 'short' } }, /totp.encryptionKey.*32 bytes/],
@@ -137,6 +137,34 @@ describe('options are checked at start-up', () => {
     ['a session lifetime of null', { sessionLifetime: null as never }, /sessionLifetime.*\(got null\)/],
     ['a store timeout of null', { storeTimeout: null as never }, /storeTimeout.*\(got null\)/],
     ['a key limit of null', { maxKeysPerUser: null as never }, /maxKeysPerUser.*\(got null\)/],
+    // Each of these failed, or failed as a plain TypeError naming no option, before its check.
+    [
+      'a TOTP encryption key that is a number',
+      { totp: { encryptionKey: 42 as never } },
+      /"totp.encryptionKey" must be a string or a Uint8Array of 32 bytes$/,
+    ],
+    [
+      'a TOTP encryption key in a bare ArrayBuffer',
+      { totp: { encryptionKey: new ArrayBuffer(32) as never } },
+      /"totp.encryptionKey" must be a string or a Uint8Array of 32 bytes$/,
+    ],
+    ['a clock that answers NaN', { clock: () => Number.NaN }, /"clock" must be a function returning/],
+    ['a clock that answers Infinity', { clock: () => Infinity }, /"clock" must be a function returning/],
+    ['a store of null', { store: null as never }, /"store" must implement the KeyStore interface$/],
+    [
+      'a store given as a URL',
+      { store: 'redis://x' as never },
+      /"store" must implement the KeyStore interface$/,
+    ],
+    ['an issuer that is a number', { issuer: 42 as never }, /"issuer" must be a non-empty string/],
+    ['an audience that is a number', { audience: 42 as never }, /"audience" must be a non-empty string/],
+    [
+      'a TOTP issuer that is a number',
+      { totp: { issuer: 42 as never } },
+      /"totp.issuer" must be a non-empty/,
+    ],
+    ['an event hook that is no function', { onEvent: 'log' as never }, /"onEvent" must be a function/],
+    ['a base URL of a scheme ending in http', { baseUrl: 'xhttp://api.example' }, /baseUrl.*http or https/],
   ])('rejects %s with a KeywardConfigError', (_, override, message) => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)
     expect(attempt).toThrow(KeywardConfigError)
@@ -165,6 +193,32 @@ describe('options are checked at start-up', () => {
     expect(() => createKeyward({ ...valid, refreshTokenLifetime: '1mo', authTokenLifetime: '32d' })).toThrow(
       /refreshTokenLifetime/,
     )
+  })
+
+  it('refuses options that are no object, naming them', () => {
+    for (const options of [null, undefined, 'jwtSecret']) {
+      expect(() => createKeyward(options as never)).toThrow(/option "options" must be an object/)
+    }
+  })
+
+  it('takes a cache of a million entries, the most it allows', async () => {
+    await createKeyward({ ...valid, cache: { max: 1_000_000 } }).close()
+  })
+
+  it('strips the trailing slashes of basePath and baseUrl', async () => {
+    const { keyward } = setup({ basePath: '/auth//', baseUrl: 'https://api.example/v1//' })
+    expect(keyward.basePath).toBe('/auth')
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const issued = await keyward.handle({
+      method: 'POST',
+      path: '/auth/accounts/api-key',
+      query: {},
+      headers: { 'x-api-key': key, 'content-type': 'application/json' },
+      body: '{"key_name":"cli"}',
+    })
+    const { data } = (issued?.body ?? {}) as { data: { creds: string } }
+    expect(JSON.parse(data.creds)).toMatchObject({ base_url: 'https://api.example/v1' })
+    await keyward.close()
   })
 
   it('is a TypeError with a stable code, naming the option', () => {
