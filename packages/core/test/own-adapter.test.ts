@@ -82,6 +82,82 @@ describe('the body an adapter hands to handle()', () => {
   })
 })
 
+describe('what an adapter of its own may hand to handle()', () => {
+  it('holds text to the size limit, and reads empty text as no field given', async () => {
+    const { keyward } = setup({ bodyLimit: 64 })
+    expect(await keyward.handle(exchangeWith(JSON.stringify({ api_key: 'x'.repeat(100) })))).toMatchObject({
+      status: 413,
+    })
+    expect(await keyward.handle(exchangeWith(''))).toMatchObject({ status: 400, body: { field: 'api_key' } })
+  })
+
+  it('answers a body that is none, or no object, with a 400 naming what is wrong, never a 500', async () => {
+    const { keyward } = setup()
+    for (const body of [undefined, null]) {
+      expect(await keyward.handle(exchangeWith(body))).toMatchObject({
+        status: 400,
+        body: { message: 'api_key is required', field: 'api_key' },
+      })
+    }
+    const noBodyAsText = { ...exchangeWith(undefined), headers: { 'content-type': 'text/plain' } }
+    expect(await keyward.handle(noBodyAsText)).toMatchObject({ status: 400, body: { field: 'api_key' } })
+    for (const body of [5, true]) {
+      expect(await keyward.handle(exchangeWith(body))).toMatchObject({
+        status: 400,
+        body: { message: 'The request body must be a JSON object', field: 'body' },
+      })
+    }
+  })
+
+  it('refuses an api_key over 4096 characters as such, and looks up one of 4096', async () => {
+    const { keyward } = setup()
+    expect(await keyward.handle(exchangeWith({ api_key: 'x'.repeat(4097) }))).toEqual({
+      status: 400,
+      headers: expect.any(Object),
+      body: {
+        error: 'Invalid request',
+        message: 'api_key must be at most 4096 characters',
+        field: 'api_key',
+      },
+    })
+    expect(await keyward.handle(exchangeWith({ api_key: 'x'.repeat(4096) }))).toMatchObject({ status: 401 })
+  })
+
+  it("answers undefined for a path that is not keyward's, which owns() tells apart", async () => {
+    const { keyward } = setup()
+    const request = { ...exchangeWith(undefined), method: 'GET', path: '/public' }
+    await expect(keyward.handle(request)).resolves.toBeUndefined()
+    expect(keyward.owns('/public')).toBe(false)
+    expect(keyward.owns('/accounts/api-key')).toBe(true)
+  })
+
+  it('names the key to delete, in the message too, when the query names none, both, or one twice', async () => {
+    const { keyward } = setup()
+    const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
+    const deleting = (query: Record<string, unknown>) =>
+      keyward.handle({
+        method: 'DELETE',
+        path: '/accounts/api-key',
+        query,
+        headers: { 'x-api-key': key },
+        body: undefined,
+      })
+    expect(await deleting({})).toMatchObject({
+      status: 400,
+      body: { message: 'Name the key to delete with ?key=<full key> or ?id=<key id>', field: 'key' },
+    })
+    expect(await deleting({ key, id })).toMatchObject({
+      status: 400,
+      body: { message: 'Give either ?key= or ?id=, not both', field: 'id' },
+    })
+    expect(await deleting({ id: [id, id] })).toMatchObject({
+      status: 400,
+      body: { message: 'id must be given once', field: 'id' },
+    })
+    expect(await keyward.listKeys('alice')).toHaveLength(1)
+  })
+})
+
 describe('the response an adapter gets back', () => {
   it('has headers of its own: one the host adds (CORS for one caller) is on no other response', async () => {
     const { keyward } = setup()
