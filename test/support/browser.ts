@@ -6,29 +6,15 @@
  */
 import { existsSync } from 'node:fs'
 import { type Browser, chromium } from 'playwright-core'
-import { describe } from 'vitest'
+import { describeNeeding } from './services.js'
 
 const HOW_TO = 'apt-get install -y chromium (Debian), or KEYWARD_CHROMIUM=<path to a Chromium> pnpm test'
 
-/** KEYWARD_CHROMIUM if set, else Debian's /usr/bin/chromium: undefined when it is not there. */
-export function chromiumPath(): string | undefined {
-  const path = process.env.KEYWARD_CHROMIUM || '/usr/bin/chromium'
-  if (existsSync(path)) return path
-  if (process.env.KEYWARD_REQUIRE_SERVICES === '1') {
-    throw new Error(`no Chromium at ${path} but KEYWARD_REQUIRE_SERVICES=1: this suite must not be skipped`)
-  }
-  return undefined
-}
-
 /** `describe` that runs only when Chromium is installed, and says how to install it otherwise. */
 export function describeWithBrowser(title: string, body: (executablePath: string) => void): void {
-  const path = chromiumPath()
-  if (path === undefined) {
-    console.warn(`[keyward] skipping "${title}": Chromium is not installed. Install it with: ${HOW_TO}`)
-    describe.skip(`${title} (needs Chromium)`, () => {})
-    return
-  }
-  describe(title, () => body(path))
+  const path = process.env.KEYWARD_CHROMIUM || '/usr/bin/chromium'
+  const need = { name: 'Chromium', missing: `no Chromium at ${path}`, howTo: `Install it with: ${HOW_TO}` }
+  describeNeeding(need, existsSync(path) ? path : undefined, title, body)
 }
 
 export function launchChromium(executablePath: string): Promise<Browser> {

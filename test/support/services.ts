@@ -12,22 +12,49 @@ const HOW_TO: Record<Service, string> = {
   REDIS_URL: 'REDIS_URL=redis://127.0.0.1:6379 pnpm test',
 }
 
-export function serviceUrl(name: Service): string | undefined {
-  const url = process.env[name]
-  if (url) return url
+/** What a suite needs, for its skip message: its name, what is missing, and how to get it. */
+export interface Need {
+  readonly name: string
+  readonly missing: string
+  readonly howTo: string
+}
+
+const serviceNeed = (name: Service): Need => ({
+  name,
+  missing: `${name} is not set`,
+  howTo: `Run it with: ${HOW_TO[name]}`,
+})
+
+/** The value, or undefined when it is missing; under KEYWARD_REQUIRE_SERVICES=1 a missing one fails instead. */
+export function needed<T>(value: T | undefined, need: Need): T | undefined {
+  if (value !== undefined) return value
   if (process.env.KEYWARD_REQUIRE_SERVICES === '1') {
-    throw new Error(`${name} is not set but KEYWARD_REQUIRE_SERVICES=1: this suite must not be skipped`)
+    throw new Error(`${need.missing} but KEYWARD_REQUIRE_SERVICES=1: this suite must not be skipped`)
   }
   return undefined
 }
 
-/** `describe` that runs only when the service is configured, and says how to run it otherwise. */
-export function describeWith(name: Service, title: string, body: (url: string) => void): void {
-  const url = serviceUrl(name)
-  if (url === undefined) {
-    console.warn(`[keyward] skipping "${title}": ${name} is not set. Run it with: ${HOW_TO[name]}`)
-    describe.skip(`${title} (needs ${name})`, () => {})
+/** `describe` that runs only with what it needs, and says how to get it otherwise. */
+export function describeNeeding<T>(
+  need: Need,
+  value: T | undefined,
+  title: string,
+  body: (value: T) => void,
+): void {
+  const found = needed(value, need)
+  if (found === undefined) {
+    console.warn(`[keyward] skipping "${title}": ${need.missing}. ${need.howTo}`)
+    describe.skip(`${title} (needs ${need.name})`, () => {})
     return
   }
-  describe(title, () => body(url))
+  describe(title, () => body(found))
+}
+
+export function serviceUrl(name: Service): string | undefined {
+  return needed(process.env[name] || undefined, serviceNeed(name))
+}
+
+/** `describe` that runs only when the service is configured, and says how to run it otherwise. */
+export function describeWith(name: Service, title: string, body: (url: string) => void): void {
+  describeNeeding(serviceNeed(name), process.env[name] || undefined, title, body)
 }
