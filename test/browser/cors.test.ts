@@ -8,6 +8,7 @@
 import { createServer } from 'node:http'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest'
+import { INVALID_KEY } from '../contract/support/answers.js'
 import {
   CORS_FRAMEWORKS,
   type CorsHost,
@@ -166,7 +167,7 @@ describeWithBrowser('a page on another origin, in Chromium', (executablePath) =>
     ])('reads the 401 of %s to a wrong key: its JSON and WWW-Authenticate', async (_case, send) => {
       const answer = read(await send(await pageOf(app.url)))
       expect(answer.status).toBe(401)
-      expect(answer.body).toEqual({ error: 'Invalid API key', message: expect.any(String) })
+      expect(answer.body).toEqual(INVALID_KEY)
       expect(answer.headers['www-authenticate']).toBe(`${REALM}, error="invalid_token"`)
     })
 
