@@ -71,9 +71,9 @@ export function describeKeys(suite: ConformanceSuite): void {
       expect((await suite.store.listKeys(userId)).map((record) => record.id)).toEqual(ids)
     })
 
-    it('deletes by id and by digest, only for the owner, and returns the deleted record', async () => {
+    it('deletes by id and by digest, only for the owner, and returns the deleted record, last use included', async () => {
       const userId = uniqueUser()
-      const byId = sampleKeyRecord(userId)
+      const byId = sampleKeyRecord(userId, { lastUsedOn: new Date('2026-11-30T10:00:00.000Z') })
       const byDigest = sampleKeyRecord(userId)
       await suite.store.insertKey(byId)
       await suite.store.insertKey(byDigest)

@@ -14,12 +14,14 @@ export function describeTotp(suite: ConformanceSuite): void {
   describe('TOTP', () => {
     const SEALED = 'v1.sealed'
 
-    it('stores a pending secret, replaces a pending one, and never an enabled one', async () => {
+    it('stores a pending secret, replaces a pending one (its time included), and never an enabled one', async () => {
       const userId = uniqueUser()
+      // The replacement starts its own lifetime: one that kept the first's would be refused or pruned early.
+      const restarted = new Date('2026-11-22T00:05:00.000Z')
       expect(await suite.store.getTotp(userId)).toBeNull()
       expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))).toBe(true)
-      expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second'))).toBe(true)
-      expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second'))
+      expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.second', restarted))).toBe(true)
+      expect(await suite.store.getTotp(userId)).toEqual(pendingTotp(userId, 'v1.second', restarted))
       expect(await suite.store.acceptTotpStep(userId, 'v1.second', 100)).toBe('enabled')
       expect(await suite.store.putPendingTotp(pendingTotp(userId, 'v1.third'))).toBe(false)
       expect(await suite.store.getTotp(userId)).toMatchObject({
