@@ -66,6 +66,15 @@ describeWith('REDIS_URL', 'redis store: no half-applied writes', (url) => {
       () => store.peekCounter('bucket', INVALID),
     ]
     for (const call of refused) await expect(call()).rejects.toThrow(RangeError)
+    await expect(
+      store.putPendingTotp({
+        userId: 'bob',
+        sealedSecret: 'v1.x',
+        enabled: false,
+        lastStep: Number.NaN,
+        createdOn: new Date(),
+      }),
+    ).rejects.toThrow('keyward: lastStep must be a finite number (got NaN)')
     expect(await dumpPrefix(client, prefix)).toBe(before)
   })
 

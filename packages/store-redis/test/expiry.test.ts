@@ -82,6 +82,15 @@ describeWith('REDIS_URL', 'redis store expiry', (url) => {
     ).toEqual([])
   })
 
+  it('writes nothing, and throws nothing, for a key whose lifetime is zero (expiresOn is createdOn)', async () => {
+    const createdOn = new Date()
+    const key = keyRecord('cody', { createdOn, expiresOn: createdOn })
+    await expect(store.insertKey(key)).resolves.toBeUndefined()
+    expect(
+      (await keysUnder(client, prefix)).filter((name) => name.includes('cody') || name.includes(key.id)),
+    ).toEqual([])
+  })
+
   it('prunes ids whose record expired from the listing index', async () => {
     const kept = keyRecord('dave')
     const gone = keyRecord('dave')

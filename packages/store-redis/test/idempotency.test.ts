@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { RefreshTokenRecord } from '@keyward/core'
+import type { ApiKeyRecord, RefreshTokenRecord } from '@keyward/core'
 import { sampleKeyRecord } from '@keyward/core/testing'
 import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
@@ -58,6 +58,22 @@ describeWith('REDIS_URL', 'redis store under a resent command', (url) => {
       /duplicate/,
     )
     await expect(store.insertKey({ ...record, userId: 'mallory' })).rejects.toThrow(/duplicate/)
+  })
+
+  it('takes a record for the same one again only if every field is the same', async () => {
+    const record = sampleKeyRecord('carl')
+    await store.insertKey(record)
+    const others: Partial<ApiKeyRecord>[] = [
+      { name: 'another name' },
+      { preview: 'ms-…zzzz' },
+      { createdOn: new Date(record.createdOn.getTime() + 1) },
+      { expiresOn: new Date(record.expiresOn.getTime() + 1) },
+      { lastUsedOn: new Date() },
+    ]
+    for (const other of others) {
+      await expect(store.insertKey({ ...record, ...other })).rejects.toThrow(/duplicate/)
+    }
+    expect(await store.listKeys('carl')).toEqual([record])
   })
 
   it('stores the same refresh token again as it was', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ApiKeyRecord, StoreEvent } from '@keyward/core'
 import { redisStore } from '@keyward/store-redis'
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { afterAll, expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { deleteUnder, keysUnder, randomPrefix } from './support.js'
@@ -85,6 +85,11 @@ describeWith('REDIS_URL', 'redis store prefixes', (url) => {
       /keyPrefix: set redisStore\(\{ prefix \}\) instead/,
     )
     prefixed.disconnect()
+    // A Cluster has duplicate() and evalsha() too, but the scripts derive keys a Cluster would not route.
+    const cluster = new Cluster([url], { lazyConnect: true })
+    expect(() => redisStore({ client: cluster as unknown as Redis })).toThrow(/not a Cluster/)
+    expect(() => redisStore({ client: cluster as unknown as Redis })).toThrow(refusal('client'))
+    cluster.disconnect()
     // @ts-expect-error not a client
     expect(() => redisStore({ client: {} })).toThrow(refusal('client'))
     // A node-redis client: duplicate() as ioredis's, but camel-cased commands.

@@ -17,7 +17,7 @@ const keyRecord = (userId: string): ApiKeyRecord => ({
 })
 
 describeWith('REDIS_URL', 'redis store specifics', (url) => {
-  const { prefix, store } = suiteStore(url)
+  const { client, prefix, store } = suiteStore(url)
 
   it('records last use for batches larger than one script call takes', async () => {
     const records = Array.from({ length: 1_201 }, () => keyRecord('bob'))
@@ -27,6 +27,18 @@ describeWith('REDIS_URL', 'redis store specifics', (url) => {
     const listed = await store.listKeys('bob')
     expect(listed).toHaveLength(records.length)
     expect(listed.every((record) => record.lastUsedOn?.getTime() === at.getTime())).toBe(true)
+  })
+
+  it('writes nothing for the last use of a key that is gone: no hash without a TTL is left behind', async () => {
+    const deleted = keyRecord('dora')
+    await store.insertKey(deleted)
+    await store.deleteKey('dora', { id: deleted.id })
+    const unknown = randomUUID()
+    await store.recordKeyUsage([
+      { id: deleted.id, lastUsedOn: new Date() },
+      { id: unknown, lastUsedOn: new Date() },
+    ])
+    expect(await client.exists(`${prefix}key:${deleted.id}`, `${prefix}key:${unknown}`)).toBe(0)
   })
 
   it('subscribes through a lazy, fail-fast client, and survives a listener that throws', async () => {
