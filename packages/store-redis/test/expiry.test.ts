@@ -104,6 +104,9 @@ describeWith('REDIS_URL', 'redis store expiry', (url) => {
   it('keeps refresh tokens for their lifetime, and their family as long as the longest-lived', async () => {
     const first = refreshRecord('erin', { expiresOn: new Date(Date.now() + 7 * DAY + 789) })
     await store.insertRefreshToken(first)
+    // A family never refreshed goes with its only token.
+    await expectTtl(`family:${first.familyId}`, lifetime(first))
+    await expectTtl('user-families:erin', lifetime(first))
     const next = {
       digest: randomUUID(),
       createdOn: new Date(),

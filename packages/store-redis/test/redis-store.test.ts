@@ -41,6 +41,14 @@ describeWith('REDIS_URL', 'redis store specifics', (url) => {
     expect(await client.exists(`${prefix}key:${deleted.id}`, `${prefix}key:${unknown}`)).toBe(0)
   })
 
+  it('fails, naming the field, on a stored record that lacks one (corrupt data), rather than answering a partial record', async () => {
+    const record = keyRecord('erik')
+    await store.insertKey(record)
+    await client.hdel(`${prefix}key:${record.id}`, 'userId')
+    await expect(store.findKeyById(record.id)).rejects.toThrow('keyward: stored record lacks "userId"')
+    await expect(store.findKeyByDigest(record.digest)).rejects.toThrow(/lacks "userId"/)
+  })
+
   it('subscribes through a lazy, fail-fast client, and survives a listener that throws', async () => {
     const lazy = failFastClient(url)
     await lazy.connect()
