@@ -42,39 +42,49 @@ describeWith('REDIS_URL', 'redis store: no half-applied writes', (url) => {
     ])
   })
 
-  it('refuses an Invalid Date or a non-finite number in every write, storing nothing', async () => {
+  it('refuses an Invalid Date or a non-finite number in every write, naming it, storing nothing', async () => {
     const key = sampleKeyRecord('bob')
     const token = await liveToken()
     const before = await dumpPrefix(client, prefix)
+    const pending = {
+      userId: 'bob',
+      sealedSecret: 'v1.x',
+      enabled: false,
+      lastStep: null,
+      createdOn: new Date(),
+    }
     const refused = [
+      () => store.insertKey({ ...key, createdOn: INVALID }),
       () => store.insertKey({ ...key, expiresOn: INVALID }),
       () => store.insertKey({ ...key, lastUsedOn: INVALID }),
       () => store.recordKeyUsage([{ id: key.id, lastUsedOn: INVALID }]),
       () => store.insertRefreshToken({ ...token, digest: randomUUID(), createdOn: INVALID }),
+      () => store.insertRefreshToken({ ...token, digest: randomUUID(), expiresOn: INVALID }),
       () => store.rotateRefreshToken(token.digest, { ...next(), createdOn: INVALID }, new Date()),
-      () =>
-        store.putPendingTotp({
-          userId: 'bob',
-          sealedSecret: 'v1.x',
-          enabled: false,
-          lastStep: null,
-          createdOn: INVALID,
-        }),
+      () => store.putPendingTotp({ ...pending, createdOn: INVALID }),
+      () => store.putPendingTotp({ ...pending, lastStep: Number.NaN }),
       () => store.acceptTotpStep('bob', 'v1.x', Number.NaN),
       () => store.incrementCounter('bucket', Number.POSITIVE_INFINITY, new Date()),
       () => store.incrementCounter('bucket', 60_000, INVALID),
       () => store.peekCounter('bucket', INVALID),
     ]
-    for (const call of refused) await expect(call()).rejects.toThrow(RangeError)
-    await expect(
-      store.putPendingTotp({
-        userId: 'bob',
-        sealedSecret: 'v1.x',
-        enabled: false,
-        lastStep: Number.NaN,
-        createdOn: new Date(),
-      }),
-    ).rejects.toThrow('keyward: lastStep must be a finite number (got NaN)')
+    const refusals = []
+    for (const call of refused) refusals.push(String(await call().catch((error: unknown) => error)))
+    expect(refusals).toEqual([
+      'RangeError: keyward: createdOn is an Invalid Date',
+      'RangeError: keyward: expiresOn is an Invalid Date',
+      'RangeError: keyward: lastUsedOn is an Invalid Date',
+      'RangeError: keyward: lastUsedOn is an Invalid Date',
+      'RangeError: keyward: createdOn is an Invalid Date',
+      'RangeError: keyward: expiresOn is an Invalid Date',
+      'RangeError: keyward: next.createdOn is an Invalid Date',
+      'RangeError: keyward: createdOn is an Invalid Date',
+      'RangeError: keyward: lastStep must be a finite number (got NaN)',
+      'RangeError: keyward: step must be a finite number (got NaN)',
+      'RangeError: keyward: windowMs must be a finite number (got Infinity)',
+      'RangeError: keyward: now is an Invalid Date',
+      'RangeError: keyward: now is an Invalid Date',
+    ])
     expect(await dumpPrefix(client, prefix)).toBe(before)
   })
 

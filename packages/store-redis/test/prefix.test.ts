@@ -77,6 +77,9 @@ describeWith('REDIS_URL', 'redis store prefixes', (url) => {
   it('refuses options it cannot honour, naming the option', () => {
     const refusal = (option: string) => expect.objectContaining({ name: 'KeywardConfigError', option })
     expect(() => redisStore({ client, prefix: '' })).toThrow(refusal('prefix'))
+    expect(() => redisStore({ client, prefix: '' })).toThrow(
+      /must be a non-empty string with no lone surrogate/,
+    )
     // Redis would name its events channel back with U+FFFD: no deletion heard from other instances.
     expect(() => redisStore({ client, prefix: 'app-\ud800:' })).toThrow(refusal('prefix'))
     expect(redisStore({ client, prefix: 'app-\u{1f511}:' })).toBeDefined()
@@ -98,6 +101,8 @@ describeWith('REDIS_URL', 'redis store prefixes', (url) => {
     expect(() => redisStore({ client: nodeRedis })).toThrow(/node-redis is not supported/)
     // @ts-expect-error no options
     expect(() => redisStore()).toThrow(refusal('options'))
+    // @ts-expect-error no options
+    expect(() => redisStore()).toThrow(/must be an object: redisStore\(\{ client, prefix\? \}\)/)
     expect(redisStore({ client })).toBeTypeOf('object')
   })
 })
