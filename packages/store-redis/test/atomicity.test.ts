@@ -117,6 +117,8 @@ describeWith('REDIS_URL', 'redis store: no half-applied writes', (url) => {
       [lua.rotateRefreshToken, [tokenKey], [prefix, now, randomUUID(), now, 'NaN']],
       [lua.rotateRefreshToken, [tokenKey], [prefix, now, randomUUID(), 'x', later]],
       [lua.putPendingTotp, [k('totp:')], ['u', 's', '0', '', 'NaN']],
+      [lua.putPendingTotp, [k('totp:')], ['u', 's', '0', 'NaN', now]],
+      [lua.putPendingTotp, [k('totp:')], ['u', 's', '0', '1.5', now]],
       [lua.acceptTotpStep, [`${prefix}totp:carol`], ['NaN', 'v1.x']],
       [lua.acceptTotpStep, [`${prefix}totp:carol`], ['10.5', 'v1.x']],
       [lua.incrementCounter, [k('counter:')], [now, 'NaN']],

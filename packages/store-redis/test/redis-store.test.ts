@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { ApiKeyRecord } from '@keyward/core'
+import type { ApiKeyRecord, TotpRecord } from '@keyward/core'
 import { redisStore } from '@keyward/store-redis'
 import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
@@ -47,6 +47,24 @@ describeWith('REDIS_URL', 'redis store specifics', (url) => {
     await client.hdel(`${prefix}key:${record.id}`, 'userId')
     await expect(store.findKeyById(record.id)).rejects.toThrow('keyward: stored record lacks "userId"')
     await expect(store.findKeyByDigest(record.digest)).rejects.toThrow(/lacks "userId"/)
+  })
+
+  it('stores a pending TOTP enrolment with every field, and a replacement keeps none of the one it replaces', async () => {
+    const userId = `totp-${randomUUID()}`
+    const first: TotpRecord = {
+      userId,
+      sealedSecret: 'v1.first',
+      enabled: false,
+      lastStep: 7,
+      createdOn: new Date('2026-11-23T08:00:00.000Z'),
+    }
+    expect(await store.putPendingTotp(first)).toBe(true)
+    expect(await store.getTotp(userId)).toEqual(first)
+    const second: TotpRecord = { ...first, sealedSecret: 'v1.second', lastStep: null, createdOn: new Date() }
+    expect(await store.putPendingTotp(second)).toBe(true)
+    expect(await store.getTotp(userId)).toEqual(second)
+    // No step of the first enrolment holds the second back.
+    expect(await store.acceptTotpStep(userId, 'v1.second', 3)).toBe('enabled')
   })
 
   it('subscribes through a lazy, fail-fast client, and survives a listener that throws', async () => {
