@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { ApiKeyRecord, TotpRecord } from '@keyward/core'
 import { redisStore } from '@keyward/store-redis'
-import { expect, it } from 'vitest'
+import { expect, it, vi } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { failFastClient, suiteStore } from './support.js'
 
@@ -23,7 +23,14 @@ describeWith('REDIS_URL', 'redis store specifics', (url) => {
     const records = Array.from({ length: 1_201 }, () => keyRecord('bob'))
     await Promise.all(records.map((record) => store.insertKey(record)))
     const at = new Date('2026-11-23T08:00:00.001Z')
-    await store.recordKeyUsage(records.map((record) => ({ id: record.id, lastUsedOn: at })))
+    // Each call holds Redis for its batch only: 500 ids at most (sha, no keys, the prefix, then pairs).
+    const evalsha = vi.spyOn(client, 'evalsha')
+    try {
+      await store.recordKeyUsage(records.map((record) => ({ id: record.id, lastUsedOn: at })))
+      expect(evalsha.mock.calls.map((call) => (call.length - 3) / 2)).toEqual([500, 500, 201])
+    } finally {
+      evalsha.mockRestore()
+    }
     const listed = await store.listKeys('bob')
     expect(listed).toHaveLength(records.length)
     expect(listed.every((record) => record.lastUsedOn?.getTime() === at.getTime())).toBe(true)
