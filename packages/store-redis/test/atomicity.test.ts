@@ -67,6 +67,7 @@ describeWith('REDIS_URL', 'redis store: no half-applied writes', (url) => {
       () => store.incrementCounter('bucket', Number.POSITIVE_INFINITY, new Date()),
       () => store.incrementCounter('bucket', 60_000, INVALID),
       () => store.peekCounter('bucket', INVALID),
+      () => store.findRefreshToken(token.digest, INVALID),
     ]
     const refusals = []
     for (const call of refused) refusals.push(String(await call().catch((error: unknown) => error)))
@@ -82,6 +83,7 @@ describeWith('REDIS_URL', 'redis store: no half-applied writes', (url) => {
       'RangeError: keyward: lastStep must be a finite number (got NaN)',
       'RangeError: keyward: step must be a finite number (got NaN)',
       'RangeError: keyward: windowMs must be a finite number (got Infinity)',
+      'RangeError: keyward: now is an Invalid Date',
       'RangeError: keyward: now is an Invalid Date',
       'RangeError: keyward: now is an Invalid Date',
     ])
@@ -112,10 +114,16 @@ describeWith('REDIS_URL', 'redis store: no half-applied writes', (url) => {
         [k('key:'), k('digest:'), k('user-keys:')],
         ['i', 'u', 'n', 'd', 'p', now, later, 'inf'],
       ],
+      [
+        lua.insertKey,
+        [k('key:'), k('digest:'), k('user-keys:')],
+        ['i', 'u', 'n', 'd', 'p', 'NaN', later, ''],
+      ],
       [lua.recordKeyUsage, [], [prefix, key.id, now, key.id, 'NaN']],
       [lua.insertRefreshToken, [k('refresh:'), k('family:')], ['d', 'f', 'u', '', now, 'NaN']],
       [lua.rotateRefreshToken, [tokenKey], [prefix, now, randomUUID(), now, 'NaN']],
       [lua.rotateRefreshToken, [tokenKey], [prefix, now, randomUUID(), 'x', later]],
+      [lua.rotateRefreshToken, [tokenKey], [prefix, 'NaN', randomUUID(), now, later]],
       [lua.putPendingTotp, [k('totp:')], ['u', 's', '0', '', 'NaN']],
       [lua.putPendingTotp, [k('totp:')], ['u', 's', '0', 'NaN', now]],
       [lua.putPendingTotp, [k('totp:')], ['u', 's', '0', '1.5', now]],
