@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { RefreshTokenRecord } from '@keyward/core'
-import { expect, it } from 'vitest'
+import { expect, it, vi } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { REVOKE_BATCH } from '../src/lua.js'
 import { keysUnder, suiteStore } from './support.js'
@@ -60,7 +60,14 @@ describeWith('REDIS_URL', 'redis store revoking a long rotation chain', (url) =>
       }),
     )
     for (const session of sessions) await store.insertRefreshToken(session)
-    await store.revokeUserRefreshTokens('jo')
+    const evalsha = vi.spyOn(client, 'evalsha')
+    try {
+      await store.revokeUserRefreshTokens('jo')
+      // A batch of families, then the 200 left: two scripts, neither holding Redis for all of them.
+      expect(evalsha).toHaveBeenCalledTimes(2)
+    } finally {
+      evalsha.mockRestore()
+    }
     expect(await keysUnder(client, `${prefix}family:`)).toEqual([])
     const now = new Date()
     const found = await Promise.all(sessions.map(({ digest }) => store.findRefreshToken(digest, now)))
