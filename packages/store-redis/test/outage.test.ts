@@ -32,8 +32,16 @@ describe('redis store with Redis unreachable', () => {
       await expect(store.findKeyById(randomUUID())).rejects.toThrow()
       await expect(store.listKeys('alice')).rejects.toThrow()
       await expect(store.peekCounter('bucket', new Date())).rejects.toThrow()
-      await expect(store.subscribe!(() => {})).rejects.toThrow()
+      // A first subscription that fails rejects: its trouble is not told to onError as well.
+      const reported: unknown[] = []
+      await expect(
+        store.subscribe!(
+          () => {},
+          (error) => reported.push(error),
+        ),
+      ).rejects.toThrow()
       await expect(keyward.verifyKey(wellFormedKey())).rejects.toBeInstanceOf(StoreUnavailableError)
+      expect(reported).toEqual([])
     } finally {
       await keyward.close()
       client.disconnect()
