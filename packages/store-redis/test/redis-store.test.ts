@@ -74,6 +74,23 @@ describeWith('REDIS_URL', 'redis store specifics', (url) => {
     expect(await store.acceptTotpStep(userId, 'v1.second', 3)).toBe('enabled')
   })
 
+  it('hands its listener no message on the events channel that is not an event', async () => {
+    const heard: unknown[] = []
+    const unsubscribe = await store.subscribe((event) => heard.push(event))
+    try {
+      await client.publish(`${prefix}events`, 'not json')
+      await client.publish(`${prefix}events`, JSON.stringify({ type: 'key.deleted' }))
+      const record = keyRecord('fay')
+      await store.insertKey(record)
+      await store.deleteKey('fay', { id: record.id })
+      await expect
+        .poll(() => heard, { timeout: 5_000 })
+        .toEqual([{ type: 'key.deleted', keyId: record.id, digest: record.digest }])
+    } finally {
+      await unsubscribe()
+    }
+  })
+
   it('subscribes through a lazy, fail-fast client, and survives a listener that throws', async () => {
     const lazy = failFastClient(url)
     await lazy.connect()
