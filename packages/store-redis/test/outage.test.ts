@@ -229,6 +229,21 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('reports each failed reconnection of its subscriber connection, with the error of it', async () => {
+      const { own, client } = await throughOwnProxy()
+      const { stop, errors } = await subscribeKeeping(client, {})
+      try {
+        // The server goes: every reconnection is refused.
+        await own.close()
+        await expect
+          .poll(() => errors.filter((message) => message.includes('ECONNREFUSED')).length, { timeout: 5_000 })
+          .toBeGreaterThan(1)
+      } finally {
+        await stop()
+        client.disconnect()
+      }
+    })
+
     it("reports that its connection ended for good when the client's retryStrategy gives up", async () => {
       const { own, client, close } = await throughOwnProxy({ retryStrategy: () => null })
       const { stop, errors } = await subscribeKeeping(client, {})
