@@ -41,6 +41,13 @@ export interface CuttableProxy {
    * as soon as it has answered (as a server does in a failover). Resolves once it has.
    */
   endAfterReply(pattern: RegExp): Promise<void>
+  /**
+   * The next data a client sends that matches `pattern` reaches the server, and the server's
+   * answer is held back: a command in flight for as long as the test wants. Resolves, once the
+   * command has reached the server, with the function that lets the answer (and what follows)
+   * through.
+   */
+  holdReplyTo(pattern: RegExp): Promise<() => void>
   close(): Promise<void>
 }
 
@@ -63,6 +70,7 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
   let accepted = 0
   let dropAfter: { readonly pattern: RegExp; readonly dropped: () => void } | undefined
   let endAfterReply: { readonly pattern: RegExp; readonly ended: () => void } | undefined
+  let holdReply: { readonly pattern: RegExp; readonly holding: (release: () => void) => void } | undefined
   const server: Server = createServer((client) => {
     accepted += 1
     if (!open) {
@@ -113,6 +121,22 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
         upstream.resume()
         return
       }
+      const holder = holdReply
+      if (holder?.pattern.test(chunk.toString('latin1'))) {
+        holdReply = undefined
+        upstream.unpipe(client)
+        const answer: Buffer[] = []
+        const keep = (data: Buffer) => answer.push(data)
+        upstream.on('data', keep)
+        upstream.resume()
+        holder.holding(() => {
+          upstream.off('data', keep)
+          if (client.destroyed) return
+          client.write(Buffer.concat(answer))
+          upstream.pipe(client)
+        })
+        return
+      }
       const armed = dropAfter
       if (armed === undefined || !armed.pattern.test(chunk.toString('latin1'))) return
       dropAfter = undefined
@@ -159,6 +183,11 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
     endAfterReply(pattern) {
       return new Promise((ended) => {
         endAfterReply = { pattern, ended }
+      })
+    },
+    holdReplyTo(pattern) {
+      return new Promise((holding) => {
+        holdReply = { pattern, holding }
       })
     },
     close: () =>

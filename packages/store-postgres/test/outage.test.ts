@@ -146,6 +146,51 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       }
     })
 
+    it('gives back the connection of a reconnection whose LISTEN was still in flight when it was closed', async () => {
+      // A pool of its own, so that its count is the listener's connections alone.
+      const pool = connect(proxiedUrl).on('error', () => {})
+      const channel = `keyward_test_${randomUUID().replaceAll('-', '')}`
+      const received: string[] = []
+      let resumed = 0
+      try {
+        const stop = await listenOnPool(
+          pool,
+          channel,
+          (payload) => received.push(payload),
+          () => {},
+          { everyMs: 60_000, timeoutMs: 10_000 },
+          () => resumed++,
+        )
+        const inFlight = proxy.holdReplyTo(new RegExp(`LISTEN ${channel}`))
+        // The listening connection drops; the reconnection's LISTEN reaches the server, unanswered.
+        proxy.cut()
+        proxy.restore()
+        const answer = await inFlight
+        expect(pool.totalCount).toBe(1)
+        await stop()
+        answer()
+        // Once answered, the connection of a closed listener is destroyed rather than kept listening.
+        await expect.poll(() => pool.totalCount, { timeout: 5_000 }).toBe(0)
+        // A control listening on the channel hears what the closed listener must not.
+        const control = await direct.connect()
+        try {
+          const heard: string[] = []
+          control.on('notification', (message) => heard.push(message.payload ?? ''))
+          await control.query(`LISTEN ${channel}`)
+          await direct.query(`NOTIFY ${channel}, 'after the close'`)
+          await expect.poll(() => heard, { timeout: 5_000 }).toEqual(['after the close'])
+        } finally {
+          control.release(true)
+        }
+        expect(received).toEqual([])
+        expect(resumed).toBe(0)
+      } finally {
+        proxy.cut()
+        proxy.restore()
+        await pool.end()
+      }
+    })
+
     it('waits a bounded time for a connection from a pool without connectionTimeoutMillis, one checkout at a time', async () => {
       // A pool of its own, with no idle connection to hand out instead of a new one.
       const pool = connect(proxiedUrl).on('error', () => {})
