@@ -74,6 +74,31 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       await expectFailsClosedWhileCut(proxy, store, keywardOver(store), wellFormedKey(), 'at once')
     })
 
+    it('rejects a revocation whose connection drops mid-transaction, which the server rolls back, and revokes on the next call', async () => {
+      const store = postgresStore({ client: proxied, schema })
+      const user = `user-${randomUUID()}`
+      const token = {
+        digest: randomUUID(),
+        familyId: randomUUID(),
+        userId: user,
+        keyId: null,
+        createdOn: new Date(),
+        expiresOn: new Date(Date.now() + 60_000),
+      }
+      await store.insertRefreshToken(token)
+      // The DELETE reaches the server and the connection drops before it answers: pg emits 'error'
+      // on the checked-out client, which would be an uncaught exception without the store's listener.
+      const dropped = proxy.dropAfter(/DELETE FROM .*keyward_refresh_tokens WHERE user_id/)
+      await expect(store.revokeUserRefreshTokens(user)).rejects.toThrow()
+      await dropped
+      // Never committed: the token is still there, and the next call, on the same pool, revokes it.
+      expect(
+        await postgresStore({ client: direct, schema }).findRefreshToken(token.digest, new Date()),
+      ).toEqual(token)
+      await store.revokeUserRefreshTokens(user)
+      expect(await store.findRefreshToken(token.digest, new Date())).toBeNull()
+    })
+
     it('keeps delivering key.deleted events after its listening connection is cut', async () => {
       const listening = postgresStore({ client: proxied, schema })
       const deleting = postgresStore({ client: direct, schema })
