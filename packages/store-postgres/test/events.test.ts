@@ -37,3 +37,24 @@ it('announces deletions by id and by digest, and survives a listener that throws
     await unsubscribe()
   }
 })
+
+it('announces a deletion only to the stores on its own schema', async () => {
+  await migrate(db, { schema: 'events_here' })
+  await migrate(db, { schema: 'events_there' })
+  const here = postgresStore({ client: db, schema: 'events_here' })
+  const there = postgresStore({ client: db, schema: 'events_there' })
+  const heardThere: string[] = []
+  const unsubscribe = await there.subscribe((event) => heardThere.push(event.keyId))
+  try {
+    const [deletedHere, deletedThere] = [keyRecord(), keyRecord()]
+    await here.insertKey(deletedHere)
+    await there.insertKey(deletedThere)
+    await here.deleteKey('alice', { id: deletedHere.id })
+    // Notifications arrive in commit order: once the later deletion is heard, the earlier one would have been.
+    await there.deleteKey('alice', { id: deletedThere.id })
+    await expect.poll(() => heardThere, { timeout: 5_000 }).toContain(deletedThere.id)
+    expect(heardThere).toEqual([deletedThere.id])
+  } finally {
+    await unsubscribe()
+  }
+})
