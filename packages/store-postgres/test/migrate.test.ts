@@ -1,6 +1,6 @@
 import { PGlite } from '@electric-sql/pglite'
 import { migrate, postgresStore } from '@keyward/store-postgres'
-import { Pool } from 'pg'
+import { Client, Pool } from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { randomSchema } from './support.js'
@@ -58,10 +58,22 @@ describe('migrate on PGlite', () => {
     // PostgreSQL's own prefix: CREATE SCHEMA would fail with 42939, naming no option.
     await expect(migrate(db, { schema: 'pg_keyward' })).rejects.toThrow(refusal('schema'))
     expect(() => postgresStore({ client: db, schema: 'pg_keyward' })).toThrow(refusal('schema'))
+    // Spliced into SQL: the whole name is checked, not a start of it, nor one past PostgreSQL's limit.
+    expect(() => postgresStore({ client: db, schema: 'keyward"; DROP SCHEMA public; --' })).toThrow(
+      refusal('schema'),
+    )
+    await expect(migrate(db, { schema: 'k'.repeat(49) })).rejects.toThrow(refusal('schema'))
     // @ts-expect-error not a client
     expect(() => postgresStore({ client: {} })).toThrow(refusal('client'))
+    // @ts-expect-error not a client
+    expect(() => postgresStore({ client: null })).toThrow(refusal('client'))
+    // A pg.Client is one connection, not a pool to check connections out of.
+    // @ts-expect-error not a pool
+    expect(() => postgresStore({ client: new Client() })).toThrow(refusal('client'))
     // @ts-expect-error no options
     expect(() => postgresStore()).toThrow(refusal('options'))
+    // @ts-expect-error no options
+    expect(() => postgresStore(null)).toThrow(refusal('options'))
   })
 })
 
