@@ -58,3 +58,38 @@ it('announces a deletion only to the stores on its own schema', async () => {
     await unsubscribe()
   }
 })
+
+it('tells its listener only the events on its channel: nothing for text that is no event', async () => {
+  await migrate(db, { schema: 'events_noise' })
+  const store = postgresStore({ client: db, schema: 'events_noise' })
+  const heard: unknown[] = []
+  const unsubscribe = await store.subscribe((event) => heard.push(event))
+  try {
+    await db.query(`NOTIFY keyward_events_events_noise, 'not json'`)
+    await db.query(`NOTIFY keyward_events_events_noise, '{"type":"key.deleted"}'`)
+    const deleted = keyRecord()
+    await store.insertKey(deleted)
+    await store.deleteKey('alice', { id: deleted.id })
+    await expect.poll(() => heard.length, { timeout: 5_000 }).toBeGreaterThan(0)
+    expect(heard).toEqual([{ type: 'key.deleted', keyId: deleted.id, digest: deleted.digest }])
+  } finally {
+    await unsubscribe()
+  }
+})
+
+it('takes a schema name of 48 characters, the longest whose channel fits PostgreSQL, and announces on it', async () => {
+  const schema = `events_${'x'.repeat(41)}`
+  expect(schema).toHaveLength(48)
+  await migrate(db, { schema })
+  const store = postgresStore({ client: db, schema })
+  const heard: string[] = []
+  const unsubscribe = await store.subscribe((event) => heard.push(event.keyId))
+  try {
+    const deleted = keyRecord()
+    await store.insertKey(deleted)
+    await store.deleteKey('alice', { id: deleted.id })
+    await expect.poll(() => heard, { timeout: 5_000 }).toEqual([deleted.id])
+  } finally {
+    await unsubscribe()
+  }
+})
