@@ -90,6 +90,7 @@ describe('pruneExpired on PGlite', () => {
     await db.query('DROP TABLE broken_twice.keyward_counters')
     const failure = await store.pruneExpired!(NOW).catch((error: unknown) => error)
     expect(failure).toBeInstanceOf(AggregateError)
+    expect((failure as AggregateError).message).toBe('keyward: pruning failed on 2 tables')
     expect((failure as AggregateError).errors.map((error: Error) => error.message)).toEqual([
       expect.stringMatching(/keyward_api_keys/),
       expect.stringMatching(/keyward_counters/),
