@@ -1,7 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto'
+import { migrate, postgresStore } from '@keyward/store-postgres'
+import { Pool } from 'pg'
 import { expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
 import { gatedPair } from './gated-pair.js'
+import { randomSchema } from './support.js'
 
 const DAY = 86_400_000
 const sha256Hex = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -69,6 +72,50 @@ describeWith('DATABASE_URL', 'postgres store: refresh token reuse under concurre
     expect(rotation.status).not.toBe('rotated')
     expect(await rowsOf(first.familyId)).toEqual([])
     expect((await attacker.rotateRefreshToken(minted.digest, next(), new Date())).status).toBe('not_found')
+  })
+
+  it('never waits for a family of the same id on another schema', async () => {
+    const elsewhere = randomSchema()
+    await migrate(admin, { schema: elsewhere })
+    const pool = new Pool({ connectionString: url, application_name: `${elsewhere}_twin` })
+    try {
+      const { first, stolen } = await family()
+      const store = postgresStore({ client: pool, schema: elsewhere })
+      const twin = { ...next(), familyId: first.familyId, userId: 'u', keyId: null }
+      await store.insertRefreshToken(twin)
+      const outcome = await withGate('keyward_refresh_tokens', 'AFTER INSERT', async (open) => {
+        // The attacker's rotation holds the family's lock, waiting at the gate.
+        const rotation = attacker.rotateRefreshToken(stolen.digest, next(), new Date())
+        await waitsFor('attacker', 'gate')
+        const twinRotation = store.rotateRefreshToken(twin.digest, next(), new Date())
+        // Either the twin's rotation answers with the gate still shut, or it is seen waiting on a lock.
+        let answered = false
+        const waited = (async () => {
+          while (!answered) {
+            const { rows } = await admin.query(
+              "SELECT 1 FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'",
+              [`${elsewhere}_twin`],
+            )
+            if (rows.length > 0) return 'waited for the other schema'
+          }
+          return 'answered'
+        })()
+        const first = await Promise.race([
+          twinRotation.then((result) => {
+            answered = true
+            return result.status
+          }),
+          waited,
+        ])
+        await open()
+        await Promise.all([rotation, twinRotation, waited])
+        return first
+      })
+      expect(outcome).toBe('rotated')
+    } finally {
+      await admin.query(`DROP SCHEMA IF EXISTS "${elsewhere}" CASCADE`)
+      await pool.end()
+    }
   })
 
   it('leaves no live member in any family revoked during concurrent rotations (unforced timing)', async () => {
