@@ -63,10 +63,15 @@ describe('migrate on PGlite', () => {
       refusal('schema'),
     )
     await expect(migrate(db, { schema: 'k'.repeat(49) })).rejects.toThrow(refusal('schema'))
+    // Only a string: another value's text could pass the check.
+    // @ts-expect-error not a string
+    expect(() => postgresStore({ client: db, schema: ['keyward'] })).toThrow(refusal('schema'))
     // @ts-expect-error not a client
     expect(() => postgresStore({ client: {} })).toThrow(refusal('client'))
     // @ts-expect-error not a client
     expect(() => postgresStore({ client: null })).toThrow(refusal('client'))
+    // @ts-expect-error no client
+    expect(() => postgresStore({ schema: 'keyward' })).toThrow(refusal('client'))
     // A pg.Client is one connection, not a pool to check connections out of.
     // @ts-expect-error not a pool
     expect(() => postgresStore({ client: new Client() })).toThrow(refusal('client'))
