@@ -11,7 +11,7 @@ import {
 } from '../../../test/support/cuttable-proxy.js'
 import { describeWith } from '../../../test/support/services.js'
 import { listenOnPool } from '../src/pool-listener.js'
-import { closedPort, keywardOver, POOLS, randomSchema, wellFormedKey } from './support.js'
+import { closedPort, keywardOver, POOLS, randomSchema, refreshTokenFor, wellFormedKey } from './support.js'
 
 // Idle clients of a pool whose server vanished emit 'error' on the pool; a host listens for it.
 const quietPool = (connectionString: string) => new Pool({ connectionString }).on('error', () => {})
@@ -77,14 +77,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
     it('rejects a revocation whose connection drops mid-transaction, which the server rolls back, and revokes on the next call', async () => {
       const store = postgresStore({ client: proxied, schema })
       const user = `user-${randomUUID()}`
-      const token = {
-        digest: randomUUID(),
-        familyId: randomUUID(),
-        userId: user,
-        keyId: null,
-        createdOn: new Date(),
-        expiresOn: new Date(Date.now() + 60_000),
-      }
+      const token = refreshTokenFor(user)
       await store.insertRefreshToken(token)
       // The DELETE reaches the server and the connection drops before it answers: pg emits 'error'
       // on the checked-out client, which would be an uncaught exception without the store's listener.

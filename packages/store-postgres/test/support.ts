@@ -1,7 +1,7 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { createServer } from 'node:net'
 import { PGlite } from '@electric-sql/pglite'
-import { createKeyward, type KeyStore } from '@keyward/core'
+import { createKeyward, type KeyStore, type RefreshTokenRecord } from '@keyward/core'
 import type { StoreUnderTest } from '@keyward/core/testing'
 import { migrate, postgresStore } from '@keyward/store-postgres'
 import { Pool } from 'pg'
@@ -114,3 +114,13 @@ export const keywardOver = (store: KeyStore) =>
 
 /** Well-formed for the default key format, but never issued. */
 export const wellFormedKey = () => `ms-${randomBytes(16).toString('hex')}`
+
+/** The first refresh token of a family of its own for `userId`, alive for a minute. */
+export const refreshTokenFor = (userId: string): RefreshTokenRecord => ({
+  digest: randomUUID(),
+  familyId: randomUUID(),
+  userId,
+  keyId: null,
+  createdOn: new Date(),
+  expiresOn: new Date(Date.now() + 60_000),
+})

@@ -6,15 +6,16 @@
 import { randomUUID } from 'node:crypto'
 import type { EventEmitter } from 'node:events'
 import { migrate, postgresStore } from '@keyward/store-postgres'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
-import { POOLS, randomSchema } from './support.js'
+import { POOLS, randomSchema, refreshTokenFor } from './support.js'
 
 describeWith('DATABASE_URL', 'postgres store transactions', (url) => {
   describe.each(POOLS)('through %s', (_release, connect) => {
     const schema = randomSchema()
     // One connection, made by the first call: every later call is served by it.
     const pool = connect(url)
+    beforeAll(() => migrate(pool, { schema }))
     afterAll(async () => {
       await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
       await pool.end()
@@ -22,16 +23,8 @@ describeWith('DATABASE_URL', 'postgres store transactions', (url) => {
 
     it('rolls back a transaction whose statement fails, and the connection serves the next call', async () => {
       const store = postgresStore({ client: pool, schema })
-      await migrate(pool, { schema })
       const user = `user-${randomUUID()}`
-      const token = {
-        digest: randomUUID(),
-        familyId: randomUUID(),
-        userId: user,
-        keyId: null,
-        createdOn: new Date(),
-        expiresOn: new Date(Date.now() + 60_000),
-      }
+      const token = refreshTokenFor(user)
       await store.insertRefreshToken(token)
       expect(pool.totalCount).toBe(1)
       // PostgreSQL refuses a NUL in text: the transaction's first statement fails.
