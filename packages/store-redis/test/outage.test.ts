@@ -338,6 +338,33 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it("never says it resumed when it was closed while a reconnection's SUBSCRIBE was in flight", async () => {
+      const { own, client, close } = await throughOwnProxy()
+      let resumed = 0
+      const stop = await subscribeToEvents(
+        client,
+        `${prefix}events`,
+        () => {},
+        () => {},
+        {},
+        () => resumed++,
+      )
+      try {
+        const inFlight = own.holdReplyTo(/subscribe/i)
+        // The subscribed connection drops; the reconnection's SUBSCRIBE reaches Redis, unanswered.
+        own.cut()
+        own.restore()
+        const answer = await inFlight
+        const stopping = stop()
+        // SUBSCRIBE is answered once it is closed, then QUIT.
+        answer()
+        await stopping
+        expect(resumed).toBe(0)
+      } finally {
+        await close()
+      }
+    })
+
     it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {
       const target = new URL(url)
       target.host = `127.0.0.1:${proxy.port}`
