@@ -365,6 +365,38 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('keeps checking its connection after a reconnection, and replaces one that falls silent then', async () => {
+      // Named, so that Redis shows the check this test's subscriber answered.
+      const name = `kw-test-${randomUUID().slice(0, 8)}`
+      const { own, client, close } = await throughOwnProxy({ connectionName: name })
+      const { stop, received, errors } = await subscribeKeeping(client, { everyMs: 100, timeoutMs: 300 })
+      const lastCommand = async () => {
+        const list = String(await direct.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+        return list
+          .split('\n')
+          .find((line) => line.includes(`name=${name} `))
+          ?.match(/ cmd=(\S+)/)?.[1]
+      }
+      try {
+        own.cut()
+        await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+        own.restore()
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        // The reconnection answers its checks, as the first connection did.
+        await expect.poll(lastCommand, { timeout: 5_000 }).toBe('ping')
+        own.stall()
+        await expect
+          .poll(() => errors, { timeout: 5_000 })
+          .toContain('keyward: the subscriber connection did not answer in 300 ms')
+        // Redis still counts the stalled connection; a second one is the replacement, subscribed.
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(2)
+        await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
+      } finally {
+        await stop()
+        await close()
+      }
+    })
+
     it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {
       const target = new URL(url)
       target.host = `127.0.0.1:${proxy.port}`
