@@ -397,6 +397,33 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('does not take a check its connection never answered, the connection gone, for a silence of the next', async () => {
+      const { own, client, close } = await throughOwnProxy()
+      const { stop, received, errors } = await subscribeKeeping(client, { everyMs: 100, timeoutMs: 300 })
+      try {
+        // A check reaches Redis, and its connection drops before the answer gets back; the
+        // reconnection is held, so that the check's time runs out while it has not subscribed.
+        const dropped = own.dropAfter(/ping/i)
+        await dropped
+        own.hold()
+        // The reconnection's own time runs out later than the check's, which started first.
+        await expect
+          .poll(() => errors, { timeout: 5_000 })
+          .toContain('keyward: the subscriber connection was not ready in 300 ms')
+        own.restore()
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
+        // Told once, as the close it was; the check is no news of its own.
+        expect(errors).toEqual([
+          'keyward: the subscriber connection closed; it reconnects and subscribes again',
+          'keyward: the subscriber connection was not ready in 300 ms',
+        ])
+      } finally {
+        await stop()
+        await close()
+      }
+    })
+
     it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {
       const target = new URL(url)
       target.host = `127.0.0.1:${proxy.port}`
