@@ -424,6 +424,28 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('does not call a reconnection that closed before it was ready, the next still to come, not ready in time', async () => {
+      // The next reconnection comes later than the subscriber's time for one to be ready.
+      const { own, client, close } = await throughOwnProxy({ retryStrategy: () => 400 })
+      const { stop, received, errors } = await subscribeKeeping(client, { timeoutMs: 300 })
+      try {
+        // The reconnection's readiness check (INFO) reaches Redis, and the connection drops.
+        const dropped = own.dropAfter(/\$4\r\ninfo\r\n/i)
+        own.cut()
+        own.restore()
+        await dropped
+        await expect.poll(subscribers, { timeout: 10_000 }).toBe(1)
+        await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
+        // One trouble, told once: nothing was waiting for a ready connection in between.
+        expect(errors).toEqual([
+          'keyward: the subscriber connection closed; it reconnects and subscribes again',
+        ])
+      } finally {
+        await stop()
+        await close()
+      }
+    })
+
     it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {
       const target = new URL(url)
       target.host = `127.0.0.1:${proxy.port}`
