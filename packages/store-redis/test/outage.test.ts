@@ -246,6 +246,16 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('tells nothing once closed: the end of its connection, by its own QUIT, is no trouble', async () => {
+      const { stop, errors } = await subscribeKeeping(direct, {})
+      expect(await subscribers()).toBe(1)
+      await stop()
+      // Redis has dropped the connection, and a round trip later the subscriber has seen it end.
+      await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
+      await direct.ping()
+      expect(errors).toEqual([])
+    })
+
     it("reports that its connection ended for good when the client's retryStrategy gives up", async () => {
       const { own, client, close } = await throughOwnProxy({ retryStrategy: () => null })
       const { stop, errors } = await subscribeKeeping(client, {})
