@@ -456,6 +456,26 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('subscribes at first even when the reply to its first SUBSCRIBE was lost, on a client that resends nothing', async () => {
+      // As the README recommends: a command whose reply was lost is not sent again.
+      const { own, client, close } = await throughOwnProxy({ autoResendUnfulfilledCommands: false })
+      try {
+        // The SUBSCRIBE reaches Redis on a connection that then drops, its reply lost.
+        const dropped = own.dropAfter(/subscribe/i)
+        const subscribing = subscribeKeeping(client, { timeoutMs: 5_000 })
+        await dropped
+        // The reconnection sends it again, and the first subscription resolves rather than timing out.
+        const { stop, received } = await subscribing
+        try {
+          await expectDeletionHeard(redisStore({ client: direct, prefix }), received)
+        } finally {
+          await stop()
+        }
+      } finally {
+        await close()
+      }
+    })
+
     it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {
       const target = new URL(url)
       target.host = `127.0.0.1:${proxy.port}`
