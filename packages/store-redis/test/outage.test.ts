@@ -273,6 +273,33 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('reports a connection that ends for good with its SUBSCRIBE in flight as closed and ended, not as a refusal', async () => {
+      let reconnecting = true
+      const { own, client, close } = await throughOwnProxy({
+        retryStrategy: () => (reconnecting ? 50 : null),
+      })
+      const { stop, errors } = await subscribeKeeping(client, {})
+      const closedMessage = 'keyward: the subscriber connection closed; it reconnects and subscribes again'
+      const endedMessage =
+        "keyward: the subscriber connection ended, and its client's retryStrategy will not reconnect it"
+      try {
+        // The subscribed connection drops; the reconnection's SUBSCRIBE reaches Redis, unanswered.
+        const inFlight = own.holdReplyTo(/subscribe/i)
+        own.cut()
+        own.restore()
+        await inFlight
+        // That connection drops too, and the client's retryStrategy gives up: ioredis rejects the
+        // SUBSCRIBE as the connection is closed, which is no refusal of the server's.
+        reconnecting = false
+        own.cut()
+        await expect.poll(() => errors, { timeout: 5_000 }).toContain(endedMessage)
+        expect(errors).toEqual([closedMessage, closedMessage, endedMessage])
+      } finally {
+        await stop()
+        await close()
+      }
+    })
+
     it('rejects its first subscription when the server accepts the connection but never answers', async () => {
       const { own, client, close } = await throughOwnProxy()
       try {
