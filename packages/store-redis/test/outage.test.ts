@@ -503,6 +503,24 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       }
     })
 
+    it('lets go of its connection once closed even when it has fallen silent, its QUIT never answered', async () => {
+      const { own, client, close } = await throughOwnProxy({ disconnectTimeout: 200 })
+      const { stop } = await subscribeKeeping(client, { timeoutMs: 300 })
+      // Every socket open in this process: the clients', the proxies' and the subscriber's.
+      const sockets = () =>
+        process.getActiveResourcesInfo().filter((resource) => resource === 'TCPSocketWrap').length
+      try {
+        own.stall()
+        const open = sockets()
+        await stop()
+        // The subscriber's socket is destroyed (a socket left open would keep the host's process
+        // alive); the proxy's, stalled, stay open.
+        await expect.poll(sockets, { timeout: 5_000 }).toBe(open - 1)
+      } finally {
+        await close()
+      }
+    })
+
     it('subscribes again when the reply to its resubscription was lost, on a client that resends nothing', async () => {
       const target = new URL(url)
       target.host = `127.0.0.1:${proxy.port}`
