@@ -82,6 +82,17 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       return count
     }
 
+    /** The subscriber connections of that name as Redis lists them: id, last command, channels subscribed. */
+    const connectionsNamed = async (name: string) =>
+      String(await direct.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+        .split('\n')
+        .filter((line) => line.includes(` name=${name} `))
+        .map((line) => ({
+          id: line.match(/^id=(\d+)/)?.[1],
+          cmd: line.match(/ cmd=(\S+)/)?.[1],
+          sub: Number(line.match(/ sub=(\d+)/)?.[1]),
+        }))
+
     /** Subscribes through `client`, keeping the key ids heard and the messages of the troubles reported. */
     const subscribeKeeping = async (client: Redis, checks: Partial<SubscriberChecks>) => {
       const received: string[] = []
@@ -335,11 +346,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         // forwards again: a flow black-holed on the way, while new ones pass.
         own.silence()
         const before = own.accepted
-        const list = String(await direct.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
-        const id = list
-          .split('\n')
-          .find((line) => line.includes(`name=${name} `))
-          ?.match(/^id=(\d+)/)?.[1]
+        const [{ id } = { id: undefined }] = await connectionsNamed(name)
         expect(id).toBeDefined()
         await direct.call('CLIENT', 'KILL', 'ID', id as string)
         await expect.poll(() => own.accepted - before, { timeout: 5_000 }).toBe(1)
@@ -409,16 +416,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
       // A second to be ready or to answer a check, so that a loaded machine's slow reconnection is
       // not taken for a silent one.
       const { stop, received, errors } = await subscribeKeeping(client, { everyMs: 100, timeoutMs: 1_000 })
-      // This subscriber's connections as Redis lists them: id, last command, channels subscribed.
-      const connections = async () =>
-        String(await direct.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
-          .split('\n')
-          .filter((line) => line.includes(` name=${name} `))
-          .map((line) => ({
-            id: line.match(/^id=(\d+)/)?.[1],
-            cmd: line.match(/ cmd=(\S+)/)?.[1],
-            sub: Number(line.match(/ sub=(\d+)/)?.[1]),
-          }))
+      const connections = () => connectionsNamed(name)
       try {
         own.cut()
         await expect.poll(subscribers, { timeout: 5_000 }).toBe(0)
