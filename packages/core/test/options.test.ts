@@ -165,6 +165,18 @@ describe('options are checked at start-up', () => {
     ],
     ['an event hook that is no function', { onEvent: 'log' as never }, /"onEvent" must be a function/],
     ['a base URL of a scheme ending in http', { baseUrl: 'xhttp://api.example' }, /baseUrl.*http or https/],
+    [
+      'a previous key prefix that is a number',
+      { previousKeyPrefixes: [5] as never },
+      /"previousKeyPrefixes\[0\]" must be 1-16/,
+    ],
+    // A path is checked whole: its start and its end.
+    [
+      'a base path with a slash inside but none leading',
+      { basePath: 'auth/v1' },
+      /"basePath" must be a path starting with "\/"$/,
+    ],
+    ['a base path with a space', { basePath: '/auth v1' }, /"basePath" must be a path/],
   ])('rejects %s with a KeywardConfigError', (_, override, message) => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)
     expect(attempt).toThrow(KeywardConfigError)
