@@ -49,7 +49,7 @@ describe('options are checked at start-up', () => {
     [
       'a refresh lifetime shorter than the auth token',
       { refreshTokenLifetime: '1m' },
-      /refreshTokenLifetime/,
+      /"refreshTokenLifetime" must not be shorter than authTokenLifetime$/,
     ],
     [
       'a session shorter than the auth token',
@@ -177,6 +177,49 @@ describe('options are checked at start-up', () => {
       /"basePath" must be a path starting with "\/"$/,
     ],
     ['a base path with a space', { basePath: '/auth v1' }, /"basePath" must be a path/],
+    // Each option named in its own refusal, not only the ones most often set.
+    [
+      'a usage batch that is not a duration',
+      { lastUsedResolution: 'soon' },
+      /"lastUsedResolution" must be a lifetime/,
+    ],
+    ['a cache lifetime that is not a duration', { cache: { ttl: 'soon' } }, /"cache.ttl" must be a lifetime/],
+    ['a body limit of 0', { bodyLimit: 0 }, /"bodyLimit" must be a positive integer \(got 0\)/],
+    [
+      'an account limit of true',
+      { rateLimit: { perAccount: true as never } },
+      /"rateLimit.perAccount" must be an object or false \(got true\)/,
+    ],
+    [
+      'an address limit of no attempts',
+      { rateLimit: { perAddress: { max: 0 } } },
+      /"rateLimit.perAddress.max" must be a positive integer/,
+    ],
+    [
+      'an address window in months',
+      { rateLimit: { perAddress: { window: '1mo' } } },
+      /"rateLimit.perAddress.window" must be a fixed length/,
+    ],
+    [
+      'an account limit of no failures',
+      { rateLimit: { perAccount: { max: 0 } } },
+      /"rateLimit.perAccount.max" must be a positive integer/,
+    ],
+    [
+      'an account lockout that is not a duration',
+      { rateLimit: { perAccount: { lockout: 'soon' } } },
+      /"rateLimit.perAccount.lockout" must be a lifetime/,
+    ],
+    [
+      'a TOTP limit of no codes',
+      { rateLimit: { totp: { max: 0 } } },
+      /"rateLimit.totp.max" must be a positive integer/,
+    ],
+    [
+      'a TOTP delay that is not a duration',
+      { rateLimit: { totp: { baseDelay: 'soon' } } },
+      /"rateLimit.totp.baseDelay" must be a lifetime/,
+    ],
   ])('rejects %s with a KeywardConfigError', (_, override, message) => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)
     expect(attempt).toThrow(KeywardConfigError)
