@@ -220,6 +220,17 @@ describe('options are checked at start-up', () => {
       { rateLimit: { totp: { baseDelay: 'soon' } } },
       /"rateLimit.totp.baseDelay" must be a lifetime/,
     ],
+    // A timer waits at most 2 ** 31 - 1 ms: one more is past it.
+    [
+      'a usage batch a millisecond longer than a timer',
+      { lastUsedResolution: { months: 0, milliseconds: 2 ** 31 } },
+      /"lastUsedResolution" must be at most 24d/,
+    ],
+    [
+      'a store timeout a millisecond longer than a timer',
+      { storeTimeout: { months: 0, milliseconds: 2 ** 31 } },
+      /"storeTimeout" must be at most 24d/,
+    ],
   ])('rejects %s with a KeywardConfigError', (_, override, message) => {
     const attempt = () => createKeyward({ ...valid, ...override } as KeywardOptions)
     expect(attempt).toThrow(KeywardConfigError)
@@ -253,6 +264,18 @@ describe('options are checked at start-up', () => {
   it('refuses options that are no object, naming them', () => {
     for (const options of [null, undefined, 'jwtSecret']) {
       expect(() => createKeyward(options as never)).toThrow(/option "options" must be an object/)
+    }
+  })
+
+  it("takes each bound at its edge: a 2s auth token, a timer's longest wait, an http base URL", async () => {
+    const longestWait = { months: 0, milliseconds: 2 ** 31 - 1 }
+    for (const edge of [
+      { authTokenLifetime: '2s' },
+      { lastUsedResolution: longestWait },
+      { storeTimeout: longestWait },
+      { baseUrl: 'http://localhost:3000' },
+    ]) {
+      await createKeyward({ ...valid, ...edge }).close()
     }
   })
 
