@@ -486,12 +486,16 @@ describe('failed-attempt limits per client address', () => {
     expect(await two.guard(attacker)).toMatchObject({ response: { status: 429 } })
   })
 
-  it('can be switched off', async () => {
-    const { keyward } = setup({ rateLimit: false })
-    for (let i = 0; i < 100; i++) await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.12' })
-    expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.12' })).toMatchObject({
-      response: { status: 401 },
-    })
+  it('can be switched off, whole or alone, and then counts nothing', async () => {
+    for (const rateLimit of [false, { perAddress: false }] as const) {
+      const { store, count } = instrumentedStore()
+      const { keyward } = setup({ store, rateLimit })
+      for (let i = 0; i < 100; i++) await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.12' })
+      expect(await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.12' })).toMatchObject({
+        response: { status: 401 },
+      })
+      expect(count('incrementCounter')).toBe(0)
+    }
   })
 })
 
