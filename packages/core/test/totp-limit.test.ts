@@ -85,6 +85,22 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     expect(result.retryAfter).toEqual(new Set([900]))
   })
 
+  it('never locks the account with perAccount false, nor counts for it', async () => {
+    const { clock, store, secret, verify } = await enrolled({
+      rateLimit: { totp: { max: 1000 }, perAccount: false },
+    })
+    const result = await burst(verify, await wrongCodes(secret, clock(), 110))
+    expect(result.tally).toEqual({ INVALID_TOTP_CODE: 110 })
+    expect(await store.peekCounter('account:alice', new Date(clock()))).toBeNull()
+  })
+
+  it('still limits wrong codes with rateLimit false, by the TOTP limit alone: no account count', async () => {
+    const { clock, store, secret, verify } = await enrolled({ rateLimit: false })
+    const result = await burst(verify, await wrongCodes(secret, clock(), 10))
+    expect(result.tally).toEqual({ INVALID_TOTP_CODE: 5, RATE_LIMITED: 5 })
+    expect(await store.peekCounter('account:alice', new Date(clock()))).toBeNull()
+  })
+
   it('counts consecutive failures across days: the account lock is not escaped by waiting a day', async () => {
     const { clock, secret, verify } = await enrolled({ rateLimit: { totp: { max: 1000 } } })
     // Enabled, as a login's second factor is: a pending enrolment expires within the day.
