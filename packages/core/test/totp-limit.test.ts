@@ -69,13 +69,15 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
   })
 
   it(`locks the account after perAccount.max attempts, however many of ${BURST} arrive at once`, async () => {
-    const { clock, events, secret, verify } = await enrolled({
+    const { clock, events, store, secret, verify } = await enrolled({
       rateLimit: { totp: { max: 1000 }, perAccount: { max: 10, lockout: '15m' } },
     })
     const result = await burst(verify, await wrongCodes(secret, clock(), BURST))
     expect(result.tally).toEqual({ INVALID_TOTP_CODE: 10, RATE_LIMITED: BURST - 10 })
     expect(result.retryAfter).toEqual(new Set([900]))
     expect(events.filter((event) => event.type === 'auth.failed')).toHaveLength(10)
+    // The account's count, which the tests of a limit switched off expect to find missing.
+    expect(await store.peekCounter('account:alice', new Date(clock()))).not.toBeNull()
   })
 
   it('locks the account after 100 attempts for 15 minutes by default', async () => {
