@@ -32,8 +32,13 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
 
 describe('keywardExpress', () => {
   it('refuses at construction anything but a keyward engine', () => {
+    const { keyward } = createFixture()
     expect(() => keywardExpress({} as Keyward)).toThrow(KeywardConfigError)
-    expect(() => keywardExpress(undefined as unknown as Keyward)).toThrow(/createKeyward/)
+    expect(() => keywardExpress(undefined as unknown as Keyward)).toThrow(
+      'option "keyward" must be the engine that createKeyward() returned',
+    )
+    // Half an engine (its routes' handler without its guard) is no engine either.
+    expect(() => keywardExpress({ handle: keyward.handle } as Keyward)).toThrow(KeywardConfigError)
   })
 
   it("adds no promise to a request that is not for keyward's routes", async () => {

@@ -28,7 +28,13 @@ const post = (url: string, body: string, headers: Record<string, string> = {}) =
 
 describe('keywardKoa', () => {
   it('refuses at construction anything but a keyward engine', () => {
+    const { keyward } = createFixture()
     expect(() => keywardKoa({} as Keyward)).toThrow(KeywardConfigError)
+    expect(() => keywardKoa(undefined as unknown as Keyward)).toThrow(
+      'option "keyward" must be the engine that createKeyward() returned',
+    )
+    // Half an engine (its routes' handler without its guard) is no engine either.
+    expect(() => keywardKoa({ handle: keyward.handle } as Keyward)).toThrow(KeywardConfigError)
   })
 
   it("adds no promise to a request that is not for keyward's routes", async () => {
