@@ -1,3 +1,4 @@
+import { IncomingMessage } from 'node:http'
 import { type Keyward, KeywardConfigError } from '@keyward/core'
 import { keywardExpress } from '@keyward/express'
 import express, {
@@ -288,20 +289,24 @@ describe('req.auth', () => {
     const { requireAuth } = keywardExpress(keyward)
     const app = express()
     app.get('/open', (req, res) => res.json({ auth: req.auth ?? null, own: Object.hasOwn(req, 'auth') }))
-    app.get('/mine', requireAuth(), (req, res) => res.json({ user: req.auth.userId }))
+    app.get('/mine', requireAuth(), (req, res) =>
+      res.json({ user: req.auth.userId, own: Object.hasOwn(req, 'auth') }),
+    )
     // What templates and `JSON.stringify(res.locals)` see of the request's locals.
     app.get('/locals', requireAuth(), (req, res) =>
       res.json({ user: req.auth.userId, names: Object.keys(res.locals), json: JSON.stringify(res.locals) }),
     )
     const url = await serve(app)
     const answers = await Promise.all(
-      [alice, bob, alice, bob].map(
-        async (key) => ((await (await get(`${url}/mine`, key)).json()) as { user: string }).user,
-      ),
+      [alice, bob, alice, bob].map(async (key) => (await get(`${url}/mine`, key)).json()),
     )
-    expect(answers).toEqual(['alice', 'bob', 'alice', 'bob'])
+    // The guard adds no own property to the request it admits: req.auth is read through Express's prototypes.
+    expect(answers).toEqual(['alice', 'bob', 'alice', 'bob'].map((user) => ({ user, own: false })))
     // An unguarded request has no principal, and the guard added no own property to anyone.
     expect(await (await get(`${url}/open`, alice)).json()).toEqual({ auth: null, own: false })
+    // Nor an auth to Node's own request prototype, or those above it up to Object's.
+    expect(Object.hasOwn(IncomingMessage.prototype, 'auth')).toBe(false)
+    expect('auth' in {}).toBe(false)
     // The principal is kept out of res.locals' named entries (a template sees no `auth`).
     expect(await (await get(`${url}/locals`, bob)).json()).toEqual({ user: 'bob', names: [], json: '{}' })
   })
@@ -342,16 +347,25 @@ describe('req.auth', () => {
     expect(await (await get(`${url}/sub/who`, key)).json()).toEqual({ user: 'bob' })
   })
 
-  it("is assigned plainly when another library already put an auth on Express's request prototype", async () => {
+  it("is assigned plainly when another library already put an auth on Express's request prototype, which it leaves in place", async () => {
     const { keyward } = createFixture()
     const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { requireAuth } = keywardExpress(keyward)
     const app = express()
-    // Another library's default, on the app's request prototype: keyward must not hide behind it.
+    // Another library's default, on the app's request prototype: keyward must not hide behind it,
+    // nor replace it, in the app or in a sub-app, whose request prototype inherits the app's.
     Object.defineProperty(app.request, 'auth', { value: null, writable: true, configurable: true })
-    app.get('/mine', keywardExpress(keyward).requireAuth(), (req, res) =>
-      res.json({ user: req.auth?.userId }),
-    )
-    expect(await (await get(`${await serve(app)}/mine`, key)).json()).toEqual({ user: 'alice' })
+    const sub = express()
+    for (const routes of [app, sub]) {
+      routes.get('/mine', requireAuth(), (req, res) => res.json({ user: req.auth?.userId }))
+      routes.get('/open', (req, res) => res.json({ auth: req.auth }))
+    }
+    app.use('/sub', sub)
+    const url = await serve(app)
+    for (const at of ['', '/sub']) {
+      expect(await (await get(`${url}${at}/mine`, key)).json()).toEqual({ user: 'alice' })
+      expect(await (await get(`${url}${at}/open`)).json()).toEqual({ auth: null })
+    }
   })
 
   it('replaces a value another middleware assigned before the guard, and can be assigned after it', async () => {
@@ -377,8 +391,19 @@ describe('req.auth', () => {
       },
       (req, res) => res.json({ user: req.auth.userId }),
     )
+    app.get(
+      '/defined',
+      (req, _res, next) => {
+        // An own property, as a middleware leaves one that ran before keyward's accessor was on the prototypes.
+        Object.defineProperty(req, 'auth', { value: 'placeholder', writable: true, configurable: true })
+        next()
+      },
+      requireAuth(),
+      (req, res) => res.json({ user: req.auth.userId }),
+    )
     const url = await serve(app)
     expect(await (await get(`${url}/before`, key)).json()).toEqual({ user: 'alice' })
+    expect(await (await get(`${url}/defined`, key)).json()).toEqual({ user: 'alice' })
     expect(await (await get(`${url}/after`, key)).json()).toEqual({ user: 'changed' })
   })
 })
