@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { oneConnection } from '../../../test/contract/support/connection.js'
 import { coldEngine, createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
+import { resetMidBody } from '../../../test/contract/support/gone.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 import { promisesPerRequest } from '../../../test/contract/support/promises.js'
 import { protectedRoutesFixture } from '../../../test/contract/support/protected.js'
@@ -153,6 +154,19 @@ describe('keywardExpress', () => {
     const reply = await post(`${await serve(app)}/accounts/auth-with-api-key`, '{"api_key":"ms-1"}')
     expect(reply.status).toBe(400)
     expect(await reply.json()).toMatchObject({ field: 'api_key' })
+  })
+
+  it("hands the host's error handler nothing when the client goes away mid-body", async () => {
+    const { keyward } = createFixture()
+    const seen: unknown[] = []
+    const app = express()
+    app.use(keywardExpress(keyward).routes)
+    app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      seen.push(error)
+      res.status(500).end()
+    })
+    await resetMidBody(await serve(app), '/accounts/auth-with-api-key')
+    expect(seen).toEqual([])
   })
 
   it('guards with requireAuth: req.auth for the handler, the core answer otherwise, next() never called', async () => {

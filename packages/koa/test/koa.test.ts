@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { oneConnection } from '../../../test/contract/support/connection.js'
 import { coldEngine, createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
+import { resetMidBody } from '../../../test/contract/support/gone.js'
 import { listenOnLoopback } from '../../../test/contract/support/listen.js'
 import { promisesPerRequest } from '../../../test/contract/support/promises.js'
 import { protectedRoutesFixture } from '../../../test/contract/support/protected.js'
@@ -267,6 +268,25 @@ describe('keywardKoa', () => {
     expect((await post(exchange, 'x'.repeat(20_000))).status).toBe(413)
     expect((await post(exchange, JSON.stringify({ api_key: 'nope' }))).status).toBe(401)
     expect(emitted).toEqual([])
+  })
+
+  it("throws nothing down the host's middleware when the client goes away mid-body", async () => {
+    const { keyward } = createFixture()
+    const thrown: unknown[] = []
+    const app = new Koa()
+    // What Koa itself reports of the broken connection, on its 'error' event, is Koa's own.
+    app.on('error', () => {})
+    app.use(async (ctx, next) => {
+      try {
+        await next()
+      } catch (error) {
+        thrown.push(error)
+        ctx.status = 500
+      }
+    })
+    app.use(keywardKoa(keyward).routes)
+    await resetMidBody(await serve(app), '/accounts/auth-with-api-key')
+    expect(thrown).toEqual([])
   })
 
   it('gives the core the address and protocol that app.proxy resolved', async () => {
