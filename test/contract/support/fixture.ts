@@ -72,7 +72,7 @@ export function createFixture(options: Partial<KeywardOptions> = {}): Fixture {
  * Two engines over one store: `issuer` issues the keys and `served` guards with them. The served
  * engine's cache has never seen a key, so its first request with one reads the store (counted in
  * `reads`): the guard's path through a promise, where a request repeated on its connection is
- * answered from memory.
+ * answered from memory, without the full guard (its calls counted in `guards`).
  */
 export function coldEngine() {
   const store = memoryStore()
@@ -87,11 +87,19 @@ export function coldEngine() {
       }
     },
   })
-  return {
-    issuer: createFixture({ store }).keyward,
-    served: createFixture({ store: counted }).keyward,
-    reads,
-  }
+  // The full guard's calls (`guards`), which a request admitted from memory alone never makes.
+  const guards = { count: 0 }
+  const served = new Proxy(createFixture({ store: counted }).keyward, {
+    get(target, name, receiver) {
+      const value = Reflect.get(target, name, receiver)
+      if (name !== 'guard') return value
+      return (...args: Parameters<Keyward['guard']>) => {
+        guards.count++
+        return target.guard(...args)
+      }
+    },
+  })
+  return { issuer: createFixture({ store }).keyward, served, reads, guards }
 }
 
 /** The memory store, whose next key read can be held: a request kept waiting inside the guard. */
