@@ -46,6 +46,13 @@ describe('the @keyward/fastify plugin', () => {
   it('refuses to start without a keyward engine', async () => {
     const app = Fastify()
     await expect(app.register(keyward, { keyward: {} as Keyward })).rejects.toThrow(KeywardConfigError)
+    const { keyward: engine } = createFixture()
+    // No engine at all, and half of one (its routes' handler without its guard).
+    for (const half of [undefined, { handle: engine.handle }]) {
+      await expect(Fastify().register(keyward, { keyward: half as Keyward })).rejects.toThrow(
+        'option "keyward" must be the engine that createKeyward() returned',
+      )
+    }
   })
 
   it('refuses keywardAuth options that would require no permission, as the route is declared', async () => {
@@ -67,7 +74,9 @@ describe('the @keyward/fastify plugin', () => {
       (thrown: unknown) => thrown,
     )
     expect(error).toBeInstanceOf(KeywardConfigError)
-    expect(String(error)).toMatch(/option "prefix" .*basePath.*\{ prefix: '\/api' \}/)
+    expect(String(error)).toMatch(
+      /option "prefix" is ignored by this plugin .*basePath.*\{ prefix: '\/api' \}/,
+    )
   })
 
   it('serves the routes under basePath only', async () => {
