@@ -248,16 +248,20 @@ describe('the @keyward/fastify plugin', () => {
       expect(await (await fetch(`${url}/open`)).json()).toEqual({ auth: null })
     })
 
-    it.each([false, 'agents:read', { permissions: 'agents:read' }, {}])(
-      'refuses config.keyward = %j when the route is declared',
-      async (rule) => {
-        const app = Fastify()
-        await app.register(keyward, { keyward: createFixture().keyward })
-        const declare = () => app.get('/x', { config: { keyward: rule as never } }, async () => 'ok')
-        expect(declare).toThrow(KeywardConfigError)
-        expect(declare).toThrow(/config\.keyward" of GET \/x must be true or \{ permissions/)
-      },
-    )
+    it.each([
+      false,
+      null,
+      'agents:read',
+      { permissions: 'agents:read' },
+      { permissions: ['agents:read', 7] },
+      {},
+    ])('refuses config.keyward = %j when the route is declared', async (rule) => {
+      const app = Fastify()
+      await app.register(keyward, { keyward: createFixture().keyward })
+      const declare = () => app.get('/x', { config: { keyward: rule as never } }, async () => 'ok')
+      expect(declare).toThrow(KeywardConfigError)
+      expect(declare).toThrow(/config\.keyward" of GET \/x must be true or \{ permissions/)
+    })
 
     it('runs in onRequest: before the body is parsed, and before the route’s own hooks', async () => {
       const { keyward: engine } = createFixture()
