@@ -4,7 +4,8 @@ import { type Keyward, KeywardConfigError } from '@keyward/core'
 import keywardDefault, { keyward } from '@keyward/fastify'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
-import { createFixture } from '../../../test/contract/support/fixture.js'
+import { oneConnection } from '../../../test/contract/support/connection.js'
+import { coldEngine, createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
 
 const running: FastifyInstance[] = []
@@ -261,6 +262,27 @@ describe('the @keyward/fastify plugin', () => {
       const declare = () => app.get('/x', { config: { keyward: rule as never } }, async () => 'ok')
       expect(declare).toThrow(KeywardConfigError)
       expect(declare).toThrow(/config\.keyward" of GET \/x must be true or \{ permissions/)
+    })
+
+    it('admits the requests repeated on a connection from memory alone, by route config and by keywardAuth', async () => {
+      const { issuer, served, guards } = coldEngine()
+      const { key } = await issuer.issueKey('alice', { name: 'ci' })
+      const { url } = await host(served, (app) => {
+        app.get('/config', { config: { keyward: true } }, async (request) => ({ user: request.auth.userId }))
+        app.get('/hook', { onRequest: app.keywardAuth() }, async (request) => ({ user: request.auth.userId }))
+      })
+      const connection = oneConnection(url)
+      try {
+        for (const path of ['/config', '/config', '/hook', '/hook'])
+          expect(await connection.send(path, { 'x-api-key': key })).toEqual({
+            status: 200,
+            body: '{"user":"alice"}',
+          })
+      } finally {
+        connection.close()
+      }
+      // The full guard for the first request alone: the connection's memory admits the others.
+      expect(guards.count).toBe(1)
     })
 
     it('runs in onRequest: before the body is parsed, and before the route’s own hooks', async () => {
