@@ -159,6 +159,24 @@ describe('the @keyward/fastify plugin', () => {
     expect((await issue('/accounts/api-key')).status).toBe(404)
   })
 
+  it("under a router that ignores case and doubled slashes, leaves to the host's 404 a path that spells the scope's prefix otherwise", async () => {
+    const { keyward: engine } = createFixture()
+    const { key } = await engine.issueKey('alice', { name: 'ci' })
+    const app = Fastify({ routerOptions: { caseSensitive: false, ignoreDuplicateSlashes: true } })
+    running.push(app)
+    // A prefix ending in slashes, which this router collapses: the routes are under /api.
+    await app.register(async (scope) => scope.register(keyward, { keyward: engine }), { prefix: '/api//' })
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const issue = (path: string) =>
+      post(`${url}${path}`, JSON.stringify({ key_name: 'cli' }), { 'x-api-key': key })
+    const issued = await issue('/api/accounts/api-key')
+    expect(issued.status).toBe(200)
+    const { data } = (await issued.json()) as { data: { creds: string } }
+    expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/api` })
+    // The router takes another case: the core is not handed it.
+    expect((await issue('/API/accounts/api-key')).status).toBe(404)
+  })
+
   describe('encapsulation', () => {
     it("keeps keyward's body handling and error handler away from the host's routes", async () => {
       const { url, hostErrors } = await host(createFixture().keyward, (app) => {
