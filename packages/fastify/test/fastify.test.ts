@@ -177,6 +177,28 @@ describe('the @keyward/fastify plugin', () => {
     expect((await issue('/API/accounts/api-key')).status).toBe(404)
   })
 
+  it("hands a failure it does not answer to the host's error handler as it is", async () => {
+    const app = Fastify()
+    running.push(app)
+    const hostErrors: unknown[] = []
+    app.setErrorHandler((error, _request, reply) => {
+      hostErrors.push(error)
+      return reply.code(500).send({ handledBy: 'host' })
+    })
+    // A host hook that fails on keyward's route too, with a code of its own.
+    const failure = Object.assign(new Error('host hook failed'), { code: 'HOST_HOOK_FAILED' })
+    app.addHook('onRequest', async (request) => {
+      if (request.headers['x-host-fails'] !== undefined) throw failure
+    })
+    await app.register(keyward, { keyward: createFixture().keyward })
+    const url = await app.listen({ host: '127.0.0.1', port: 0 })
+    const reply = await post(`${url}/accounts/auth-with-api-key`, '{}', { 'x-host-fails': 'yes' })
+    expect(reply.status).toBe(500)
+    expect(await reply.json()).toEqual({ handledBy: 'host' })
+    expect(hostErrors).toEqual([failure])
+    expect(hostErrors[0]).toBe(failure)
+  })
+
   describe('encapsulation', () => {
     it("keeps keyward's body handling and error handler away from the host's routes", async () => {
       const { url, hostErrors } = await host(createFixture().keyward, (app) => {
