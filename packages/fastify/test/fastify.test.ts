@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { oneConnection } from '../../../test/contract/support/connection.js'
 import { coldEngine, createFixture } from '../../../test/contract/support/fixture.js'
 import { FORWARDED, failExchangeViaProxy, failedAddresses } from '../../../test/contract/support/forwarded.js'
+import { INVALID_ROUTE_RULES } from './invalid-rules.js'
 
 const running: FastifyInstance[] = []
 afterEach(async () => {
@@ -291,14 +292,7 @@ describe('the @keyward/fastify plugin', () => {
       expect(await (await fetch(`${url}/open`)).json()).toEqual({ auth: null })
     })
 
-    it.each([
-      false,
-      null,
-      'agents:read',
-      { permissions: 'agents:read' },
-      { permissions: ['agents:read', 7] },
-      {},
-    ])('refuses config.keyward = %j when the route is declared', async (rule) => {
+    it.each(INVALID_ROUTE_RULES)('refuses config.keyward = %j when the route is declared', async (rule) => {
       const app = Fastify()
       await app.register(keyward, { keyward: createFixture().keyward })
       const declare = () => app.get('/x', { config: { keyward: rule as never } }, async () => 'ok')

@@ -3,6 +3,7 @@ import { keyward } from '@keyward/fastify'
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createFixture } from '../../../test/contract/support/fixture.js'
+import { INVALID_ROUTE_RULES } from './invalid-rules.js'
 
 /*
  * Routes declared before the plugin has loaded never reach its onRoute hook. These cases used to
@@ -144,26 +145,22 @@ describe('@keyward/fastify guards routes whatever the order they were declared i
     },
   )
 
-  it.each([
-    false,
-    null,
-    'agents:read',
-    { permissions: 'agents:read' },
-    { permissions: ['agents:read', 7] },
-    {},
-  ])('fails closed on config.keyward = %j of a route declared before keyward', async (rule) => {
-    const { app: host, hostErrors } = app()
-    let served = false
-    host.get('/x', { config: { keyward: rule as never } }, async () => {
-      served = true
-      return 'ok'
-    })
-    await host.register(keyward, { keyward: createFixture().keyward })
-    const response = await fetch(`${await listen(host)}/x`)
-    expect(response.status).toBe(500)
-    expect(served).toBe(false)
-    expect(String(hostErrors[0])).toMatch(/config\.keyward" of GET \/x must be true or \{ permissions/)
-  })
+  it.each(INVALID_ROUTE_RULES)(
+    'fails closed on config.keyward = %j of a route declared before keyward',
+    async (rule) => {
+      const { app: host, hostErrors } = app()
+      let served = false
+      host.get('/x', { config: { keyward: rule as never } }, async () => {
+        served = true
+        return 'ok'
+      })
+      await host.register(keyward, { keyward: createFixture().keyward })
+      const response = await fetch(`${await listen(host)}/x`)
+      expect(response.status).toBe(500)
+      expect(served).toBe(false)
+      expect(String(hostErrors[0])).toMatch(/config\.keyward" of GET \/x must be true or \{ permissions/)
+    },
+  )
 
   it('refuses an invalid rule at declaration when declared after keyward, in either mode', async () => {
     const { app: host } = app()
