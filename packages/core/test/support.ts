@@ -7,10 +7,13 @@ import {
   type KeywardUser,
   memoryStore,
 } from '@keyward/core'
+import { SignJWT } from 'jose'
 import { generate } from 'otplib'
 
 export const SECRET = 'test-secret-test-secret-test-secret-0123'
 export const ISSUED_AT = Date.parse('2026-11-22T10:00:00.000Z')
+/** SECRET as the bytes that sign auth tokens. */
+export const SECRET_BYTES = new TextEncoder().encode(SECRET)
 
 /** A clock the test moves by hand. */
 export function manualClock(start = ISSUED_AT) {
@@ -95,4 +98,45 @@ export async function burst(verify: (code: string) => Promise<void>, codes: read
       retryAfter.add(result.reason.retryAfter)
   }
   return { tally, retryAfter }
+}
+
+/** A token like keyward's, with some part changed. */
+export function forge(
+  overrides: {
+    alg?: string
+    typ?: string
+    iss?: string
+    aud?: string
+    exp?: number
+    iat?: number
+    nbf?: number
+    /** null: no jti claim at all. */
+    jti?: string | null
+    /** Claims of another type than keyward signs. */
+    sub?: unknown
+    key_id?: unknown
+  } = {},
+) {
+  const now = Math.floor(ISSUED_AT / 1000)
+  // jose types sub as a string; a forged one need not be.
+  const jwt = new SignJWT({ key_id: overrides.key_id ?? null, sub: (overrides.sub ?? 'alice') as string })
+    .setProtectedHeader({ alg: overrides.alg ?? 'HS256', typ: overrides.typ ?? 'at+jwt' })
+    .setIssuer(overrides.iss ?? 'keyward')
+    .setAudience(overrides.aud ?? 'keyward')
+    .setIssuedAt(overrides.iat ?? now)
+    .setExpirationTime(overrides.exp ?? now + 900)
+  if (overrides.nbf !== undefined) jwt.setNotBefore(overrides.nbf)
+  if (overrides.jti !== null) jwt.setJti(overrides.jti ?? 'forged')
+  return jwt
+}
+
+/** Runs `during` with globalThis.crypto gone, as under node --no-experimental-global-webcrypto. */
+export async function withoutWebCrypto(during: () => unknown): Promise<void> {
+  const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'crypto')
+  Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true })
+  try {
+    await during()
+  } finally {
+    if (descriptor !== undefined) Object.defineProperty(globalThis, 'crypto', descriptor)
+  }
 }

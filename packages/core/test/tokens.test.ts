@@ -1,10 +1,9 @@
 import { createHash, generateKeyPairSync } from 'node:crypto'
 import { type KeywardUser, memoryStore } from '@keyward/core'
-import { decodeJwt, decodeProtectedHeader, exportJWK, SignJWT, UnsecuredJWT } from 'jose'
+import { decodeJwt, decodeProtectedHeader, exportJWK, UnsecuredJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { DAY, instrumentedStore, MINUTE, SECRET, setup } from './support.js'
+import { DAY, forge, instrumentedStore, MINUTE, SECRET_BYTES, setup, withoutWebCrypto } from './support.js'
 
-const secretBytes = new TextEncoder().encode(SECRET)
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 
@@ -13,36 +12,6 @@ async function exchange() {
   const issued = await fixture.keyward.issueKey('alice', { name: 'ci' })
   const pair = await fixture.keyward.authenticateWithApiKey(issued.key)
   return { ...fixture, issued, pair }
-}
-
-/** A token like keyward's, with some part changed. */
-function forge(
-  overrides: {
-    alg?: string
-    typ?: string
-    iss?: string
-    aud?: string
-    exp?: number
-    iat?: number
-    nbf?: number
-    /** null: no jti claim at all. */
-    jti?: string | null
-    /** Claims of another type than keyward signs. */
-    sub?: unknown
-    key_id?: string
-  } = {},
-) {
-  const now = Math.floor(Date.parse('2026-11-22T10:00:00.000Z') / 1000)
-  // jose types sub as a string; a forged one need not be.
-  const jwt = new SignJWT({ key_id: overrides.key_id ?? null, sub: (overrides.sub ?? 'alice') as string })
-    .setProtectedHeader({ alg: overrides.alg ?? 'HS256', typ: overrides.typ ?? 'at+jwt' })
-    .setIssuer(overrides.iss ?? 'keyward')
-    .setAudience(overrides.aud ?? 'keyward')
-    .setIssuedAt(overrides.iat ?? now)
-    .setExpirationTime(overrides.exp ?? now + 900)
-  if (overrides.nbf !== undefined) jwt.setNotBefore(overrides.nbf)
-  if (overrides.jti !== null) jwt.setJti(overrides.jti ?? 'forged')
-  return jwt
 }
 
 describe('exchanging an API key', () => {
@@ -128,7 +97,7 @@ describe('auth tokens', () => {
 
   it('longer than any keyward signs are refused before their signature is checked', async () => {
     const { keyward } = setup()
-    const signed = (padding: string) => forge().setJti(padding).sign(secretBytes)
+    const signed = (padding: string) => forge().setJti(padding).sign(SECRET_BYTES)
     expect((await keyward.authenticate(bearer(await signed('x'.repeat(1000))))).ok).toBe(true)
     expect(await keyward.authenticate(bearer(await signed('x'.repeat(4000))))).toEqual({
       ok: false,
@@ -246,7 +215,7 @@ describe('auth tokens', () => {
     it('rejects HS384/HS512 tokens even with the right secret (algorithms are pinned)', async () => {
       const { keyward } = setup()
       for (const alg of ['HS384', 'HS512']) {
-        const token = await forge({ alg }).sign(secretBytes)
+        const token = await forge({ alg }).sign(SECRET_BYTES)
         expect((await keyward.authenticate(bearer(token))).ok).toBe(false)
       }
     })
@@ -272,7 +241,7 @@ describe('auth tokens', () => {
       ['a token without a jti', { jti: null }],
     ])('rejects %s', async (_, overrides) => {
       const { keyward } = setup()
-      const token = await forge(overrides).sign(secretBytes)
+      const token = await forge(overrides).sign(SECRET_BYTES)
       expect((await keyward.authenticate(bearer(token))).ok).toBe(false)
     })
 
@@ -280,7 +249,7 @@ describe('auth tokens', () => {
       const { keyward: issuer, store, users } = setup()
       const { id } = await issuer.issueKey('alice', { name: 'ci' })
       const { keyward } = setup({ store, users: { get: (userId) => users.get(String(userId)) ?? null } })
-      const token = await forge({ key_id: id, sub: ['alice'] }).sign(secretBytes)
+      const token = await forge({ key_id: id, sub: ['alice'] }).sign(SECRET_BYTES)
       expect(await keyward.authenticate(bearer(token))).toMatchObject({
         ok: false,
         failure: { code: 'INVALID_TOKEN' },
@@ -289,7 +258,7 @@ describe('auth tokens', () => {
 
     it('accepts the forge helper unchanged, so the cases above fail for the reason they name', async () => {
       const { keyward } = setup()
-      const token = await forge().sign(secretBytes)
+      const token = await forge().sign(SECRET_BYTES)
       expect((await keyward.authenticate(bearer(token))).ok).toBe(true)
     })
 
@@ -325,17 +294,6 @@ describe('auth tokens', () => {
 })
 
 describe('without the global Web Crypto API', () => {
-  /** Runs `during` with globalThis.crypto gone, as under node --no-experimental-global-webcrypto. */
-  async function withoutWebCrypto(during: () => unknown): Promise<void> {
-    const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'crypto')
-    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true })
-    try {
-      await during()
-    } finally {
-      if (descriptor !== undefined) Object.defineProperty(globalThis, 'crypto', descriptor)
-    }
-  }
-
   it('refuses to start, naming the Node flag that took it away', async () => {
     await withoutWebCrypto(() => {
       expect(() => setup()).toThrow(/Web Crypto API.*--no-experimental-global-webcrypto/)
