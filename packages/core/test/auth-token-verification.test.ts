@@ -1,0 +1,26 @@
+/**
+ * How an auth token is verified: refused by its length before any parsing.
+ */
+import { randomUUID } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { forge, SECRET_BYTES, setup } from './support.js'
+
+const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
+
+describe('an auth token', () => {
+  it('as long as the longest keyward signs (the longest user id, times of 13 digits) verifies', async () => {
+    const { keyward, users } = setup()
+    // Three UTF-8 bytes each, the most a character of a valid user id takes in JSON.
+    const userId = '\u0800'.repeat(512)
+    users.set(userId, { id: userId, permissions: [] })
+    const { id } = await keyward.issueKey(userId, { name: 'wide' })
+    const farOff = 1e12
+    const token = await forge({ key_id: id, sub: userId, iat: farOff, exp: farOff, jti: randomUUID() }).sign(
+      SECRET_BYTES,
+    )
+    expect(await keyward.authenticate(bearer(token))).toMatchObject({
+      ok: true,
+      principal: { userId, keyId: id, credential: 'auth_token' },
+    })
+  })
+})
