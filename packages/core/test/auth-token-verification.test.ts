@@ -1,9 +1,10 @@
 /**
- * How an auth token is verified: refused by its length before any parsing.
+ * How an auth token is verified: refused by its length before any parsing, its claims checked for
+ * the types keyward signs.
  */
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { forge, SECRET_BYTES, setup } from './support.js'
+import { forge, instrumentedStore, SECRET_BYTES, setup } from './support.js'
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 
@@ -22,5 +23,23 @@ describe('an auth token', () => {
       ok: true,
       principal: { userId, keyId: id, credential: 'auth_token' },
     })
+  })
+
+  it('whose key_id is neither a string nor null is refused with no key looked up', async () => {
+    const { store, count } = instrumentedStore()
+    const { keyward } = setup({ store })
+    const { id } = await keyward.issueKey('alice', { name: 'ci' })
+    for (const keyId of [42, [id], { id }]) {
+      const token = await forge({ key_id: keyId }).sign(SECRET_BYTES)
+      expect(await keyward.authenticate(bearer(token))).toEqual({
+        ok: false,
+        failure: { code: 'INVALID_TOKEN' },
+      })
+    }
+    expect(count('findKeyById')).toBe(0)
+    // The same token with the key's id is looked up, and verifies.
+    const token = await forge({ key_id: id }).sign(SECRET_BYTES)
+    expect((await keyward.authenticate(bearer(token))).ok).toBe(true)
+    expect(count('findKeyById')).toBe(1)
   })
 })
