@@ -1,10 +1,11 @@
 /**
  * How an auth token is verified: refused by its length before any parsing, its claims checked for
- * the types keyward signs.
+ * the types keyward signs, and once verified answered from the cache, with no signature checked
+ * again, until it expires.
  */
 import { randomUUID } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { forge, instrumentedStore, SECRET_BYTES, setup } from './support.js'
+import { forge, instrumentedStore, MINUTE, SECRET_BYTES, setup, withoutWebCrypto } from './support.js'
 
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
 
@@ -41,5 +42,25 @@ describe('an auth token', () => {
     const token = await forge({ key_id: id }).sign(SECRET_BYTES)
     expect((await keyward.authenticate(bearer(token))).ok).toBe(true)
     expect(count('findKeyById')).toBe(1)
+  })
+})
+
+describe('an auth token verified once', () => {
+  it('is answered from the cache, its signature not checked again, and once expired answered TOKEN_EXPIRED from it too', async () => {
+    const { keyward, clock } = setup()
+    const { auth_token } = await keyward.issueTokens('alice')
+    expect((await keyward.authenticate(bearer(auth_token))).ok).toBe(true)
+    // Without Web Crypto, jose can verify no signature: only the cache can answer.
+    await withoutWebCrypto(async () => {
+      expect(await keyward.authenticate(bearer(auth_token))).toMatchObject({
+        ok: true,
+        principal: { userId: 'alice', credential: 'auth_token' },
+      })
+      clock.advance(15 * MINUTE)
+      expect(await keyward.authenticate(bearer(auth_token))).toEqual({
+        ok: false,
+        failure: { code: 'TOKEN_EXPIRED' },
+      })
+    })
   })
 })
