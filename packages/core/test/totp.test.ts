@@ -1,9 +1,9 @@
 import { type KeywardOptions, memoryStore, type TotpAcceptance } from '@keyward/core'
 import { generate } from 'otplib'
 import { describe, expect, it } from 'vitest'
-import { otpCode } from '../src/totp/otp.js'
+import { matchTotpStep, otpCode } from '../src/totp/otp.js'
 import { SecretBox } from '../src/totp/secret-box.js'
-import { setup, wrongCodes } from './support.js'
+import { ISSUED_AT, setup, wrongCodes } from './support.js'
 
 const ascii = (text: string) => new TextEncoder().encode(text)
 
@@ -68,6 +68,19 @@ function acceptingTwoAtOnce() {
   }
   return { base, store }
 }
+
+describe('matching a TOTP code to its step', () => {
+  it('matches only steps after the one last accepted, so that no code matches twice', async () => {
+    const secret = 'JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP'
+    const epochSeconds = ISSUED_AT / 1000
+    const step = Math.floor(epochSeconds / 30)
+    const code = await codeAt(secret, ISSUED_AT)
+    expect(await matchTotpStep(secret, code, epochSeconds, null)).toBe(step)
+    expect(await matchTotpStep(secret, code, epochSeconds, step - 1)).toBe(step)
+    // Not left to the store alone, which also accepts only a step past the last.
+    expect(await matchTotpStep(secret, code, epochSeconds, step)).toBeUndefined()
+  })
+})
 
 describe('TOTP enrolment', () => {
   it('returns a base32 secret of at least 160 bits and an otpauth URL with issuer and label', async () => {
