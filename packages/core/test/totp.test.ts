@@ -518,6 +518,13 @@ describe('secret box (AES-256-GCM)', () => {
     expect(box.open(resealed, 'alice')).toBeUndefined()
   })
 
+  it('refuses a box of another version or with no body, even of a secret this key sealed', () => {
+    const sealed = box.seal('JBSWY3DPEHPK3PXP', 'alice')
+    expect(box.open(sealed, 'alice')?.plaintext).toBe('JBSWY3DPEHPK3PXP')
+    expect(box.open(sealed.replace(/^v1\./, 'v2.'), 'alice')).toBeUndefined()
+    expect(box.open('v1', 'alice')).toBeUndefined()
+  })
+
   it('seals with a fresh nonce each time', () => {
     expect(box.seal('same', 'alice')).not.toBe(box.seal('same', 'alice'))
   })
