@@ -525,6 +525,13 @@ describe('secret box (AES-256-GCM)', () => {
     expect(box.open('v1', 'alice')).toBeUndefined()
   })
 
+  it('opens the shortest box, of an empty plaintext, and refuses one a byte shorter', () => {
+    const sealed = box.seal('', 'alice')
+    expect(box.open(sealed, 'alice')).toEqual({ plaintext: '', byPreviousKey: false })
+    const bytes = Buffer.from(sealed.slice(3), 'base64url')
+    expect(box.open(`v1.${bytes.subarray(1).toString('base64url')}`, 'alice')).toBeUndefined()
+  })
+
   it('seals with a fresh nonce each time', () => {
     expect(box.seal('same', 'alice')).not.toBe(box.seal('same', 'alice'))
   })
