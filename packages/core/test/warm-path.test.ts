@@ -274,6 +274,27 @@ describe('the warm path leaves everything else to the full guard', () => {
     expect(asked - before).toBe(4)
     await keyward.close()
   })
+
+  it('a directory whose promise rejects: no rejection is left unhandled, and the full path answers 503', async () => {
+    let failing = false
+    const users = {
+      get: async (id: string): Promise<KeywardUser | null> => {
+        if (failing) throw new Error('directory down')
+        return id === 'alice' ? { id, permissions: [] } : null
+      },
+    }
+    const { keyward } = setup({ users })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const rawHeaders = ['X-Api-Key', key]
+    const socket = {}
+    await admitted(keyward.guard({ rawHeaders, socket }))
+    failing = true
+    const { warm, full } = bothPaths(keyward, rawHeaders, socket)
+    expect(warm).toBeUndefined()
+    const outcome = await full
+    expect(outcome.ok ? 200 : outcome.response.status).toBe(503)
+    await keyward.close()
+  })
 })
 
 describe('the warm path against the full guard', () => {
