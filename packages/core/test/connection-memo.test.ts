@@ -255,6 +255,16 @@ describe('KeyCache.holds', () => {
     expect(cache.holds(first, 0)).toBe(false)
   })
 
+  it('leaves the LRU order as it is for an entry served through holds() within a second of its last touch', () => {
+    const cache = new KeyCache(2, 30_000)
+    const busy = cache.set(record('a', 'a'), 10_000)!
+    cache.set(record('b', 'b'), 10_500)
+    expect(cache.holds(busy, 10_999)).toBe(true)
+    // Not refreshed: 'a' is still the oldest, and the next key evicts it.
+    cache.set(record('c', 'c'), 10_999)
+    expect(cache.holds(busy, 10_999)).toBe(false)
+  })
+
   it('keeps an entry served only through holds() recent in the LRU order, refreshed once a second', () => {
     const cache = new KeyCache(2, 30_000)
     const busy = cache.set(record('a', 'a'), 0)!
