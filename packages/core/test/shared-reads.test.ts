@@ -1,5 +1,6 @@
 import { type KeyStore, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
+import { SharedReads } from '../src/keys/shared-reads.js'
 import { setup } from './support.js'
 
 const CONCURRENT = 20
@@ -182,5 +183,25 @@ describe('concurrent misses of one key (a cold cache, or one dropped when the st
     expect((await after).ok).toBe(false)
     expect(gated.reads.byDigest).toBe(2)
     await before
+  })
+})
+
+describe('SharedReads', () => {
+  it('keeps sharing a newer read of a key when an older one of the same key, under another mark, lands first', async () => {
+    const reads = new SharedReads<string>(() => true)
+    const answers: Array<(answer: string) => void> = []
+    let started = 0
+    const start = () => {
+      started++
+      return new Promise<string>((resolve) => answers.push(resolve))
+    }
+    const older = reads.read('key', 0, start)
+    const newer = reads.read('key', 1, start)
+    answers[0]?.('older')
+    expect(await older).toBe('older')
+    const joined = reads.read('key', 1, start)
+    expect(started).toBe(2)
+    answers[1]?.('newer')
+    expect(await Promise.all([newer, joined])).toEqual(['newer', 'newer'])
   })
 })
