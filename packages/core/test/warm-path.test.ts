@@ -98,6 +98,22 @@ describe('the warm path admits a known credential', () => {
     await keyward.close()
   })
 
+  it('a known key or token among other headers named as long as X-Api-Key or Authorization (X-Real-IP, Cache-Control)', async () => {
+    const { keyward } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { auth_token: token } = await keyward.authenticateWithApiKey(key)
+    const others = ['X-Real-IP', '192.0.2.7', 'Cache-Control', 'no-cache']
+    for (const rawHeaders of [
+      [...others, 'Authorization', `Bearer ${token}`],
+      ['Authorization', `Bearer ${key}`, ...others],
+    ]) {
+      const socket = {}
+      const principal = await admitted(keyward.guard({ rawHeaders, socket }))
+      expect(keyward.admitFromMemory(nodeRequest(rawHeaders, socket))).toEqual(principal)
+    }
+    await keyward.close()
+  })
+
   it('records the use as the full path does: last_used_on and the key.used event', async () => {
     const { keyward, clock, events } = setup()
     const { key, id } = await keyward.issueKey('alice', { name: 'ci' })
