@@ -206,18 +206,19 @@ describe('a remembered key is served from its cache entry only while the cache h
   })
 })
 
-describe('KeyCache.holds', () => {
-  const record = (id: string, hexDigit: string) => ({
-    id,
-    userId: 'alice',
-    name: id,
-    digest: hexDigit.repeat(64),
-    preview: 'ms-…0000',
-    createdOn: new Date(0),
-    expiresOn: new Date(DAY),
-    lastUsedOn: null,
-  })
+/** A key record as the store answers it, its digest of one hex digit repeated. */
+const record = (id: string, hexDigit: string) => ({
+  id,
+  userId: 'alice',
+  name: id,
+  digest: hexDigit.repeat(64),
+  preview: 'ms-…0000',
+  createdOn: new Date(0),
+  expiresOn: new Date(DAY),
+  lastUsedOn: null,
+})
 
+describe('KeyCache.holds', () => {
   it('lets an entry go once it leaves the cache: deleted, replaced, forgotten or stale', () => {
     const cache = new KeyCache(10, 30_000)
     const deleted = cache.set(record('a', 'a'), 0)!
@@ -276,5 +277,21 @@ describe('KeyCache.holds', () => {
     cache.set(record('c', 'c'), 1_000)
     expect(cache.holds(busy, 1_000)).toBe(true)
     expect(cache.get(`${'\xbb'.repeat(32)}`, 1_000)).toBeUndefined()
+  })
+})
+
+describe('KeyCache read marks', () => {
+  it('never come back to a mark taken before: a read across missed events and a forgotten deletion is not cached', () => {
+    const cache = new KeyCache(1, 30_000)
+    const mark = cache.readMark()
+    cache.eventsMissed()
+    cache.evict('x')
+    // The cache remembers one deletion: this one pushes the first out, a deletion forgotten.
+    cache.evict('y')
+    const entry = cache.set(record('a', 'a'), 0, mark)
+    expect(entry?.live).toBe(false)
+    expect(cache.get(entry!.digestBytes, 0)).toBeUndefined()
+    // With the current mark, the same record is cached.
+    expect(cache.set(record('a', 'a'), 0, cache.readMark())).toBe(cache.get(entry!.digestBytes, 0))
   })
 })
