@@ -267,11 +267,16 @@ describe('the warm path leaves everything else to the full guard', () => {
     await keyward.close()
   })
 
-  it('a directory that answers with a promise, after which it is not asked here again', async () => {
-    let asked = 0
+  /**
+   * A keyward whose directory answers with a promise (alice alone), counting its calls in `asked`
+   * and rejecting once `failing` is set, and alice's key, admitted once by the full guard.
+   */
+  async function promisedDirectory() {
+    const directory = { asked: 0, failing: false }
     const users = {
       get: async (id: string): Promise<KeywardUser | null> => {
-        asked++
+        directory.asked++
+        if (directory.failing) throw new Error('directory down')
         return id === 'alice' ? { id, permissions: [] } : null
       },
     }
@@ -280,31 +285,25 @@ describe('the warm path leaves everything else to the full guard', () => {
     const rawHeaders = ['X-Api-Key', key]
     const socket = {}
     await admitted(keyward.guard({ rawHeaders, socket }))
-    const before = asked
+    return { directory, keyward, rawHeaders, socket }
+  }
+
+  it('a directory that answers with a promise, after which it is not asked here again', async () => {
+    const { directory, keyward, rawHeaders, socket } = await promisedDirectory()
+    const before = directory.asked
     for (let i = 0; i < 3; i++) {
       const { warm, full } = bothPaths(keyward, rawHeaders, socket)
       expect(warm).toBeUndefined()
       expect((await full).ok).toBe(true)
     }
     // The full path asked three times; the warm path once, when the directory first answered with a promise.
-    expect(asked - before).toBe(4)
+    expect(directory.asked - before).toBe(4)
     await keyward.close()
   })
 
   it('a directory whose promise rejects: no rejection is left unhandled, and the full path answers 503', async () => {
-    let failing = false
-    const users = {
-      get: async (id: string): Promise<KeywardUser | null> => {
-        if (failing) throw new Error('directory down')
-        return id === 'alice' ? { id, permissions: [] } : null
-      },
-    }
-    const { keyward } = setup({ users })
-    const { key } = await keyward.issueKey('alice', { name: 'ci' })
-    const rawHeaders = ['X-Api-Key', key]
-    const socket = {}
-    await admitted(keyward.guard({ rawHeaders, socket }))
-    failing = true
+    const { directory, keyward, rawHeaders, socket } = await promisedDirectory()
+    directory.failing = true
     const { warm, full } = bothPaths(keyward, rawHeaders, socket)
     expect(warm).toBeUndefined()
     const outcome = await full
