@@ -34,6 +34,13 @@ describe('the group a client address is limited as', () => {
     ['[fe80::1%eth0]:80', 'fe80:0:0:0::/56'],
     ['999.0.113.7:51234', '999.0.113.7:51234'],
     ['[not:an:address]:80', '[not:an:address]:80'],
+    // An address with text before or after it is no address: kept as given, not taken for the address.
+    ['x203.0.113.7:51234', 'x203.0.113.7:51234'],
+    ['203.0.113.7:51234x', '203.0.113.7:51234x'],
+    ['x[2001:db8::1]:443', 'x[2001:db8::1]:443'],
+    ['[2001:db8::1]:443x', '[2001:db8::1]:443x'],
+    // A zone id after a dotted IPv4 tail is dropped before the tail is read.
+    ['::ffff:203.0.113.7%eth0', '203.0.113.7'],
     ['::1', '0:0:0:0::/56'],
     ['unknown', 'unknown'],
     ['not:an:address', 'not:an:address'],
