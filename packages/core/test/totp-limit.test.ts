@@ -225,6 +225,47 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     await expect(verify(third as string)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfter: 86_400 })
   })
 
+  it('accepts a right code whose counts the store cannot reset, reporting each failed reset, and reports nothing when all reset', async () => {
+    const base = memoryStore()
+    let refusing: (bucket: string) => boolean = () => false
+    const store: KeyStore = {
+      ...base,
+      resetCounter: (bucket) =>
+        refusing(bucket) ? Promise.reject(new Error(`cannot reset ${bucket}`)) : base.resetCounter(bucket),
+    }
+    const { clock, events, secret, verify } = await enrolled({ store })
+    const errors = () => events.filter((event) => event.type === 'error')
+    await verify(await codeAt(secret, clock()))
+    expect(errors()).toEqual([])
+
+    refusing = (bucket) => bucket === 'totp-fail:alice'
+    clock.advance(30_000)
+    await verify(await codeAt(secret, clock()))
+    expect(errors()).toEqual([
+      {
+        type: 'error',
+        at: expect.any(Date),
+        during: 'rate-limit',
+        code: 'STORE_UNAVAILABLE',
+        error: new Error('cannot reset totp-fail:alice'),
+      },
+    ])
+
+    refusing = () => true
+    clock.advance(30_000)
+    await verify(await codeAt(secret, clock()))
+    const [, all] = errors()
+    expect(all).toMatchObject({ during: 'rate-limit', code: 'STORE_UNAVAILABLE' })
+    const error = (all as { error: AggregateError }).error
+    expect(error).toBeInstanceOf(AggregateError)
+    expect(error.message).toBe('keyward: 5 TOTP counts were not reset')
+    expect(error.errors.map((reason: Error) => reason.message)).toEqual(
+      ['totp-fail', 'totp-locks', 'totp-lock', 'account', 'account-lock'].map(
+        (bucket) => `cannot reset ${bucket}:alice`,
+      ),
+    )
+  })
+
   it('fails closed when the store answers counters malformed: no code is checked until they are right', async () => {
     // A count as a string (a Redis client answering integers as strings) never equals 1: past the
     // limit no lock window opened, and every code was refused for good.
