@@ -5,7 +5,7 @@
  */
 import { type CounterHit, type KeyStore, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
-import { burst, codeAt, MINUTE, setup, wrongCodes } from './support.js'
+import { burst, codeAt, instrumentedStore, MINUTE, setup, wrongCodes } from './support.js'
 
 const BURST = 50
 
@@ -157,6 +157,25 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     for (const code of codes.slice(2))
       await expect(verify(code)).rejects.toMatchObject({ code: 'RATE_LIMITED', retryAfter: 900 })
   })
+
+  it.each([
+    ['the TOTP lock', { totp: { max: 1, baseDelay: '30s' } }],
+    ['the account lock', { totp: { max: 1000 }, perAccount: { max: 1, lockout: '15m' } }],
+  ] as const)(
+    'refuses an attempt during %s from its counters alone: no TOTP key read, nothing counted',
+    async (_lock, rateLimit) => {
+      const { store, calls } = instrumentedStore()
+      const { clock, secret, verify } = await enrolled({ store, rateLimit })
+      const [opening, refused] = await wrongCodes(secret, clock(), 2)
+      calls.length = 0
+      await expect(verify(opening as string)).rejects.toMatchObject({ code: 'INVALID_TOTP_CODE' })
+      // The attempt that opened the lock read the key and was counted.
+      expect(calls).toEqual(expect.arrayContaining(['getTotp', 'incrementCounter']))
+      calls.length = 0
+      await expect(verify(refused as string)).rejects.toMatchObject({ code: 'RATE_LIMITED' })
+      expect(calls.filter((call) => call !== 'peekCounter')).toEqual([])
+    },
+  )
 
   it('starts the account count again after a right code', async () => {
     const { clock, secret, verify } = await enrolled({
