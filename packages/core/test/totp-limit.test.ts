@@ -310,6 +310,23 @@ describe('TOTP wrong-code limit under concurrent requests', () => {
     expect((await store.getTotp('alice'))?.enabled).toBe(true)
   })
 
+  it('fails closed when the store peeks a lock malformed, and the cause names peekCounter', async () => {
+    const base = memoryStore()
+    const store: KeyStore = {
+      ...base,
+      peekCounter: async () => ({ count: '1', resetAt: new Date(Number.NaN) }) as unknown as CounterHit,
+    }
+    const { clock, secret, verify } = await enrolled({ store })
+    const refusal = await verify(await codeAt(secret, clock())).catch((error: unknown) => error)
+    expect(refusal).toMatchObject({
+      code: 'STORE_UNAVAILABLE',
+      cause: {
+        message: "keyward: the store's peekCounter answered a counter whose count or resetAt is malformed",
+      },
+    })
+    expect((await store.getTotp('alice'))?.enabled).toBe(false)
+  })
+
   it('fails closed when the store cannot count: no code is checked', async () => {
     const base = memoryStore()
     let down = false
