@@ -216,6 +216,29 @@ describe('failed-attempt limits per client address', () => {
     expect(reads).toBe(1)
   })
 
+  it('stops reading addresses the moment the last block ends', async () => {
+    const { keyward, clock } = setup({ rateLimit: { perAddress: { max: 1, window: '1m' } } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    let reads = 0
+    const request = {
+      headers: { 'x-api-key': key },
+      get ip() {
+        reads++
+        return '198.51.100.1'
+      },
+    }
+    await keyward.guard({ headers: { 'x-api-key': KEY }, ip: '203.0.113.9' })
+    expect((await keyward.guard(request)).ok).toBe(true)
+    clock.advance(MINUTE - 1)
+    reads = 0
+    expect((await keyward.guard(request)).ok).toBe(true)
+    expect(reads).toBeGreaterThan(0)
+    clock.advance(1)
+    reads = 0
+    expect((await keyward.guard(request)).ok).toBe(true)
+    expect(reads).toBe(0)
+  })
+
   it('blocks an address after 60 failures in a minute with 429, Retry-After and RateLimit headers', async () => {
     const { keyward, clock } = setup()
     const attacker = { headers: { 'x-api-key': KEY }, ip: '203.0.113.9' }
