@@ -83,4 +83,22 @@ describe('health, for a readiness probe', () => {
     expect((await other.health()).events).toBe('listening')
     await other.close()
   })
+
+  it('hears nothing of the channel once closed: a subscription made, or resumed, after close leaves it as it was', async () => {
+    const late = drivenChannel()
+    const { keyward } = setup({ store: late.store })
+    const closing = keyward.close()
+    late.subscribe()
+    await closing
+    expect((await keyward.health()).events).toBe('starting')
+
+    const resumed = drivenChannel()
+    const { keyward: other } = setup({ store: resumed.store })
+    resumed.subscribe()
+    expect((await other.health()).events).toBe('listening')
+    resumed.callbacks.onError(new Error('connection reset'))
+    await other.close()
+    resumed.callbacks.onResumed()
+    expect((await other.health()).events).toBe('interrupted')
+  })
 })
