@@ -336,6 +336,9 @@ describe('failed-attempt limits per client address', () => {
     ['a count as a string, no date', { count: '9', resetAt: new Date(Number.NaN) } as unknown as CounterHit],
     // A hit that counts nothing never reaches the limit.
     ['a count of 0', { count: 0, resetAt: new Date(Date.now() + MINUTE) }],
+    // An end as text (a client that serialises dates), or none at all.
+    ['an end as a string', { count: 1, resetAt: '2026-11-22T10:01:00.000Z' } as unknown as CounterHit],
+    ['no end', { count: 1 } as unknown as CounterHit],
   ])(
     'still limits, in process, when the store answers counters malformed (%s)',
     async (_answer, malformed) => {
