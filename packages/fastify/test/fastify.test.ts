@@ -36,6 +36,26 @@ async function host(
 const post = (url: string, body: string, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } })
 
+/**
+ * An app with keyward registered in a scope under `prefix`, and a call issuing a key there with
+ * alice's key.
+ */
+async function scopedUnder(prefix: string, options?: FastifyServerOptions) {
+  const { keyward: engine } = createFixture()
+  const { key } = await engine.issueKey('alice', { name: 'ci' })
+  const app = Fastify(options)
+  running.push(app)
+  await app.register(async (scope) => scope.register(keyward, { keyward: engine }), { prefix })
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  const issue = (path: string) =>
+    post(`${url}${path}`, JSON.stringify({ key_name: 'cli' }), { 'x-api-key': key })
+  return { url, issue }
+}
+
+/** The credentials file of an issued key. */
+const credsOf = async (issued: Response) =>
+  JSON.parse(((await issued.json()) as { data: { creds: string } }).data.creds) as unknown
+
 describe('the @keyward/fastify plugin', () => {
   it('is one plugin under a default and a named export, named for dependency checks', async () => {
     expect(keywardDefault).toBe(keyward)
@@ -123,57 +143,35 @@ describe('the @keyward/fastify plugin', () => {
   })
 
   it('serves the routes under a scope prefix that ends in a slash, or is one', async () => {
-    const { keyward: engine } = createFixture()
-    const { key } = await engine.issueKey('alice', { name: 'ci' })
     for (const [prefix, mountedAt] of [
       ['/api/', '/api'],
       ['/', ''],
     ]) {
-      const app = Fastify()
-      running.push(app)
-      await app.register(async (scope) => scope.register(keyward, { keyward: engine }), { prefix })
-      const url = await app.listen({ host: '127.0.0.1', port: 0 })
-      const issued = await post(`${url}${mountedAt}/accounts/api-key`, JSON.stringify({ key_name: 'cli' }), {
-        'x-api-key': key,
-      })
+      const { url, issue } = await scopedUnder(prefix as string)
+      const issued = await issue(`${mountedAt}/accounts/api-key`)
       expect(issued.status).toBe(200)
-      const { data } = (await issued.json()) as { data: { creds: string } }
-      expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}${mountedAt}` })
+      expect(await credsOf(issued)).toMatchObject({ base_url: `${url}${mountedAt}` })
     }
   })
 
   it("serves the routes under a scope prefix with a parameter, naming the request's value in base_url", async () => {
-    const { keyward: engine } = createFixture()
-    const { key } = await engine.issueKey('alice', { name: 'ci' })
-    const app = Fastify()
-    running.push(app)
-    await app.register(async (scope) => scope.register(keyward, { keyward: engine }), { prefix: '/:tenant' })
-    const url = await app.listen({ host: '127.0.0.1', port: 0 })
-    const issue = (path: string) =>
-      post(`${url}${path}`, JSON.stringify({ key_name: 'cli' }), { 'x-api-key': key })
+    const { url, issue } = await scopedUnder('/:tenant')
     const issued = await issue('/acme/accounts/api-key')
     expect(issued.status).toBe(200)
-    const { data } = (await issued.json()) as { data: { creds: string } }
-    expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/acme` })
+    expect(await credsOf(issued)).toMatchObject({ base_url: `${url}/acme` })
     expect((await issue('/globex/accounts/api-key')).status).toBe(200)
     // Without a tenant, no route of keyward's is there.
     expect((await issue('/accounts/api-key')).status).toBe(404)
   })
 
   it("under a router that ignores case and doubled slashes, leaves to the host's 404 a path that spells the scope's prefix otherwise", async () => {
-    const { keyward: engine } = createFixture()
-    const { key } = await engine.issueKey('alice', { name: 'ci' })
-    const app = Fastify({ routerOptions: { caseSensitive: false, ignoreDuplicateSlashes: true } })
-    running.push(app)
     // A prefix ending in slashes, which this router collapses: the routes are under /api.
-    await app.register(async (scope) => scope.register(keyward, { keyward: engine }), { prefix: '/api//' })
-    const url = await app.listen({ host: '127.0.0.1', port: 0 })
-    const issue = (path: string) =>
-      post(`${url}${path}`, JSON.stringify({ key_name: 'cli' }), { 'x-api-key': key })
+    const { url, issue } = await scopedUnder('/api//', {
+      routerOptions: { caseSensitive: false, ignoreDuplicateSlashes: true },
+    })
     const issued = await issue('/api/accounts/api-key')
     expect(issued.status).toBe(200)
-    const { data } = (await issued.json()) as { data: { creds: string } }
-    expect(JSON.parse(data.creds)).toMatchObject({ base_url: `${url}/api` })
+    expect(await credsOf(issued)).toMatchObject({ base_url: `${url}/api` })
     // The router takes another case: the core is not handed it.
     expect((await issue('/API/accounts/api-key')).status).toBe(404)
   })
