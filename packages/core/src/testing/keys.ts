@@ -86,7 +86,7 @@ export function describeKeys(suite: ConformanceSuite): void {
       expect(await suite.store.deleteKey(userId, { id: byId.id })).toBeNull()
     })
 
-    it('records last use in batches, never moving it backwards, ignoring unknown ids', async () => {
+    it('records last use in batches, moving it forward and never backwards, ignoring unknown ids', async () => {
       const userId = uniqueUser()
       const record = sampleKeyRecord(userId)
       const other = sampleKeyRecord(userId)
@@ -104,6 +104,10 @@ export function describeKeys(suite: ConformanceSuite): void {
       await suite.store.recordKeyUsage([{ id: record.id, lastUsedOn: earlier }])
       expect((await suite.store.findKeyById(record.id))?.lastUsedOn).toEqual(later)
       expect((await suite.store.findKeyById(other.id))?.lastUsedOn).toEqual(earlier)
+      // Forward from a recorded time too, as every batch after a key's first use does.
+      const latest = new Date('2026-12-02T10:00:00.000Z')
+      await suite.store.recordKeyUsage([{ id: record.id, lastUsedOn: latest }])
+      expect((await suite.store.findKeyById(record.id))?.lastUsedOn).toEqual(latest)
       await suite.store.recordKeyUsage([])
     })
 
