@@ -24,6 +24,11 @@ export function describePruning(suite: ConformanceSuite): void {
       const ended = `test:ended:${randomUUID()}`
       const running = `test:running:${randomUUID()}`
       await suite.store.incrementCounter(ended, 1000, new Date(now.getTime() - 1000))
+      // Asked at a time before they end, the dead token and the ended counter are found: asked
+      // before any write at `now`, as a store may drop what a write's time has expired (memory's sweep).
+      const beforeNow = new Date(now.getTime() - 1)
+      expect(await suite.store.findRefreshToken(dead.digest, beforeNow)).toEqual(dead)
+      expect((await suite.store.peekCounter(ended, beforeNow))?.count).toBe(1)
       await suite.store.incrementCounter(running, 60_000, now)
       const liveKey = sampleKeyRecord(userId, { expiresOn: new Date(now.getTime() + 1) })
       const deadKey = sampleKeyRecord(userId, { expiresOn: now })
@@ -34,13 +39,17 @@ export function describePruning(suite: ConformanceSuite): void {
       await suite.store.acceptTotpStep(userId, pending.sealedSecret, 1)
       const enrolment = { ...pending, enabled: true, lastStep: 1 }
       await pruneExpired.call(suite.store, now)
-      return { now, live, spent, dead, ended, running, liveKey, deadKey, enrolment }
+      return { now, beforeNow, live, spent, dead, ended, running, liveKey, deadKey, enrolment }
     }
 
-    it('keeps everything live or spent and every enabled TOTP enrolment, and drops expired keys (stores that prune)', async (context) => {
+    it('keeps everything live or spent and every enabled TOTP enrolment, and drops expired keys, refresh tokens and counters (stores that prune)', async (context) => {
       const { pruneExpired } = suite.store
       if (!pruneExpired) return context.skip('the store does not prune: its records expire by themselves')
-      const { now, live, spent, running, liveKey, deadKey, enrolment } = await prunedAtNow(pruneExpired)
+      const { now, beforeNow, live, spent, dead, ended, running, liveKey, deadKey, enrolment } =
+        await prunedAtNow(pruneExpired)
+      // Deleted, not only past their end: the same lookups find them no more.
+      expect(await suite.store.findRefreshToken(dead.digest, beforeNow)).toBeNull()
+      expect(await suite.store.peekCounter(ended, beforeNow)).toBeNull()
       expect(await suite.store.getTotp(enrolment.userId)).toEqual(enrolment)
       expect(await suite.store.findKeyById(liveKey.id)).toEqual(liveKey)
       expect(await suite.store.findKeyByDigest(deadKey.digest)).toBeNull()
