@@ -41,6 +41,15 @@ export function describeTotp(suite: ConformanceSuite): void {
       expect(await suite.store.acceptTotpStep(userId, SEALED, 11)).toBe('accepted')
     })
 
+    it('takes step 0 as a step like any other: no step accepted yet is not step 0', async () => {
+      const userId = uniqueUser()
+      await suite.store.putPendingTotp(pendingTotp(userId))
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 0)).toBe('enabled')
+      expect(await suite.store.getTotp(userId)).toMatchObject({ enabled: true, lastStep: 0 })
+      // Read back as no step, it would be accepted again: a replay.
+      expect(await suite.store.acceptTotpStep(userId, SEALED, 0)).toBe('refused')
+    })
+
     it('accepts a step only for the secret it was checked against, not one that replaced it', async () => {
       const userId = uniqueUser()
       await suite.store.putPendingTotp(pendingTotp(userId, 'v1.first'))
