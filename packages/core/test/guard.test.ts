@@ -486,6 +486,19 @@ describe('failed-attempt limits per client address', () => {
     ).toBeDefined()
   })
 
+  it('tells a blocked address on the key exchange and on refresh when to come back, as the guard does', async () => {
+    const { keyward, clock } = setup({ rateLimit: { perAddress: { max: 3, window: '1m' } } })
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const { refresh_token } = await keyward.issueTokens('alice')
+    const ip = '203.0.113.10'
+    for (let i = 0; i < 3; i++) await keyward.guard({ headers: { 'x-api-key': KEY }, ip })
+    clock.advance(20_000)
+    // What a host's own route needs for Retry-After and the RateLimit headers: the block's countdown.
+    const countdown = { code: 'RATE_LIMITED', retryAfter: 40, rateLimit: { limit: 3, windowSeconds: 60 } }
+    await expect(keyward.authenticateWithApiKey(key, { ip })).rejects.toMatchObject(countdown)
+    await expect(keyward.refreshTokens(refresh_token, { ip })).rejects.toMatchObject(countdown)
+  })
+
   it('does not count a store outage during refresh as a failure of the address', async () => {
     const base = memoryStore()
     const refused = () => Promise.reject(new Error('connection refused'))
