@@ -131,9 +131,12 @@ export function forge(
 }
 
 /** Runs `during` with globalThis.crypto gone, as under node --no-experimental-global-webcrypto. */
-export async function withoutWebCrypto(during: () => unknown): Promise<void> {
+export const withoutWebCrypto = (during: () => unknown) => withGlobalCrypto(undefined, during)
+
+/** Runs `during` with `crypto` as globalThis.crypto (a polyfill's partial one, say). */
+export async function withGlobalCrypto(crypto: object | undefined, during: () => unknown): Promise<void> {
   const descriptor = Object.getOwnPropertyDescriptor(globalThis, 'crypto')
-  Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true })
+  Object.defineProperty(globalThis, 'crypto', { value: crypto, configurable: true })
   try {
     await during()
   } finally {

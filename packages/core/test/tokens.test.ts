@@ -2,7 +2,16 @@ import { createHash, generateKeyPairSync } from 'node:crypto'
 import { type KeywardUser, memoryStore } from '@keyward/core'
 import { decodeJwt, decodeProtectedHeader, exportJWK, UnsecuredJWT } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { DAY, forge, instrumentedStore, MINUTE, SECRET_BYTES, setup, withoutWebCrypto } from './support.js'
+import {
+  DAY,
+  forge,
+  instrumentedStore,
+  MINUTE,
+  SECRET_BYTES,
+  setup,
+  withGlobalCrypto,
+  withoutWebCrypto,
+} from './support.js'
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
 const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } })
@@ -297,6 +306,20 @@ describe('without the global Web Crypto API', () => {
   it('refuses to start, naming the Node flag that took it away', async () => {
     await withoutWebCrypto(() => {
       expect(() => setup()).toThrow(/Web Crypto API.*--no-experimental-global-webcrypto/)
+    })
+  })
+
+  it('refuses to start with half of it (a polyfill with no subtle, or no getRandomValues), saying why', async () => {
+    // Either half missing would fail every exchange or every enrolment, found only at request time.
+    const { subtle } = globalThis.crypto
+    const getRandomValues = globalThis.crypto.getRandomValues.bind(globalThis.crypto)
+    for (const partial of [{ getRandomValues }, { subtle }])
+      await withGlobalCrypto(partial, () => {
+        expect(() => setup()).toThrow(/Web Crypto API/)
+      })
+    // The whole of it, passed the same way, starts.
+    await withGlobalCrypto({ getRandomValues, subtle }, () => {
+      expect(() => setup()).not.toThrow()
     })
   })
 
