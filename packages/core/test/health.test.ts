@@ -1,5 +1,6 @@
 import { type KeyStore, memoryStore } from '@keyward/core'
 import { describe, expect, it } from 'vitest'
+import { subscribeWithRetry } from '../src/store/event-subscription.js'
 import { instrumentedStore, setup } from './support.js'
 
 /** A memory store whose subscription the test drives: it answers when `subscribed` is called. */
@@ -100,5 +101,24 @@ describe('health, for a readiness probe', () => {
     await other.close()
     resumed.callbacks.onResumed()
     expect((await other.health()).events).toBe('interrupted')
+  })
+})
+
+// Tested directly: keyward.close settles the subscription's close with its other parts and would
+// not show it rejecting.
+describe('closing the subscription to the channel', () => {
+  const ignored = () => {}
+  const subscription = (store: KeyStore) => subscribeWithRetry(store, ignored, ignored, ignored)
+
+  it('resolves when no subscription was made: the store refused, or answered only once closed', async () => {
+    const refusing = drivenChannel()
+    const close = subscription(refusing.store)
+    refusing.refuse(new Error('NOAUTH'))
+    await expect(close()).resolves.toBeUndefined()
+
+    const late = drivenChannel()
+    const closing = subscription(late.store)()
+    late.subscribe()
+    await expect(closing).resolves.toBeUndefined()
   })
 })
