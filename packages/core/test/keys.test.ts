@@ -76,9 +76,11 @@ describe('issuing keys', () => {
 describe('user ids', () => {
   const anyone = { get: (id: string) => ({ id, permissions: [] }) }
 
-  it('stores ids of up to 512 characters', async () => {
+  it.each([
+    ['one character', 'u'],
+    ['512 characters', 'u'.repeat(512)],
+  ])('stores an id of %s', async (_, id) => {
     const { keyward } = setup({ users: anyone })
-    const id = 'u'.repeat(512)
     await keyward.issueKey(id, { name: 'ci' })
     await keyward.issueTokens(id)
     await keyward.generateTotpKey(id)
@@ -99,7 +101,13 @@ describe('user ids', () => {
       keyward.issueTokens(id as string),
       keyward.generateTotpKey(id as string),
     ]) {
-      await expect(attempt).rejects.toMatchObject({ code: 'INVALID_INPUT', field: 'userId' })
+      await expect(attempt).rejects.toMatchObject({
+        code: 'INVALID_INPUT',
+        field: 'userId',
+        message: expect.stringMatching(
+          /^userId must be a string of 1 to 512 UTF-16 code units, with no control/,
+        ),
+      })
     }
     expect(count('insertKey') + count('insertRefreshToken') + count('putPendingTotp')).toBe(0)
   })
