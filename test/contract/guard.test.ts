@@ -194,18 +194,25 @@ describe.each(FRAMEWORKS)('the failed-attempt limit over %s', (framework) => {
     expect((await t.api('GET', '/v1/agents', { headers: withKey(await t.keyFor('alice')) })).status).toBe(429)
   })
 
-  it('counts Retry-After and the RateLimit headers down from the first failure of the window', async () => {
+  it('counts Retry-After and the RateLimit headers down from the first failure of the window, on the guard, the key exchange and refresh', async () => {
+    const alice = await t.keyFor('alice')
+    const { refresh_token } = await t.tokensFor(alice)
     const unknown = withKey(`ms-${'c'.repeat(32)}`)
     for (let attempt = 0; attempt < 3; attempt++) await t.api('GET', '/v1/agents', { headers: unknown })
     t.clock.advance(20 * SECOND)
-    const limited = await t.api('GET', '/v1/agents', { headers: withKey(await t.keyFor('alice')) })
-    expect(limited.status).toBe(429)
-    expect(limited.body).toMatchObject({ retry_after: 40 })
-    expect(Object.fromEntries(limited.headers)).toMatchObject({
-      'retry-after': '40',
-      'ratelimit-policy': '"failures";q=3;w=60',
-      ratelimit: '"failures";r=0;t=40',
-    })
+    for (const limited of [
+      await t.api('GET', '/v1/agents', { headers: withKey(alice) }),
+      await t.api('POST', '/accounts/auth-with-api-key', { json: { api_key: alice } }),
+      await t.api('POST', '/accounts/refresh', { json: { refresh_token } }),
+    ]) {
+      expect(limited.status).toBe(429)
+      expect(limited.body).toMatchObject({ retry_after: 40 })
+      expect(Object.fromEntries(limited.headers)).toMatchObject({
+        'retry-after': '40',
+        'ratelimit-policy': '"failures";q=3;w=60',
+        ratelimit: '"failures";r=0;t=40',
+      })
+    }
   })
 })
 
