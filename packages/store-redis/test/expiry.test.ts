@@ -120,6 +120,16 @@ describeWith('REDIS_URL', 'redis store expiry', (url) => {
     await expectTtl('user-families:erin', lifetime(next))
   })
 
+  it("writes nothing for a refresh token whose lifetime is zero, not even into the user's families", async () => {
+    const live = refreshRecord('fern')
+    await store.insertRefreshToken(live)
+    const createdOn = new Date()
+    const dead = refreshRecord('fern', { createdOn, expiresOn: createdOn })
+    await expect(store.insertRefreshToken(dead)).resolves.toBeUndefined()
+    expect(await client.smembers(`${prefix}user-families:fern`)).toEqual([live.familyId])
+    expect((await keysUnder(client, prefix)).filter((name) => name.includes(dead.familyId))).toEqual([])
+  })
+
   it("drops from a user's families those that ended, so a user who signs in for years has a small set", async () => {
     const families = `${prefix}user-families:ivy`
     let last: RefreshTokenRecord | undefined
