@@ -37,6 +37,34 @@ describe('migrate on PGlite', () => {
     expect(tables.map((row) => row.tablename)).toEqual(TABLES)
   })
 
+  it('gives every column the store finds rows by an index, and no other', async () => {
+    await migrate(db, { schema: 'indexed' })
+    const { rows } = await db.query<{ indexdef: string }>(
+      "SELECT indexdef FROM pg_indexes WHERE schemaname = 'indexed' ORDER BY indexname",
+    )
+    // One for each way the store finds rows: the request path's reads (a key by digest or id, a
+    // refresh token by digest, a user's keys in order), the upserts' conflict targets, a family's
+    // revocation, ending a user's sessions, and the prune's four. Without one a read scans the
+    // table. last_used_on and count stay unindexed, so the batched last-use writes and a window's
+    // increments remain HOT updates.
+    const on = (table: string) => `ON indexed.${table} USING btree`
+    expect(rows.map((row) => row.indexdef)).toEqual([
+      `CREATE UNIQUE INDEX keyward_api_keys_digest_key ${on('keyward_api_keys')} (digest)`,
+      `CREATE INDEX keyward_api_keys_expires_on ${on('keyward_api_keys')} (expires_on)`,
+      `CREATE UNIQUE INDEX keyward_api_keys_pkey ${on('keyward_api_keys')} (id)`,
+      `CREATE INDEX keyward_api_keys_user_id ${on('keyward_api_keys')} (user_id, created_on)`,
+      `CREATE UNIQUE INDEX keyward_counters_pkey ${on('keyward_counters')} (bucket)`,
+      `CREATE INDEX keyward_counters_reset_at ${on('keyward_counters')} (reset_at)`,
+      `CREATE UNIQUE INDEX keyward_migrations_pkey ${on('keyward_migrations')} (version)`,
+      `CREATE INDEX keyward_refresh_tokens_expires_on ${on('keyward_refresh_tokens')} (expires_on)`,
+      `CREATE INDEX keyward_refresh_tokens_family_id ${on('keyward_refresh_tokens')} (family_id)`,
+      `CREATE UNIQUE INDEX keyward_refresh_tokens_pkey ${on('keyward_refresh_tokens')} (digest)`,
+      `CREATE INDEX keyward_refresh_tokens_user_id ${on('keyward_refresh_tokens')} (user_id)`,
+      `CREATE INDEX keyward_totp_pending_created_on ${on('keyward_totp')} (created_on) WHERE (NOT enabled)`,
+      `CREATE UNIQUE INDEX keyward_totp_pkey ${on('keyward_totp')} (user_id)`,
+    ])
+  })
+
   it('never migrates by itself: a store over an empty schema rejects, it does not answer null', async () => {
     const store = postgresStore({ client: db, schema: 'empty' })
     await expect(store.findKeyByDigest('0'.repeat(64))).rejects.toThrow(/does not exist/)
@@ -47,8 +75,13 @@ describe('migrate on PGlite', () => {
 
   it('refuses a schema newer than the package knows', async () => {
     await migrate(db, { schema: 'future' })
-    await db.query("INSERT INTO future.keyward_migrations (version, name) VALUES (99, 'from the future')")
-    await expect(migrate(db, { schema: 'future' })).rejects.toThrow(/version 99/)
+    // Two releases ahead: the message names the schema's version, the newest.
+    await db.query(
+      "INSERT INTO future.keyward_migrations (version, name) VALUES (99, 'from the future'), (6, 'next')",
+    )
+    await expect(migrate(db, { schema: 'future' })).rejects.toThrow(
+      `keyward: schema "future" is at version 99, newer than this package's 5`,
+    )
   })
 
   it('checks the schema name and the client at once, naming the option', async () => {
