@@ -3,7 +3,7 @@ import { migrate, postgresStore } from '@keyward/store-postgres'
 import { Client, Pool } from 'pg'
 import { afterAll, describe, expect, it } from 'vitest'
 import { describeWith } from '../../../test/support/services.js'
-import { randomSchema } from './support.js'
+import { keywardOver, randomSchema } from './support.js'
 
 const TABLES = [
   'keyward_api_keys',
@@ -65,6 +65,32 @@ describe('migrate on PGlite', () => {
     ])
   })
 
+  it('takes a schema named like a reserved word: every statement quotes it', async () => {
+    expect(await migrate(db, { schema: 'user' })).toEqual({ applied: [1, 2, 3, 4, 5], version: 5 })
+    const store = postgresStore({ client: db, schema: 'user' })
+    const keyward = keywardOver(store)
+    try {
+      const issued = await keyward.issueKey('alice', { name: 'ci' })
+      expect(await keyward.verifyKey(issued.key)).toEqual(expect.objectContaining({ ok: true }))
+      const { refresh_token } = await keyward.authenticateWithApiKey(issued.key)
+      await keyward.refreshTokens(refresh_token)
+      await keyward.generateTotpKey('alice')
+      await keyward.flushUsage()
+      expect((await keyward.listKeys('alice')).map((key) => key.id)).toEqual([issued.id])
+      await keyward.endSessions('alice')
+      await keyward.resetTotp('alice')
+      expect(await keyward.deleteKey('alice', { id: issued.id })).toEqual(
+        expect.objectContaining({ id: issued.id }),
+      )
+      await store.pruneExpired(new Date())
+      expect(await store.incrementCounter('bucket', 1000, new Date())).toEqual(
+        expect.objectContaining({ count: 1 }),
+      )
+    } finally {
+      await keyward.close()
+    }
+  })
+
   it('never migrates by itself: a store over an empty schema rejects, it does not answer null', async () => {
     const store = postgresStore({ client: db, schema: 'empty' })
     await expect(store.findKeyByDigest('0'.repeat(64))).rejects.toThrow(/does not exist/)
@@ -96,6 +122,8 @@ describe('migrate on PGlite', () => {
       refusal('schema'),
     )
     await expect(migrate(db, { schema: 'k'.repeat(49) })).rejects.toThrow(refusal('schema'))
+    // The tables are quoted and kept as written, the LISTEN channel is not and would be folded.
+    expect(() => postgresStore({ client: db, schema: 'Keyward' })).toThrow(refusal('schema'))
     // Only a string: another value's text could pass the check.
     // @ts-expect-error not a string
     expect(() => postgresStore({ client: db, schema: ['keyward'] })).toThrow(refusal('schema'))
