@@ -65,7 +65,7 @@ describe('migrate on PGlite', () => {
     ])
   })
 
-  it('takes a schema named like a reserved word: every statement quotes it', async () => {
+  it("takes a schema named like a reserved word through a key's and a session's life: the statements quote it", async () => {
     expect(await migrate(db, { schema: 'user' })).toEqual({ applied: [1, 2, 3, 4, 5], version: 5 })
     const store = postgresStore({ client: db, schema: 'user' })
     const keyward = keywardOver(store)
@@ -101,7 +101,7 @@ describe('migrate on PGlite', () => {
 
   it('refuses a schema newer than the package knows', async () => {
     await migrate(db, { schema: 'future' })
-    // Two releases ahead: the message names the schema's version, the newest.
+    // Several versions ahead: the message names the schema's version, the newest.
     await db.query(
       "INSERT INTO future.keyward_migrations (version, name) VALUES (99, 'from the future'), (6, 'next')",
     )
