@@ -77,7 +77,8 @@ export async function subscribeToEvents(
   // Connection errors are retried by ioredis; without a listener they would only be logged.
   subscriber.on('error', report)
   subscriber.on('message', (from: string, message: string) => {
-    if (from !== channel) return
+    // Once closed, nothing more is handed on: a message already on its way arrives before QUIT's reply.
+    if (closed || from !== channel) return
     const event = decodeStoreEvent(message)
     if (event === undefined) return
     // The listener runs inside the driver's message handler: a throw must not reach it.

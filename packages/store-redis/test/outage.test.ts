@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import { StoreUnavailableError } from '@keyward/core'
+import { encodeStoreEvent, StoreUnavailableError } from '@keyward/core'
 import { sampleKeyRecord } from '@keyward/core/testing'
 import { redisStore } from '@keyward/store-redis'
 import type { Redis, RedisOptions } from 'ioredis'
@@ -415,6 +415,26 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         answer()
         await stopping
         expect(resumed).toBe(0)
+      } finally {
+        await close()
+      }
+    })
+
+    it('hands on no event once closed, not even one already on its way when it was', async () => {
+      const { own, client, close } = await throughOwnProxy()
+      // A check every 100 ms, given all the time it needs: its held answer is no silence.
+      const { stop, received } = await subscribeKeeping(client, { everyMs: 100, timeoutMs: 10_000 })
+      try {
+        // A check reaches Redis and its answer is held, with all Redis sends after it.
+        const answer = await own.holdReplyTo(/ping/i)
+        const event = encodeStoreEvent({ type: 'key.deleted', keyId: randomUUID(), digest: '0'.repeat(64) })
+        // Published to this subscriber alone, and on its way: behind the held answer.
+        expect(await direct.publish(`${prefix}events`, event)).toBe(1)
+        const stopping = stop()
+        // The answer and the event reach it once it is closed, then its QUIT's.
+        answer()
+        await stopping
+        expect(received).toEqual([])
       } finally {
         await close()
       }
