@@ -48,6 +48,8 @@ export interface CuttableProxy {
    * through.
    */
   holdReplyTo(pattern: RegExp): Promise<() => void>
+  /** What the server has sent since the command `holdReplyTo` caught, held back so far. */
+  readonly heldReply: Buffer
   close(): Promise<void>
 }
 
@@ -71,6 +73,7 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
   let dropAfter: { readonly pattern: RegExp; readonly dropped: () => void } | undefined
   let endAfterReply: { readonly pattern: RegExp; readonly ended: () => void } | undefined
   let holdReply: { readonly pattern: RegExp; readonly holding: (release: () => void) => void } | undefined
+  let heldReply: Buffer[] = []
   const server: Server = createServer((client) => {
     accepted += 1
     if (!open) {
@@ -126,11 +129,13 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
         holdReply = undefined
         upstream.unpipe(client)
         const answer: Buffer[] = []
+        heldReply = answer
         const keep = (data: Buffer) => answer.push(data)
         upstream.on('data', keep)
         upstream.resume()
         holder.holding(() => {
           upstream.off('data', keep)
+          heldReply = []
           if (client.destroyed) return
           client.write(Buffer.concat(answer))
           upstream.pipe(client)
@@ -189,6 +194,9 @@ export async function cuttableProxy(targetHost: string, targetPort: number): Pro
       return new Promise((holding) => {
         holdReply = { pattern, holding }
       })
+    },
+    get heldReply() {
+      return Buffer.concat(heldReply)
     },
     close: () =>
       new Promise<void>((resolve) => {

@@ -53,7 +53,10 @@ export async function listenOnPool(
   const discarded = new WeakSet<PoolClient>()
 
   const onNotification = (message: Notification) => {
-    if (message.channel === channel && message.payload !== undefined) onPayload(message.payload)
+    // Once closed, nothing more is handed on: a reconnection's LISTEN, answered after the close,
+    // may bring a notification in the same read, before its connection is discarded.
+    if (closed || message.channel !== channel || message.payload === undefined) return
+    onPayload(message.payload)
   }
 
   const discard = (connection: PoolClient, error?: unknown) => {

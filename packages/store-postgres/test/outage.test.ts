@@ -164,7 +164,7 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
       }
     })
 
-    it('gives back the connection of a reconnection whose LISTEN was still in flight when it was closed', async () => {
+    it('gives back the connection of a reconnection whose LISTEN was still in flight when it was closed, and hands on nothing it brought', async () => {
       // A pool of its own, so that its count is the listener's connections alone.
       const pool = connect(proxiedUrl).on('error', () => {})
       const channel = `keyward_test_${randomUUID().replaceAll('-', '')}`
@@ -185,6 +185,11 @@ describeWith('DATABASE_URL', 'postgres store through a connection that is cut an
         proxy.restore()
         const answer = await inFlight
         expect(pool.totalCount).toBe(1)
+        // Once LISTEN has taken effect (its completion is held too), a notification follows its
+        // held reply, and reaches the client with it, in one read, once the listener is closed.
+        await expect.poll(() => proxy.heldReply.includes('LISTEN'), { timeout: 5_000 }).toBe(true)
+        await direct.query(`NOTIFY ${channel}, 'on its way'`)
+        await expect.poll(() => proxy.heldReply.includes('on its way'), { timeout: 5_000 }).toBe(true)
         await stop()
         answer()
         // Once answered, the connection of a closed listener is destroyed rather than kept listening.
