@@ -428,7 +428,7 @@ describeWith('REDIS_URL', 'redis store through a connection that is cut and rest
         // A check reaches Redis and its answer is held, with all Redis sends after it.
         const answer = await own.holdReplyTo(/ping/i)
         const event = encodeStoreEvent({ type: 'key.deleted', keyId: randomUUID(), digest: '0'.repeat(64) })
-        // Published to this subscriber alone, and on its way: behind the held answer.
+        // Published to this subscriber alone, and held back with that answer: on its way.
         expect(await direct.publish(`${prefix}events`, event)).toBe(1)
         const stopping = stop()
         // The answer and the event reach it once it is closed, then its QUIT's.
