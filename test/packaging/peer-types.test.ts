@@ -4,7 +4,9 @@
  * workspace's own. Each run type-checks a small host app against the built dist, with `express`,
  * `fastify` or `koa` resolved to one release of @types/express, fastify (which ships its own) or
  * @types/koa: the package's own copy, or one installed under an alias at the root (not under
- * @types/, so that no other project here picks it up).
+ * @types/, so that no other project here picks it up). The root's @types/redis-errors is what
+ * store-redis's README tells a host to add: ioredis 6.1.0's declarations import redis-errors
+ * without its types, and fail a strict host's check without them.
  */
 import { execFile } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'

@@ -1,20 +1,28 @@
 import { randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { type Clock, createKeyward, type KeyStore } from '@keyward/core'
 import { redisStore } from '@keyward/store-redis'
 import { Redis, type RedisOptions } from 'ioredis'
 import { type RedisOptions as OldestOptions, Redis as OldestRedis } from 'ioredis-5.3.0'
+import { type RedisOptions as FirstSixOptions, Redis as FirstSixRedis } from 'ioredis-6.0.0'
 import { afterAll } from 'vitest'
 
+const newest: string = createRequire(import.meta.url)('ioredis/package.json').version
+
 /**
- * The ioredis releases the store is tested on: the workspace's (the newest, 6, which speaks RESP3)
- * and the oldest its peerDependencies accept (5.3.0, the first to export `Redis` by name, which
- * speaks RESP2), installed under an alias.
+ * The ioredis releases the store is tested on: the workspace's (the newest, which a host installing
+ * today gets), and the floor of each line its peerDependencies accept, installed under aliases:
+ * 6.0.0 (RESP3) and 5.3.0 (the first to export `Redis` by name; RESP2).
  */
 export const CLIENTS: ReadonlyArray<
   readonly [release: string, connect: (url: string, options?: RedisOptions) => Redis]
 > = [
-  ['ioredis 6', (url, options = {}) => new Redis(url, options)],
+  [`ioredis ${newest}`, (url, options = {}) => new Redis(url, options)],
+  [
+    'ioredis 6.0.0',
+    (url, options = {}) => new FirstSixRedis(url, options as FirstSixOptions) as unknown as Redis,
+  ],
   [
     'ioredis 5.3.0',
     (url, options = {}) => new OldestRedis(url, options as OldestOptions) as unknown as Redis,
