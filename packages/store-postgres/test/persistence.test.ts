@@ -44,16 +44,21 @@ describe('the PostgreSQL inside each PGlite line, whose data directory it keeps'
   // The README's table of majors: a directory moves only to a PGlite of the same one.
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8').replace(/\s+/g, ' ')
   const documented =
-    /A PGlite data directory is that of the PostgreSQL inside it: (16) in PGlite 0\.2, (17) in 0\.3 and 0\.4, (18) in 0\.5\./.exec(
+    /A PGlite data directory is that of the PostgreSQL inside it: (16) in PGlite 0\.2, (17) in 0\.3 and 0\.4, (18) in 0\.5, (19) in 0\.6\./.exec(
       readme,
     )
 
   it.each(PGLITES)('is the README’s on %s', async (release, open) => {
     expect(documented).not.toBeNull()
-    const line = /0\.(\d)\.0/.exec(release)?.[1] ?? '5' // the workspace's is of the newest line
-    const major = { '2': documented?.[1], '3': documented?.[2], '4': documented?.[2], '5': documented?.[3] }[
-      line
-    ]
+    const line = /^PGlite 0\.(\d)\.\d+$/.exec(release)?.[1]
+    const major = {
+      '2': documented?.[1],
+      '3': documented?.[2],
+      '4': documented?.[2],
+      '5': documented?.[3],
+      '6': documented?.[4],
+    }[line ?? '']
+    expect(major, `the README names no major for ${release}`).toBeDefined()
     const db = open()
     try {
       const { rows } = await db.query<{ server_version_num: string }>('SHOW server_version_num')

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { PGlite } from '@electric-sql/pglite'
 import { createKeyward, type KeyStore, type RefreshTokenRecord } from '@keyward/core'
@@ -21,13 +22,19 @@ export const POOLS: ReadonlyArray<readonly [release: string, connect: (connectio
   ['pg 8.0.3', (connectionString) => new oldestPg.Pool({ connectionString })],
 ]
 
+// PGlite exports no ./package.json; pnpm links the package's own copy into its node_modules.
+const newestPGlite: string = JSON.parse(
+  readFileSync(new URL('../node_modules/@electric-sql/pglite/package.json', import.meta.url), 'utf8'),
+).version
+
 /**
- * The PGlite releases the store is tested on: the workspace's and the first of each minor line
- * its peerDependencies accept (0.x minors may break, so each is a line of its own), installed
- * under aliases.
+ * The PGlite releases the store is tested on: the workspace's (the newest, which a host installing
+ * today gets; it is the floor of the 0.6 line too, 0.6.0 never having been published) and the first
+ * of each earlier minor line its peerDependencies accept (0.x minors may break, so each is a line of
+ * its own), installed under aliases.
  */
 export const PGLITES: ReadonlyArray<readonly [release: string, open: () => PGlite]> = [
-  ["PGlite (the workspace's)", () => new PGlite()],
+  [`PGlite ${newestPGlite}`, () => new PGlite()],
   ['PGlite 0.5.0', () => new PGlite05() as unknown as PGlite],
   ['PGlite 0.4.0', () => new PGlite04() as unknown as PGlite],
   ['PGlite 0.3.0', () => new PGlite03() as unknown as PGlite],
