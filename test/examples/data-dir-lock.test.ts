@@ -3,25 +3,14 @@
  * folder corrupt it): a second example refuses to start before it opens the folder; the folder is
  * free again once the first stops, or once its process is gone without stopping (killed).
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { expect, it } from 'vitest'
 import { call } from './support/client.js'
-import { dataFolders } from './support/data-folders.js'
+import { dataFolders, snapshot } from './support/data-folders.js'
 import { START_TIMEOUT_MS, startRefused, startServer } from './support/server-process.js'
 
 const folders = dataFolders('lock')
 const SECRET = { KEYWARD_JWT_SECRET: 'lock-secret-lock-secret-lock-secret-lock-0' }
-
-/** Every file under a folder, with its size and modification time: what opening it would change. */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {}
-  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
-    const stat = statSync(join(dir, name))
-    if (stat.isFile()) files[name] = `${stat.size} ${stat.mtimeMs}`
-  }
-  return files
-}
 
 it(
   'refuses a second example on a data folder in use, before it opens it; a key survives on the folder',

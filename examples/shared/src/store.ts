@@ -3,6 +3,7 @@ import { migrate, postgresStore } from '@keyward/store-postgres'
 import { redisStore } from '@keyward/store-redis'
 import type { ExampleConfig } from './config.js'
 import { lockDataDir } from './data-dir-lock.js'
+import { dataDirMajorMismatch } from './data-dir-major.js'
 
 export interface OpenedStore {
   readonly store: KeyStore
@@ -127,9 +128,13 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
   const lock = lockDataDir(config.dataDir)
   try {
     const { PGlite } = await import('@electric-sql/pglite')
-    const db = await PGlite.create(config.dataDir).catch((error: unknown) => {
+    const db = await PGlite.create(config.dataDir).catch(async (error: unknown) => {
+      if (error instanceof Error) {
+        // A folder an earlier PGlite made, of another PostgreSQL major: say so, and what to do.
+        const mismatch = await dataDirMajorMismatch(config.dataDir)
+        throw mismatch === undefined ? error : new Error(mismatch)
+      }
       // PGlite's file-system errors (Emscripten's ErrnoError) are not Errors and carry no message.
-      if (error instanceof Error) throw error
       throw new Error(
         `PGlite cannot open KEYWARD_DATA_DIR ${config.dataDir} (${describeFsError(error)}): set KEYWARD_DATA_DIR to a folder of its own, or to a path that does not exist yet.`,
       )

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll } from 'vitest'
@@ -21,4 +21,14 @@ export function dataFolders(label: string) {
       ...extra,
     }),
   }
+}
+
+/** Every file under a folder, with its size and modification time: what opening it would change. */
+export function snapshot(dir: string): Record<string, string> {
+  const files: Record<string, string> = {}
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const stat = statSync(join(dir, name))
+    if (stat.isFile()) files[name] = `${stat.size} ${stat.mtimeMs}`
+  }
+  return files
 }
