@@ -131,7 +131,8 @@ export async function openStore(config: ExampleConfig): Promise<OpenedStore> {
     const db = await PGlite.create(config.dataDir).catch(async (error: unknown) => {
       if (error instanceof Error) {
         // A folder an earlier PGlite made, of another PostgreSQL major: say so, and what to do.
-        const mismatch = await dataDirMajorMismatch(config.dataDir)
+        // Should finding out fail too, PGlite's own error is the one to show.
+        const mismatch = await dataDirMajorMismatch(config.dataDir).catch(() => undefined)
         throw mismatch === undefined ? error : new Error(mismatch)
       }
       // PGlite's file-system errors (Emscripten's ErrnoError) are not Errors and carry no message.
