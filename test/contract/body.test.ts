@@ -173,8 +173,8 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
 
   describe('methods', () => {
     it.each([
-      ['PUT', '/accounts/api-key', 'POST, GET, DELETE'],
-      ['PATCH', '/accounts/api-key', 'POST, GET, DELETE'],
+      ['PUT', '/accounts/api-key', 'POST, GET, HEAD, DELETE'],
+      ['PATCH', '/accounts/api-key', 'POST, GET, HEAD, DELETE'],
       ['GET', '/accounts/auth-with-api-key', 'POST'],
       ['DELETE', '/accounts/generate-totp-key', 'POST'],
       ['GET', '/accounts/verify-totp', 'POST'],
@@ -187,9 +187,28 @@ describe.each(FRAMEWORKS)('request bodies and methods over %s', (framework) => {
       expect(reply.body).toEqual({ error: 'Method not allowed', message: `Use ${allow} on ${path}` })
     })
 
-    it('answers HEAD on a keyward path with the 405 status and no body', async () => {
+    it('answers HEAD where GET is served with the status and headers of GET and no body', async () => {
+      const headers = withKey(await t.keyFor('alice'))
+      const get = await t.api('GET', '/accounts/api-key', { headers })
+      const head = await t.api('HEAD', '/accounts/api-key', { headers })
+      expect(get.status).toBe(200)
+      expect(head.status).toBe(200)
+      for (const name of ['content-type', 'cache-control', 'content-length'])
+        expect(head.headers.get(name), name).toBe(get.headers.get(name))
+      expect(head.body).toBe('')
+    })
+
+    it('authenticates HEAD as it does GET', async () => {
       const reply = await t.api('HEAD', '/accounts/api-key')
+      expect(reply.status).toBe(401)
+      expect(reply.headers.get('www-authenticate')).toBeTruthy()
+      expect(reply.body).toBe('')
+    })
+
+    it('answers HEAD where GET is not served with 405, Allow and no body', async () => {
+      const reply = await t.api('HEAD', '/accounts/refresh')
       expect(reply.status).toBe(405)
+      expect(reply.headers.get('allow')).toBe('POST')
       expect(reply.body).toBe('')
     })
   })

@@ -47,7 +47,7 @@ describe.each(FRAMEWORKS)("the credentials document's base_url over %s", (framew
         headers: withKey(await t.keyFor('alice')),
       })
       expect(reply.status).toBe(405)
-      expect(reply.body).toMatchObject({ message: 'Use POST, GET, DELETE on /auth/accounts/api-key' })
+      expect(reply.body).toMatchObject({ message: 'Use POST, GET, HEAD, DELETE on /auth/accounts/api-key' })
     })
   })
 

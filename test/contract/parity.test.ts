@@ -96,6 +96,8 @@ async function script(call: Call, fixture: Fixture): Promise<void> {
   await call('POST', '/accounts/api-key', { headers: withKey(alice), json: { key_name: 7 } })
   await call('GET', '/accounts/api-key', { headers: withKey(alice) })
   await call('GET', '/accounts/api-key', { headers: withKey(alice), raw: 'ignored', nodeHttp: true })
+  await call('HEAD', '/accounts/api-key', { headers: withKey(alice) })
+  await call('HEAD', '/accounts/refresh')
   await call('DELETE', `/accounts/api-key?id=${issued.id}`, { headers: withKey(alice) })
   await call('DELETE', '/accounts/api-key', { headers: withKey(alice) })
   await call('DELETE', `/accounts/api-key?id=${issued.id}&key=${alice}`, { headers: withKey(alice) })

@@ -44,6 +44,7 @@ const MINTED: ReadonlyArray<{ pattern: RegExp; where: readonly string[] }> = [
 const AUTHENTICATED = new Set([
   'POST /accounts/api-key',
   'GET /accounts/api-key',
+  'HEAD /accounts/api-key',
   'DELETE /accounts/api-key',
   'POST /accounts/generate-totp-key',
   'POST /accounts/verify-totp',

@@ -178,6 +178,23 @@ describe('the response an adapter gets back', () => {
       expect(response?.headers).not.toHaveProperty('access-control-allow-origin')
     }
   })
+
+  it("is GET's to HEAD, in either case, for the server to drop the body; elsewhere HEAD is a 405", async () => {
+    const { keyward } = setup()
+    const { key } = await keyward.issueKey('alice', { name: 'ci' })
+    const asking = (method: string, path = '/accounts/api-key') =>
+      keyward.handle({ method, path, query: {}, headers: { 'x-api-key': key }, body: undefined })
+    const get = await asking('GET')
+    expect(get?.status).toBe(200)
+    expect(await asking('HEAD')).toEqual(get)
+    expect(await asking('head')).toEqual(get)
+    expect(await asking('PUT')).toMatchObject({ status: 405, headers: { allow: 'POST, GET, HEAD, DELETE' } })
+    expect(await asking('HEAD', '/accounts/refresh')).toMatchObject({
+      status: 405,
+      headers: { allow: 'POST' },
+      body: { message: 'Use POST on /accounts/refresh' },
+    })
+  })
 })
 
 describe('a plain node:http server that guards with the request as Node gives it', () => {

@@ -65,9 +65,13 @@ type Admitted = (req: Request, res: Response, next: NextFunction) => unknown
 
 /** Copies the core's answer onto the response as is; JSON serialised once, no ETag. */
 function send(res: Response, { status, headers, body }: HttpResponse): void {
+  const json = JSON.stringify(body)
   res.status(status)
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
-  res.end(JSON.stringify(body))
+  // Node derives Content-Length from the body it writes and writes none to HEAD: set here, so that
+  // HEAD's headers are GET's, as on Fastify and Koa.
+  res.setHeader('content-length', Buffer.byteLength(json))
+  res.end(json)
 }
 
 const callNext: Admitted = (_req, _res, next) => next()

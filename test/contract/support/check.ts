@@ -63,8 +63,8 @@ function expectMethodNotAllowed(observed: Observed): void {
     throw new Error(`${observed.method} ${observed.path} is not documented but answered ${observed.status}`)
   }
   expectMatch(componentResponse(coreDocument, 'MethodNotAllowed'), observed)
-  const documented = Object.keys(coreDocument.paths[observed.path] ?? {}).map((method) =>
-    method.toUpperCase(),
+  const documented = Object.keys(coreDocument.paths[observed.path] ?? {}).flatMap((method) =>
+    method === 'get' ? ['GET', 'HEAD'] : [method.toUpperCase()],
   )
   const allowed = (observed.headers.get('allow') ?? '').split(/,\s*/)
   if ([...allowed].sort().join() !== [...documented].sort().join()) {
@@ -80,7 +80,9 @@ function expectSpecErrorShape(observed: Observed): void {
 
 /** A response from one of keyward's routes, against both documents. */
 function expectDocumented(observed: Observed): void {
-  const { method, path, status } = observed
+  const { path, status } = observed
+  // HEAD is GET without the body (RFC 9110); the documents, as is usual, list only GET.
+  const method = observed.method === 'HEAD' ? 'GET' : observed.method
   const operation = coreDocument.paths[path]?.[method.toLowerCase()]
   if (operation === undefined) expectMethodNotAllowed(observed)
   else {

@@ -17,7 +17,7 @@ interface Route {
   readonly run: RouteHandler
 }
 
-/** Every route keyward serves, relative to the mount prefix. */
+/** Every route keyward serves, relative to the mount prefix. HEAD is answered wherever GET is. */
 export const ROUTES: ReadonlyArray<{ readonly method: string; readonly path: string }> = [
   { method: 'POST', path: '/accounts/auth-with-api-key' },
   { method: 'POST', path: '/accounts/api-key' },
@@ -27,6 +27,16 @@ export const ROUTES: ReadonlyArray<{ readonly method: string; readonly path: str
   { method: 'POST', path: '/accounts/verify-totp' },
   { method: 'POST', path: '/accounts/refresh' },
 ]
+
+/** HEAD is served wherever GET is, as RFC 9110 asks and as the host frameworks do for their own routes. */
+function routeFor(byMethod: ReadonlyMap<string, Route>, method: string): Route | undefined {
+  return byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined)
+}
+
+/** The methods a path answers, for Allow: its routes', with HEAD after GET. */
+function allowedMethods(byMethod: ReadonlyMap<string, Route>): string[] {
+  return [...byMethod.keys()].flatMap((method) => (method === 'GET' ? ['GET', 'HEAD'] : [method]))
+}
 
 /** Turns a failed authentication into its response. */
 export function authFailureResponse(failure: Failure): HttpResponse {
@@ -81,9 +91,9 @@ export class HttpHandler {
   async handle(described: HttpRequest): Promise<HttpResponse | undefined> {
     const byMethod = this.#routes.get(described.path)
     if (byMethod === undefined) return undefined
-    const route = byMethod.get(described.method.toUpperCase())
+    const route = routeFor(byMethod, described.method.toUpperCase())
     if (route === undefined) {
-      const allowed = [...byMethod.keys()].join(', ')
+      const allowed = allowedMethods(byMethod).join(', ')
       const response = failureResponse('METHOD_NOT_ALLOWED', {
         message: `Use ${allowed} on ${described.path}`,
       })
