@@ -28,16 +28,6 @@ export const ROUTES: ReadonlyArray<{ readonly method: string; readonly path: str
   { method: 'POST', path: '/accounts/refresh' },
 ]
 
-/** HEAD is served wherever GET is, as RFC 9110 asks and as the host frameworks do for their own routes. */
-function routeFor(byMethod: ReadonlyMap<string, Route>, method: string): Route | undefined {
-  return byMethod.get(method) ?? (method === 'HEAD' ? byMethod.get('GET') : undefined)
-}
-
-/** The methods a path answers, for Allow: its routes', with HEAD after GET. */
-function allowedMethods(byMethod: ReadonlyMap<string, Route>): string[] {
-  return [...byMethod.keys()].flatMap((method) => (method === 'GET' ? ['GET', 'HEAD'] : [method]))
-}
-
 /** Turns a failed authentication into its response. */
 export function authFailureResponse(failure: Failure): HttpResponse {
   if (failure.code === 'MALFORMED_HEADER')
@@ -71,6 +61,9 @@ export class HttpHandler {
     const add = (method: string, path: string, auth: boolean, run: RouteHandler) => {
       const byMethod = this.#routes.get(basePath + path) ?? new Map<string, Route>()
       byMethod.set(method, { method, path, auth, run })
+      // HEAD is served wherever GET is, as RFC 9110 asks and the host frameworks do for their own
+      // routes; the server drops the body. Allow then lists it after GET.
+      if (method === 'GET') byMethod.set('HEAD', { method, path, auth, run })
       this.#routes.set(basePath + path, byMethod)
     }
     add('POST', '/accounts/auth-with-api-key', false, (request) => this.#authWithApiKey(request))
@@ -91,9 +84,9 @@ export class HttpHandler {
   async handle(described: HttpRequest): Promise<HttpResponse | undefined> {
     const byMethod = this.#routes.get(described.path)
     if (byMethod === undefined) return undefined
-    const route = routeFor(byMethod, described.method.toUpperCase())
+    const route = byMethod.get(described.method.toUpperCase())
     if (route === undefined) {
-      const allowed = allowedMethods(byMethod).join(', ')
+      const allowed = [...byMethod.keys()].join(', ')
       const response = failureResponse('METHOD_NOT_ALLOWED', {
         message: `Use ${allowed} on ${described.path}`,
       })
